@@ -1,0 +1,12 @@
+// Public surface of attributes/: value types, values, bags, references, manifests and the wire codec.
+export { ValueType, valueTypeName, parseValueType, ATTRIBUTE_VALUE_TYPES } from './value-type';
+export { Timestamp, Duration, IpAddress, bytesEqual } from './values';
+export type { AttributeValue, StringMap } from './values';
+export { AttributeBag } from './bag';
+export type { Bag } from './bag';
+export { Presence, ReferencedAttributes, ReferenceRecordingBag } from './references';
+export type { ReferencedAttribute } from './references';
+export { AttributeManifest, STANDARD_MANIFEST } from './manifest';
+export type { AttributeFinder, AttributeInfo, AttributeConflict } from './manifest';
+export { AttributeDecodeError } from './errors';
+export type { AttributeDecodeErrorCode } from './errors';
