@@ -10,3 +10,11 @@ export { AttributeManifest, STANDARD_MANIFEST } from './manifest';
 export type { AttributeFinder, AttributeInfo, AttributeConflict } from './manifest';
 export { AttributeDecodeError } from './errors';
 export type { AttributeDecodeErrorCode } from './errors';
+export {
+  decodeCheckRequest,
+  decodeReportRequest,
+  encodeCheckRequest,
+  encodeReportRequest,
+  encodeReferencedAttributes,
+} from './wire-codec';
+export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';
