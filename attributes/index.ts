@@ -18,3 +18,5 @@ export {
   encodeReferencedAttributes,
 } from './wire-codec';
 export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';
+export { parseJson, bagFromJson, valueFromJson, valueToJson, AttributeJsonError } from './json';
+export type { JsonValue } from './json';
