@@ -20,7 +20,8 @@ import { ValueType, valueTypeName } from './value-type';
 import { Duration, IpAddress, Timestamp, type AttributeValue } from './values';
 
 /** A JSON value as parsed by {@link parseJson}: integers beyond 2^53 arrive as bigint. */
-export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** A JSON input that does not fit the attribute it is given for. */
 export class AttributeJsonError extends Error {
@@ -123,7 +124,9 @@ export function valueFromJson(name: string, type: ValueType, raw: JsonValue): At
       const map = new Map<string, string>();
       for (const [key, value] of Object.entries(raw)) {
         if (typeof value !== 'string') {
-          throw new AttributeJsonError(`attribute '${name}' key '${key}' needs a string value, got ${describeJson(value)}`);
+          throw new AttributeJsonError(
+            `attribute '${name}' key '${key}' needs a string value, got ${describeJson(value)}`,
+          );
         }
         map.set(key, value);
       }
@@ -133,7 +136,9 @@ export function valueFromJson(name: string, type: ValueType, raw: JsonValue): At
       if (typeof raw !== 'string') throw wrong('a base64 string');
       return new Uint8Array(Buffer.from(raw, 'base64'));
     default:
-      throw new AttributeJsonError(`attribute '${name}' has type ${valueTypeName(type)}, which has no JSON form`);
+      throw new AttributeJsonError(
+        `attribute '${name}' has type ${valueTypeName(type)}, which has no JSON form`,
+      );
   }
 }
 

@@ -45,7 +45,10 @@ export class AttributeManifest implements AttributeFinder {
    * type is accepted; with another type it is a conflict, returned rather than thrown so
    * that configuration validation can report every conflict at once.
    */
-  extend(attributes: Iterable<AttributeInfo>): { manifest: AttributeManifest; conflicts: AttributeConflict[] } {
+  extend(attributes: Iterable<AttributeInfo>): {
+    manifest: AttributeManifest;
+    conflicts: AttributeConflict[];
+  } {
     const merged = new Map(this.byName);
     const conflicts: AttributeConflict[] = [];
     for (const a of attributes) {
@@ -143,8 +146,16 @@ const STANDARD_ATTRIBUTES: ReadonlyArray<readonly [string, ValueType, string]> =
   // The connection.
   ['connection.id', STRING, 'identifier of a TCP connection'],
   ['connection.event', STRING, 'TCP connection event: open, continue or close'],
-  ['connection.received.bytes', INT64, 'bytes received by the destination on this connection since the last report'],
-  ['connection.received.bytes_total', INT64, 'bytes received by the destination over the connection lifetime'],
+  [
+    'connection.received.bytes',
+    INT64,
+    'bytes received by the destination on this connection since the last report',
+  ],
+  [
+    'connection.received.bytes_total',
+    INT64,
+    'bytes received by the destination over the connection lifetime',
+  ],
   ['connection.sent.bytes', INT64, 'bytes sent by the destination on this connection since the last report'],
   ['connection.sent.bytes_total', INT64, 'bytes sent by the destination over the connection lifetime'],
   ['connection.duration', DURATION, 'time the connection has been open'],

@@ -57,7 +57,9 @@ export class ReferencedAttributes {
     return this.list()
       .map(
         (r) =>
-          (r.presence === Presence.ABSENCE ? '-' : '') + r.name + (r.mapKey === undefined ? '' : `[${r.mapKey}]`),
+          (r.presence === Presence.ABSENCE ? '-' : '') +
+          r.name +
+          (r.mapKey === undefined ? '' : `[${r.mapKey}]`),
       )
       .sort();
   }

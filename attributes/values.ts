@@ -64,8 +64,7 @@ export class Timestamp {
   }
 }
 
-const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /** A signed length of time: seconds plus nanoseconds, both of the same sign (as google.protobuf.Duration). */
 export class Duration {
@@ -233,7 +232,10 @@ function parseIpv6(text: string): Uint8Array {
   const lastColon = head.lastIndexOf(':');
   let tailV4: number[] | undefined;
   if (head.indexOf('.', lastColon) !== -1) {
-    tailV4 = head.slice(lastColon + 1).split('.').map(Number);
+    tailV4 = head
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     head = head.slice(0, lastColon + 1) + '0:0';
   }
   const [left, right] = head.split('::') as [string, string | undefined];
@@ -242,7 +244,11 @@ function parseIpv6(text: string): Uint8Array {
   const groups =
     right === undefined
       ? leftGroups
-      : [...leftGroups, ...new Array<string>(8 - leftGroups.length - rightGroups.length).fill('0'), ...rightGroups];
+      : [
+          ...leftGroups,
+          ...new Array<string>(8 - leftGroups.length - rightGroups.length).fill('0'),
+          ...rightGroups,
+        ];
   groups.forEach((g, i) => {
     const v = parseInt(g, 16);
     out[i * 2] = v >> 8;
@@ -258,7 +264,7 @@ function formatIpv6(b: Uint8Array): string {
   // RFC 5952: the longest run (of two or more) of zero groups becomes `::`, the first one on ties.
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -281,12 +287,4 @@ export type StringMap = ReadonlyMap<string, string>;
 
 /** Any attribute value; see the table above for which representation each type has. */
 export type AttributeValue =
-  | string
-  | bigint
-  | number
-  | boolean
-  | Timestamp
-  | Duration
-  | IpAddress
-  | Uint8Array
-  | StringMap;
+  string | bigint | number | boolean | Timestamp | Duration | IpAddress | Uint8Array | StringMap;

@@ -62,7 +62,10 @@ export async function runEvalCommand(args: readonly string[], io: CommandIo = PR
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      return fail(2, `cannot read attributes file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return fail(
+        2,
+        `cannot read attributes file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     try {
       bag = bagFromJson(parseJson(text), STANDARD_MANIFEST);
@@ -80,6 +83,8 @@ export async function runEvalCommand(args: readonly string[], io: CommandIo = PR
   }
   const result = expression.tryEvaluate(bag);
   if (result instanceof EvaluationError) return fail(1, `evaluation error at ${result.message}`);
-  io.stdout(JSON.stringify({ type: valueTypeName(expression.type), value: valueToJson(result, expression.type) }));
+  io.stdout(
+    JSON.stringify({ type: valueTypeName(expression.type), value: valueToJson(result, expression.type) }),
+  );
   return 0;
 }

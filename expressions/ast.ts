@@ -61,7 +61,9 @@ export function formatNode(node: ExpressionNode): string {
       return `${formatNode(node.target)}[${formatNode(node.key)}]`;
     case 'call': {
       const args = node.args.map(formatNode).join(', ');
-      return node.target === undefined ? `${node.name}(${args})` : `${formatNode(node.target)}.${node.name}(${args})`;
+      return node.target === undefined
+        ? `${node.name}(${args})`
+        : `${formatNode(node.target)}.${node.name}(${args})`;
     }
   }
 }

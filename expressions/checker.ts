@@ -15,7 +15,12 @@ import { FUNCTION_SIGNATURES, type FunctionSignature } from './functions';
 import { compilePattern } from './regex';
 
 export type TypedNode =
-  | { readonly kind: 'literal'; readonly type: ValueType; readonly value: AttributeValue; readonly column: number }
+  | {
+      readonly kind: 'literal';
+      readonly type: ValueType;
+      readonly value: AttributeValue;
+      readonly column: number;
+    }
   | { readonly kind: 'attribute'; readonly type: ValueType; readonly name: string; readonly column: number }
   | {
       readonly kind: 'binary';
@@ -27,7 +32,13 @@ export type TypedNode =
       readonly right: TypedNode;
       readonly column: number;
     }
-  | { readonly kind: 'index'; readonly type: ValueType; readonly target: TypedNode; readonly key: TypedNode; readonly column: number }
+  | {
+      readonly kind: 'index';
+      readonly type: ValueType;
+      readonly target: TypedNode;
+      readonly key: TypedNode;
+      readonly column: number;
+    }
   | {
       readonly kind: 'call';
       readonly type: ValueType;
@@ -47,7 +58,11 @@ const ADDABLE_TYPES = new Set([STRING, INT64, DOUBLE]);
  * @param expected when given, the type the result must have (an instance field's type, BOOL for a match)
  * @throws ExpressionError (kind `type`) naming the problem and its column
  */
-export function checkExpression(node: ExpressionNode, finder: AttributeFinder, expected?: ValueType): TypedNode {
+export function checkExpression(
+  node: ExpressionNode,
+  finder: AttributeFinder,
+  expected?: ValueType,
+): TypedNode {
   const typed = new Checker(finder).check(node, expected);
   if (expected !== undefined && expected !== VALUE_TYPE_UNSPECIFIED && typed.type !== expected) {
     throw new ExpressionError(
@@ -68,12 +83,14 @@ class Checker {
       case 'literal':
         if (node.type === STRING && hint !== STRING) {
           const duration = Duration.parse(node.value as string);
-          if (duration !== undefined) return { kind: 'literal', type: DURATION, value: duration, column: node.column };
+          if (duration !== undefined)
+            return { kind: 'literal', type: DURATION, value: duration, column: node.column };
         }
         return { kind: 'literal', type: node.type, value: node.value, column: node.column };
       case 'attribute': {
         const info = this.finder.find(node.name);
-        if (info === undefined) throw new ExpressionError('type', node.column, unknownAttribute(node.name, this.finder));
+        if (info === undefined)
+          throw new ExpressionError('type', node.column, unknownAttribute(node.name, this.finder));
         return { kind: 'attribute', type: info.valueType, name: node.name, column: node.column };
       }
       case 'binary':
@@ -81,11 +98,19 @@ class Checker {
       case 'index': {
         const target = this.check(node.target);
         if (target.type !== STRING_MAP) {
-          throw new ExpressionError('type', node.column, `only a STRING_MAP can be indexed, got ${valueTypeName(target.type)}`);
+          throw new ExpressionError(
+            'type',
+            node.column,
+            `only a STRING_MAP can be indexed, got ${valueTypeName(target.type)}`,
+          );
         }
         const key = this.check(node.key, STRING);
         if (key.type !== STRING) {
-          throw new ExpressionError('type', firstColumn(node.key), `a map key must be a STRING, got ${valueTypeName(key.type)}`);
+          throw new ExpressionError(
+            'type',
+            firstColumn(node.key),
+            `a map key must be a STRING, got ${valueTypeName(key.type)}`,
+          );
         }
         return { kind: 'index', type: STRING, target, key, column: node.column };
       }
@@ -104,9 +129,16 @@ class Checker {
     if (op === '&&' || op === '||') {
       const left = this.check(leftNode, BOOL);
       const right = this.check(rightNode, BOOL);
-      for (const [side, operand, node] of [['left', left, leftNode], ['right', right, rightNode]] as const) {
+      for (const [side, operand, node] of [
+        ['left', left, leftNode],
+        ['right', right, rightNode],
+      ] as const) {
         if (operand.type !== BOOL) {
-          throw new ExpressionError('type', firstColumn(node), `${op} needs BOOL operands, got ${valueTypeName(operand.type)} on the ${side}`);
+          throw new ExpressionError(
+            'type',
+            firstColumn(node),
+            `${op} needs BOOL operands, got ${valueTypeName(operand.type)} on the ${side}`,
+          );
         }
       }
       return { kind: 'binary', type: BOOL, op, operandType: BOOL, left, right, column };
@@ -131,10 +163,18 @@ class Checker {
     }
     const operandType = left.type;
     if ((op === '<' || op === '<=' || op === '>' || op === '>=') && !ORDERED_TYPES.has(operandType)) {
-      throw new ExpressionError('type', column, `${op} is not defined for ${valueTypeName(operandType)} values`);
+      throw new ExpressionError(
+        'type',
+        column,
+        `${op} is not defined for ${valueTypeName(operandType)} values`,
+      );
     }
     if (op === '+' && !ADDABLE_TYPES.has(operandType)) {
-      throw new ExpressionError('type', column, `+ is not defined for ${valueTypeName(operandType)} values; it adds STRING, INT64 and DOUBLE`);
+      throw new ExpressionError(
+        'type',
+        column,
+        `+ is not defined for ${valueTypeName(operandType)} values; it adds STRING, INT64 and DOUBLE`,
+      );
     }
     const type = op === '|' || op === '+' ? operandType : BOOL;
     return { kind: 'binary', type, op, operandType, left, right, column };
@@ -150,15 +190,27 @@ class Checker {
     const signature = FUNCTION_SIGNATURES.get(name);
     if (signature === undefined) throw new ExpressionError('type', column, unknownFunction(name));
     if (signature.method && targetNode === undefined) {
-      throw new ExpressionError('type', column, `${name} is a method: call it on a value, as in ${signature.usage}`);
+      throw new ExpressionError(
+        'type',
+        column,
+        `${name} is a method: call it on a value, as in ${signature.usage}`,
+      );
     }
     if (!signature.method && targetNode !== undefined) {
-      throw new ExpressionError('type', column, `${name} is a function, not a method: call it as ${signature.usage}`);
+      throw new ExpressionError(
+        'type',
+        column,
+        `${name} is a function, not a method: call it as ${signature.usage}`,
+      );
     }
     const expectedCount = signature.argumentTypes.length;
     if (argNodes.length !== expectedCount) {
       const plural = expectedCount === 1 ? 'argument' : 'arguments';
-      throw new ExpressionError('type', column, `${name} takes ${expectedCount} ${plural}, got ${argNodes.length}; use it as ${signature.usage}`);
+      throw new ExpressionError(
+        'type',
+        column,
+        `${name} takes ${expectedCount} ${plural}, got ${argNodes.length}; use it as ${signature.usage}`,
+      );
     }
     const operands: TypedNode[] = [];
     if (targetNode !== undefined) {
@@ -215,12 +267,18 @@ function checkConstantPattern(pattern: TypedNode): void {
   if (pattern.kind !== 'literal') return;
   const compiled = compilePattern(pattern.value as string);
   if (!compiled.ok) {
-    throw new ExpressionError('type', pattern.column, `invalid regular expression ${JSON.stringify(pattern.value)}: ${compiled.problem}`);
+    throw new ExpressionError(
+      'type',
+      pattern.column,
+      `invalid regular expression ${JSON.stringify(pattern.value)}: ${compiled.problem}`,
+    );
   }
 }
 
 function isDurationLiteral(node: ExpressionNode): boolean {
-  return node.kind === 'literal' && node.type === STRING && Duration.parse(node.value as string) !== undefined;
+  return (
+    node.kind === 'literal' && node.type === STRING && Duration.parse(node.value as string) !== undefined
+  );
 }
 
 /** The column where a node's text starts. */
@@ -267,7 +325,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }

@@ -31,8 +31,20 @@ import { dnsNameEqual, emailEqual, uriEqual } from './network-names';
 /** A compiled expression node: its value, or why it failed (or, in try mode, undefined when absent). */
 export type Evaluator = (bag: Bag) => unknown;
 
-const { STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP, BYTES } =
-  ValueType;
+const {
+  STRING,
+  INT64,
+  DOUBLE,
+  BOOL,
+  TIMESTAMP,
+  DURATION,
+  IP_ADDRESS,
+  EMAIL_ADDRESS,
+  URI,
+  DNS_NAME,
+  STRING_MAP,
+  BYTES,
+} = ValueType;
 
 /** Compiles a node for a context where absence is an error. */
 export function compileNode(node: TypedNode): Evaluator {
@@ -199,7 +211,10 @@ function compileEquality(node: Extract<TypedNode, { kind: 'binary' }>, negate: b
   };
 }
 
-function compileOrdering(node: Extract<TypedNode, { kind: 'binary' }>, op: '<' | '<=' | '>' | '>='): Evaluator {
+function compileOrdering(
+  node: Extract<TypedNode, { kind: 'binary' }>,
+  op: '<' | '<=' | '>' | '>=',
+): Evaluator {
   const left = compileNode(node.left);
   const right = compileNode(node.right);
   const type = node.operandType;
@@ -255,7 +270,11 @@ function compileAddition(node: Extract<TypedNode, { kind: 'binary' }>): Evaluato
 function compileCall(node: Extract<TypedNode, { kind: 'call' }>): Evaluator {
   const { signature, column } = node;
   if (signature.name === 'conditional' || signature.name === 'conditionalString') {
-    const [condition, whenTrue, whenFalse] = node.operands.map(compileNode) as [Evaluator, Evaluator, Evaluator];
+    const [condition, whenTrue, whenFalse] = node.operands.map(compileNode) as [
+      Evaluator,
+      Evaluator,
+      Evaluator,
+    ];
     return (bag) => {
       const c = condition(bag);
       return c === true ? whenTrue(bag) : c === false ? whenFalse(bag) : c;

@@ -1,5 +1,11 @@
 /** Compiling an expression: parse, type-check against a manifest, compile to closures. */
-import { STANDARD_MANIFEST, ValueType, type AttributeFinder, type AttributeValue, type Bag } from '../attributes';
+import {
+  STANDARD_MANIFEST,
+  ValueType,
+  type AttributeFinder,
+  type AttributeValue,
+  type Bag,
+} from '../attributes';
 import { checkExpression, type TypedNode } from './checker';
 import { compileNode } from './compiler';
 import { EvaluationError } from './errors';

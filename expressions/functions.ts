@@ -32,8 +32,18 @@ export interface FunctionSignature {
   readonly implementation?: (...args: never[]) => AttributeValue | FunctionFailure;
 }
 
-const { STRING, INT64, BOOL, TIMESTAMP, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP, VALUE_TYPE_UNSPECIFIED } =
-  ValueType;
+const {
+  STRING,
+  INT64,
+  BOOL,
+  TIMESTAMP,
+  IP_ADDRESS,
+  EMAIL_ADDRESS,
+  URI,
+  DNS_NAME,
+  STRING_MAP,
+  VALUE_TYPE_UNSPECIFIED,
+} = ValueType;
 
 const EMPTY_STRING_MAP: ReadonlyMap<string, string> = new Map();
 
@@ -62,7 +72,9 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     usage: '"svc.*".matches(destination.service.name)',
     implementation: (pattern: string, value: string) => {
       const compiled = compilePattern(pattern);
-      return compiled.ok ? compiled.regex.test(value) : new FunctionFailure(`invalid regular expression '${pattern}': ${compiled.problem}`);
+      return compiled.ok
+        ? compiled.regex.test(value)
+        : new FunctionFailure(`invalid regular expression '${pattern}': ${compiled.problem}`);
     },
   },
   {
@@ -89,7 +101,8 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     argumentTypes: [STRING],
     returnType: IP_ADDRESS,
     usage: 'ip("10.0.0.1")',
-    implementation: (text: string) => IpAddress.parse(text) ?? new FunctionFailure(`could not convert '${text}' to IP_ADDRESS`),
+    implementation: (text: string) =>
+      IpAddress.parse(text) ?? new FunctionFailure(`could not convert '${text}' to IP_ADDRESS`),
   },
   {
     name: 'timestamp',
@@ -99,7 +112,9 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     usage: 'timestamp("2015-01-02T15:04:35Z")',
     implementation: (text: string) =>
       Timestamp.parse(text) ??
-      new FunctionFailure(`could not convert '${text}' to TIMESTAMP: expected RFC 3339, such as 2015-01-02T15:04:35Z`),
+      new FunctionFailure(
+        `could not convert '${text}' to TIMESTAMP: expected RFC 3339, such as 2015-01-02T15:04:35Z`,
+      ),
   },
   {
     name: 'email',
@@ -109,7 +124,9 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     usage: 'email("user@example.com")',
     implementation: (text: string) => {
       const problem = emailProblem(text);
-      return problem === undefined ? text : new FunctionFailure(`could not convert '${text}' to EMAIL_ADDRESS: ${problem}`);
+      return problem === undefined
+        ? text
+        : new FunctionFailure(`could not convert '${text}' to EMAIL_ADDRESS: ${problem}`);
     },
   },
   {
@@ -120,7 +137,9 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     usage: 'dnsName("reviews.default.svc.cluster.local")',
     implementation: (text: string) => {
       const problem = dnsNameProblem(text);
-      return problem === undefined ? text : new FunctionFailure(`could not convert '${text}' to DNS_NAME: ${problem}`);
+      return problem === undefined
+        ? text
+        : new FunctionFailure(`could not convert '${text}' to DNS_NAME: ${problem}`);
     },
   },
   {
@@ -131,7 +150,9 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     usage: 'uri("https://example.com/path")',
     implementation: (text: string) => {
       const problem = uriProblem(text);
-      return problem === undefined ? text : new FunctionFailure(`could not convert '${text}' to URI: ${problem}`);
+      return problem === undefined
+        ? text
+        : new FunctionFailure(`could not convert '${text}' to URI: ${problem}`);
     },
   },
   {
@@ -176,4 +197,6 @@ const FUNCTIONS: readonly FunctionSignature[] = [
 ];
 
 /** The functions by name. */
-export const FUNCTION_SIGNATURES: ReadonlyMap<string, FunctionSignature> = new Map(FUNCTIONS.map((f) => [f.name, f]));
+export const FUNCTION_SIGNATURES: ReadonlyMap<string, FunctionSignature> = new Map(
+  FUNCTIONS.map((f) => [f.name, f]),
+);

@@ -20,10 +20,54 @@ export interface Token {
 
 // Longest first, so that `<=` wins over `<` and `&&` over `&`.
 const OPERATORS = [
-  '&^=', '<<=', '>>=', '...',
-  '&&', '||', '==', '!=', '<=', '>=', '<<', '>>', '&^', ':=', '<-', '++', '--',
-  '+=', '-=', '*=', '/=', '%=', '&=', '|=', '^=',
-  '+', '-', '*', '/', '%', '&', '|', '^', '<', '>', '=', '!', '(', ')', '[', ']', '{', '}', ',', ';', '.', ':', '~',
+  '&^=',
+  '<<=',
+  '>>=',
+  '...',
+  '&&',
+  '||',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '<<',
+  '>>',
+  '&^',
+  ':=',
+  '<-',
+  '++',
+  '--',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  '&',
+  '|',
+  '^',
+  '<',
+  '>',
+  '=',
+  '!',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ';',
+  '.',
+  ':',
+  '~',
 ];
 
 /** Splits an expression into tokens; the last token is always `eof`. */
@@ -63,7 +107,11 @@ export function tokenize(source: string): Token[] {
     }
     const op = OPERATORS.find((o) => source.startsWith(o, i));
     if (op === undefined) {
-      throw new ExpressionError('syntax', column, `unexpected character '${String.fromCodePoint(source.codePointAt(i)!)}'`);
+      throw new ExpressionError(
+        'syntax',
+        column,
+        `unexpected character '${String.fromCodePoint(source.codePointAt(i)!)}'`,
+      );
     }
     tokens.push({ kind: 'op', text: op, column });
     i += op.length;
@@ -77,7 +125,12 @@ function isDigit(c: number): boolean {
 }
 
 function isIdentStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (c > 127 && /\p{L}/u.test(String.fromCharCode(c)));
+  return (
+    (c >= 97 && c <= 122) ||
+    (c >= 65 && c <= 90) ||
+    c === 95 ||
+    (c > 127 && /\p{L}/u.test(String.fromCharCode(c)))
+  );
 }
 
 function isIdentPart(c: number): boolean {
@@ -108,7 +161,14 @@ function scanNumber(s: string, start: number): number {
 }
 
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
-  a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '\\': '\\',
 };
 
 /** Scans a Go string literal: "interpreted", `raw` or 'c' (one character). */
@@ -117,7 +177,8 @@ function scanString(s: string, start: number): { end: number; value: string } {
   const column = start + 1;
   if (quote === '`') {
     const close = s.indexOf('`', start + 1);
-    if (close === -1) throw new ExpressionError('syntax', column, 'raw string literal not terminated: add a closing `');
+    if (close === -1)
+      throw new ExpressionError('syntax', column, 'raw string literal not terminated: add a closing `');
     return { end: close + 1, value: s.slice(start + 1, close).replace(/\r/g, '') };
   }
   let value = '';
@@ -151,7 +212,11 @@ function scanString(s: string, start: number): { end: number; value: string } {
       }
       const code = parseInt(text, radix);
       if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff && digits > 3)) {
-        throw new ExpressionError('syntax', i + 1, `escape sequence '\\${e}${text}' is not a valid Unicode code point`);
+        throw new ExpressionError(
+          'syntax',
+          i + 1,
+          `escape sequence '\\${e}${text}' is not a valid Unicode code point`,
+        );
       }
       // \x and octal escapes are bytes in Go; bytes above 0x7f are kept as the code point of the same number.
       value += String.fromCodePoint(code);
@@ -161,7 +226,11 @@ function scanString(s: string, start: number): { end: number; value: string } {
     }
   }
   if (quote === "'" && [...value].length !== 1) {
-    throw new ExpressionError('syntax', column, `character literal must hold exactly one character, got ${[...value].length}`);
+    throw new ExpressionError(
+      'syntax',
+      column,
+      `character literal must hold exactly one character, got ${[...value].length}`,
+    );
   }
   return { end: i + 1, value };
 }

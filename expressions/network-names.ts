@@ -17,11 +17,14 @@ export function dnsNameProblem(name: string): string | undefined {
   const body = name.endsWith('.') ? name.slice(0, -1) : name;
   const ascii = domainToASCII(body);
   if (ascii === '' || ascii.length > MAX_DNS_NAME_LENGTH) {
-    return ascii === '' ? 'it is not a valid internationalized domain name' : `it is longer than ${MAX_DNS_NAME_LENGTH} characters`;
+    return ascii === ''
+      ? 'it is not a valid internationalized domain name'
+      : `it is longer than ${MAX_DNS_NAME_LENGTH} characters`;
   }
   for (const label of ascii.split('.')) {
     if (label === '') return 'it has an empty label';
-    if (label.length > MAX_LABEL_LENGTH) return `label '${label}' is longer than ${MAX_LABEL_LENGTH} characters`;
+    if (label.length > MAX_LABEL_LENGTH)
+      return `label '${label}' is longer than ${MAX_LABEL_LENGTH} characters`;
     if (!LDH_LABEL.test(label)) return `label '${label}' may hold only letters, digits and inner hyphens`;
   }
   return undefined;
@@ -52,10 +55,12 @@ const QUOTED_LOCAL = /^"(?:[^"\\\r\n]|\\.)*"$/;
 
 /** Why a string is not a bare e-mail address (`local@domain`, no display name), or undefined. */
 export function emailProblem(address: string): string | undefined {
-  if (/[<>]/.test(address) || /\s/.test(address.trim()) ) return 'display names and angle brackets are not allowed';
+  if (/[<>]/.test(address) || /\s/.test(address.trim()))
+    return 'display names and angle brackets are not allowed';
   const parts = splitEmail(address);
-  if (parts === undefined) return "it needs the form local@domain";
-  if (!DOT_ATOM.test(parts.local) && !QUOTED_LOCAL.test(parts.local)) return `local part '${parts.local}' is not valid`;
+  if (parts === undefined) return 'it needs the form local@domain';
+  if (!DOT_ATOM.test(parts.local) && !QUOTED_LOCAL.test(parts.local))
+    return `local part '${parts.local}' is not valid`;
   const domainProblem = dnsNameProblem(parts.domain);
   return domainProblem === undefined ? undefined : `domain '${parts.domain}': ${domainProblem}`;
 }
@@ -126,7 +131,8 @@ export function uriEqual(a: string, b: string): boolean {
   const scheme = x.scheme.toLowerCase();
   if (scheme !== y.scheme.toLowerCase()) return false;
   if (scheme === 'http' || scheme === 'https') {
-    if (x.authority === undefined || y.authority === undefined) return x.authority === y.authority && x.rest === y.rest;
+    if (x.authority === undefined || y.authority === undefined)
+      return x.authority === y.authority && x.rest === y.rest;
     const userinfo = (u: UriParts) => u.authority!.slice(0, u.authority!.lastIndexOf('@') + 1);
     return (
       dnsNameEqual(x.host, y.host) && x.port === y.port && userinfo(x) === userinfo(y) && x.rest === y.rest

@@ -11,9 +11,23 @@ import { tokenize, type Token } from './lexer';
 const PRECEDENCE: Readonly<Record<string, number>> = {
   '||': 1,
   '&&': 2,
-  '==': 3, '!=': 3, '<': 3, '<=': 3, '>': 3, '>=': 3,
-  '+': 4, '|': 4, '-': 4, '^': 4,
-  '*': 5, '/': 5, '%': 5, '<<': 5, '>>': 5, '&': 5, '&^': 5,
+  '==': 3,
+  '!=': 3,
+  '<': 3,
+  '<=': 3,
+  '>': 3,
+  '>=': 3,
+  '+': 4,
+  '|': 4,
+  '-': 4,
+  '^': 4,
+  '*': 5,
+  '/': 5,
+  '%': 5,
+  '<<': 5,
+  '>>': 5,
+  '&': 5,
+  '&^': 5,
 };
 
 const SUPPORTED_BINARY = new Set<string>(['||', '&&', '==', '!=', '<', '<=', '>', '>=', '+', '|']);
@@ -60,7 +74,8 @@ class Parser {
   }
 
   unexpected(t: Token, context: string): ExpressionError {
-    if (t.kind === 'eof') return new ExpressionError('syntax', t.column, `unexpected end of expression ${context}`.trim());
+    if (t.kind === 'eof')
+      return new ExpressionError('syntax', t.column, `unexpected end of expression ${context}`.trim());
     if (t.kind === 'op' && !SUPPORTED_BINARY.has(t.text) && !'()[],.'.includes(t.text)) {
       return unsupportedOperator(t);
     }
@@ -74,7 +89,13 @@ class Parser {
       if (t.kind !== 'op') return left;
       const precedence = PRECEDENCE[t.text];
       if (precedence === undefined) {
-        if (t.text === '=' || t.text.endsWith('=') && t.text.length > 1 && !['==', '!=', '<=', '>='].includes(t.text) || t.text === '++' || t.text === '--' || t.text === ':=') {
+        if (
+          t.text === '=' ||
+          (t.text.endsWith('=') && t.text.length > 1 && !['==', '!=', '<=', '>='].includes(t.text)) ||
+          t.text === '++' ||
+          t.text === '--' ||
+          t.text === ':='
+        ) {
           throw unsupportedOperator(t);
         }
         return left;
@@ -96,7 +117,11 @@ class Parser {
         this.next();
         return this.parsePostfix(this.numberLiteral(number, true, t.column));
       }
-      throw new ExpressionError('syntax', t.column, `unsupported operator '-': only a number literal may be negated, as in -1`);
+      throw new ExpressionError(
+        'syntax',
+        t.column,
+        `unsupported operator '-': only a number literal may be negated, as in -1`,
+      );
     }
     if (t.kind === 'op' && ['!', '^', '+', '&', '*', '<-'].includes(t.text)) throw unsupportedOperator(t);
     return this.parsePostfix(this.parsePrimary());
@@ -142,9 +167,11 @@ class Parser {
       }
       return { kind: 'literal', type: ValueType.INT64, value, column };
     }
-    if (t.text.includes('_')) throw new ExpressionError('syntax', column, `float literal '${text}' must not contain '_'`);
+    if (t.text.includes('_'))
+      throw new ExpressionError('syntax', column, `float literal '${text}' must not contain '_'`);
     const value = Number(text);
-    if (!Number.isFinite(value)) throw new ExpressionError('syntax', column, `float literal ${text} is out of the DOUBLE range`);
+    if (!Number.isFinite(value))
+      throw new ExpressionError('syntax', column, `float literal ${text} is out of the DOUBLE range`);
     return { kind: 'literal', type: ValueType.DOUBLE, value, column };
   }
 
@@ -158,7 +185,13 @@ class Parser {
         const name = this.next();
         if (name.kind !== 'ident') throw this.unexpected(name, "after '.': expected a name");
         if (this.isOp('(')) {
-          node = { kind: 'call', name: name.text, target: node, args: this.parseArguments(), column: name.column };
+          node = {
+            kind: 'call',
+            name: name.text,
+            target: node,
+            args: this.parseArguments(),
+            column: name.column,
+          };
         } else if (node.kind === 'attribute' && !parenthesised.has(node)) {
           node = { kind: 'attribute', name: `${node.name}.${name.text}`, column: node.column };
         } else {
@@ -170,12 +203,17 @@ class Parser {
         }
       } else if (t.text === '(') {
         if (node.kind !== 'attribute' || parenthesised.has(node) || node.name.includes('.')) {
-          throw new ExpressionError('syntax', t.column, 'only a function name may be called, as in match(a, "b*")');
+          throw new ExpressionError(
+            'syntax',
+            t.column,
+            'only a function name may be called, as in match(a, "b*")',
+          );
         }
         node = { kind: 'call', name: node.name, args: this.parseArguments(), column: node.column };
       } else if (t.text === '[') {
         this.next();
-        if (this.isOp(']')) throw new ExpressionError('syntax', this.peek().column, 'empty index: write m["key"]');
+        if (this.isOp(']'))
+          throw new ExpressionError('syntax', this.peek().column, 'empty index: write m["key"]');
         const key = this.parseBinary(1);
         this.expectOp(']', 'to close the index');
         node = { kind: 'index', target: node, key, column: t.column };
@@ -221,5 +259,9 @@ function withParenthesised(node: ExpressionNode): ExpressionNode {
 }
 
 function unsupportedOperator(t: Token): ExpressionError {
-  return new ExpressionError('syntax', t.column, `unsupported operator '${t.text}': CEXL has ${OPERATOR_LIST}`);
+  return new ExpressionError(
+    'syntax',
+    t.column,
+    `unsupported operator '${t.text}': CEXL has ${OPERATOR_LIST}`,
+  );
 }

@@ -38,7 +38,10 @@ function translate(pattern: string): CompiledPattern {
     source = source.slice(leading[0].length);
   }
   if (/\(\?[imsU-]+[:)]/.test(source)) {
-    return { ok: false, problem: 'inline flags are supported only at the start of the pattern, as in (?i)abc' };
+    return {
+      ok: false,
+      problem: 'inline flags are supported only at the start of the pattern, as in (?i)abc',
+    };
   }
   source = source
     .replace(/\(\?P</g, '(?<')
@@ -51,7 +54,10 @@ function translate(pattern: string): CompiledPattern {
   try {
     return { ok: true, regex: new RegExp(source, flags) };
   } catch (err) {
-    return { ok: false, problem: (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '') };
+    return {
+      ok: false,
+      problem: (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, ''),
+    };
   }
 }
 
