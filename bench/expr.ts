@@ -1,0 +1,177 @@
+/**
+ * `npm run bench:expr`: the cost of the Check hot path's first two steps — decoding a
+ * typical 30-attribute CheckRequest and evaluating ten typical match expressions on it.
+ *
+ * Prints nanoseconds per decode and per evaluation, decodes+evaluations per second on
+ * one core, and ratios against baselines measured in the same run: the generated
+ * ts-proto decoder (which stops at the message, before any bag exists) and the same ten
+ * conditions hand-written in TypeScript (the floor for a closure compiler).
+ * Not a test: nothing here asserts a speed. Options: BENCH_SECONDS (default 1 per round).
+ */
+import {
+  AttributeBag,
+  Duration,
+  IpAddress,
+  STANDARD_MANIFEST,
+  Timestamp,
+  decodeCheckRequest,
+  encodeCheckRequest,
+  type Bag,
+} from '../attributes';
+import { compileExpression } from '../expressions';
+import { mixer } from '../proto';
+
+const ROUND_SECONDS = Number(process.env.BENCH_SECONDS ?? '1');
+const ROUNDS = 5;
+
+/** A Check as an inbound sidecar sends it: 30 attributes, 10 request headers. */
+function typicalCheckBag(): AttributeBag {
+  return new AttributeBag([
+    ['source.uid', 'kubernetes://productpage-v1-6b746f74dc-9stvs.default'],
+    ['source.ip', IpAddress.parse('10.40.0.12')!],
+    ['source.namespace', 'default'],
+    ['source.principal', 'cluster.local/ns/default/sa/bookinfo-productpage'],
+    ['source.labels', new Map([['app', 'productpage'], ['version', 'v1']])],
+    ['source.workload.name', 'productpage-v1'],
+    ['destination.uid', 'kubernetes://reviews-v2-7bf8c9648f-7ldzx.default'],
+    ['destination.ip', IpAddress.parse('10.40.0.17')!],
+    ['destination.port', 9080n],
+    ['destination.namespace', 'default'],
+    ['destination.principal', 'cluster.local/ns/default/sa/bookinfo-reviews'],
+    ['destination.labels', new Map([['app', 'reviews'], ['version', 'v2']])],
+    ['destination.service.name', 'reviews'],
+    ['destination.service.host', 'reviews.default.svc.cluster.local'],
+    ['destination.workload.name', 'reviews-v2'],
+    [
+      'request.headers',
+      new Map([
+        [':authority', 'reviews:9080'],
+        [':method', 'GET'],
+        [':path', '/reviews/0'],
+        ['user-agent', 'python-requests/2.22.0'],
+        ['accept', '*/*'],
+        ['x-request-id', '6c0ffb4c-7c2e-9a0e-a1f4-2d4d9c5e2b11'],
+        ['x-b3-traceid', '7d3e1f6a2b9c4d5e'],
+        ['x-b3-spanid', '2b9c4d5e7d3e1f6a'],
+        ['x-forwarded-proto', 'http'],
+        ['x-user', 'jason'],
+      ]),
+    ],
+    ['request.host', 'reviews:9080'],
+    ['request.method', 'GET'],
+    ['request.path', '/reviews/0'],
+    ['request.url_path', '/reviews/0'],
+    ['request.scheme', 'http'],
+    ['request.useragent', 'python-requests/2.22.0'],
+    ['request.id', '6c0ffb4c-7c2e-9a0e-a1f4-2d4d9c5e2b11'],
+    ['request.size', 0n],
+    ['request.time', new Timestamp(1764201600, 123456789)],
+    ['context.protocol', 'http'],
+    ['context.reporter.kind', 'inbound'],
+    ['context.time', new Timestamp(1764201600, 123500000)],
+    ['connection.mtls', true],
+    ['response.duration', Duration.parse('0s')!],
+  ]);
+}
+
+const EXPRESSIONS = [
+  'destination.service.name == "reviews"',
+  'match(request.path, "/reviews/*")',
+  'request.headers["x-user"] == "jason"',
+  'source.labels["app"] == "productpage" && destination.labels["version"] == "v2"',
+  'request.method == "GET" || request.method == "HEAD"',
+  'destination.namespace == "default" && context.reporter.kind == "inbound"',
+  '(request.headers["x-api-key"] | "") == ""',
+  'destination.port == 9080 && connection.mtls',
+  'source.principal.startsWith("cluster.local/ns/default/")',
+  '"^/reviews/[0-9]+$".matches(request.url_path)',
+];
+
+/** The same ten conditions, written by hand: the baseline for evaluation. */
+function handWritten(bag: Bag): number {
+  const get = (n: string) => bag.get(n);
+  const header = (m: string, k: string) => (get(m) as ReadonlyMap<string, string>).get(k);
+  let trues = 0;
+  if (get('destination.service.name') === 'reviews') trues++;
+  if ((get('request.path') as string).startsWith('/reviews/')) trues++;
+  if ((header('request.headers', 'x-user') ?? '') === 'jason') trues++;
+  if (header('source.labels', 'app') === 'productpage' && header('destination.labels', 'version') === 'v2') trues++;
+  if (get('request.method') === 'GET' || get('request.method') === 'HEAD') trues++;
+  if (get('destination.namespace') === 'default' && get('context.reporter.kind') === 'inbound') trues++;
+  if ((header('request.headers', 'x-api-key') ?? '') === '') trues++;
+  if (get('destination.port') === 9080n && get('connection.mtls') === true) trues++;
+  if ((get('source.principal') as string).startsWith('cluster.local/ns/default/')) trues++;
+  if (/^\/reviews\/[0-9]+$/u.test(get('request.url_path') as string)) trues++;
+  return trues;
+}
+
+/** Runs fn in batches for about ROUND_SECONDS; returns nanoseconds per call. */
+function measure(fn: () => unknown): number {
+  const deadline = process.hrtime.bigint() + BigInt(Math.round(ROUND_SECONDS * 1e9));
+  const start = process.hrtime.bigint();
+  let calls = 0;
+  let now = start;
+  while (now < deadline) {
+    for (let i = 0; i < 1000; i++) fn();
+    calls += 1000;
+    now = process.hrtime.bigint();
+  }
+  return Number(now - start) / calls;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function main(): void {
+  const bytes = encodeCheckRequest({
+    attributes: typicalCheckBag(),
+    deduplicationId: 'bench-1',
+    quotas: new Map([['requestcount', { amount: 1n, bestEffort: false }]]),
+  });
+  const compiled = EXPRESSIONS.map((e) => compileExpression(e, STANDARD_MANIFEST));
+  const bag = decodeCheckRequest(bytes).attributes;
+  const results = compiled.map((e) => e.evaluate(bag));
+  if (results.some((r) => r !== true) || handWritten(bag) !== 10) {
+    throw new Error(`benchmark expressions must all hold on the typical Check, got ${JSON.stringify(results)}`);
+  }
+
+  let sink = 0;
+  const decode = () => (sink += decodeCheckRequest(bytes).attributes.size);
+  const decodeGenerated = () => (sink += mixer.CheckRequest.decode(bytes).attributes!.words.length);
+  const evaluateTen = () => {
+    for (let i = 0; i < compiled.length; i++) if (compiled[i]!.tryEvaluate(bag) === true) sink++;
+  };
+  const evaluateByHand = () => (sink += handWritten(bag));
+  const both = () => {
+    const b = decodeCheckRequest(bytes).attributes;
+    for (let i = 0; i < compiled.length; i++) if (compiled[i]!.tryEvaluate(b) === true) sink++;
+  };
+
+  const samples: Record<string, number[]> = { decode: [], generated: [], ten: [], hand: [], both: [] };
+  measure(both); // warm up every path once
+  measure(decodeGenerated);
+  measure(evaluateByHand);
+  for (let round = 0; round < ROUNDS; round++) {
+    samples.decode!.push(measure(decode));
+    samples.generated!.push(measure(decodeGenerated));
+    samples.ten!.push(measure(evaluateTen));
+    samples.hand!.push(measure(evaluateByHand));
+    samples.both!.push(measure(both));
+  }
+  const ns = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+  const fmt = (n: number) => n.toFixed(0).padStart(7);
+  console.log(`CheckRequest: ${bytes.length} bytes, 30 attributes, 10 headers; ${EXPRESSIONS.length} expressions`);
+  console.log(`median of ${ROUNDS} rounds of ${ROUND_SECONDS}s, one core (node ${process.version})`);
+  console.log(`decode into a bag          ${fmt(ns.decode!)} ns`);
+  console.log(`  baseline: ts-proto decode${fmt(ns.generated!)} ns   (ours/baseline ${(ns.decode! / ns.generated!).toFixed(2)}x time)`);
+  console.log(`one evaluation (mean of 10)${fmt(ns.ten! / 10)} ns`);
+  console.log(`  ten evaluations          ${fmt(ns.ten!)} ns`);
+  console.log(`  baseline: hand-written   ${fmt(ns.hand!)} ns   (ours/baseline ${(ns.ten! / ns.hand!).toFixed(2)}x time)`);
+  console.log(`decode + ten evaluations   ${fmt(ns.both!)} ns   (aim: under 5000 ns)`);
+  console.log(`decodes+evaluations/s/core ${(1e9 / ns.both!).toFixed(0).padStart(7)}`);
+  if (sink === -1) console.log(sink);
+}
+
+main();
