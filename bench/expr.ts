@@ -31,14 +31,26 @@ function typicalCheckBag(): AttributeBag {
     ['source.ip', IpAddress.parse('10.40.0.12')!],
     ['source.namespace', 'default'],
     ['source.principal', 'cluster.local/ns/default/sa/bookinfo-productpage'],
-    ['source.labels', new Map([['app', 'productpage'], ['version', 'v1']])],
+    [
+      'source.labels',
+      new Map([
+        ['app', 'productpage'],
+        ['version', 'v1'],
+      ]),
+    ],
     ['source.workload.name', 'productpage-v1'],
     ['destination.uid', 'kubernetes://reviews-v2-7bf8c9648f-7ldzx.default'],
     ['destination.ip', IpAddress.parse('10.40.0.17')!],
     ['destination.port', 9080n],
     ['destination.namespace', 'default'],
     ['destination.principal', 'cluster.local/ns/default/sa/bookinfo-reviews'],
-    ['destination.labels', new Map([['app', 'reviews'], ['version', 'v2']])],
+    [
+      'destination.labels',
+      new Map([
+        ['app', 'reviews'],
+        ['version', 'v2'],
+      ]),
+    ],
     ['destination.service.name', 'reviews'],
     ['destination.service.host', 'reviews.default.svc.cluster.local'],
     ['destination.workload.name', 'reviews-v2'],
@@ -95,7 +107,8 @@ function handWritten(bag: Bag): number {
   if (get('destination.service.name') === 'reviews') trues++;
   if ((get('request.path') as string).startsWith('/reviews/')) trues++;
   if ((header('request.headers', 'x-user') ?? '') === 'jason') trues++;
-  if (header('source.labels', 'app') === 'productpage' && header('destination.labels', 'version') === 'v2') trues++;
+  if (header('source.labels', 'app') === 'productpage' && header('destination.labels', 'version') === 'v2')
+    trues++;
   if (get('request.method') === 'GET' || get('request.method') === 'HEAD') trues++;
   if (get('destination.namespace') === 'default' && get('context.reporter.kind') === 'inbound') trues++;
   if ((header('request.headers', 'x-api-key') ?? '') === '') trues++;
@@ -134,7 +147,9 @@ function main(): void {
   const bag = decodeCheckRequest(bytes).attributes;
   const results = compiled.map((e) => e.evaluate(bag));
   if (results.some((r) => r !== true) || handWritten(bag) !== 10) {
-    throw new Error(`benchmark expressions must all hold on the typical Check, got ${JSON.stringify(results)}`);
+    throw new Error(
+      `benchmark expressions must all hold on the typical Check, got ${JSON.stringify(results)}`,
+    );
   }
 
   let sink = 0;
@@ -160,15 +175,24 @@ function main(): void {
     samples.hand!.push(measure(evaluateByHand));
     samples.both!.push(measure(both));
   }
-  const ns = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+  const ns = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)])) as Record<
+    string,
+    number
+  >;
   const fmt = (n: number) => n.toFixed(0).padStart(7);
-  console.log(`CheckRequest: ${bytes.length} bytes, 30 attributes, 10 headers; ${EXPRESSIONS.length} expressions`);
+  console.log(
+    `CheckRequest: ${bytes.length} bytes, 30 attributes, 10 headers; ${EXPRESSIONS.length} expressions`,
+  );
   console.log(`median of ${ROUNDS} rounds of ${ROUND_SECONDS}s, one core (node ${process.version})`);
   console.log(`decode into a bag          ${fmt(ns.decode!)} ns`);
-  console.log(`  baseline: ts-proto decode${fmt(ns.generated!)} ns   (ours/baseline ${(ns.decode! / ns.generated!).toFixed(2)}x time)`);
+  console.log(
+    `  baseline: ts-proto decode${fmt(ns.generated!)} ns   (ours/baseline ${(ns.decode! / ns.generated!).toFixed(2)}x time)`,
+  );
   console.log(`one evaluation (mean of 10)${fmt(ns.ten! / 10)} ns`);
   console.log(`  ten evaluations          ${fmt(ns.ten!)} ns`);
-  console.log(`  baseline: hand-written   ${fmt(ns.hand!)} ns   (ours/baseline ${(ns.ten! / ns.hand!).toFixed(2)}x time)`);
+  console.log(
+    `  baseline: hand-written   ${fmt(ns.hand!)} ns   (ours/baseline ${(ns.ten! / ns.hand!).toFixed(2)}x time)`,
+  );
   console.log(`decode + ten evaluations   ${fmt(ns.both!)} ns   (aim: under 5000 ns)`);
   console.log(`decodes+evaluations/s/core ${(1e9 / ns.both!).toFixed(0).padStart(7)}`);
   if (sink === -1) console.log(sink);
