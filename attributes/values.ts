@@ -30,8 +30,11 @@ export class Timestamp {
     const m = RFC3339.exec(text);
     if (m === null) return undefined;
     const [, y, mo, d, h, mi, s, frac, zone] = m;
-    const millis = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
-    const check = new Date(millis);
+    // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear takes the year as written.
+    const check = new Date(0);
+    check.setUTCFullYear(+y!, +mo! - 1, +d!);
+    check.setUTCHours(+h!, +mi!, +s!, 0);
+    const millis = check.getTime();
     // Date.UTC rolls over out-of-range fields (Feb 30 → Mar 2); RFC 3339 does not.
     if (check.getUTCDate() !== +d! || check.getUTCMonth() !== +mo! - 1 || +h! > 23 || +mi! > 59 || +s! > 59) {
       return undefined;
