@@ -3,7 +3,13 @@
  * SIGINT or SIGTERM.
  */
 import { parseArgs } from 'node:util';
-import { ConfigLoadError, createPolicyServer, DEFAULT_ADDRESS, formatConfigError, parseAddress } from '../policy-server';
+import {
+  ConfigLoadError,
+  createPolicyServer,
+  DEFAULT_ADDRESS,
+  formatConfigError,
+  parseAddress,
+} from '../policy-server';
 import { UsageError } from './usage-error';
 
 export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT]
@@ -15,7 +21,7 @@ Options:
   -a, --address HOST:PORT  where to listen; port 0 picks a free port (default ${DEFAULT_ADDRESS})
   -h, --help               show this help
 
-Stops gracefully on SIGINT or SIGTERM.`;
+Stops gracefully on SIGINT or SIGTERM; a second signal stops it at once (exit code 1).`;
 
 /** Where the command writes; the process's streams unless a caller (a test) says otherwise. */
 export interface CommandOutput {
@@ -63,6 +69,36 @@ export async function runServerCommand(args: readonly string[], output: CommandO
     );
   }
 
+  // Signals are caught from the start, so that one arriving while the server starts (or
+  // just after the listening line) stops it cleanly instead of killing the process.
+  let stopSignal: NodeJS.Signals | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopSignal !== undefined) process.exit(1); // a second signal cuts the graceful wait short
+    stopSignal = signal;
+    wake?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await serveUntilSignalled(configDir, address, output, () => {
+      if (stopSignal !== undefined) return Promise.resolve(stopSignal);
+      return new Promise<NodeJS.Signals>((resolve) => {
+        wake = () => resolve(stopSignal as NodeJS.Signals);
+      });
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function serveUntilSignalled(
+  configDir: string,
+  address: string,
+  output: CommandOutput,
+  nextSignal: () => Promise<NodeJS.Signals>,
+): Promise<number> {
   const server = createPolicyServer({ address, configDir });
   let listening;
   try {
@@ -86,23 +122,8 @@ export async function runServerCommand(args: readonly string[], output: CommandO
     `switchboard policy server listening on ${listening.address} ` +
       `(config generation ${server.generation}, ${resourceCount} ${resourceCount === 1 ? 'resource' : 'resources'} from ${configDir})\n`,
   );
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (received: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(received);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-  // A second signal while draining cuts the wait short.
-  const forceExit = (): never => process.exit(1);
-  process.once('SIGINT', forceExit);
-  process.once('SIGTERM', forceExit);
+  const signal = await nextSignal();
   output.stderr.write(`switchboard: ${signal} received, stopping\n`);
   await server.close();
-  process.off('SIGINT', forceExit);
-  process.off('SIGTERM', forceExit);
   return 0;
 }

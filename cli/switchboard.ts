@@ -84,7 +84,10 @@ function runHelp(args: readonly string[], output: CommandOutput): number {
 
 /** The version in the package.json next to the build output (dist/cli/ → ../../) or the sources (cli/ → ../). */
 function readVersion(): string {
-  for (const candidate of [path.join(__dirname, '..', '..', 'package.json'), path.join(__dirname, '..', 'package.json')]) {
+  for (const candidate of [
+    path.join(__dirname, '..', '..', 'package.json'),
+    path.join(__dirname, '..', 'package.json'),
+  ]) {
     try {
       const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: unknown; version?: unknown };
       if (pkg.name === 'switchboard' && typeof pkg.version === 'string') return pkg.version;
@@ -102,7 +105,9 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`switchboard: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.stderr.write(
+        `switchboard: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`,
+      );
       process.exitCode = 1;
     },
   );

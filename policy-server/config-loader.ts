@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { isMap, isPair, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parseAllDocuments, visit } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import type { ConfigError } from './config-error';
 import { ConfigLoadError } from './config-error';
@@ -58,7 +58,10 @@ export async function loadConfigDirectory(
       try {
         return parseConfigFile(await readFile(file, 'utf8'), file);
       } catch (error) {
-        return { resources: [], errors: [{ file, line: undefined, message: describeReadError(error, 'file') }] };
+        return {
+          resources: [],
+          errors: [{ file, line: undefined, message: describeReadError(error, 'file') }],
+        };
       }
     }),
   );
@@ -89,13 +92,23 @@ export function parseConfigFile(text: string, file: string): ParsedConfigFile {
     if (document.errors.length > 0) {
       // A document that does not parse has no reliable shape to check further.
       for (const e of document.errors) {
-        errors.push({ file, line: lineAt(e.pos[0]), message: `invalid YAML: ${e.message}; fix the syntax here` });
+        errors.push({
+          file,
+          line: lineAt(e.pos[0]),
+          message: `invalid YAML: ${e.message}; ${syntaxFix(e.code)}`,
+        });
       }
       continue;
     }
     const contents = document.contents;
     if (contents === null || (isScalar(contents) && contents.value === null)) continue; // empty document
     const line = lineAt(contents.range?.[0] ?? 0);
+
+    const aliasError = findUnresolvedAlias(document);
+    if (aliasError !== undefined) {
+      errors.push({ file, line: lineAt(aliasError.offset), message: aliasError.message });
+      continue;
+    }
 
     let value: unknown;
     try {
@@ -115,12 +128,45 @@ export function parseConfigFile(text: string, file: string): ParsedConfigFile {
       continue;
     }
     if (found.errors.length > 0) {
-      for (const e of found.errors) errors.push({ file, line: e.line, message: e.message });
+      const byLine = [...found.errors].sort((a, b) => a.line - b.line); // stable: same line keeps check order
+      for (const e of byLine) errors.push({ file, line: e.line, message: e.message });
       continue;
     }
     resources.push(Object.freeze({ ...found.resource, file, line }));
   }
   return { resources, errors };
+}
+
+/** How to fix a YAML syntax error, by the yaml library's error code. */
+function syntaxFix(code: string): string {
+  switch (code) {
+    case 'DUPLICATE_KEY':
+      return 'remove or rename one of the duplicate keys';
+    case 'BAD_INDENT':
+      return 'indent the keys of one mapping, or the items of one list, to the same column';
+    case 'TAB_AS_INDENT':
+      return 'indent with spaces, not tabs';
+    case 'MISSING_CHAR':
+      return 'add the missing character';
+    default:
+      return 'fix the YAML syntax at this line';
+  }
+}
+
+/** The first alias (`*name`) with no anchor (`&name`) before it, which YAML cannot resolve. */
+function findUnresolvedAlias(document: Document): { offset: number; message: string } | undefined {
+  let found: { offset: number; message: string } | undefined;
+  visit(document, {
+    Alias(_key, alias) {
+      if (alias.resolve(document) !== undefined) return undefined;
+      found = {
+        offset: alias.range?.[0] ?? 0,
+        message: `alias *${alias.source} has no anchor &${alias.source} before it; define the anchor first, or write the value out`,
+      };
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 type ShapeCheck =
@@ -139,28 +185,34 @@ function checkResourceShape(value: unknown, lineOf: (keys: readonly string[]) =>
     return `resource is ${article(typeName(value))}, not a mapping; write each resource as a mapping with apiVersion, kind, metadata and spec`;
   }
   const problems: { line: number; message: string }[] = [];
-  const requireString = (keys: readonly string[], missing: string, fix: string): string => {
+  /** A required, non-empty string at `keys`; returns it, or '' after recording the problem. */
+  const requireString = (keys: readonly string[], fix: { missing: string; wrongType: string }): string => {
     const field = keys.join('.');
     let v: unknown = value;
     for (const key of keys) v = isPlainObject(v) ? v[key] : undefined;
     if (v === undefined || v === null) {
-      problems.push({ line: lineOf(keys.slice(0, -1)), message: `${missing}; ${fix}` });
+      problems.push({ line: lineOf(keys.slice(0, -1)), message: `resource has no ${field}; ${fix.missing}` });
     } else if (typeof v !== 'string') {
-      problems.push({ line: lineOf(keys), message: `${field} must be a string, got ${typeName(v)}; ${fix}` });
+      problems.push({
+        line: lineOf(keys),
+        message: `${field} must be a string, got ${typeName(v)}; ${fix.wrongType}`,
+      });
     } else if (v === '') {
-      problems.push({ line: lineOf(keys), message: `${field} is empty; ${fix}` });
+      problems.push({ line: lineOf(keys), message: `${field} is empty; ${fix.missing}` });
     } else {
       return v;
     }
     return '';
   };
 
-  const apiVersion = requireString(
-    ['apiVersion'],
-    'resource has no apiVersion',
-    `set apiVersion, e.g. apiVersion: ${EXAMPLE_API_VERSION}`,
-  );
-  const kind = requireString(['kind'], 'resource has no kind', 'set kind, e.g. kind: rule');
+  const apiVersion = requireString(['apiVersion'], {
+    missing: `set apiVersion, e.g. apiVersion: ${EXAMPLE_API_VERSION}`,
+    wrongType: `write it as a string, e.g. apiVersion: ${EXAMPLE_API_VERSION}`,
+  });
+  const kind = requireString(['kind'], {
+    missing: 'set kind, e.g. kind: rule',
+    wrongType: 'write one kind as a string, e.g. kind: rule',
+  });
 
   const metadata = value['metadata'];
   let name = '';
@@ -171,7 +223,10 @@ function checkResourceShape(value: unknown, lineOf: (keys: readonly string[]) =>
       message: `metadata must be a mapping, got ${typeName(metadata)}; write metadata: { name: NAME, namespace: NAMESPACE }`,
     });
   } else {
-    name = requireString(['metadata', 'name'], 'resource has no metadata.name', 'give every resource a name');
+    name = requireString(['metadata', 'name'], {
+      missing: 'give every resource a name',
+      wrongType: 'quote a name that YAML reads as another type, e.g. name: "42"',
+    });
     const ns = isPlainObject(metadata) ? metadata['namespace'] : undefined;
     if (typeof ns === 'string') {
       namespace = ns === '' ? undefined : ns;
@@ -207,7 +262,11 @@ function checkResourceShape(value: unknown, lineOf: (keys: readonly string[]) =>
  * The 1-based line of the key at `keys` in the document (for `[]`, of the document's
  * content), or undefined when the path is not there as written (e.g. through an alias).
  */
-function keyLine(document: Document, keys: readonly string[], lineAt: (offset: number) => number): number | undefined {
+function keyLine(
+  document: Document,
+  keys: readonly string[],
+  lineAt: (offset: number) => number,
+): number | undefined {
   let node: unknown = document.contents;
   let start = (node as YamlNode | null)?.range?.[0];
   for (const key of keys) {

@@ -15,7 +15,11 @@ import type { PolicyServerLogger } from './logger';
  *   with the decoder's message; the client's fault, so not logged.
  * - anything else → INTERNAL, logged once here with its stack; the client sees the message.
  */
-export function toServiceError(error: unknown, method: string, logger: PolicyServerLogger): ServiceErrorStatus {
+export function toServiceError(
+  error: unknown,
+  method: string,
+  logger: PolicyServerLogger,
+): ServiceErrorStatus {
   if (error instanceof AttributeDecodeError) {
     return serviceError(GrpcStatus.INVALID_ARGUMENT, error.message);
   }

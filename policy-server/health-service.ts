@@ -46,7 +46,8 @@ export function createHealthService(): HealthService {
   let shutDown = false;
   const watchers = new Set<WatchCall>();
   const isKnown = (service: string): boolean => HEALTH_SERVICE_NAMES.includes(service);
-  const requestDeserialize = (bytes: Buffer): health.HealthCheckRequest => health.HealthCheckRequest.decode(bytes);
+  const requestDeserialize = (bytes: Buffer): health.HealthCheckRequest =>
+    health.HealthCheckRequest.decode(bytes);
   const responseSerialize = (response: health.HealthCheckResponse): Buffer =>
     Buffer.from(health.HealthCheckResponse.encode(response).finish());
 

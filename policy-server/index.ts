@@ -1,5 +1,10 @@
 // Public surface of policy-server/: configuration loading and the gRPC policy server.
-export { createPolicyServer, parseAddress, DEFAULT_ADDRESS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './policy-server';
+export {
+  createPolicyServer,
+  parseAddress,
+  DEFAULT_ADDRESS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} from './policy-server';
 export type { PolicyServer, PolicyServerOptions, ListeningAddress } from './policy-server';
 export { DEFAULT_VALID_DURATION_MS, DEFAULT_VALID_USE_COUNT } from './mixer-service';
 export { HEALTH_SERVICE_NAMES } from './health-service';

@@ -81,7 +81,12 @@ export function createMixerMethods(options: MixerServiceOptions): MixerMethods {
   const grantAll = (quotas: ReadonlyMap<string, QuotaRequest>): mixer.CheckResponse['quotas'] => {
     const granted: mixer.CheckResponse['quotas'] = {};
     for (const [name, quota] of quotas) {
-      granted[name] = { validDuration, grantedAmount: quota.amount, status: ok, referencedAttributes: noReferences };
+      granted[name] = {
+        validDuration,
+        grantedAmount: quota.amount,
+        status: ok,
+        referencedAttributes: noReferences,
+      };
     }
     return granted;
   };

@@ -85,9 +85,22 @@ export interface PolicyServer {
 export function createPolicyServer(options: PolicyServerOptions = {}): PolicyServer {
   const address = options.address ?? DEFAULT_ADDRESS;
   const { host } = parseAddress(address);
-  const validDurationMs = checkWhole('validDurationMs', options.validDurationMs ?? DEFAULT_VALID_DURATION_MS, 1);
-  const validUseCount = checkWhole('validUseCount', options.validUseCount ?? DEFAULT_VALID_USE_COUNT, 1, 2 ** 31 - 1);
-  const shutdownTimeoutMs = checkWhole('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 0);
+  const validDurationMs = checkWhole(
+    'validDurationMs',
+    options.validDurationMs ?? DEFAULT_VALID_DURATION_MS,
+    1,
+  );
+  const validUseCount = checkWhole(
+    'validUseCount',
+    options.validUseCount ?? DEFAULT_VALID_USE_COUNT,
+    1,
+    2 ** 31 - 1,
+  );
+  const shutdownTimeoutMs = checkWhole(
+    'shutdownTimeoutMs',
+    options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    0,
+  );
   const logger = options.logger ?? STDERR_LOGGER;
   const manifest = options.manifest ?? STANDARD_MANIFEST;
 
@@ -111,7 +124,8 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
 
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
-        if (error !== null) reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
+        if (error !== null)
+          reject(new Error(`cannot listen on ${address}: ${describeBindError(error)}`, { cause: error }));
         else resolve(boundPort);
       });
     });
@@ -141,7 +155,8 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
 
   return {
     start(): Promise<ListeningAddress> {
-      if (closing !== undefined) return Promise.reject(new Error('policy server is closed; create a new one'));
+      if (closing !== undefined)
+        return Promise.reject(new Error('policy server is closed; create a new one'));
       starting ??= startServing();
       return starting;
     },
@@ -169,7 +184,9 @@ function registerMethod<Request, Response>(
   },
   type: 'unary' | 'serverStream',
 ): void {
-  if (!server.register(method.path, method.handler, method.responseSerialize, method.requestDeserialize, type)) {
+  if (
+    !server.register(method.path, method.handler, method.responseSerialize, method.requestDeserialize, type)
+  ) {
     throw new Error(`method ${method.path} registered twice`);
   }
 }
@@ -187,6 +204,17 @@ export function parseAddress(address: string): { host: string; port: number } {
     );
   }
   return { host: match[1] as string, port };
+}
+
+/** grpc-js reports a failed bind as a summary wrapping the socket errors; name the usual causes plainly. */
+function describeBindError(error: Error): string {
+  if (error.message.includes('EADDRINUSE')) {
+    return 'the address is already in use; stop what listens there or choose another port';
+  }
+  if (error.message.includes('EADDRNOTAVAIL'))
+    return 'no network interface has this address; choose a local one';
+  if (error.message.includes('EACCES')) return 'permission denied; choose a port above 1023';
+  return error.message;
 }
 
 function checkWhole(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
