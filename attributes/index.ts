@@ -18,3 +18,4 @@ export {
   encodeReferencedAttributes,
 } from './wire-codec';
 export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';
+export { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
