@@ -117,7 +117,7 @@ export function parseConfigFile(text: string, file: string): ParsedConfigFile {
       errors.push({
         file,
         line,
-        message: `invalid YAML: ${error instanceof Error ? error.message : String(error)}; fix the document`,
+        message: `invalid YAML: ${error instanceof Error ? error.message : String(error)}; use fewer aliases, or write the values out`,
       });
       continue;
     }

@@ -2,7 +2,14 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Client } from '@grpc/grpc-js';
-import { AttributeDecodeError, decodeCheckRequest, STANDARD_MANIFEST } from '../../attributes';
+import {
+  AttributeBag,
+  AttributeDecodeError,
+  decodeCheckRequest,
+  encodeCheckRequest,
+  encodeReportRequest,
+  STANDARD_MANIFEST,
+} from '../../attributes';
 import {
   ConfigLoadError,
   createPolicyServer,
@@ -166,6 +173,23 @@ describe('policy server', () => {
       });
     });
 
+    it('answers a Check encoded as a proxy encodes it, with the global dictionary', async () => {
+      const { client } = await startServer();
+      const bytes = encodeCheckRequest({
+        attributes: new AttributeBag([
+          ['destination.service.host', 'ratings.default.svc.cluster.local'],
+          ['request.path', '/ratings/0'],
+          ['request.size', 128n],
+        ]),
+        deduplicationId: 'proxy-1',
+        quotas: new Map([['requestcount', { amount: 1n, bestEffort: false }]]),
+      });
+      const result = await callUnary(client, CHECK, bytes, decodeCheckResponse);
+      assert.ok(result.ok, result.ok ? '' : result.error.message);
+      assert.equal(result.response.precondition?.status?.code, 0);
+      assert.equal(result.response.quotas['requestcount']?.grantedAmount, 1n);
+    });
+
     it('answers without quota results when none are requested, with the configured validity', async () => {
       const { client } = await startServer({ validDurationMs: 1_500, validUseCount: 7 });
       const result = await callUnary(client, CHECK, checkRequestBytes(), decodeCheckResponse);
@@ -238,6 +262,23 @@ describe('policy server', () => {
         defaultWords: [],
         globalWordCount: 0,
       }).finish();
+      const result = await callUnary(client, REPORT, bytes, decodeReportResponse);
+      assert.ok(result.ok, result.ok ? '' : result.error.message);
+      assert.deepEqual(result.response, {});
+    });
+
+    it('accepts reports encoded as a proxy encodes them, delta-encoded', async () => {
+      const { client } = await startServer();
+      const bytes = encodeReportRequest([
+        new AttributeBag([
+          ['request.path', '/ratings/1'],
+          ['response.code', 200n],
+        ]),
+        new AttributeBag([
+          ['request.path', '/ratings/2'],
+          ['response.code', 503n],
+        ]),
+      ]);
       const result = await callUnary(client, REPORT, bytes, decodeReportResponse);
       assert.ok(result.ok, result.ok ? '' : result.error.message);
       assert.deepEqual(result.response, {});
