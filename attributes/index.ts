@@ -20,3 +20,4 @@ export {
 export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';
 export { parseJson, bagFromJson, valueFromJson, valueToJson, AttributeJsonError } from './json';
 export type { JsonValue } from './json';
+export { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';

@@ -1,11 +1,24 @@
 /**
- * The attribute wire codec: CheckRequest and ReportRequest bytes to bags and back,
- * with Istio's global word dictionary. STUB: signatures only, implementation pending.
+ * The attribute wire codec: `istio.mixer.v1.CheckRequest` and `ReportRequest` bytes to
+ * bags and back, with Istio's global word dictionary (global-dictionary.ts).
+ *
+ * The decoders read the request bytes directly (compressed-decoder.ts) rather than through
+ * the generated message classes, because decoding is most of the cost of a Check that the
+ * rules answer quickly; the generated classes remain the reference they are tested against.
  */
-import type { AttributeFinder } from './manifest';
+import { BinaryWriter, WireType as Wire } from '@bufbuild/protobuf/wire';
 import type { AttributeBag, Bag } from './bag';
-import type { ReferencedAttributes } from './references';
-import type { ReferencedAttributes as ReferencedAttributesMessage } from '../proto/generated/mixer/v1/mixer.pb';
+import { CompressedAttributesDecoder } from './compressed-decoder';
+import { MessageWords, resolveGlobalWordCount, sameWireValue, writeCompressedAttributes } from './compressed-encoder';
+import { AttributeDecodeError } from './errors';
+import { GLOBAL_DICTIONARY } from './global-dictionary';
+import { STANDARD_MANIFEST, type AttributeFinder } from './manifest';
+import { Presence, type ReferencedAttributes } from './references';
+import { decodeWords, WireReader, WireType } from './wire-reader';
+import {
+  ReferencedAttributes_Condition,
+  type ReferencedAttributes as ReferencedAttributesMessage,
+} from '../proto/generated/mixer/v1/mixer.pb';
 
 /** One quota asked for in a Check. */
 export interface QuotaRequest {
@@ -21,54 +34,343 @@ export interface DecodedCheckRequest {
   readonly quotas: ReadonlyMap<string, QuotaRequest>;
 }
 
+const TAG_1_LENGTH = (1 << 3) | WireType.LENGTH_DELIMITED;
+const TAG_1_VARINT = (1 << 3) | WireType.VARINT;
+const TAG_2_LENGTH = (2 << 3) | WireType.LENGTH_DELIMITED;
+const TAG_2_VARINT = (2 << 3) | WireType.VARINT;
+const TAG_3_LENGTH = (3 << 3) | WireType.LENGTH_DELIMITED;
+const TAG_3_VARINT = (3 << 3) | WireType.VARINT;
+const TAG_4_LENGTH = (4 << 3) | WireType.LENGTH_DELIMITED;
+const TAG_4_VARINT = (4 << 3) | WireType.VARINT;
+
+/** ReportRequest.RepeatedAttributesSemantics. */
+const DELTA_ENCODING = 0;
+const INDEPENDENT_ENCODING = 1;
+
+const NO_RANGES: readonly number[] = Object.freeze([]);
+
 /**
- * Decodes the bytes of an `istio.mixer.v1.CheckRequest`. Attributes are typed by the
- * manifest where it knows them, otherwise by the map they arrived in.
- * @throws AttributeDecodeError on malformed input (server answers INVALID_ARGUMENT)
+ * Decodes the bytes of an `istio.mixer.v1.CheckRequest`, the Check hot path.
+ *
+ * Attributes are typed by the manifest where it knows them, otherwise by the map they
+ * arrived in (see compressed-decoder.ts). Non-negative word indices must be below the
+ * request's `global_word_count` when it is not 0, and below the dictionary's length in any
+ * case; the returned `globalWordCount` is the request's own (0 when unset), which is what
+ * {@link encodeReferencedAttributes} should get for the response.
+ *
+ * @param bytes the serialized request; it is not modified, and the bag keeps no view of it
+ * @param manifest attribute types; default {@link STANDARD_MANIFEST}. An AttributeManifest
+ *   has its types of the global words cached on first use (manifests are immutable).
+ * @throws AttributeDecodeError on malformed input, with code TRUNCATED or MALFORMED for bad
+ *   protobuf, WORD_INDEX_OUT_OF_RANGE, TYPE_MISMATCH, or INVALID_VALUE (including a
+ *   `global_word_count` larger than the dictionary); the server answers INVALID_ARGUMENT
  */
-export function decodeCheckRequest(_bytes: Uint8Array, _manifest?: AttributeFinder): DecodedCheckRequest {
-  throw new Error('not implemented');
+export function decodeCheckRequest(bytes: Uint8Array, manifest: AttributeFinder = STANDARD_MANIFEST): DecodedCheckRequest {
+  const r = new WireReader(bytes);
+  let ranges: number[] | undefined;
+  let globalWordCount = 0;
+  let deduplicationId = '';
+  const quotas = new Map<string, QuotaRequest>();
+  while (r.pos < r.limit) {
+    const tag = r.readTag();
+    switch (tag) {
+      case TAG_1_LENGTH: {
+        // Occurrences of a message field merge; the set decoder reads them as one message.
+        const end = r.readLength();
+        if (ranges === undefined) ranges = [r.pos, end];
+        else ranges.push(r.pos, end);
+        r.pos = end;
+        break;
+      }
+      case TAG_2_VARINT:
+        globalWordCount = r.readVarint32();
+        break;
+      case TAG_3_LENGTH:
+        deduplicationId = r.readString();
+        break;
+      case TAG_4_LENGTH:
+        decodeQuotaEntry(r, quotas);
+        break;
+      default:
+        checkWireType(r, tag, CHECK_REQUEST_FIELDS);
+        r.skip(tag);
+    }
+  }
+  checkGlobalWordCount(globalWordCount);
+  const decoder = new CompressedAttributesDecoder(r, manifest, globalWordCount);
+  const attributes = decoder.decode(ranges ?? NO_RANGES, undefined, -1);
+  return { attributes, globalWordCount, deduplicationId, quotas };
 }
 
 /**
  * Decodes the bytes of an `istio.mixer.v1.ReportRequest` into one bag per attribute set,
- * applying delta encoding (each set modifies the one before) and `default_words`.
- * @throws AttributeDecodeError on malformed input
+ * in order, as Mixer applied them:
+ *
+ * - A set with no words of its own uses the request's `default_words` (Mixer substituted
+ *   them for every set whose `words` was empty before decoding anything).
+ * - DELTA_ENCODING (the default): set 0 is complete; each later set lists attributes to add
+ *   or replace, applied to the bag of the set before it. An attribute it does not list
+ *   keeps its previous value; a delta cannot remove an attribute, and a string map is
+ *   replaced whole, never merged key by key.
+ * - INDEPENDENT_ENCODING: each set is complete on its own.
+ *
+ * The bags share unchanged values with each other (values are immutable). Unlike Mixer,
+ * which dispatched the sets it could decode and failed the call afterwards, an error in
+ * any set fails the whole request, naming the set.
+ *
+ * @param manifest attribute types; default {@link STANDARD_MANIFEST}
+ * @throws AttributeDecodeError on malformed input (see {@link decodeCheckRequest}); also
+ *   INVALID_VALUE for an unknown `repeated_attributes_semantics`
  */
-export function decodeReportRequest(_bytes: Uint8Array, _manifest?: AttributeFinder): AttributeBag[] {
-  throw new Error('not implemented');
+export function decodeReportRequest(bytes: Uint8Array, manifest: AttributeFinder = STANDARD_MANIFEST): AttributeBag[] {
+  const r = new WireReader(bytes);
+  const sets: number[] = [];
+  const defaultWordOffsets: number[] = [];
+  let globalWordCount = 0;
+  let semantics = DELTA_ENCODING;
+  while (r.pos < r.limit) {
+    const tag = r.readTag();
+    switch (tag) {
+      case TAG_1_LENGTH: {
+        const end = r.readLength();
+        sets.push(r.pos, end);
+        r.pos = end;
+        break;
+      }
+      case TAG_2_LENGTH: {
+        const end = r.readLength();
+        defaultWordOffsets.push(r.pos, end);
+        r.pos = end;
+        break;
+      }
+      case TAG_3_VARINT:
+        globalWordCount = r.readVarint32();
+        break;
+      case TAG_4_VARINT:
+        semantics = r.readInt32();
+        break;
+      default:
+        checkWireType(r, tag, REPORT_REQUEST_FIELDS);
+        r.skip(tag);
+    }
+  }
+  checkGlobalWordCount(globalWordCount);
+  if (semantics !== DELTA_ENCODING && semantics !== INDEPENDENT_ENCODING) {
+    throw new AttributeDecodeError(
+      'INVALID_VALUE',
+      `repeated_attributes_semantics ${semantics} is neither DELTA_ENCODING (0) nor INDEPENDENT_ENCODING (1)`,
+    );
+  }
+  const defaultWords = decodeWords(r.buf, defaultWordOffsets);
+  const decoder = new CompressedAttributesDecoder(r, manifest, globalWordCount);
+  const bags: AttributeBag[] = [];
+  for (let i = 0; i < sets.length; i += 2) {
+    const set = decoder.decode([sets[i]!, sets[i + 1]!], defaultWords, i >> 1);
+    if (semantics === INDEPENDENT_ENCODING || i === 0) {
+      bags.push(set);
+    } else {
+      const bag = bags[bags.length - 1]!.clone();
+      for (const [name, value] of set.entries()) bag.set(name, value);
+      bags.push(bag);
+    }
+  }
+  return bags;
 }
+
+/** Field names by number, for messages about a field of the wrong wire type. */
+const CHECK_REQUEST_FIELDS: readonly (readonly [string, WireType])[] = [
+  ['', WireType.VARINT],
+  ['CheckRequest.attributes', WireType.LENGTH_DELIMITED],
+  ['CheckRequest.global_word_count', WireType.VARINT],
+  ['CheckRequest.deduplication_id', WireType.LENGTH_DELIMITED],
+  ['CheckRequest.quotas', WireType.LENGTH_DELIMITED],
+];
+const REPORT_REQUEST_FIELDS: readonly (readonly [string, WireType])[] = [
+  ['', WireType.VARINT],
+  ['ReportRequest.attributes', WireType.LENGTH_DELIMITED],
+  ['ReportRequest.default_words', WireType.LENGTH_DELIMITED],
+  ['ReportRequest.global_word_count', WireType.VARINT],
+  ['ReportRequest.repeated_attributes_semantics', WireType.VARINT],
+];
+
+/** Throws when a known field (not read by the caller's switch) has the wrong wire type. */
+function checkWireType(r: WireReader, tag: number, fields: readonly (readonly [string, WireType])[]): void {
+  const field = fields[tag >>> 3];
+  if (field !== undefined && (tag & 7) !== field[1]) throw r.wrongWireType(tag, field[1], field[0]);
+}
+
+function checkGlobalWordCount(count: number): void {
+  if (count > GLOBAL_DICTIONARY.length) {
+    // Mixer refused these too: the client's dictionary has words this one does not know.
+    throw new AttributeDecodeError(
+      'INVALID_VALUE',
+      `global_word_count ${count} is larger than the global dictionary, which has ${GLOBAL_DICTIONARY.length} words`,
+    );
+  }
+}
+
+/** Decodes one entry of CheckRequest.quotas (name → QuotaParams) into `quotas`. */
+function decodeQuotaEntry(r: WireReader, quotas: Map<string, QuotaRequest>): void {
+  const end = r.readLength();
+  const outer = r.limit;
+  r.limit = end;
+  let name = '';
+  let amount = 0n;
+  let bestEffort = false;
+  while (r.pos < end) {
+    const tag = r.readTag();
+    if (tag === TAG_1_LENGTH) {
+      name = r.readString();
+    } else if (tag === TAG_2_LENGTH) {
+      const valueEnd = r.readLength();
+      r.limit = valueEnd;
+      while (r.pos < valueEnd) {
+        const inner = r.readTag();
+        if (inner === TAG_1_VARINT) amount = r.readInt64();
+        else if (inner === TAG_2_VARINT) bestEffort = r.readBool();
+        else {
+          checkWireType(r, inner, QUOTA_PARAMS_FIELDS);
+          r.skip(inner);
+        }
+      }
+      r.limit = end;
+    } else {
+      checkWireType(r, tag, QUOTA_ENTRY_FIELDS);
+      r.skip(tag);
+    }
+  }
+  r.limit = outer;
+  quotas.set(name, { amount, bestEffort });
+}
+
+const QUOTA_ENTRY_FIELDS: readonly (readonly [string, WireType])[] = [
+  ['', WireType.VARINT],
+  ['CheckRequest.quotas key', WireType.LENGTH_DELIMITED],
+  ['CheckRequest.quotas value', WireType.LENGTH_DELIMITED],
+];
+const QUOTA_PARAMS_FIELDS: readonly (readonly [string, WireType])[] = [
+  ['', WireType.VARINT],
+  ['QuotaParams.amount', WireType.VARINT],
+  ['QuotaParams.best_effort', WireType.VARINT],
+];
 
 /** Options of the encoders (the proxy's side). */
 export interface EncodeOptions {
-  /** How many words of the global dictionary to use; default: all of them. */
+  /**
+   * How many words of the global dictionary to use; default: all of them. Words beyond
+   * the count are sent as message words. A server encoding a response should pass the
+   * request's `global_word_count`: the client knows no more words than that.
+   */
   readonly globalWordCount?: number;
 }
 
-/** Encodes a Check request as Istio's proxies did. */
+/**
+ * Encodes a Check request as Istio's proxies did: attributes in bag order, words first,
+ * `global_word_count` set to the count used.
+ * @throws RangeError for a bad `globalWordCount` or an INT64 outside 64 bits; TypeError for
+ *   a value that is no attribute representation
+ */
 export function encodeCheckRequest(
-  _request: {
+  request: {
     readonly attributes: Bag;
     readonly deduplicationId?: string;
     readonly quotas?: ReadonlyMap<string, QuotaRequest>;
   },
-  _options?: EncodeOptions,
+  options?: EncodeOptions,
 ): Uint8Array {
-  throw new Error('not implemented');
+  const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
+  const writer = new BinaryWriter();
+  writer.tag(1, Wire.LengthDelimited).fork();
+  const bag = request.attributes;
+  writeCompressedAttributes(writer, bag, bag.names(), new MessageWords(globalWordCount), true);
+  writer.join();
+  if (globalWordCount !== 0) writer.tag(2, Wire.Varint).uint32(globalWordCount);
+  if (request.deduplicationId) writer.tag(3, Wire.LengthDelimited).string(request.deduplicationId);
+  for (const [name, quota] of request.quotas ?? []) {
+    writer.tag(4, Wire.LengthDelimited).fork().tag(1, Wire.LengthDelimited).string(name);
+    writer.tag(2, Wire.LengthDelimited).fork();
+    if (quota.amount !== 0n) writer.tag(1, Wire.Varint).int64(quota.amount);
+    if (quota.bestEffort) writer.tag(2, Wire.Varint).bool(true);
+    writer.join().join();
+  }
+  return writer.finish();
 }
 
-/** Encodes a batch of reports, delta-encoded against the previous bag unless `independent`. */
+/**
+ * Encodes a batch of reports. All sets share one word list, sent as `default_words`.
+ *
+ * Delta encoding (the default): the first set is complete and each later set lists only
+ * the attributes that are new or whose value changed since the bag before it. A delta
+ * cannot express a removed attribute (the decoder, like Mixer, keeps what a set does not
+ * mention), so when any bag lacks an attribute its predecessor had, the whole batch is
+ * encoded with INDEPENDENT_ENCODING instead: larger, but decoded exactly.
+ *
+ * @param options.independent encode every set complete (INDEPENDENT_ENCODING)
+ * @throws as {@link encodeCheckRequest}
+ */
 export function encodeReportRequest(
-  _bags: readonly Bag[],
-  _options?: EncodeOptions & { readonly independent?: boolean },
+  bags: readonly Bag[],
+  options?: EncodeOptions & { readonly independent?: boolean },
 ): Uint8Array {
-  throw new Error('not implemented');
+  const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
+  const independent = options?.independent === true || bags.some((bag, i) => i > 0 && removesAny(bags[i - 1]!, bag));
+  const words = new MessageWords(globalWordCount);
+  const writer = new BinaryWriter();
+  for (let i = 0; i < bags.length; i++) {
+    const bag = bags[i]!;
+    const names = independent || i === 0 ? bag.names() : changedNames(bags[i - 1]!, bag);
+    writer.tag(1, Wire.LengthDelimited).fork();
+    writeCompressedAttributes(writer, bag, names, words, false);
+    writer.join();
+  }
+  for (const word of words.words) writer.tag(2, Wire.LengthDelimited).string(word);
+  if (globalWordCount !== 0) writer.tag(3, Wire.Varint).uint32(globalWordCount);
+  if (independent) writer.tag(4, Wire.Varint).int32(INDEPENDENT_ENCODING);
+  return writer.finish();
 }
 
-/** Encodes referenced attributes for a CheckResponse, with message words for names outside the dictionary. */
+/** Whether `next` lacks an attribute `previous` has. */
+function removesAny(previous: Bag, next: Bag): boolean {
+  for (const name of previous.names()) if (next.get(name) === undefined) return true;
+  return false;
+}
+
+/** Names of the attributes of `next` that are new or changed since `previous`. */
+function changedNames(previous: Bag, next: Bag): string[] {
+  const names: string[] = [];
+  for (const name of next.names()) {
+    const before = previous.get(name);
+    if (before === undefined || !sameWireValue(before, next.get(name)!)) names.push(name);
+  }
+  return names;
+}
+
+/**
+ * Encodes referenced attributes for a CheckResponse (or QuotaResult): names and map keys
+ * as indices, global words below `globalWordCount`, the rest in the message's `words`;
+ * conditions ABSENCE and EXACT. An attribute-level reference has `map_key` 0, which is why
+ * a map key never takes global index 0.
+ *
+ * Note for callers: the Istio proxy reads the `map_key` of any reference to an attribute
+ * that is a string map in its request, including 0 (global word 0, `source.ip`), and will
+ * not cache a decision whose exact keys it cannot find; Mixer never sent attribute-level
+ * references for string maps it only indexed.
+ *
+ * @param options.globalWordCount pass the Check request's `global_word_count` (0 means the
+ *   client uses no global words); default: the whole dictionary
+ * @throws RangeError for a bad `globalWordCount`
+ */
 export function encodeReferencedAttributes(
-  _references: ReferencedAttributes,
-  _options?: EncodeOptions,
+  references: ReferencedAttributes,
+  options?: EncodeOptions,
 ): ReferencedAttributesMessage {
-  throw new Error('not implemented');
+  const words = new MessageWords(resolveGlobalWordCount(options?.globalWordCount));
+  const attributeMatches = references.list().map((reference) => ({
+    name: words.index(reference.name),
+    condition:
+      reference.presence === Presence.ABSENCE ? ReferencedAttributes_Condition.ABSENCE : ReferencedAttributes_Condition.EXACT,
+    regex: '',
+    mapKey: reference.mapKey === undefined ? 0 : words.nonZeroIndex(reference.mapKey),
+  }));
+  return { words: words.words, attributeMatches };
 }

@@ -1,0 +1,37 @@
+/**
+ * The one place where exceptions become gRPC statuses. Handlers throw (or catch and pass
+ * here) and never choose a status code themselves, so every front-door method answers
+ * the same fault the same way.
+ */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { StatusObject } from '@grpc/grpc-js';
+import { AttributeDecodeError } from '../attributes';
+import type { PolicyServerLogger } from './logger';
+
+/**
+ * Maps an exception raised while serving `method` (e.g. `Check`) to the status the client
+ * gets:
+ * - AttributeDecodeError (the request's bytes or attributes are malformed) → INVALID_ARGUMENT
+ *   with the decoder's message; the client's fault, so not logged.
+ * - anything else → INTERNAL, logged once here with its stack; the client sees the message.
+ */
+export function toServiceError(
+  error: unknown,
+  method: string,
+  logger: PolicyServerLogger,
+): ServiceErrorStatus {
+  if (error instanceof AttributeDecodeError) {
+    return serviceError(GrpcStatus.INVALID_ARGUMENT, error.message);
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  const stack = error instanceof Error && error.stack !== undefined ? error.stack : detail;
+  logger.error(`switchboard: ${method} failed with an unexpected error: ${stack}`);
+  return serviceError(GrpcStatus.INTERNAL, `internal error in ${method}: ${detail}`);
+}
+
+/** A status to answer a call with; plain data, so answering a bad request allocates no Error. */
+export type ServiceErrorStatus = Pick<StatusObject, 'code' | 'details'>;
+
+function serviceError(code: GrpcStatus, details: string): ServiceErrorStatus {
+  return { code, details };
+}

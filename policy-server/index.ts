@@ -1,0 +1,18 @@
+// Public surface of policy-server/: configuration loading and the gRPC policy server.
+export {
+  createPolicyServer,
+  parseAddress,
+  DEFAULT_ADDRESS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} from './policy-server';
+export type { PolicyServer, PolicyServerOptions, ListeningAddress } from './policy-server';
+export { DEFAULT_VALID_DURATION_MS, DEFAULT_VALID_USE_COUNT } from './mixer-service';
+export { HEALTH_SERVICE_NAMES } from './health-service';
+export { loadConfigDirectory, parseConfigFile } from './config-loader';
+export type { LoadConfigOptions, ParsedConfigFile } from './config-loader';
+export { createEmptySnapshot } from './config-resource';
+export type { ConfigResource, ConfigSnapshot } from './config-resource';
+export { ConfigLoadError, formatConfigError } from './config-error';
+export type { ConfigError } from './config-error';
+export { STDERR_LOGGER } from './logger';
+export type { PolicyServerLogger } from './logger';

@@ -1,0 +1,12 @@
+/** Where the policy server writes what an operator should see. */
+export interface PolicyServerLogger {
+  /** A fault: an unexpected exception, with its stack. Called once per fault. */
+  error(message: string): void;
+}
+
+/** The default logger: one line (or one stack) per message on stderr. */
+export const STDERR_LOGGER: PolicyServerLogger = Object.freeze({
+  error(message: string): void {
+    process.stderr.write(`${message}\n`);
+  },
+});

@@ -1,0 +1,225 @@
+/**
+ * The policy server: loads the configuration, serves the Mixer API and the gRPC health
+ * service on @grpc/grpc-js, and shuts down gracefully.
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { handleServerStreamingCall, handleUnaryCall } from '@grpc/grpc-js';
+import { STANDARD_MANIFEST } from '../attributes';
+import type { AttributeFinder } from '../attributes';
+import { loadConfigDirectory } from './config-loader';
+import { createEmptySnapshot } from './config-resource';
+import type { ConfigSnapshot } from './config-resource';
+import { createHealthService } from './health-service';
+import { STDERR_LOGGER } from './logger';
+import type { PolicyServerLogger } from './logger';
+import { createMixerMethods, DEFAULT_VALID_DURATION_MS, DEFAULT_VALID_USE_COUNT } from './mixer-service';
+
+/** Mixer's address: loopback only unless asked otherwise, on Mixer's gRPC port. */
+export const DEFAULT_ADDRESS = '127.0.0.1:9091';
+
+/** How long `close()` lets calls in flight finish before cutting them off. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
+
+/** Options of {@link createPolicyServer}; every one is optional. */
+export interface PolicyServerOptions {
+  /**
+   * `HOST:PORT` to listen on (IPv6 hosts in brackets, `[::1]:9091`); port 0 picks a free
+   * port, reported by `start()`. Default `127.0.0.1:9091` (Mixer's port, loopback only).
+   */
+  readonly address?: string;
+  /**
+   * Directory of YAML configuration, loaded by `start()` (see `loadConfigDirectory`).
+   * Default: none, and the server runs with an empty configuration (no rules).
+   */
+  readonly configDir?: string;
+  /**
+   * Milliseconds a proxy may reuse a Check result that no rule decided, and the validity
+   * of granted quotas no instance serves. Default 60000 (Mixer's one minute). Whole, > 0.
+   */
+  readonly validDurationMs?: number;
+  /** Uses a proxy may make of such a Check result. Default 10000 (Mixer's). Whole, 1 to 2^31-1. */
+  readonly validUseCount?: number;
+  /**
+   * Milliseconds `close()` waits for calls in flight before forcing the server down.
+   * Default 5000. Whole, ≥ 0.
+   */
+  readonly shutdownTimeoutMs?: number;
+  /** Attribute vocabulary of requests. Default: the standard Istio vocabulary. */
+  readonly manifest?: AttributeFinder;
+  /** Where faults are logged. Default: stderr. */
+  readonly logger?: PolicyServerLogger;
+}
+
+/** Where a started server listens. */
+export interface ListeningAddress {
+  /** `HOST:PORT` with the port actually bound, e.g. `127.0.0.1:40123`. */
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A policy server; create it with {@link createPolicyServer}. */
+export interface PolicyServer {
+  /**
+   * Loads the configuration, binds the address and starts serving; health turns SERVING.
+   * Calling it again returns the same promise.
+   * @throws ConfigLoadError when the configuration does not load (nothing is bound)
+   * @throws Error when the address cannot be bound, or the server was closed
+   */
+  start(): Promise<ListeningAddress>;
+  /**
+   * Stops the server: health turns NOT_SERVING, new calls are refused, calls in flight get
+   * `shutdownTimeoutMs` to finish before being cancelled. Idempotent: every call returns
+   * the same promise. Safe before `start()`, or while it runs. Never rejects.
+   */
+  close(): Promise<void>;
+  /** Generation of the configuration being served; 0 until `start()` has loaded one. */
+  readonly generation: number;
+  /** The configuration being served; undefined until `start()` has loaded it. */
+  readonly snapshot: ConfigSnapshot | undefined;
+}
+
+/**
+ * Creates a policy server; nothing is read or bound until `start()`.
+ * @throws TypeError when an option is malformed (e.g. an address without a port)
+ */
+export function createPolicyServer(options: PolicyServerOptions = {}): PolicyServer {
+  const address = options.address ?? DEFAULT_ADDRESS;
+  const { host } = parseAddress(address);
+  const validDurationMs = checkWhole(
+    'validDurationMs',
+    options.validDurationMs ?? DEFAULT_VALID_DURATION_MS,
+    1,
+  );
+  const validUseCount = checkWhole(
+    'validUseCount',
+    options.validUseCount ?? DEFAULT_VALID_USE_COUNT,
+    1,
+    2 ** 31 - 1,
+  );
+  const shutdownTimeoutMs = checkWhole(
+    'shutdownTimeoutMs',
+    options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    0,
+  );
+  const logger = options.logger ?? STDERR_LOGGER;
+  const manifest = options.manifest ?? STANDARD_MANIFEST;
+
+  let snapshot: ConfigSnapshot | undefined;
+  let grpcServer: Server | undefined;
+  let starting: Promise<ListeningAddress> | undefined;
+  let closing: Promise<void> | undefined;
+  const healthService = createHealthService();
+
+  const startServing = async (): Promise<ListeningAddress> => {
+    const loaded =
+      options.configDir === undefined ? createEmptySnapshot() : await loadConfigDirectory(options.configDir);
+    if (closing !== undefined) throw new Error('policy server was closed while starting');
+
+    const server = new Server();
+    const mixerMethods = createMixerMethods({ validDurationMs, validUseCount, manifest, logger });
+    registerMethod(server, mixerMethods.check, 'unary');
+    registerMethod(server, mixerMethods.report, 'unary');
+    registerMethod(server, healthService.check, 'unary');
+    registerMethod(server, healthService.watch, 'serverStream');
+
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
+        if (error !== null)
+          reject(new Error(`cannot listen on ${address}: ${describeBindError(error)}`, { cause: error }));
+        else resolve(boundPort);
+      });
+    });
+    grpcServer = server;
+    snapshot = loaded;
+    // close() may have been called while binding; it shuts down grpcServer once this settles.
+    if (closing === undefined) healthService.setServing();
+    return { address: `${host}:${port}`, port };
+  };
+
+  const shutDown = async (): Promise<void> => {
+    healthService.shutdown();
+    if (starting !== undefined) await starting.catch(() => undefined);
+    const server = grpcServer;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, shutdownTimeoutMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  };
+
+  return {
+    start(): Promise<ListeningAddress> {
+      if (closing !== undefined)
+        return Promise.reject(new Error('policy server is closed; create a new one'));
+      starting ??= startServing();
+      return starting;
+    },
+    close(): Promise<void> {
+      closing ??= shutDown();
+      return closing;
+    },
+    get generation(): number {
+      return snapshot?.generation ?? 0;
+    },
+    get snapshot(): ConfigSnapshot | undefined {
+      return snapshot;
+    },
+  };
+}
+
+/** Registers one method, server side only (no client serializers needed, unlike `addService`). */
+function registerMethod<Request, Response>(
+  server: Server,
+  method: {
+    readonly path: string;
+    readonly handler: handleUnaryCall<Request, Response> | handleServerStreamingCall<Request, Response>;
+    readonly responseSerialize: (response: Response) => Buffer;
+    readonly requestDeserialize: (bytes: Buffer) => Request;
+  },
+  type: 'unary' | 'serverStream',
+): void {
+  if (
+    !server.register(method.path, method.handler, method.responseSerialize, method.requestDeserialize, type)
+  ) {
+    throw new Error(`method ${method.path} registered twice`);
+  }
+}
+
+/**
+ * Splits `HOST:PORT` (IPv6 hosts in brackets).
+ * @throws TypeError naming the expected form
+ */
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(address);
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || !(port <= 65535)) {
+    throw new TypeError(
+      `address must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9091, got "${address}"`,
+    );
+  }
+  return { host: match[1] as string, port };
+}
+
+/** grpc-js reports a failed bind as a summary wrapping the socket errors; name the usual causes plainly. */
+function describeBindError(error: Error): string {
+  if (error.message.includes('EADDRINUSE')) {
+    return 'the address is already in use; stop what listens there or choose another port';
+  }
+  if (error.message.includes('EADDRNOTAVAIL'))
+    return 'no network interface has this address; choose a local one';
+  if (error.message.includes('EACCES')) return 'permission denied; choose a port above 1023';
+  return error.message;
+}
+
+function checkWhole(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
