@@ -59,9 +59,11 @@ export function compileNode(node: TypedNode): Evaluator {
         node.column,
         `attribute '${name}' is absent; give a default with |, as in ${name} | ${exampleDefault(node.type)}`,
       );
+      const hasType = VALUE_CHECKS[node.type];
+      const mistyped = mistypedError(node);
       return (bag) => {
         const value = bag.get(name);
-        return value === undefined ? absent : value;
+        return value === undefined ? absent : hasType(value) ? value : mistyped;
       };
     }
     case 'index':
@@ -78,7 +80,12 @@ function compileTry(node: TypedNode): Evaluator {
   switch (node.kind) {
     case 'attribute': {
       const name = node.name;
-      return (bag) => bag.get(name);
+      const hasType = VALUE_CHECKS[node.type];
+      const mistyped = mistypedError(node);
+      return (bag) => {
+        const value = bag.get(name);
+        return value === undefined || hasType(value) ? value : mistyped;
+      };
     }
     case 'index':
       return compileIndex(node.target, node.key, true);
@@ -320,6 +327,39 @@ function compileCall(node: Extract<TypedNode, { kind: 'call' }>): Evaluator {
         return finish(implementation(...values));
       };
   }
+}
+
+/**
+ * Whether a bag value has the runtime form of a type. Decoders type every value by the
+ * manifest, so this fails only for a bag built wrongly in process; it costs one typeof.
+ */
+const VALUE_CHECKS: Readonly<Record<ValueType, (value: unknown) => boolean>> = {
+  [ValueType.VALUE_TYPE_UNSPECIFIED]: () => false,
+  [STRING]: isString,
+  [EMAIL_ADDRESS]: isString,
+  [URI]: isString,
+  [DNS_NAME]: isString,
+  [INT64]: (v) => typeof v === 'bigint',
+  [DOUBLE]: (v) => typeof v === 'number',
+  [BOOL]: (v) => typeof v === 'boolean',
+  [TIMESTAMP]: (v) => v instanceof Timestamp,
+  [DURATION]: (v) => v instanceof Duration,
+  [IP_ADDRESS]: (v) => v instanceof IpAddress,
+  [BYTES]: (v) => v instanceof Uint8Array,
+  // A recording bag wraps maps in a view that is not a Map, so check the shape.
+  [STRING_MAP]: (v) =>
+    typeof (v as StringMap).get === 'function' && typeof (v as StringMap).entries === 'function',
+};
+
+function isString(value: unknown): boolean {
+  return typeof value === 'string';
+}
+
+function mistypedError(node: Extract<TypedNode, { kind: 'attribute' }>): EvaluationError {
+  return new EvaluationError(
+    node.column,
+    `attribute '${node.name}' does not hold a ${valueTypeName(node.type)} value, as the manifest declares`,
+  );
 }
 
 function stringMapsEqual(a: StringMap, b: StringMap): boolean {

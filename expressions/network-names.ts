@@ -65,13 +65,18 @@ export function emailProblem(address: string): string | undefined {
   return domainProblem === undefined ? undefined : `domain '${parts.domain}': ${domainProblem}`;
 }
 
-/** E-mail equality: the local part exactly, the domain as a DNS name. */
+/** A quoted local part means its content: `"istio"` is `istio`, `"a\\"b"` is `a"b`. */
+function unquoteLocal(local: string): string {
+  return QUOTED_LOCAL.test(local) ? local.slice(1, -1).replace(/\\(.)/g, '$1') : local;
+}
+
+/** E-mail equality: the local part exactly (quoting aside), the domain as a DNS name. */
 export function emailEqual(a: string, b: string): boolean {
   if (a === b) return true;
   const x = splitEmail(a);
   const y = splitEmail(b);
   if (x === undefined || y === undefined) return false;
-  return x.local === y.local && dnsNameEqual(x.domain, y.domain);
+  return unquoteLocal(x.local) === unquoteLocal(y.local) && dnsNameEqual(x.domain, y.domain);
 }
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;

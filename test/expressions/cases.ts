@@ -195,6 +195,7 @@ export const CASES: readonly Case[] = [
   { expr: 'ipa == ipb', attrs: { ipa: '10.0.0.1', ipb: '10.0.0.2' }, want: F },
   { expr: 'em == email("User@EXAMPLE.com")', attrs: { em: 'User@example.com' }, want: T },
   { expr: 'em == email("user@example.com")', attrs: { em: 'User@example.com' }, want: F },
+  { expr: 'em == em2', attrs: { em: '"istio"@istio.io', em2: 'istio@istio.io' }, want: T },
   { expr: 'dn == dnsName("Reviews.Default.svc.")', attrs: { dn: 'reviews.default.svc' }, want: T },
   { expr: 'dn == dn2', attrs: { dn: 'a.example.com', dn2: 'b.example.com' }, want: F },
   { expr: 'u == uri("HTTP://Example.com/a?b=1")', attrs: { u: 'http://example.com/a?b=1' }, want: T },

@@ -1,6 +1,12 @@
 import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
-import { ReferenceRecordingBag, bagFromJson, valueToJson, valueTypeName } from '../../attributes';
+import {
+  AttributeBag,
+  ReferenceRecordingBag,
+  bagFromJson,
+  valueToJson,
+  valueTypeName,
+} from '../../attributes';
 import { EvaluationError, ExpressionError, compileExpression, parseExpression } from '../../expressions';
 import { CASES, TEST_MANIFEST } from './cases';
 
@@ -68,6 +74,20 @@ describe('expressions: compiled form', () => {
     assert.ok(Object.isFrozen(e));
     assert.equal(e.evaluate(bagFromJson({ i: 1 }, TEST_MANIFEST)), 2n);
     assert.equal(e.evaluate(bagFromJson({ i: 5 }, TEST_MANIFEST)), 6n);
+  });
+
+  it('refuses a bag value that does not have the type the manifest declares', () => {
+    const e = compileExpression('s == "20"', TEST_MANIFEST);
+    const result = e.tryEvaluate(new AttributeBag([['s', 20n]]));
+    assert.ok(result instanceof EvaluationError);
+    assert.equal(
+      result.message,
+      "column 1: attribute 's' does not hold a STRING value, as the manifest declares",
+    );
+    assert.ok(
+      compileExpression('s | "x"', TEST_MANIFEST).tryEvaluate(new AttributeBag([['s', 1]])) instanceof
+        EvaluationError,
+    );
   });
 
   it('shares one error object for an absent attribute instead of allocating per call', () => {
