@@ -35,7 +35,18 @@ const DURATIONS = 7;
 const BYTES = 8;
 const STRING_MAPS = 9;
 
-const FIELD_NAMES = ['', 'words', 'strings', 'int64s', 'doubles', 'bools', 'timestamps', 'durations', 'bytes', 'string_maps'];
+const FIELD_NAMES = [
+  '',
+  'words',
+  'strings',
+  'int64s',
+  'doubles',
+  'bools',
+  'timestamps',
+  'durations',
+  'bytes',
+  'string_maps',
+];
 
 /** Tags (field << 3 | wire type) of the fields the decoder reads. */
 const TAG_WORDS = (WORDS << 3) | WireType.LENGTH_DELIMITED;
@@ -148,7 +159,11 @@ export class CompressedAttributesDecoder {
    * @param defaultWords the words to use when the set has none of its own (Report's `default_words`)
    * @param setIndex the set's position in a Report, for messages; -1 for a Check
    */
-  decode(ranges: readonly number[], defaultWords: readonly string[] | undefined, setIndex: number): AttributeBag {
+  decode(
+    ranges: readonly number[],
+    defaultWords: readonly string[] | undefined,
+    setIndex: number,
+  ): AttributeBag {
     const r = this.reader;
     const offsets: number[] = [];
     for (let i = 0; i < ranges.length; i += 2) {
@@ -161,7 +176,8 @@ export class CompressedAttributesDecoder {
           offsets.push(r.pos, end);
           r.pos = end;
         } else {
-          if (tag >>> 3 === WORDS) throw r.wrongWireType(tag, WireType.LENGTH_DELIMITED, 'CompressedAttributes.words');
+          if (tag >>> 3 === WORDS)
+            throw r.wrongWireType(tag, WireType.LENGTH_DELIMITED, 'CompressedAttributes.words');
           r.skip(tag);
         }
       }
@@ -227,7 +243,11 @@ export class CompressedAttributesDecoder {
             // Words were read in the first pass, where their wire type was checked.
             const field = tag >>> 3;
             if (field >= STRINGS && field <= STRING_MAPS) {
-              throw r.wrongWireType(tag, WireType.LENGTH_DELIMITED, `CompressedAttributes.${FIELD_NAMES[field]}`);
+              throw r.wrongWireType(
+                tag,
+                WireType.LENGTH_DELIMITED,
+                `CompressedAttributes.${FIELD_NAMES[field]}`,
+              );
             }
             r.skip(tag);
           }
@@ -511,8 +531,10 @@ export class CompressedAttributesDecoder {
         const inner = r.readTag();
         if (inner === TAG_1_VARINT) k = r.readSint32();
         else if (inner === TAG_2_VARINT) v = r.readSint32();
-        else if (inner >>> 3 === 1) throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.key');
-        else if (inner >>> 3 === 2) throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.value');
+        else if (inner >>> 3 === 1)
+          throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.key');
+        else if (inner >>> 3 === 2)
+          throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.value');
         else r.skip(inner);
       }
       r.limit = end;
@@ -591,7 +613,12 @@ export class CompressedAttributesDecoder {
     this.reader.skip(tag);
   }
 
-  private indexOutOfRange(index: number, role: IndexRole, name: string, mapKey: string): AttributeDecodeError {
+  private indexOutOfRange(
+    index: number,
+    role: IndexRole,
+    name: string,
+    mapKey: string,
+  ): AttributeDecodeError {
     let what: string;
     switch (role) {
       case IndexRole.NAME:
@@ -625,7 +652,10 @@ export class CompressedAttributesDecoder {
   }
 
   private error(code: AttributeDecodeError['code'], message: string): AttributeDecodeError {
-    return new AttributeDecodeError(code, this.setIndex < 0 ? message : `attribute set ${this.setIndex}: ${message}`);
+    return new AttributeDecodeError(
+      code,
+      this.setIndex < 0 ? message : `attribute set ${this.setIndex}: ${message}`,
+    );
   }
 }
 

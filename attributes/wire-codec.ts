@@ -9,7 +9,12 @@
 import { BinaryWriter, WireType as Wire } from '@bufbuild/protobuf/wire';
 import type { AttributeBag, Bag } from './bag';
 import { CompressedAttributesDecoder } from './compressed-decoder';
-import { MessageWords, resolveGlobalWordCount, sameWireValue, writeCompressedAttributes } from './compressed-encoder';
+import {
+  MessageWords,
+  resolveGlobalWordCount,
+  sameWireValue,
+  writeCompressedAttributes,
+} from './compressed-encoder';
 import { AttributeDecodeError } from './errors';
 import { GLOBAL_DICTIONARY } from './global-dictionary';
 import { STANDARD_MANIFEST, type AttributeFinder } from './manifest';
@@ -65,7 +70,10 @@ const NO_RANGES: readonly number[] = Object.freeze([]);
  *   protobuf, WORD_INDEX_OUT_OF_RANGE, TYPE_MISMATCH, or INVALID_VALUE (including a
  *   `global_word_count` larger than the dictionary); the server answers INVALID_ARGUMENT
  */
-export function decodeCheckRequest(bytes: Uint8Array, manifest: AttributeFinder = STANDARD_MANIFEST): DecodedCheckRequest {
+export function decodeCheckRequest(
+  bytes: Uint8Array,
+  manifest: AttributeFinder = STANDARD_MANIFEST,
+): DecodedCheckRequest {
   const r = new WireReader(bytes);
   let ranges: number[] | undefined;
   let globalWordCount = 0;
@@ -122,7 +130,10 @@ export function decodeCheckRequest(bytes: Uint8Array, manifest: AttributeFinder 
  * @throws AttributeDecodeError on malformed input (see {@link decodeCheckRequest}); also
  *   INVALID_VALUE for an unknown `repeated_attributes_semantics`
  */
-export function decodeReportRequest(bytes: Uint8Array, manifest: AttributeFinder = STANDARD_MANIFEST): AttributeBag[] {
+export function decodeReportRequest(
+  bytes: Uint8Array,
+  manifest: AttributeFinder = STANDARD_MANIFEST,
+): AttributeBag[] {
   const r = new WireReader(bytes);
   const sets: number[] = [];
   const defaultWordOffsets: number[] = [];
@@ -313,7 +324,8 @@ export function encodeReportRequest(
   options?: EncodeOptions & { readonly independent?: boolean },
 ): Uint8Array {
   const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
-  const independent = options?.independent === true || bags.some((bag, i) => i > 0 && removesAny(bags[i - 1]!, bag));
+  const independent =
+    options?.independent === true || bags.some((bag, i) => i > 0 && removesAny(bags[i - 1]!, bag));
   const words = new MessageWords(globalWordCount);
   const writer = new BinaryWriter();
   for (let i = 0; i < bags.length; i++) {
@@ -368,7 +380,9 @@ export function encodeReferencedAttributes(
   const attributeMatches = references.list().map((reference) => ({
     name: words.index(reference.name),
     condition:
-      reference.presence === Presence.ABSENCE ? ReferencedAttributes_Condition.ABSENCE : ReferencedAttributes_Condition.EXACT,
+      reference.presence === Presence.ABSENCE
+        ? ReferencedAttributes_Condition.ABSENCE
+        : ReferencedAttributes_Condition.EXACT,
     regex: '',
     mapKey: reference.mapKey === undefined ? 0 : words.nonZeroIndex(reference.mapKey),
   }));

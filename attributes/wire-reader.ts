@@ -59,7 +59,8 @@ export class WireReader {
       throw malformed(`the tag at byte ${this.tagStart} is larger than 32 bits`);
     }
     if (tag >>> 3 === 0) throw malformed(`field number 0 at byte ${this.tagStart}`);
-    if ((tag & 7) > 5) throw malformed(`field ${tag >>> 3} at byte ${this.tagStart} has invalid wire type ${tag & 7}`);
+    if ((tag & 7) > 5)
+      throw malformed(`field ${tag >>> 3} at byte ${this.tagStart} has invalid wire type ${tag & 7}`);
     return tag;
   }
 
@@ -70,7 +71,7 @@ export class WireReader {
    */
   readVarint32(): number {
     const buf = this.buf;
-    let pos = this.pos;
+    const pos = this.pos;
     if (pos < this.limit) {
       const b = buf[pos]!;
       if (b < 0x80) {
@@ -112,9 +113,9 @@ export class WireReader {
     if (b >= 0x80) {
       // Bytes 6–10 carry bits 35–63 into hi.
       for (let shift = 3; ; shift += 7) {
-        if (pos - start === 10) throw malformed(`the varint at byte ${start} is longer than 10 bytes`);
         if (pos >= limit) throw this.truncatedVarint(start);
         b = buf[pos++]!;
+        // The tenth byte holds bit 63 alone; anything more (a value bit or an eleventh byte) overflows.
         if (pos - start === 10 && b > 1) throw malformed(`the varint at byte ${start} overflows 64 bits`);
         hi |= (b & 0x7f) << shift;
         if (b < 0x80) break;
@@ -221,7 +222,9 @@ export class WireReader {
         this.skipGroup(tag >>> 3);
         return;
       default:
-        throw malformed(`end-group of field ${tag >>> 3} at byte ${this.tagStart} has no matching start-group`);
+        throw malformed(
+          `end-group of field ${tag >>> 3} at byte ${this.tagStart} has no matching start-group`,
+        );
     }
   }
 
@@ -238,7 +241,9 @@ export class WireReader {
       const tag = this.readTag();
       if ((tag & 7) === WireType.END_GROUP) {
         if (tag >>> 3 !== field) {
-          throw malformed(`group of field ${field} at byte ${start} is closed by field ${tag >>> 3} at byte ${this.tagStart}`);
+          throw malformed(
+            `group of field ${field} at byte ${start} is closed by field ${tag >>> 3} at byte ${this.tagStart}`,
+          );
         }
         return;
       }

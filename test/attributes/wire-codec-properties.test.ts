@@ -1,0 +1,217 @@
+import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
+import {
+  AttributeBag,
+  AttributeDecodeError,
+  decodeCheckRequest,
+  decodeReportRequest,
+  Duration,
+  encodeCheckRequest,
+  encodeReportRequest,
+  GLOBAL_DICTIONARY,
+  GLOBAL_WORD_INDEX,
+  IpAddress,
+  STANDARD_MANIFEST,
+  Timestamp,
+} from '../../attributes';
+import type { CompressedAttributes } from '../../proto/generated/mixer/v1/attributes.pb';
+import { CheckRequest } from '../../proto/generated/mixer/v1/mixer.pb';
+import { bag, reportBatch } from './arbitraries';
+import { referenceDecode } from './reference-decoder';
+
+/** Runs `decode`; anything it throws must be an AttributeDecodeError. */
+function decodesOrRefuses(decode: () => unknown): void {
+  try {
+    decode();
+  } catch (e) {
+    if (!(e instanceof AttributeDecodeError)) throw e;
+  }
+}
+
+/** Outcome of a decode, for comparing two decoders: a bag, or the fact of an error. */
+function outcome(decode: () => AttributeBag): AttributeBag | 'error' {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof AttributeDecodeError) return 'error';
+    throw e;
+  }
+}
+
+const globalWordCount = fc.oneof(
+  fc.constant(undefined),
+  fc.integer({ min: 0, max: GLOBAL_DICTIONARY.length }),
+);
+
+/** A rich Check request: every value type, global and message words, headers. */
+const richBag = new AttributeBag([
+  ['request.path', '/api/v1/products/42?x=1'],
+  ['request.method', 'GET'],
+  ['request.host', 'productpage.default.svc.cluster.local'],
+  ['request.size', 2n ** 60n + 7n],
+  ['response.code', -1n],
+  ['request.time', new Timestamp(1700000000, 123456789)],
+  ['response.duration', new Duration(-3, -500)],
+  ['connection.mtls', true],
+  ['source.ip', IpAddress.parse('10.1.2.3')!],
+  ['destination.ip', IpAddress.parse('2001:db8::1')!],
+  ['custom.ratio', 0.25],
+  ['custom.blob', Uint8Array.from([0, 1, 2, 255])],
+  [
+    'request.headers',
+    new Map([
+      [':path', '/api/v1/products/42?x=1'],
+      [':method', 'GET'],
+      ['user-agent', 'curl/8.0 ünïcode'],
+      ['x-request-id', 'a3f1c6e2-0b7d-4c55-9d2e-6f1f0c9b2a11'],
+    ]),
+  ],
+]);
+
+describe('wire codec properties', () => {
+  it('round-trips a Check: decode(encode(bag)) equals the bag', () => {
+    fc.assert(
+      fc.property(bag, globalWordCount, (attributes, count) => {
+        const bytes = encodeCheckRequest({ attributes }, { globalWordCount: count });
+        assert.deepEqual(decodeCheckRequest(bytes).attributes, attributes);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('round-trips a Report batch, delta-encoded or independent', () => {
+    fc.assert(
+      fc.property(reportBatch, globalWordCount, fc.boolean(), (bags, count, independent) => {
+        const bytes = encodeReportRequest(bags, { globalWordCount: count, independent });
+        assert.deepEqual(decodeReportRequest(bytes), bags);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('decodes what the generated decoder decodes, on encoder output', () => {
+    fc.assert(
+      fc.property(bag, globalWordCount, (attributes, count) => {
+        const bytes = encodeCheckRequest({ attributes }, { globalWordCount: count });
+        const message = CheckRequest.decode(bytes);
+        assert.deepEqual(
+          decodeCheckRequest(bytes).attributes,
+          referenceDecode(message.attributes!, message.globalWordCount, STANDARD_MANIFEST),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('agrees with the generated decoder on arbitrary CompressedAttributes, valid or not', () => {
+    fc.assert(
+      fc.property(compressedAttributes, fc.integer({ min: 0, max: 230 }), (attributes, count) => {
+        const bytes = CheckRequest.encode({
+          attributes,
+          globalWordCount: count,
+          deduplicationId: '',
+          quotas: {},
+        }).finish();
+        const decoded = CheckRequest.decode(bytes);
+        assert.deepEqual(
+          outcome(() => decodeCheckRequest(bytes).attributes),
+          outcome(() => referenceDecode(decoded.attributes!, decoded.globalWordCount, STANDARD_MANIFEST)),
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('throws only AttributeDecodeError for a Check truncated at any byte', () => {
+    const bytes = encodeCheckRequest({
+      attributes: richBag,
+      deduplicationId: 'dedup-1',
+      quotas: new Map([['requestcount', { amount: 5n, bestEffort: true }]]),
+    });
+    for (let end = 0; end < bytes.length; end++)
+      decodesOrRefuses(() => decodeCheckRequest(bytes.subarray(0, end)));
+  });
+
+  it('throws only AttributeDecodeError for a Report truncated at any byte', () => {
+    const second = richBag.clone().set('response.code', 200n).set('request.path', '/other');
+    const bytes = encodeReportRequest([richBag, second]);
+    for (let end = 0; end < bytes.length; end++)
+      decodesOrRefuses(() => decodeReportRequest(bytes.subarray(0, end)));
+  });
+
+  it('throws only AttributeDecodeError for corrupted bytes', () => {
+    const check = encodeCheckRequest({ attributes: richBag });
+    const report = encodeReportRequest([richBag, richBag.clone().set('request.method', 'POST')]);
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (edits) => {
+          const c = Uint8Array.from(check);
+          const r = Uint8Array.from(report);
+          for (const [at, value] of edits) {
+            c[at % c.length] = value;
+            r[at % r.length] = value;
+          }
+          decodesOrRefuses(() => decodeCheckRequest(c));
+          decodesOrRefuses(() => decodeReportRequest(r));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('throws only AttributeDecodeError for random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        decodesOrRefuses(() => decodeCheckRequest(bytes));
+        decodesOrRefuses(() => decodeReportRequest(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+/**
+ * Arbitrary CompressedAttributes as the generated classes hold them, with indices mostly
+ * in range and sometimes not, values sometimes invalid. Message words are distinct and
+ * outside the dictionary, so no two indices name the same word: the two decoders visit
+ * entries in different orders, and would otherwise pick different "last" entries.
+ */
+const compressedAttributes: fc.Arbitrary<CompressedAttributes> = fc
+  .uniqueArray(
+    fc.oneof(
+      fc.constantFrom('x.custom', 'ratio', 'blob', 'user@example.com'),
+      fc.constantFrom(...STANDARD_MANIFEST.list().map((a) => a.name)),
+      fc.string({ maxLength: 8 }),
+    ),
+    { maxLength: 6 },
+  )
+  .map((words) => words.filter((w) => !GLOBAL_WORD_INDEX.has(w)))
+  .chain((words) => {
+    const outOfRange = fc.constantFrom(GLOBAL_DICTIONARY.length, -words.length - 1, 2 ** 31 - 1, -(2 ** 31));
+    const index = fc.oneof(
+      { weight: 6, arbitrary: fc.integer({ min: 0, max: GLOBAL_DICTIONARY.length - 1 }) },
+      { weight: 6, arbitrary: words.length > 0 ? fc.integer({ min: -words.length, max: -1 }) : outOfRange },
+      { weight: 1, arbitrary: outOfRange },
+    );
+    const map = <V>(value: fc.Arbitrary<V>): fc.Arbitrary<Record<number, V>> =>
+      fc.array(fc.tuple(index, value), { maxLength: 3 }).map((entries) => Object.fromEntries(entries));
+    const secondsNanos = fc.record({
+      seconds: fc.oneof(
+        fc.bigInt({ min: -400000000000n, max: 400000000000n }),
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      ),
+      nanos: fc.oneof(fc.integer({ min: -999999999, max: 999999999 }), fc.integer()),
+    });
+    return fc.record({
+      words: fc.constant(words),
+      strings: map(index),
+      int64s: map(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
+      doubles: map(fc.double()),
+      bools: map(fc.boolean()),
+      timestamps: map(secondsNanos),
+      durations: map(secondsNanos),
+      bytes: map(fc.uint8Array({ maxLength: 17 }).map((b) => Buffer.from(b))),
+      stringMaps: map(fc.record({ entries: map(index) })),
+    });
+  });
