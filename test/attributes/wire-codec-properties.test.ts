@@ -13,6 +13,7 @@ import {
   IpAddress,
   STANDARD_MANIFEST,
   Timestamp,
+  ValueType,
 } from '../../attributes';
 import type { CompressedAttributes } from '../../proto/generated/mixer/v1/attributes.pb';
 import { CheckRequest } from '../../proto/generated/mixer/v1/mixer.pb';
@@ -105,19 +106,26 @@ describe('wire codec properties', () => {
 
   it('agrees with the generated decoder on arbitrary CompressedAttributes, valid or not', () => {
     fc.assert(
-      fc.property(compressedAttributes, fc.integer({ min: 0, max: 230 }), (attributes, count) => {
-        const bytes = CheckRequest.encode({
-          attributes,
-          globalWordCount: count,
-          deduplicationId: '',
-          quotas: {},
-        }).finish();
-        const decoded = CheckRequest.decode(bytes);
-        assert.deepEqual(
-          outcome(() => decodeCheckRequest(bytes).attributes),
-          outcome(() => referenceDecode(decoded.attributes!, decoded.globalWordCount, STANDARD_MANIFEST)),
-        );
-      }),
+      fc.property(
+        compressedAttributes,
+        fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom(0, GLOBAL_DICTIONARY.length) },
+          { weight: 1, arbitrary: fc.integer({ min: 0, max: 230 }) },
+        ),
+        (attributes, count) => {
+          const bytes = CheckRequest.encode({
+            attributes,
+            globalWordCount: count,
+            deduplicationId: '',
+            quotas: {},
+          }).finish();
+          const decoded = CheckRequest.decode(bytes);
+          assert.deepEqual(
+            outcome(() => decodeCheckRequest(bytes).attributes),
+            outcome(() => referenceDecode(decoded.attributes!, decoded.globalWordCount, STANDARD_MANIFEST)),
+          );
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -171,47 +179,116 @@ describe('wire codec properties', () => {
   });
 });
 
+type MapName =
+  'strings' | 'int64s' | 'doubles' | 'bools' | 'timestamps' | 'durations' | 'bytes' | 'stringMaps';
+
+/** Global indices whose word the standard manifest does not type, or types to fit `map`. */
+function globalNamesFitting(map: readonly ValueType[]): number[] {
+  const fitting: number[] = [];
+  GLOBAL_DICTIONARY.forEach((word, index) => {
+    const type = STANDARD_MANIFEST.find(word)?.valueType;
+    if (type === undefined || map.includes(type)) fitting.push(index);
+  });
+  return fitting;
+}
+
 /**
- * Arbitrary CompressedAttributes as the generated classes hold them, with indices mostly
- * in range and sometimes not, values sometimes invalid. Message words are distinct and
- * outside the dictionary, so no two indices name the same word: the two decoders visit
- * entries in different orders, and would otherwise pick different "last" entries.
+ * Arbitrary CompressedAttributes as the generated classes hold them: mostly valid (names
+ * that fit their map, indices in range, values within their limits) and sometimes not.
+ * Message words are distinct and outside the dictionary, so no two indices name the same
+ * word: the two decoders visit entries in different orders, and would otherwise pick
+ * different "last" entries.
  */
 const compressedAttributes: fc.Arbitrary<CompressedAttributes> = fc
   .uniqueArray(
     fc.oneof(
-      fc.constantFrom('x.custom', 'ratio', 'blob', 'user@example.com'),
-      fc.constantFrom(...STANDARD_MANIFEST.list().map((a) => a.name)),
+      fc.constantFrom('x.custom', 'ratio', 'blob', 'origin.ip', 'user@example.com'),
       fc.string({ maxLength: 8 }),
+      fc.string({ unit: 'grapheme', maxLength: 4 }),
     ),
     { maxLength: 6 },
   )
   .map((words) => words.filter((w) => !GLOBAL_WORD_INDEX.has(w)))
   .chain((words) => {
     const outOfRange = fc.constantFrom(GLOBAL_DICTIONARY.length, -words.length - 1, 2 ** 31 - 1, -(2 ** 31));
+    const messageIndex = words.length > 0 ? fc.integer({ min: -words.length, max: -1 }) : outOfRange;
     const index = fc.oneof(
       { weight: 6, arbitrary: fc.integer({ min: 0, max: GLOBAL_DICTIONARY.length - 1 }) },
-      { weight: 6, arbitrary: words.length > 0 ? fc.integer({ min: -words.length, max: -1 }) : outOfRange },
+      { weight: 6, arbitrary: messageIndex },
       { weight: 1, arbitrary: outOfRange },
     );
-    const map = <V>(value: fc.Arbitrary<V>): fc.Arbitrary<Record<number, V>> =>
-      fc.array(fc.tuple(index, value), { maxLength: 3 }).map((entries) => Object.fromEntries(entries));
-    const secondsNanos = fc.record({
-      seconds: fc.oneof(
-        fc.bigInt({ min: -400000000000n, max: 400000000000n }),
-        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
-      ),
-      nanos: fc.oneof(fc.integer({ min: -999999999, max: 999999999 }), fc.integer()),
-    });
-    return fc.record({
-      words: fc.constant(words),
-      strings: map(index),
-      int64s: map(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
-      doubles: map(fc.double()),
-      bools: map(fc.boolean()),
-      timestamps: map(secondsNanos),
-      durations: map(secondsNanos),
-      bytes: map(fc.uint8Array({ maxLength: 17 }).map((b) => Buffer.from(b))),
-      stringMaps: map(fc.record({ entries: map(index) })),
+    const name = (types: readonly ValueType[]) =>
+      fc.oneof(
+        { weight: 8, arbitrary: fc.constantFrom(...globalNamesFitting(types)) },
+        { weight: 4, arbitrary: messageIndex },
+        { weight: 1, arbitrary: index },
+      );
+    const anyInt64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+    const secondsNanos = (seconds: fc.Arbitrary<bigint>, nanos: fc.Arbitrary<number>) =>
+      fc.record({ seconds, nanos });
+    const timestamp = fc.oneof(
+      {
+        weight: 8,
+        arbitrary: secondsNanos(
+          fc.bigInt({ min: -62135596800n, max: 253402300799n }),
+          fc.integer({ min: 0, max: 999999999 }),
+        ),
+      },
+      { weight: 1, arbitrary: secondsNanos(anyInt64, fc.integer()) },
+    );
+    const duration = fc.oneof(
+      {
+        weight: 8,
+        arbitrary: fc
+          .tuple(
+            fc.bigInt({ min: 0n, max: 315576000000n }),
+            fc.integer({ min: 0, max: 999999999 }),
+            fc.boolean(),
+          )
+          .map(([seconds, nanos, negative]) =>
+            negative ? { seconds: -seconds, nanos: 0 - nanos } : { seconds, nanos },
+          ),
+      },
+      { weight: 1, arbitrary: secondsNanos(anyInt64, fc.integer()) },
+    );
+    const valueMap = (key: fc.Arbitrary<number>, value: fc.Arbitrary<number>) =>
+      fc
+        .array(fc.tuple(key, value), { maxLength: 3 })
+        .map((entries) => ({ entries: Object.fromEntries(entries) }));
+    const { STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, BYTES, IP_ADDRESS, STRING_MAP } = ValueType;
+    const kinds: [MapName, ValueType[], fc.Arbitrary<unknown>][] = [
+      ['strings', [STRING], index],
+      ['int64s', [INT64], anyInt64],
+      ['doubles', [DOUBLE], fc.double()],
+      ['bools', [BOOL], fc.boolean()],
+      ['timestamps', [TIMESTAMP], timestamp],
+      ['durations', [DURATION], duration],
+      [
+        'bytes',
+        [BYTES, IP_ADDRESS],
+        fc
+          .oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ maxLength: 17 }))
+          .map((b) => Buffer.from(b)),
+      ],
+      ['stringMaps', [STRING_MAP], valueMap(index, index)],
+    ];
+    // Distinct name indices, each in one map: a name given twice is tested by hand.
+    const entry = fc
+      .constantFrom(...kinds)
+      .chain(([map, types, value]) => fc.tuple(fc.constant(map), name(types), value));
+    return fc.uniqueArray(entry, { selector: ([, key]) => key, maxLength: 10 }).map((entries) => {
+      const message: CompressedAttributes = {
+        words,
+        strings: {},
+        int64s: {},
+        doubles: {},
+        bools: {},
+        timestamps: {},
+        durations: {},
+        bytes: {},
+        stringMaps: {},
+      };
+      for (const [map, key, value] of entries) (message[map] as Record<number, unknown>)[key] = value;
+      return message;
     });
   });
