@@ -172,7 +172,7 @@ export function decodeReportRequest(
       `repeated_attributes_semantics ${semantics} is neither DELTA_ENCODING (0) nor INDEPENDENT_ENCODING (1)`,
     );
   }
-  const defaultWords = decodeWords(r.buf, defaultWordOffsets);
+  const defaultWords = decodeWords(r.buf, defaultWordOffsets, defaultWordOffsets.length >> 1);
   const decoder = new CompressedAttributesDecoder(r, manifest, globalWordCount);
   const bags: AttributeBag[] = [];
   for (let i = 0; i < sets.length; i += 2) {

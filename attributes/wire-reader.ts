@@ -7,7 +7,6 @@
  * Reading is bounded by `limit`: the end of the message being read. Callers entering an
  * embedded message save `limit`, set it to the message's end, and restore it afterwards.
  */
-import { isAscii } from 'node:buffer';
 import { AttributeDecodeError } from './errors';
 
 /** Wire types of the protobuf encoding. */
@@ -285,40 +284,35 @@ function malformed(what: string): AttributeDecodeError {
   return new AttributeDecodeError('MALFORMED', `malformed input: ${what}`);
 }
 
-type SliceableBuffer = Buffer & {
-  latin1Slice(start: number, end: number): string;
-  utf8Slice(start: number, end: number): string;
-};
+type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
 /**
- * UTF-8 text of buf[start, end). Node's undocumented but long-standing `latin1Slice` and
- * `utf8Slice` skip the argument handling of `toString`, which costs more than decoding a
- * short word; `toString` is the fallback should they ever go.
+ * UTF-8 text of buf[start, end), invalid sequences replaced by U+FFFD (as TextDecoder and
+ * ts-proto do). Node's undocumented but long-standing `utf8Slice` skips the argument
+ * handling of `toString`, which costs more than decoding a short word; `toString` is the
+ * fallback should it ever go.
  */
 export const decodeText: (buf: Buffer, start: number, end: number) => string =
   typeof (Buffer.prototype as Partial<SliceableBuffer>).utf8Slice === 'function'
     ? (buf, start, end) => (buf as SliceableBuffer).utf8Slice(start, end)
     : (buf, start, end) => buf.toString('utf8', start, end);
 
-const decodeLatin1: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as Partial<SliceableBuffer>).latin1Slice === 'function'
-    ? (buf, start, end) => (buf as SliceableBuffer).latin1Slice(start, end)
-    : (buf, start, end) => buf.toString('latin1', start, end);
-
 /**
- * Decodes the words at `offsets` (start, end pairs, in order) of `buf`. Words are nearly
- * always ASCII, and then one latin1 decode of the whole span they occupy, cut into
- * substrings, costs a third of decoding each word on its own: for ASCII bytes, latin1 and
- * UTF-8 give the same text and character offsets equal byte offsets.
+ * Decodes `count` words whose (start, end) offsets in `buf` are at offsets[0 … 2·count-1], in
+ * order. Decoding the whole span the words occupy at once, then cutting it, costs a
+ * fraction of decoding each word on its own. The cut is exact when the span decodes to one
+ * UTF-16 unit per byte: a valid multi-byte sequence gives fewer units than bytes, and an
+ * invalid sequence gives one U+FFFD however long it is, so one unit per byte means every
+ * byte is ASCII or an invalid byte standing alone, which decodes the same inside its word.
+ * Otherwise (non-ASCII text) each word is decoded on its own.
  */
-export function decodeWords(buf: Buffer, offsets: readonly number[]): string[] {
-  const count = offsets.length >> 1;
+export function decodeWords(buf: Buffer, offsets: ArrayLike<number>, count: number): string[] {
   const words = new Array<string>(count);
   if (count === 0) return words;
   const spanStart = offsets[0]!;
-  const spanEnd = offsets[offsets.length - 1]!;
-  if (isAscii(buf.subarray(spanStart, spanEnd))) {
-    const span = decodeLatin1(buf, spanStart, spanEnd);
+  const spanEnd = offsets[2 * count - 1]!;
+  const span = decodeText(buf, spanStart, spanEnd);
+  if (span.length === spanEnd - spanStart) {
     for (let i = 0; i < count; i++) {
       words[i] = span.substring(offsets[2 * i]! - spanStart, offsets[2 * i + 1]! - spanStart);
     }

@@ -207,9 +207,36 @@ describe('decodeCheckRequest', () => {
       expected: [['request.headers', new Map([['x-名前', 'café']])]],
     },
     {
+      name: 'a word with a leading byte order mark, kept (TextDecoder would drop it)',
+      attributes: [...words('\uFEFFx'), ...strings(REQUEST_PATH, -1)],
+      expected: [['request.path', '\uFEFFx']],
+    },
+    {
+      name: 'invalid UTF-8 as U+FFFD, word by word',
+      attributes: [
+        ...lengthField(1, [0x61, 0xc3]), // "a" and a lead byte cut short by the end of the word
+        ...lengthField(1, [0xa9, 0x62]), // a continuation byte with no lead, then "b"
+        ...stringMaps(REQUEST_HEADERS, [PATH_HEADER, -1], [METHOD_HEADER, -2]),
+      ],
+      expected: [
+        [
+          'request.headers',
+          new Map([
+            [':path', 'a\ufffd'],
+            [':method', '\ufffdb'],
+          ]),
+        ],
+      ],
+    },
+    {
       name: 'the same index twice in one map: the last entry wins, as protobuf maps do',
       attributes: [...words('/a', '/b'), ...strings(REQUEST_PATH, -1), ...strings(REQUEST_PATH, -2)],
       expected: [['request.path', '/b']],
+    },
+    {
+      name: 'words before and after the maps that use them',
+      attributes: [...words('/early'), ...strings(REQUEST_PATH, -2), ...words('/late')],
+      expected: [['request.path', '/late']],
     },
     {
       name: 'words after the maps that use them',
