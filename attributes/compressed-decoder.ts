@@ -1,8 +1,10 @@
 /**
  * Decodes `istio.mixer.v1.CompressedAttributes` straight from the request bytes into an
- * {@link AttributeBag}, with no intermediate message objects. This is the Check hot path:
- * one pass collects the message words, a second decodes the typed maps, and every string
- * is a word looked up by index, so the only strings made per request are the message words.
+ * {@link AttributeBag}, with no intermediate message objects. This is the Check hot path.
+ * Sets laid out as every encoder writes them (words, then maps) decode in one pass; any
+ * other layout, a repeated name or an error takes a careful path that reads all the words
+ * first and decides. Every string is a word looked up by index, so the only strings made
+ * per request are the message words.
  *
  * Indices: a non-negative index names a global dictionary word and must be below the
  * request's `global_word_count` (when that is not 0) and the dictionary's length; a
@@ -127,6 +129,7 @@ const EMPTY_BAG = new AttributeBag();
  * next: decoding is synchronous, so no two decodes ever use it at once.
  */
 const wordOffsets: number[] = [];
+const MAX_KEPT_OFFSETS = 4096;
 
 /**
  * Decodes the CompressedAttributes messages of one request. One decoder serves every
@@ -273,6 +276,8 @@ export class CompressedAttributesDecoder {
     if (count > 0) {
       this.words = decodeWords(this.reader.buf, offsets, count);
       this.usingDefaultWords = false;
+      // One huge request must not leave a huge scratch array behind.
+      if (offsets.length > MAX_KEPT_OFFSETS) offsets.length = 0;
     } else {
       this.words = defaultWords ?? NO_WORDS;
       this.usingDefaultWords = defaultWords !== undefined;

@@ -227,26 +227,37 @@ export class WireReader {
     }
   }
 
-  /** Skips a (deprecated) group up to its end-group tag. */
+  /**
+   * Skips a (deprecated) group up to its end-group tag. Iterative, with the open groups on
+   * a stack, so that deeply nested groups cannot overflow the call stack.
+   */
   private skipGroup(field: number): void {
-    const start = this.tagStart;
-    for (;;) {
+    const fields = [field];
+    const starts = [this.tagStart];
+    while (fields.length > 0) {
+      const open = fields.length - 1;
       if (this.pos >= this.limit) {
         throw new AttributeDecodeError(
           'TRUNCATED',
-          `truncated input: group of field ${field} at byte ${start} is not closed before ${this.where()} ends at byte ${this.limit}`,
+          `truncated input: group of field ${fields[open]} at byte ${starts[open]} is not closed before ${this.where()} ends at byte ${this.limit}`,
         );
       }
       const tag = this.readTag();
-      if ((tag & 7) === WireType.END_GROUP) {
-        if (tag >>> 3 !== field) {
+      const wireType = tag & 7;
+      if (wireType === WireType.END_GROUP) {
+        if (tag >>> 3 !== fields[open]) {
           throw malformed(
-            `group of field ${field} at byte ${start} is closed by field ${tag >>> 3} at byte ${this.tagStart}`,
+            `group of field ${fields[open]} at byte ${starts[open]} is closed by field ${tag >>> 3} at byte ${this.tagStart}`,
           );
         }
-        return;
+        fields.pop();
+        starts.pop();
+      } else if (wireType === WireType.START_GROUP) {
+        fields.push(tag >>> 3);
+        starts.push(this.tagStart);
+      } else {
+        this.skip(tag);
       }
-      this.skip(tag);
     }
   }
 

@@ -565,6 +565,13 @@ describe('decodeCheckRequest', () => {
           message: 'malformed input: end-group of field 9 at byte 0 has no matching start-group',
         },
         {
+          name: 'groups nested a hundred thousand deep, never closed',
+          bytes: toBytes(new Array<number>(100_000).fill(0x7b)), // start-group of field 15, over and over
+          code: 'TRUNCATED',
+          message:
+            'truncated input: group of field 15 at byte 99999 is not closed before the input ends at byte 100000',
+        },
+        {
           name: 'a group closed by another field',
           bytes: toBytes(tag(20, 3), tag(21, 4)),
           code: 'MALFORMED',
