@@ -298,6 +298,9 @@ export function encodeCheckRequest(
   if (globalWordCount !== 0) writer.tag(2, Wire.Varint).uint32(globalWordCount);
   if (request.deduplicationId) writer.tag(3, Wire.LengthDelimited).string(request.deduplicationId);
   for (const [name, quota] of request.quotas ?? []) {
+    if (BigInt.asIntN(64, quota.amount) !== quota.amount) {
+      throw new RangeError(`quota ${name}: amount ${quota.amount} does not fit in a signed 64-bit integer`);
+    }
     writer.tag(4, Wire.LengthDelimited).fork().tag(1, Wire.LengthDelimited).string(name);
     writer.tag(2, Wire.LengthDelimited).fork();
     if (quota.amount !== 0n) writer.tag(1, Wire.Varint).int64(quota.amount);

@@ -102,6 +102,14 @@ describe('encodeCheckRequest', () => {
     });
   }
 
+  it('refuses a quota amount beyond 64 bits', () => {
+    const quotas = new Map([['requestcount', { amount: -(2n ** 63n) - 1n, bestEffort: false }]]);
+    assert.throws(() => encodeCheckRequest({ attributes: bag(), quotas }), {
+      name: 'RangeError',
+      message: 'quota requestcount: amount -9223372036854775809 does not fit in a signed 64-bit integer',
+    });
+  });
+
   it('refuses an INT64 beyond 64 bits', () => {
     assert.throws(() => encodeCheckRequest({ attributes: bag(['request.size', 2n ** 63n]) }), {
       name: 'RangeError',
