@@ -112,13 +112,16 @@ function median(values: number[]): number {
 
 function main(): void {
   const bag = typicalCheckBag();
-  const check = encodeCheckRequest({
-    attributes: bag,
-    deduplicationId: 'bench-1',
-    quotas: new Map([['requestcount', { amount: 1n, bestEffort: false }]]),
-  });
+  // Buffers, as @grpc/grpc-js hands request bytes to a deserializer.
+  const check = Buffer.from(
+    encodeCheckRequest({
+      attributes: bag,
+      deduplicationId: 'bench-1',
+      quotas: new Map([['requestcount', { amount: 1n, bestEffort: false }]]),
+    }),
+  );
   const batch = typicalReportBatch();
-  const report = encodeReportRequest(batch);
+  const report = Buffer.from(encodeReportRequest(batch));
   const checkMessage = mixer.CheckRequest.decode(check);
 
   let sink = 0;
