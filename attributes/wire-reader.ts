@@ -192,14 +192,6 @@ export class WireReader {
     return decodeText(this.buf, start, end);
   }
 
-  /** Reads a length-delimited field as a copy of its bytes. */
-  readBytes(): Uint8Array {
-    const end = this.readLength();
-    const start = this.pos;
-    this.pos = end;
-    return new Uint8Array(this.buf.subarray(start, end));
-  }
-
   /** Skips the value of a field whose tag was just read. */
   skip(tag: number): void {
     switch (tag & 7) {
