@@ -1,8 +1,10 @@
 /**
  * Decodes `istio.mixer.v1.CompressedAttributes` straight from the request bytes into an
- * {@link AttributeBag}, with no intermediate message objects. This is the Check hot path:
- * one pass collects the message words, a second decodes the typed maps, and every string
- * is a word looked up by index, so the only strings made per request are the message words.
+ * {@link AttributeBag}, with no intermediate message objects. This is the Check hot path.
+ * Sets laid out as every encoder writes them (words, then maps) decode in one pass; any
+ * other layout, a repeated name or an error takes a careful path that reads all the words
+ * first and decides. Every string is a word looked up by index, so the only strings made
+ * per request are the message words.
  *
  * Indices: a non-negative index names a global dictionary word and must be below the
  * request's `global_word_count` (when that is not 0) and the dictionary's length; a
@@ -35,7 +37,18 @@ const DURATIONS = 7;
 const BYTES = 8;
 const STRING_MAPS = 9;
 
-const FIELD_NAMES = ['', 'words', 'strings', 'int64s', 'doubles', 'bools', 'timestamps', 'durations', 'bytes', 'string_maps'];
+const FIELD_NAMES = [
+  '',
+  'words',
+  'strings',
+  'int64s',
+  'doubles',
+  'bools',
+  'timestamps',
+  'durations',
+  'bytes',
+  'string_maps',
+];
 
 /** Tags (field << 3 | wire type) of the fields the decoder reads. */
 const TAG_WORDS = (WORDS << 3) | WireType.LENGTH_DELIMITED;
@@ -109,6 +122,14 @@ function globalWordTypesOf(manifest: AttributeManifest): Uint8Array {
 }
 
 const NO_WORDS: readonly string[] = Object.freeze([]);
+const EMPTY_BAG = new AttributeBag();
+
+/**
+ * Offsets of the message words of the set being decoded, reused from one decode to the
+ * next: decoding is synchronous, so no two decodes ever use it at once.
+ */
+const wordOffsets: number[] = [];
+const MAX_KEPT_OFFSETS = 4096;
 
 /**
  * Decodes the CompressedAttributes messages of one request. One decoder serves every
@@ -123,7 +144,8 @@ export class CompressedAttributesDecoder {
   private words: readonly string[] = NO_WORDS;
   private usingDefaultWords = false;
   private setIndex = -1;
-  private bag = new AttributeBag();
+  /** The bag being filled; EMPTY_BAG between decodes. */
+  private bag = EMPTY_BAG;
   /** Name → where it was first given (field · 2^32 + index); only after a repeated name. */
   private seen: Map<string, number> | undefined;
   /** Extra occurrences of a string map's value message beyond the first (start, end pairs). */
@@ -148,92 +170,174 @@ export class CompressedAttributesDecoder {
    * @param defaultWords the words to use when the set has none of its own (Report's `default_words`)
    * @param setIndex the set's position in a Report, for messages; -1 for a Check
    */
-  decode(ranges: readonly number[], defaultWords: readonly string[] | undefined, setIndex: number): AttributeBag {
+  decode(
+    ranges: readonly number[],
+    defaultWords: readonly string[] | undefined,
+    setIndex: number,
+  ): AttributeBag {
+    this.setIndex = setIndex;
+    if (ranges.length === 2) {
+      try {
+        const bag = this.decodeInOnePass(ranges[0]!, ranges[1]!, defaultWords);
+        if (bag !== undefined) return bag;
+      } catch (e) {
+        // The careful decode below meets the same fault, or (when a negative index only
+        // looked out of range because more words followed) none; either way it decides.
+        if (!(e instanceof AttributeDecodeError)) throw e;
+      }
+    }
+    return this.decodeCarefully(ranges, defaultWords);
+  }
+
+  /**
+   * The fast path, for a set laid out as every encoder writes it: all words, then the maps.
+   * Undefined when that guess fails (a word after the maps, or a name given twice).
+   */
+  private decodeInOnePass(
+    start: number,
+    end: number,
+    defaultWords: readonly string[] | undefined,
+  ): AttributeBag | undefined {
     const r = this.reader;
-    const offsets: number[] = [];
+    const offsets = wordOffsets;
+    let count = 0;
+    r.pos = start;
+    r.limit = end;
+    let mapsStart = end;
+    while (r.pos < end) {
+      const tagStart = r.pos;
+      if (r.readTag() !== TAG_WORDS) {
+        mapsStart = tagStart;
+        break;
+      }
+      const wordEnd = r.readLength();
+      offsets[2 * count] = r.pos;
+      offsets[2 * count + 1] = wordEnd;
+      count++;
+      r.pos = wordEnd;
+    }
+    this.useWords(offsets, count, defaultWords);
+    this.seen = undefined;
+    const bag = new AttributeBag();
+    const complete = this.decodeMaps(mapsStart, end, bag, false);
+    this.bag = EMPTY_BAG;
+    return complete ? bag : undefined;
+  }
+
+  /**
+   * The general path: words from anywhere in the set's ranges first, then the maps; and
+   * when a name repeats, again with `seen` kept, to tell a repeated map entry (allowed)
+   * from the same attribute given twice (refused).
+   */
+  private decodeCarefully(
+    ranges: readonly number[],
+    defaultWords: readonly string[] | undefined,
+  ): AttributeBag {
+    const r = this.reader;
+    const offsets = wordOffsets;
+    let count = 0;
     for (let i = 0; i < ranges.length; i += 2) {
       r.pos = ranges[i]!;
       r.limit = ranges[i + 1]!;
       while (r.pos < r.limit) {
         const tag = r.readTag();
         if (tag === TAG_WORDS) {
-          const end = r.readLength();
-          offsets.push(r.pos, end);
-          r.pos = end;
+          const wordEnd = r.readLength();
+          offsets[2 * count] = r.pos;
+          offsets[2 * count + 1] = wordEnd;
+          count++;
+          r.pos = wordEnd;
         } else {
-          if (tag >>> 3 === WORDS) throw r.wrongWireType(tag, WireType.LENGTH_DELIMITED, 'CompressedAttributes.words');
+          if (tag >>> 3 === WORDS) {
+            throw r.wrongWireType(tag, WireType.LENGTH_DELIMITED, 'CompressedAttributes.words');
+          }
           r.skip(tag);
         }
       }
     }
-    if (offsets.length > 0) {
-      this.words = decodeWords(r.buf, offsets);
+    this.useWords(offsets, count, defaultWords);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        this.seen = attempt === 0 ? undefined : new Map();
+        const bag = new AttributeBag();
+        let complete = true;
+        for (let i = 0; i < ranges.length && complete; i += 2) {
+          complete = this.decodeMaps(ranges[i]!, ranges[i + 1]!, bag, true);
+        }
+        if (complete) return bag;
+      }
+    } finally {
+      this.seen = undefined;
+      this.bag = EMPTY_BAG;
+    }
+  }
+
+  private useWords(offsets: number[], count: number, defaultWords: readonly string[] | undefined): void {
+    if (count > 0) {
+      this.words = decodeWords(this.reader.buf, offsets, count);
       this.usingDefaultWords = false;
+      // One huge request must not leave a huge scratch array behind.
+      if (offsets.length > MAX_KEPT_OFFSETS) offsets.length = 0;
     } else {
       this.words = defaultWords ?? NO_WORDS;
       this.usingDefaultWords = defaultWords !== undefined;
     }
-    this.setIndex = setIndex;
-    this.bag = new AttributeBag();
-    this.seen = undefined;
-    if (!this.decodeMaps(ranges)) {
-      // A name came twice. Decode again, noting where each name came from, to tell a
-      // repeated map entry (allowed) from the same attribute given twice (refused).
-      this.bag = new AttributeBag();
-      this.seen = new Map();
-      this.decodeMaps(ranges);
-    }
-    const bag = this.bag;
-    this.bag = new AttributeBag();
-    this.seen = undefined;
-    return bag;
   }
 
-  /** Second pass: the typed maps. False when a name repeated and `seen` was not kept. */
-  private decodeMaps(ranges: readonly number[]): boolean {
+  /**
+   * Decodes the typed maps in [start, end) into `bag`. False when a name repeated and
+   * `seen` was not kept, or when a words field turns up and `wordsRead` is false.
+   */
+  private decodeMaps(start: number, end: number, bag: AttributeBag, wordsRead: boolean): boolean {
     const r = this.reader;
-    for (let i = 0; i < ranges.length; i += 2) {
-      r.pos = ranges[i]!;
-      r.limit = ranges[i + 1]!;
-      while (r.pos < r.limit) {
-        const tag = r.readTag();
-        let fresh = true;
-        switch (tag) {
-          case TAG_STRINGS:
-            fresh = this.decodeStringEntry();
-            break;
-          case TAG_INT64S:
-            fresh = this.decodeInt64Entry();
-            break;
-          case TAG_DOUBLES:
-            fresh = this.decodeDoubleEntry();
-            break;
-          case TAG_BOOLS:
-            fresh = this.decodeBoolEntry();
-            break;
-          case TAG_TIMESTAMPS:
-            fresh = this.decodeTimestampEntry();
-            break;
-          case TAG_DURATIONS:
-            fresh = this.decodeDurationEntry();
-            break;
-          case TAG_BYTES:
-            fresh = this.decodeBytesEntry();
-            break;
-          case TAG_STRING_MAPS:
-            fresh = this.decodeStringMapEntry();
-            break;
-          default: {
-            // Words were read in the first pass, where their wire type was checked.
-            const field = tag >>> 3;
-            if (field >= STRINGS && field <= STRING_MAPS) {
-              throw r.wrongWireType(tag, WireType.LENGTH_DELIMITED, `CompressedAttributes.${FIELD_NAMES[field]}`);
-            }
-            r.skip(tag);
+    this.bag = bag;
+    r.pos = start;
+    r.limit = end;
+    while (r.pos < end) {
+      const tag = r.readTag();
+      let fresh = true;
+      switch (tag) {
+        case TAG_STRINGS:
+          fresh = this.decodeStringEntry();
+          break;
+        case TAG_INT64S:
+          fresh = this.decodeInt64Entry();
+          break;
+        case TAG_DOUBLES:
+          fresh = this.decodeDoubleEntry();
+          break;
+        case TAG_BOOLS:
+          fresh = this.decodeBoolEntry();
+          break;
+        case TAG_TIMESTAMPS:
+          fresh = this.decodeTimestampEntry();
+          break;
+        case TAG_DURATIONS:
+          fresh = this.decodeDurationEntry();
+          break;
+        case TAG_BYTES:
+          fresh = this.decodeBytesEntry();
+          break;
+        case TAG_STRING_MAPS:
+          fresh = this.decodeStringMapEntry();
+          break;
+        case TAG_WORDS:
+          if (!wordsRead) return false;
+          r.pos = r.readLength();
+          break;
+        default: {
+          const field = tag >>> 3;
+          if (field >= WORDS && field <= STRING_MAPS) {
+            throw r.wrongWireType(
+              tag,
+              WireType.LENGTH_DELIMITED,
+              `CompressedAttributes.${FIELD_NAMES[field]}`,
+            );
           }
+          r.skip(tag);
         }
-        if (!fresh) return false;
       }
+      if (!fresh) return false;
     }
     return true;
   }
@@ -445,7 +549,10 @@ export class CompressedAttributesDecoder {
     const name = this.word(key, IndexRole.NAME, '', '');
     const type = this.checkType(key, name, BYTES);
     // A copy: the request's buffer must not be kept alive by, or changed under, the bag.
-    const bytes = new Uint8Array(r.buf.subarray(valueStart, valueEnd));
+    // Values are short (IP addresses), and a loop is cheaper than a view and a copy of it.
+    const bytes = new Uint8Array(valueEnd - valueStart);
+    const buf = r.buf;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = buf[valueStart + i]!;
     if (type === ValueType.IP_ADDRESS) {
       if (bytes.length !== 4 && bytes.length !== 16) {
         throw this.invalid(`attribute ${name} is an IP address of ${bytes.length} bytes: expected 4 or 16`);
@@ -511,8 +618,10 @@ export class CompressedAttributesDecoder {
         const inner = r.readTag();
         if (inner === TAG_1_VARINT) k = r.readSint32();
         else if (inner === TAG_2_VARINT) v = r.readSint32();
-        else if (inner >>> 3 === 1) throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.key');
-        else if (inner >>> 3 === 2) throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.value');
+        else if (inner >>> 3 === 1)
+          throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.key');
+        else if (inner >>> 3 === 2)
+          throw r.wrongWireType(inner, WireType.VARINT, 'StringMap.EntriesEntry.value');
         else r.skip(inner);
       }
       r.limit = end;
@@ -591,7 +700,12 @@ export class CompressedAttributesDecoder {
     this.reader.skip(tag);
   }
 
-  private indexOutOfRange(index: number, role: IndexRole, name: string, mapKey: string): AttributeDecodeError {
+  private indexOutOfRange(
+    index: number,
+    role: IndexRole,
+    name: string,
+    mapKey: string,
+  ): AttributeDecodeError {
     let what: string;
     switch (role) {
       case IndexRole.NAME:
@@ -625,7 +739,10 @@ export class CompressedAttributesDecoder {
   }
 
   private error(code: AttributeDecodeError['code'], message: string): AttributeDecodeError {
-    return new AttributeDecodeError(code, this.setIndex < 0 ? message : `attribute set ${this.setIndex}: ${message}`);
+    return new AttributeDecodeError(
+      code,
+      this.setIndex < 0 ? message : `attribute set ${this.setIndex}: ${message}`,
+    );
   }
 }
 

@@ -201,7 +201,9 @@ function writeMapValue(writer: BinaryWriter, field: WireField, value: unknown): 
       return;
     }
     case WireField.BYTES:
-      writer.tag(2, WireType.LengthDelimited).bytes(value instanceof IpAddress ? value.bytes : (value as Uint8Array));
+      writer
+        .tag(2, WireType.LengthDelimited)
+        .bytes(value instanceof IpAddress ? value.bytes : (value as Uint8Array));
       return;
     case WireField.STRING_MAPS: {
       const pairs = value as number[];

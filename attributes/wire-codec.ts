@@ -9,7 +9,12 @@
 import { BinaryWriter, WireType as Wire } from '@bufbuild/protobuf/wire';
 import type { AttributeBag, Bag } from './bag';
 import { CompressedAttributesDecoder } from './compressed-decoder';
-import { MessageWords, resolveGlobalWordCount, sameWireValue, writeCompressedAttributes } from './compressed-encoder';
+import {
+  MessageWords,
+  resolveGlobalWordCount,
+  sameWireValue,
+  writeCompressedAttributes,
+} from './compressed-encoder';
 import { AttributeDecodeError } from './errors';
 import { GLOBAL_DICTIONARY } from './global-dictionary';
 import { STANDARD_MANIFEST, type AttributeFinder } from './manifest';
@@ -65,7 +70,10 @@ const NO_RANGES: readonly number[] = Object.freeze([]);
  *   protobuf, WORD_INDEX_OUT_OF_RANGE, TYPE_MISMATCH, or INVALID_VALUE (including a
  *   `global_word_count` larger than the dictionary); the server answers INVALID_ARGUMENT
  */
-export function decodeCheckRequest(bytes: Uint8Array, manifest: AttributeFinder = STANDARD_MANIFEST): DecodedCheckRequest {
+export function decodeCheckRequest(
+  bytes: Uint8Array,
+  manifest: AttributeFinder = STANDARD_MANIFEST,
+): DecodedCheckRequest {
   const r = new WireReader(bytes);
   let ranges: number[] | undefined;
   let globalWordCount = 0;
@@ -122,7 +130,10 @@ export function decodeCheckRequest(bytes: Uint8Array, manifest: AttributeFinder 
  * @throws AttributeDecodeError on malformed input (see {@link decodeCheckRequest}); also
  *   INVALID_VALUE for an unknown `repeated_attributes_semantics`
  */
-export function decodeReportRequest(bytes: Uint8Array, manifest: AttributeFinder = STANDARD_MANIFEST): AttributeBag[] {
+export function decodeReportRequest(
+  bytes: Uint8Array,
+  manifest: AttributeFinder = STANDARD_MANIFEST,
+): AttributeBag[] {
   const r = new WireReader(bytes);
   const sets: number[] = [];
   const defaultWordOffsets: number[] = [];
@@ -161,7 +172,7 @@ export function decodeReportRequest(bytes: Uint8Array, manifest: AttributeFinder
       `repeated_attributes_semantics ${semantics} is neither DELTA_ENCODING (0) nor INDEPENDENT_ENCODING (1)`,
     );
   }
-  const defaultWords = decodeWords(r.buf, defaultWordOffsets);
+  const defaultWords = decodeWords(r.buf, defaultWordOffsets, defaultWordOffsets.length >> 1);
   const decoder = new CompressedAttributesDecoder(r, manifest, globalWordCount);
   const bags: AttributeBag[] = [];
   for (let i = 0; i < sets.length; i += 2) {
@@ -287,6 +298,9 @@ export function encodeCheckRequest(
   if (globalWordCount !== 0) writer.tag(2, Wire.Varint).uint32(globalWordCount);
   if (request.deduplicationId) writer.tag(3, Wire.LengthDelimited).string(request.deduplicationId);
   for (const [name, quota] of request.quotas ?? []) {
+    if (BigInt.asIntN(64, quota.amount) !== quota.amount) {
+      throw new RangeError(`quota ${name}: amount ${quota.amount} does not fit in a signed 64-bit integer`);
+    }
     writer.tag(4, Wire.LengthDelimited).fork().tag(1, Wire.LengthDelimited).string(name);
     writer.tag(2, Wire.LengthDelimited).fork();
     if (quota.amount !== 0n) writer.tag(1, Wire.Varint).int64(quota.amount);
@@ -313,7 +327,8 @@ export function encodeReportRequest(
   options?: EncodeOptions & { readonly independent?: boolean },
 ): Uint8Array {
   const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
-  const independent = options?.independent === true || bags.some((bag, i) => i > 0 && removesAny(bags[i - 1]!, bag));
+  const independent =
+    options?.independent === true || bags.some((bag, i) => i > 0 && removesAny(bags[i - 1]!, bag));
   const words = new MessageWords(globalWordCount);
   const writer = new BinaryWriter();
   for (let i = 0; i < bags.length; i++) {
@@ -368,7 +383,9 @@ export function encodeReferencedAttributes(
   const attributeMatches = references.list().map((reference) => ({
     name: words.index(reference.name),
     condition:
-      reference.presence === Presence.ABSENCE ? ReferencedAttributes_Condition.ABSENCE : ReferencedAttributes_Condition.EXACT,
+      reference.presence === Presence.ABSENCE
+        ? ReferencedAttributes_Condition.ABSENCE
+        : ReferencedAttributes_Condition.EXACT,
     regex: '',
     mapKey: reference.mapKey === undefined ? 0 : words.nonZeroIndex(reference.mapKey),
   }));

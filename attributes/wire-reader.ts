@@ -7,7 +7,6 @@
  * Reading is bounded by `limit`: the end of the message being read. Callers entering an
  * embedded message save `limit`, set it to the message's end, and restore it afterwards.
  */
-import { isAscii } from 'node:buffer';
 import { AttributeDecodeError } from './errors';
 
 /** Wire types of the protobuf encoding. */
@@ -59,7 +58,8 @@ export class WireReader {
       throw malformed(`the tag at byte ${this.tagStart} is larger than 32 bits`);
     }
     if (tag >>> 3 === 0) throw malformed(`field number 0 at byte ${this.tagStart}`);
-    if ((tag & 7) > 5) throw malformed(`field ${tag >>> 3} at byte ${this.tagStart} has invalid wire type ${tag & 7}`);
+    if ((tag & 7) > 5)
+      throw malformed(`field ${tag >>> 3} at byte ${this.tagStart} has invalid wire type ${tag & 7}`);
     return tag;
   }
 
@@ -70,7 +70,7 @@ export class WireReader {
    */
   readVarint32(): number {
     const buf = this.buf;
-    let pos = this.pos;
+    const pos = this.pos;
     if (pos < this.limit) {
       const b = buf[pos]!;
       if (b < 0x80) {
@@ -112,9 +112,9 @@ export class WireReader {
     if (b >= 0x80) {
       // Bytes 6–10 carry bits 35–63 into hi.
       for (let shift = 3; ; shift += 7) {
-        if (pos - start === 10) throw malformed(`the varint at byte ${start} is longer than 10 bytes`);
         if (pos >= limit) throw this.truncatedVarint(start);
         b = buf[pos++]!;
+        // The tenth byte holds bit 63 alone; anything more (a value bit or an eleventh byte) overflows.
         if (pos - start === 10 && b > 1) throw malformed(`the varint at byte ${start} overflows 64 bits`);
         hi |= (b & 0x7f) << shift;
         if (b < 0x80) break;
@@ -192,14 +192,6 @@ export class WireReader {
     return decodeText(this.buf, start, end);
   }
 
-  /** Reads a length-delimited field as a copy of its bytes. */
-  readBytes(): Uint8Array {
-    const end = this.readLength();
-    const start = this.pos;
-    this.pos = end;
-    return new Uint8Array(this.buf.subarray(start, end));
-  }
-
   /** Skips the value of a field whose tag was just read. */
   skip(tag: number): void {
     switch (tag & 7) {
@@ -221,28 +213,43 @@ export class WireReader {
         this.skipGroup(tag >>> 3);
         return;
       default:
-        throw malformed(`end-group of field ${tag >>> 3} at byte ${this.tagStart} has no matching start-group`);
+        throw malformed(
+          `end-group of field ${tag >>> 3} at byte ${this.tagStart} has no matching start-group`,
+        );
     }
   }
 
-  /** Skips a (deprecated) group up to its end-group tag. */
+  /**
+   * Skips a (deprecated) group up to its end-group tag. Iterative, with the open groups on
+   * a stack, so that deeply nested groups cannot overflow the call stack.
+   */
   private skipGroup(field: number): void {
-    const start = this.tagStart;
-    for (;;) {
+    const fields = [field];
+    const starts = [this.tagStart];
+    while (fields.length > 0) {
+      const open = fields.length - 1;
       if (this.pos >= this.limit) {
         throw new AttributeDecodeError(
           'TRUNCATED',
-          `truncated input: group of field ${field} at byte ${start} is not closed before ${this.where()} ends at byte ${this.limit}`,
+          `truncated input: group of field ${fields[open]} at byte ${starts[open]} is not closed before ${this.where()} ends at byte ${this.limit}`,
         );
       }
       const tag = this.readTag();
-      if ((tag & 7) === WireType.END_GROUP) {
-        if (tag >>> 3 !== field) {
-          throw malformed(`group of field ${field} at byte ${start} is closed by field ${tag >>> 3} at byte ${this.tagStart}`);
+      const wireType = tag & 7;
+      if (wireType === WireType.END_GROUP) {
+        if (tag >>> 3 !== fields[open]) {
+          throw malformed(
+            `group of field ${fields[open]} at byte ${starts[open]} is closed by field ${tag >>> 3} at byte ${this.tagStart}`,
+          );
         }
-        return;
+        fields.pop();
+        starts.pop();
+      } else if (wireType === WireType.START_GROUP) {
+        fields.push(tag >>> 3);
+        starts.push(this.tagStart);
+      } else {
+        this.skip(tag);
       }
-      this.skip(tag);
     }
   }
 
@@ -280,40 +287,35 @@ function malformed(what: string): AttributeDecodeError {
   return new AttributeDecodeError('MALFORMED', `malformed input: ${what}`);
 }
 
-type SliceableBuffer = Buffer & {
-  latin1Slice(start: number, end: number): string;
-  utf8Slice(start: number, end: number): string;
-};
+type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
 /**
- * UTF-8 text of buf[start, end). Node's undocumented but long-standing `latin1Slice` and
- * `utf8Slice` skip the argument handling of `toString`, which costs more than decoding a
- * short word; `toString` is the fallback should they ever go.
+ * UTF-8 text of buf[start, end), invalid sequences replaced by U+FFFD (as TextDecoder and
+ * ts-proto do). Node's undocumented but long-standing `utf8Slice` skips the argument
+ * handling of `toString`, which costs more than decoding a short word; `toString` is the
+ * fallback should it ever go.
  */
 export const decodeText: (buf: Buffer, start: number, end: number) => string =
   typeof (Buffer.prototype as Partial<SliceableBuffer>).utf8Slice === 'function'
     ? (buf, start, end) => (buf as SliceableBuffer).utf8Slice(start, end)
     : (buf, start, end) => buf.toString('utf8', start, end);
 
-const decodeLatin1: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as Partial<SliceableBuffer>).latin1Slice === 'function'
-    ? (buf, start, end) => (buf as SliceableBuffer).latin1Slice(start, end)
-    : (buf, start, end) => buf.toString('latin1', start, end);
-
 /**
- * Decodes the words at `offsets` (start, end pairs, in order) of `buf`. Words are nearly
- * always ASCII, and then one latin1 decode of the whole span they occupy, cut into
- * substrings, costs a third of decoding each word on its own: for ASCII bytes, latin1 and
- * UTF-8 give the same text and character offsets equal byte offsets.
+ * Decodes `count` words whose (start, end) offsets in `buf` are at offsets[0 … 2·count-1], in
+ * order. Decoding the whole span the words occupy at once, then cutting it, costs a
+ * fraction of decoding each word on its own. The cut is exact when the span decodes to one
+ * UTF-16 unit per byte: a valid multi-byte sequence gives fewer units than bytes, and an
+ * invalid sequence gives one U+FFFD however long it is, so one unit per byte means every
+ * byte is ASCII or an invalid byte standing alone, which decodes the same inside its word.
+ * Otherwise (non-ASCII text) each word is decoded on its own.
  */
-export function decodeWords(buf: Buffer, offsets: readonly number[]): string[] {
-  const count = offsets.length >> 1;
+export function decodeWords(buf: Buffer, offsets: ArrayLike<number>, count: number): string[] {
   const words = new Array<string>(count);
   if (count === 0) return words;
   const spanStart = offsets[0]!;
-  const spanEnd = offsets[offsets.length - 1]!;
-  if (isAscii(buf.subarray(spanStart, spanEnd))) {
-    const span = decodeLatin1(buf, spanStart, spanEnd);
+  const spanEnd = offsets[2 * count - 1]!;
+  const span = decodeText(buf, spanStart, spanEnd);
+  if (span.length === spanEnd - spanStart) {
     for (let i = 0; i < count; i++) {
       words[i] = span.substring(offsets[2 * i]! - spanStart, offsets[2 * i + 1]! - spanStart);
     }
