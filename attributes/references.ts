@@ -76,7 +76,15 @@ export class ReferencedAttributes {
   }
 }
 
-/** A view of a bag that records every attribute and string-map key read through it. */
+/**
+ * A view of a bag that records every attribute and string-map key read through it.
+ *
+ * A present string map is not recorded as a whole when it is fetched, only the keys
+ * then looked up in it — as Mixer's server bag did, and as the proxies expect: their
+ * cache reads a referenced map without a key as a lookup of key index 0. When a map is
+ * used whole (iterated, sized), each of its keys is recorded as EXACT; keys it lacks are
+ * not, which the wire format cannot express.
+ */
 export class ReferenceRecordingBag implements Bag {
   constructor(
     private readonly inner: Bag,
@@ -89,8 +97,8 @@ export class ReferenceRecordingBag implements Bag {
       this.references.recordAttribute(name, Presence.ABSENCE);
       return undefined;
     }
-    this.references.recordAttribute(name, Presence.EXACT);
     if (value instanceof Map) return new RecordingStringMap(name, value as StringMap, this.references);
+    this.references.recordAttribute(name, Presence.EXACT);
     return value;
   }
 
@@ -117,27 +125,38 @@ class RecordingStringMap implements StringMap {
     return this.get(key) !== undefined;
   }
 
+  /** The map is used whole: every key it has becomes part of the decision. */
+  private recordWhole(): void {
+    for (const key of this.inner.keys()) this.references.recordMapKey(this.name, key, Presence.EXACT);
+  }
+
   get size(): number {
+    this.recordWhole();
     return this.inner.size;
   }
 
   forEach(callback: (value: string, key: string, map: ReadonlyMap<string, string>) => void): void {
+    this.recordWhole();
     this.inner.forEach((value, key) => callback(value, key, this));
   }
 
   entries(): MapIterator<[string, string]> {
+    this.recordWhole();
     return this.inner.entries();
   }
 
   keys(): MapIterator<string> {
+    this.recordWhole();
     return this.inner.keys();
   }
 
   values(): MapIterator<string> {
+    this.recordWhole();
     return this.inner.values();
   }
 
   [Symbol.iterator](): MapIterator<[string, string]> {
+    this.recordWhole();
     return this.inner[Symbol.iterator]();
   }
 }

@@ -13,10 +13,13 @@ import {
   Duration,
   IpAddress,
   STANDARD_MANIFEST,
+  GLOBAL_DICTIONARY,
   Timestamp,
   ValueType,
+  ReferenceRecordingBag,
   decodeCheckRequest,
   decodeReportRequest,
+  encodeReferencedAttributes,
   type AttributeDecodeErrorCode,
   type AttributeValue,
   type Bag,
@@ -31,7 +34,19 @@ interface Tagged {
   readonly hex?: string;
 }
 
+interface ReferencedProbe {
+  readonly lookups: string[];
+  readonly referencedAttributes: Array<{
+    name: string;
+    nameWord: string;
+    mapKey: string | null;
+    mapKeyWord?: string;
+    condition: 'ABSENCE' | 'EXACT';
+  }>;
+}
+
 interface Vector {
+  readonly referencedProbe?: ReferencedProbe;
   readonly description: string;
   readonly kind: 'CheckRequest' | 'ReportRequest';
   readonly base64: string;
@@ -187,6 +202,41 @@ describe('attributes: requests encoded by Istio decode as Mixer decoded them', (
         assert.equal(bags.length, vector.expected.bags!.length);
         bags.forEach((bag, i) => assertSameBag(bag, vector.expected.bags![i]!));
       }
+    });
+  }
+});
+
+describe('attributes: referenced attributes encode as Mixer encoded them', () => {
+  const probed = vectors.filter(([, v]) => v.referencedProbe !== undefined);
+
+  it('has the probes', () => assert.equal(probed.length, 2));
+
+  for (const [name, vector] of probed) {
+    it(`${name}: ${vector.referencedProbe!.lookups.join(', ')}`, () => {
+      const decoded = decodeCheckRequest(Buffer.from(vector.base64, 'base64'));
+      const bag = new ReferenceRecordingBag(decoded.attributes);
+      for (const lookup of vector.referencedProbe!.lookups) {
+        const m = /^(.*)\[(.*)\]$/.exec(lookup);
+        if (m === null) bag.get(lookup);
+        else (bag.get(m[1]!) as ReadonlyMap<string, string> | undefined)?.get(m[2]!);
+      }
+      const message = encodeReferencedAttributes(bag.references, {
+        globalWordCount: decoded.globalWordCount,
+      });
+      const word = (index: number) => (index < 0 ? message.words[-index - 1]! : GLOBAL_DICTIONARY[index]!);
+      const where = (index: number) => (index < 0 ? 'message' : `global:${index}`);
+      const ours = message.attributeMatches.map((match) => ({
+        name: word(match.name),
+        nameWord: where(match.name),
+        mapKey: match.mapKey === 0 ? null : word(match.mapKey),
+        ...(match.mapKey === 0 ? {} : { mapKeyWord: where(match.mapKey) }),
+        condition: match.condition === 1 ? 'ABSENCE' : 'EXACT',
+      }));
+      const order = (
+        a: { name: string; mapKey: string | null },
+        b: { name: string; mapKey: string | null },
+      ) => `${a.name}[${a.mapKey ?? ''}]`.localeCompare(`${b.name}[${b.mapKey ?? ''}]`);
+      assert.deepEqual(ours.sort(order), [...vector.referencedProbe!.referencedAttributes].sort(order));
     });
   }
 });

@@ -227,5 +227,10 @@ function assertDecidesAsMixer(
     assert.equal(valueTypeName(expression.type), c.type);
     assertSameValue(result, c.result!);
   }
-  if (c.referenced !== null) assert.deepEqual(recording.references.toStrings(), [...c.referenced].sort());
+  if (c.referenced !== null) {
+    // Mixer's test bag recorded a present string map itself when fetched; its server bag (and
+    // ours) records only the keys looked up in it, which is what reaches the proxy's cache.
+    const expected = c.referenced.filter((r) => manifest.find(r)?.valueType !== ValueType.STRING_MAP);
+    assert.deepEqual(recording.references.toStrings(), expected.sort());
+  }
 }
