@@ -5,6 +5,7 @@
  * attributes a decision read costs nothing unless asked for: wrap the bag in a
  * {@link ReferenceRecordingBag} (see references.ts) for the calls whose references matter.
  */
+import { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
 import type { AttributeValue } from './values';
 
 /** Read access to a set of attributes. */
@@ -15,45 +16,98 @@ export interface Bag {
   names(): Iterable<string>;
 }
 
-/** A bag backed by a Map; decoders and tests build these. */
+const GLOBAL_WORDS = GLOBAL_DICTIONARY.length;
+
+/**
+ * A mutable bag; decoders and tests build these. Attributes whose names are words of the
+ * global dictionary (nearly all of them, in practice) live in an array slot of their word
+ * index, which a decoder fills without hashing a name; the others live in a Map.
+ */
 export class AttributeBag implements Bag {
-  private readonly values: Map<string, AttributeValue>;
+  private readonly global: Array<AttributeValue | undefined>;
+  private others: Map<string, AttributeValue> | undefined;
+  private count = 0;
 
   constructor(entries?: Iterable<readonly [string, AttributeValue]>) {
-    this.values = new Map(entries);
+    this.global = new Array<AttributeValue | undefined>(GLOBAL_WORDS);
+    if (entries !== undefined) for (const [name, value] of entries) this.set(name, value);
   }
 
   get(name: string): AttributeValue | undefined {
-    return this.values.get(name);
-  }
-
-  names(): IterableIterator<string> {
-    return this.values.keys();
+    const index = GLOBAL_WORD_INDEX.get(name);
+    return index !== undefined ? this.global[index] : this.others?.get(name);
   }
 
   has(name: string): boolean {
-    return this.values.has(name);
+    return this.get(name) !== undefined;
   }
 
+  /** How many attributes the bag holds. */
   get size(): number {
-    return this.values.size;
+    return this.count;
   }
 
   set(name: string, value: AttributeValue): this {
-    this.values.set(name, value);
+    const index = GLOBAL_WORD_INDEX.get(name);
+    if (index !== undefined) {
+      this.setGlobalWord(index, value);
+    } else {
+      this.others ??= new Map();
+      if (!this.others.has(name)) this.count++;
+      this.others.set(name, value);
+    }
     return this;
   }
 
-  delete(name: string): boolean {
-    return this.values.delete(name);
+  /**
+   * Sets the attribute named by global word `index` (0 ≤ index < the dictionary's length),
+   * for decoders that already hold the index. Returns false when it replaced a value.
+   */
+  setGlobalWord(index: number, value: AttributeValue): boolean {
+    const fresh = this.global[index] === undefined;
+    if (fresh) this.count++;
+    this.global[index] = value;
+    return fresh;
   }
 
-  entries(): IterableIterator<[string, AttributeValue]> {
-    return this.values.entries();
+  delete(name: string): boolean {
+    const index = GLOBAL_WORD_INDEX.get(name);
+    if (index !== undefined) {
+      if (this.global[index] === undefined) return false;
+      delete this.global[index];
+      this.count--;
+      return true;
+    }
+    const deleted = this.others?.delete(name) ?? false;
+    if (deleted) {
+      this.count--;
+      // No empty Map left behind: two bags of the same attributes have the same shape.
+      if (this.others!.size === 0) this.others = undefined;
+    }
+    return deleted;
+  }
+
+  *names(): IterableIterator<string> {
+    for (const [name] of this.entries()) yield name;
+  }
+
+  /** Every attribute: global words in dictionary order, then the others in insertion order. */
+  *entries(): IterableIterator<[string, AttributeValue]> {
+    const global = this.global;
+    for (let i = 0; i < global.length; i++) {
+      const value = global[i];
+      if (value !== undefined) yield [GLOBAL_DICTIONARY[i]!, value];
+    }
+    if (this.others !== undefined) yield* this.others.entries();
   }
 
   /** A shallow copy: values are immutable, so sharing them is safe. */
   clone(): AttributeBag {
-    return new AttributeBag(this.values);
+    const copy = new AttributeBag();
+    const global = this.global;
+    for (let i = 0; i < global.length; i++) if (global[i] !== undefined) copy.global[i] = global[i];
+    if (this.others !== undefined) copy.others = new Map(this.others);
+    copy.count = this.count;
+    return copy;
   }
 }

@@ -21,6 +21,7 @@
 import { AttributeBag } from './bag';
 import { AttributeDecodeError } from './errors';
 import { GLOBAL_DICTIONARY } from './global-dictionary';
+import { FlatStringMap } from './string-map';
 import { AttributeManifest, type AttributeFinder } from './manifest';
 import { ValueType, valueTypeName } from './value-type';
 import { Duration, IpAddress, Timestamp, type AttributeValue } from './values';
@@ -589,17 +590,17 @@ export class CompressedAttributesDecoder {
     }
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, STRING_MAPS);
-    const map = new Map<string, string>();
+    const pairs: string[] = [];
     // A value message given more than once merges: its entries accumulate.
-    for (let i = 0; i < extra.length; i += 2) this.decodeStringMap(extra[i]!, extra[i + 1]!, name, map);
-    if (valueEnd !== 0) this.decodeStringMap(valueStart, valueEnd, name, map);
+    for (let i = 0; i < extra.length; i += 2) this.decodeStringMap(extra[i]!, extra[i + 1]!, name, pairs);
+    if (valueEnd !== 0) this.decodeStringMap(valueStart, valueEnd, name, pairs);
     r.pos = end;
     r.limit = outer;
-    return this.insert(name, map, STRING_MAPS, key);
+    return this.insert(name, new FlatStringMap(pairs), STRING_MAPS, key);
   }
 
-  /** Decodes a StringMap message at [start, end) into `map`. */
-  private decodeStringMap(start: number, end: number, name: string, map: Map<string, string>): void {
+  /** Decodes a StringMap message at [start, end), appending its keys and values to `pairs`. */
+  private decodeStringMap(start: number, end: number, name: string, pairs: string[]): void {
     const r = this.reader;
     r.pos = start;
     r.limit = end;
@@ -626,7 +627,7 @@ export class CompressedAttributesDecoder {
       }
       r.limit = end;
       const mapKey = this.word(k, IndexRole.MAP_KEY, name, '');
-      map.set(mapKey, this.word(v, IndexRole.MAP_VALUE, name, mapKey));
+      pairs.push(mapKey, this.word(v, IndexRole.MAP_VALUE, name, mapKey));
     }
   }
 
@@ -665,6 +666,7 @@ export class CompressedAttributesDecoder {
     const bag = this.bag;
     const seen = this.seen;
     if (seen === undefined) {
+      if (index >= 0) return bag.setGlobalWord(index, value);
       const size = bag.size;
       bag.set(name, value);
       return bag.size !== size;

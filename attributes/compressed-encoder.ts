@@ -6,7 +6,16 @@
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { Bag } from './bag';
 import { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
-import { bytesEqual, Duration, IpAddress, Timestamp, type AttributeValue, type StringMap } from './values';
+import {
+  bytesEqual,
+  Duration,
+  IpAddress,
+  isStringMap,
+  stringMapsEqual,
+  Timestamp,
+  type AttributeValue,
+  type StringMap,
+} from './values';
 
 /** CompressedAttributes field numbers of the typed maps. */
 export const enum WireField {
@@ -93,15 +102,6 @@ export function wireFieldOf(name: string, value: AttributeValue): WireField {
   throw new TypeError(`attribute ${name}: a value of this kind cannot be encoded: ${String(value)}`);
 }
 
-function isStringMap(value: unknown): value is StringMap {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as StringMap).get === 'function' &&
-    typeof (value as StringMap).entries === 'function'
-  );
-}
-
 /**
  * Whether two values encode identically (so a delta-encoded report may leave the second
  * out). A number is compared with Object.is, so NaN equals NaN and 0 differs from -0, as
@@ -117,9 +117,7 @@ export function sameWireValue(a: AttributeValue, b: AttributeValue): boolean {
     return aBytes !== undefined && bBytes !== undefined && bytesEqual(aBytes, bBytes);
   }
   if (isStringMap(a) && isStringMap(b)) {
-    if (a.size !== b.size) return false;
-    for (const [key, value] of a.entries()) if (b.get(key) !== value) return false;
-    return true;
+    return stringMapsEqual(a, b);
   }
   return false;
 }

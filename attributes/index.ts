@@ -1,6 +1,7 @@
 // Public surface of attributes/: value types, values, bags, references, manifests and the wire codec.
 export { ValueType, valueTypeName, parseValueType, ATTRIBUTE_VALUE_TYPES } from './value-type';
-export { Timestamp, Duration, IpAddress, bytesEqual } from './values';
+export { Timestamp, Duration, IpAddress, bytesEqual, isStringMap, stringMapsEqual } from './values';
+export { FlatStringMap } from './string-map';
 export type { AttributeValue, StringMap } from './values';
 export { AttributeBag } from './bag';
 export type { Bag } from './bag';

@@ -4,7 +4,7 @@
  * (ReferencedAttributes in the Check response), so recording must be complete.
  */
 import type { Bag } from './bag';
-import type { AttributeValue, StringMap } from './values';
+import { isStringMap, type AttributeValue, type StringMap } from './values';
 
 /** How a referenced attribute constrains the cache key; numbers as ReferencedAttributes.Condition. */
 export enum Presence {
@@ -97,7 +97,7 @@ export class ReferenceRecordingBag implements Bag {
       this.references.recordAttribute(name, Presence.ABSENCE);
       return undefined;
     }
-    if (value instanceof Map) return new RecordingStringMap(name, value as StringMap, this.references);
+    if (isStringMap(value)) return new RecordingStringMap(name, value, this.references);
     this.references.recordAttribute(name, Presence.EXACT);
     return value;
   }

@@ -288,6 +288,26 @@ function formatIpv6(b: Uint8Array): string {
 /** A string map (request headers, labels): key to value. */
 export type StringMap = ReadonlyMap<string, string>;
 
+/**
+ * Whether a value is a string map. Any ReadonlyMap implementation qualifies (decoded maps
+ * are not Map instances), and no other attribute representation has `get` and `entries`.
+ */
+export function isStringMap(value: unknown): value is StringMap {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as StringMap).get === 'function' &&
+    typeof (value as StringMap).entries === 'function'
+  );
+}
+
+/** Whether two string maps hold the same keys with the same values. */
+export function stringMapsEqual(a: StringMap, b: StringMap): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a.entries()) if (b.get(key) !== value) return false;
+  return true;
+}
+
 /** Any attribute value; see the table above for which representation each type has. */
 export type AttributeValue =
   string | bigint | number | boolean | Timestamp | Duration | IpAddress | Uint8Array | StringMap;

@@ -18,6 +18,8 @@ import {
   Timestamp,
   ValueType,
   bytesEqual,
+  isStringMap,
+  stringMapsEqual,
   valueTypeName,
   type AttributeValue,
   type Bag,
@@ -346,9 +348,7 @@ const VALUE_CHECKS: Readonly<Record<ValueType, (value: unknown) => boolean>> = {
   [DURATION]: (v) => v instanceof Duration,
   [IP_ADDRESS]: (v) => v instanceof IpAddress,
   [BYTES]: (v) => v instanceof Uint8Array,
-  // A recording bag wraps maps in a view that is not a Map, so check the shape.
-  [STRING_MAP]: (v) =>
-    typeof (v as StringMap).get === 'function' && typeof (v as StringMap).entries === 'function',
+  [STRING_MAP]: isStringMap,
 };
 
 function isString(value: unknown): boolean {
@@ -362,11 +362,6 @@ function mistypedError(node: Extract<TypedNode, { kind: 'attribute' }>): Evaluat
   );
 }
 
-function stringMapsEqual(a: StringMap, b: StringMap): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a.entries()) if (b.get(k) !== v) return false;
-  return true;
-}
 
 function exampleDefault(type: ValueType): string {
   switch (type) {
