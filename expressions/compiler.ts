@@ -362,7 +362,6 @@ function mistypedError(node: Extract<TypedNode, { kind: 'attribute' }>): Evaluat
   );
 }
 
-
 function exampleDefault(type: ValueType): string {
   switch (type) {
     case STRING:
