@@ -151,6 +151,11 @@ export class CompressedAttributesDecoder {
   private seen: Map<string, number> | undefined;
   /** Extra occurrences of a string map's value message beyond the first (start, end pairs). */
   private extraRanges: number[] = [];
+  /** The last Timestamp or Duration read: seconds as a number, its exact 64 bits (for messages), nanos. */
+  private seconds = 0;
+  private secondsLo = 0;
+  private secondsHi = 0;
+  private nanos = 0;
 
   /**
    * @param reader positioned anywhere; the decoder moves it
@@ -420,47 +425,13 @@ export class CompressedAttributesDecoder {
   }
 
   private decodeTimestampEntry(): boolean {
-    const r = this.reader;
-    const end = r.readLength();
-    const outer = r.limit;
-    r.limit = end;
-    let key = 0;
-    // Seconds as a number plus its exact 64 bits, which only an error message needs.
-    let seconds = 0;
-    let secondsLo = 0;
-    let secondsHi = 0;
-    let nanos = 0;
-    while (r.pos < end) {
-      const tag = r.readTag();
-      if (tag === TAG_1_VARINT) {
-        key = r.readSint32();
-      } else if (tag === TAG_2_LENGTH) {
-        // A value given twice merges field by field, which these variables do by themselves.
-        const valueEnd = r.readLength();
-        r.limit = valueEnd;
-        while (r.pos < valueEnd) {
-          const inner = r.readTag();
-          if (inner === TAG_1_VARINT) {
-            seconds = r.readInt64AsNumber();
-            secondsLo = r.lo;
-            secondsHi = r.hi;
-          } else if (inner === TAG_2_VARINT) {
-            nanos = r.readInt32();
-          } else {
-            this.skipSecondsNanosField(inner, 'Timestamp');
-          }
-        }
-        r.limit = end;
-      } else {
-        this.skipEntryField(tag, TIMESTAMPS, WireType.VARINT, WireType.LENGTH_DELIMITED);
-      }
-    }
-    r.limit = outer;
+    const key = this.readSecondsNanosEntry(TIMESTAMPS, 'Timestamp');
+    const { seconds, nanos } = this;
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, TIMESTAMPS);
     if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) {
       throw this.invalid(
-        `attribute ${name} has a timestamp of ${int64Text(secondsLo, secondsHi)} seconds: ` +
+        `attribute ${name} has a timestamp of ${int64Text(this.secondsLo, this.secondsHi)} seconds: ` +
           `expected ${MIN_TIMESTAMP_SECONDS} to ${MAX_TIMESTAMP_SECONDS} (years 1 to 9999)`,
       );
     }
@@ -471,45 +442,13 @@ export class CompressedAttributesDecoder {
   }
 
   private decodeDurationEntry(): boolean {
-    const r = this.reader;
-    const end = r.readLength();
-    const outer = r.limit;
-    r.limit = end;
-    let key = 0;
-    let seconds = 0;
-    let secondsLo = 0;
-    let secondsHi = 0;
-    let nanos = 0;
-    while (r.pos < end) {
-      const tag = r.readTag();
-      if (tag === TAG_1_VARINT) {
-        key = r.readSint32();
-      } else if (tag === TAG_2_LENGTH) {
-        const valueEnd = r.readLength();
-        r.limit = valueEnd;
-        while (r.pos < valueEnd) {
-          const inner = r.readTag();
-          if (inner === TAG_1_VARINT) {
-            seconds = r.readInt64AsNumber();
-            secondsLo = r.lo;
-            secondsHi = r.hi;
-          } else if (inner === TAG_2_VARINT) {
-            nanos = r.readInt32();
-          } else {
-            this.skipSecondsNanosField(inner, 'Duration');
-          }
-        }
-        r.limit = end;
-      } else {
-        this.skipEntryField(tag, DURATIONS, WireType.VARINT, WireType.LENGTH_DELIMITED);
-      }
-    }
-    r.limit = outer;
+    const key = this.readSecondsNanosEntry(DURATIONS, 'Duration');
+    const { seconds, nanos } = this;
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, DURATIONS);
     if (seconds < -MAX_DURATION_SECONDS || seconds > MAX_DURATION_SECONDS) {
       throw this.invalid(
-        `attribute ${name} has a duration of ${int64Text(secondsLo, secondsHi)} seconds: ` +
+        `attribute ${name} has a duration of ${int64Text(this.secondsLo, this.secondsHi)} seconds: ` +
           `expected at most ${MAX_DURATION_SECONDS} (10,000 years) either way`,
       );
     }
@@ -524,6 +463,49 @@ export class CompressedAttributesDecoder {
       );
     }
     return this.insert(name, new Duration(seconds, nanos), DURATIONS, key);
+  }
+
+  /**
+   * Reads one map entry whose value is a Timestamp or a Duration (both `seconds`, `nanos`)
+   * into the fields below, without allocating; returns the entry's key.
+   */
+  private readSecondsNanosEntry(field: number, message: string): number {
+    const r = this.reader;
+    const end = r.readLength();
+    const outer = r.limit;
+    r.limit = end;
+    let key = 0;
+    this.seconds = 0;
+    this.secondsLo = 0;
+    this.secondsHi = 0;
+    this.nanos = 0;
+    while (r.pos < end) {
+      const tag = r.readTag();
+      if (tag === TAG_1_VARINT) {
+        key = r.readSint32();
+      } else if (tag === TAG_2_LENGTH) {
+        // A value given twice merges field by field, which these fields do by themselves.
+        const valueEnd = r.readLength();
+        r.limit = valueEnd;
+        while (r.pos < valueEnd) {
+          const inner = r.readTag();
+          if (inner === TAG_1_VARINT) {
+            this.seconds = r.readInt64AsNumber();
+            this.secondsLo = r.lo;
+            this.secondsHi = r.hi;
+          } else if (inner === TAG_2_VARINT) {
+            this.nanos = r.readInt32();
+          } else {
+            this.skipSecondsNanosField(inner, message);
+          }
+        }
+        r.limit = end;
+      } else {
+        this.skipEntryField(tag, field, WireType.VARINT, WireType.LENGTH_DELIMITED);
+      }
+    }
+    r.limit = outer;
+    return key;
   }
 
   private decodeBytesEntry(): boolean {
