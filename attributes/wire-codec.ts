@@ -20,10 +20,7 @@ import { GLOBAL_DICTIONARY } from './global-dictionary';
 import { STANDARD_MANIFEST, type AttributeFinder } from './manifest';
 import { Presence, type ReferencedAttributes } from './references';
 import { decodeWords, WireReader, WireType } from './wire-reader';
-import {
-  ReferencedAttributes_Condition,
-  type ReferencedAttributes as ReferencedAttributesMessage,
-} from '../proto/generated/mixer/v1/mixer.pb';
+import { mixer } from '../proto';
 
 /** One quota asked for in a Check. */
 export interface QuotaRequest {
@@ -378,14 +375,14 @@ function changedNames(previous: Bag, next: Bag): string[] {
 export function encodeReferencedAttributes(
   references: ReferencedAttributes,
   options?: EncodeOptions,
-): ReferencedAttributesMessage {
+): mixer.ReferencedAttributes {
   const words = new MessageWords(resolveGlobalWordCount(options?.globalWordCount));
   const attributeMatches = references.list().map((reference) => ({
     name: words.index(reference.name),
     condition:
       reference.presence === Presence.ABSENCE
-        ? ReferencedAttributes_Condition.ABSENCE
-        : ReferencedAttributes_Condition.EXACT,
+        ? mixer.ReferencedAttributes_Condition.ABSENCE
+        : mixer.ReferencedAttributes_Condition.EXACT,
     regex: '',
     mapKey: reference.mapKey === undefined ? 0 : words.nonZeroIndex(reference.mapKey),
   }));
