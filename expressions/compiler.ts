@@ -298,6 +298,19 @@ function compileCall(node: Extract<TypedNode, { kind: 'call' }>): Evaluator {
     const result = implementation(...node.operands.map((o) => (o as { value: AttributeValue }).value));
     if (!(result instanceof FunctionFailure)) return () => result;
   }
+  const constant = signature.withConstant;
+  const fixed = constant === undefined ? undefined : node.operands[constant.operand];
+  if (constant !== undefined && fixed !== undefined && fixed.kind === 'literal') {
+    const bind = constant.bind as (
+      value: AttributeValue,
+    ) => (other: unknown) => AttributeValue | FunctionFailure;
+    const bound = bind(fixed.value);
+    const other = compileNode(node.operands[1 - constant.operand]!);
+    return (bag) => {
+      const x = other(bag);
+      return x instanceof EvaluationError ? x : finish(bound(x));
+    };
+  }
   const operands = node.operands.map(compileNode);
   switch (operands.length) {
     case 0:

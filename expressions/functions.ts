@@ -30,6 +30,15 @@ export interface FunctionSignature {
    * functions the compiler builds itself (conditional evaluates only one branch).
    */
   readonly implementation?: (...args: never[]) => AttributeValue | FunctionFailure;
+  /**
+   * For a two-operand function whose operand `operand` is a constant: builds, once at
+   * compile time, an implementation of the other operand alone (a glob split into its
+   * prefix, a pattern compiled to its RegExp).
+   */
+  readonly withConstant?: {
+    readonly operand: 0 | 1;
+    readonly bind: (constant: never) => (other: never) => AttributeValue | FunctionFailure;
+  };
 }
 
 const {
@@ -49,9 +58,27 @@ const EMPTY_STRING_MAP: ReadonlyMap<string, string> = new Map();
 
 /** Glob match as Mixer's `match`: a trailing `*` matches a prefix, a leading `*` a suffix, else exact. */
 export function globMatch(value: string, pattern: string): boolean {
-  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
-  if (pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
-  return value === pattern;
+  return globMatcher(pattern)(value);
+}
+
+/** The test of one glob pattern, split once. */
+function globMatcher(pattern: string): (value: string) => boolean {
+  if (pattern.endsWith('*')) {
+    const prefix = pattern.slice(0, -1);
+    return (value) => value.startsWith(prefix);
+  }
+  if (pattern.startsWith('*')) {
+    const suffix = pattern.slice(1);
+    return (value) => value.endsWith(suffix);
+  }
+  return (value) => value === pattern;
+}
+
+function regexMatches(pattern: string, value: string): boolean | FunctionFailure {
+  const compiled = compilePattern(pattern);
+  return compiled.ok
+    ? compiled.regex.test(value)
+    : new FunctionFailure(`invalid regular expression '${pattern}': ${compiled.problem}`);
 }
 
 const FUNCTIONS: readonly FunctionSignature[] = [
@@ -62,6 +89,7 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     returnType: BOOL,
     usage: 'match(request.path, "/api/*")',
     implementation: (value: string, pattern: string) => globMatch(value, pattern),
+    withConstant: { operand: 1, bind: globMatcher },
   },
   {
     name: 'matches',
@@ -70,11 +98,15 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     argumentTypes: [STRING],
     returnType: BOOL,
     usage: '"svc.*".matches(destination.service.name)',
-    implementation: (pattern: string, value: string) => {
-      const compiled = compilePattern(pattern);
-      return compiled.ok
-        ? compiled.regex.test(value)
-        : new FunctionFailure(`invalid regular expression '${pattern}': ${compiled.problem}`);
+    implementation: regexMatches,
+    withConstant: {
+      operand: 0,
+      bind: (pattern: string) => {
+        const compiled = compilePattern(pattern);
+        if (!compiled.ok) return (value: string) => regexMatches(pattern, value);
+        const regex = compiled.regex;
+        return (value: string) => regex.test(value);
+      },
     },
   },
   {
@@ -85,6 +117,7 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     returnType: BOOL,
     usage: 'request.path.startsWith("/api")',
     implementation: (value: string, prefix: string) => value.startsWith(prefix),
+    withConstant: { operand: 1, bind: (prefix: string) => (value: string) => value.startsWith(prefix) },
   },
   {
     name: 'endsWith',
@@ -94,6 +127,7 @@ const FUNCTIONS: readonly FunctionSignature[] = [
     returnType: BOOL,
     usage: 'request.path.endsWith(".json")',
     implementation: (value: string, suffix: string) => value.endsWith(suffix),
+    withConstant: { operand: 1, bind: (suffix: string) => (value: string) => value.endsWith(suffix) },
   },
   {
     name: 'ip',
