@@ -149,8 +149,11 @@ export class CompressedAttributesDecoder {
   private bag = EMPTY_BAG;
   /** Name → where it was first given (field · 2^32 + index); only after a repeated name. */
   private seen: Map<string, number> | undefined;
-  /** Extra occurrences of a string map's value message beyond the first (start, end pairs). */
-  private extraRanges: number[] = [];
+  /**
+   * Extra occurrences of a string map's value message beyond the first (start, end pairs);
+   * undefined until a message repeats one, which encoders never do.
+   */
+  private extraRanges: number[] | undefined;
   /** The last Timestamp or Duration read: seconds as a number, its exact 64 bits (for messages), nanos. */
   private seconds = 0;
   private secondsLo = 0;
@@ -554,15 +557,20 @@ export class CompressedAttributesDecoder {
     // The value's bytes; decoded once the name is known, since messages name the map.
     let valueStart = 0;
     let valueEnd = 0;
-    const extra = this.extraRanges;
-    extra.length = 0;
+    let extra: number[] | undefined;
     while (r.pos < end) {
       const tag = r.readTag();
       if (tag === TAG_1_VARINT) {
         key = r.readSint32();
       } else if (tag === TAG_2_LENGTH) {
         const stop = r.readLength();
-        if (valueEnd !== 0) extra.push(valueStart, valueEnd);
+        if (valueEnd !== 0) {
+          if (extra === undefined) {
+            extra = this.extraRanges ??= [];
+            extra.length = 0;
+          }
+          extra.push(valueStart, valueEnd);
+        }
         valueStart = r.pos;
         valueEnd = stop;
         r.pos = stop;
@@ -574,7 +582,9 @@ export class CompressedAttributesDecoder {
     this.checkType(key, name, STRING_MAPS);
     const pairs: string[] = [];
     // A value message given more than once merges: its entries accumulate.
-    for (let i = 0; i < extra.length; i += 2) this.decodeStringMap(extra[i]!, extra[i + 1]!, name, pairs);
+    if (extra !== undefined) {
+      for (let i = 0; i < extra.length; i += 2) this.decodeStringMap(extra[i]!, extra[i + 1]!, name, pairs);
+    }
     if (valueEnd !== 0) this.decodeStringMap(valueStart, valueEnd, name, pairs);
     r.pos = end;
     r.limit = outer;
