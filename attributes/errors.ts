@@ -5,6 +5,8 @@
 export type AttributeDecodeErrorCode =
   /** A word index names no word of the global dictionary or of the message. */
   | 'WORD_INDEX_OUT_OF_RANGE'
+  /** The request's `global_word_count` is larger than the dictionary this server knows. */
+  | 'DICTIONARY_MISMATCH'
   /** A known attribute arrived in the map of another value type. */
   | 'TYPE_MISMATCH'
   /** The bytes end inside a field, or a length runs past the end. */

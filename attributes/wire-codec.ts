@@ -64,8 +64,8 @@ const NO_RANGES: readonly number[] = Object.freeze([]);
  * @param manifest attribute types; default {@link STANDARD_MANIFEST}. An AttributeManifest
  *   has its types of the global words cached on first use (manifests are immutable).
  * @throws AttributeDecodeError on malformed input, with code TRUNCATED or MALFORMED for bad
- *   protobuf, WORD_INDEX_OUT_OF_RANGE, TYPE_MISMATCH, or INVALID_VALUE (including a
- *   `global_word_count` larger than the dictionary); the server answers INVALID_ARGUMENT
+ *   protobuf, WORD_INDEX_OUT_OF_RANGE, DICTIONARY_MISMATCH (a `global_word_count` larger
+ *   than the dictionary), TYPE_MISMATCH or INVALID_VALUE; the server answers INVALID_ARGUMENT
  */
 export function decodeCheckRequest(
   bytes: Uint8Array,
@@ -211,7 +211,7 @@ function checkGlobalWordCount(count: number): void {
   if (count > GLOBAL_DICTIONARY.length) {
     // Mixer refused these too: the client's dictionary has words this one does not know.
     throw new AttributeDecodeError(
-      'INVALID_VALUE',
+      'DICTIONARY_MISMATCH',
       `global_word_count ${count} is larger than the global dictionary, which has ${GLOBAL_DICTIONARY.length} words`,
     );
   }

@@ -9,10 +9,18 @@ import { AttributeDecodeError } from '../attributes';
 import type { PolicyServerLogger } from './logger';
 
 /**
+ * Istio's proxies read INVALID_ARGUMENT with a message starting with this as "the server
+ * does not know my dictionary", cut their global word count back to the first 111 words
+ * and try again. Only errors about word indices and word counts carry it.
+ */
+export const INVALID_DICTIONARY_PREFIX = 'Request could not be processed due to invalid attributes: ';
+
+/**
  * Maps an exception raised while serving `method` (e.g. `Check`) to the status the client
  * gets:
  * - AttributeDecodeError (the request's bytes or attributes are malformed) → INVALID_ARGUMENT
- *   with the decoder's message; the client's fault, so not logged.
+ *   with the decoder's message, behind {@link INVALID_DICTIONARY_PREFIX} when a word index or
+ *   the word count is at fault; the client's fault, so not logged.
  * - anything else → INTERNAL, logged once here with its stack; the client sees the message.
  */
 export function toServiceError(
@@ -21,7 +29,11 @@ export function toServiceError(
   logger: PolicyServerLogger,
 ): ServiceErrorStatus {
   if (error instanceof AttributeDecodeError) {
-    return serviceError(GrpcStatus.INVALID_ARGUMENT, error.message);
+    const dictionary = error.code === 'WORD_INDEX_OUT_OF_RANGE' || error.code === 'DICTIONARY_MISMATCH';
+    return serviceError(
+      GrpcStatus.INVALID_ARGUMENT,
+      (dictionary ? INVALID_DICTIONARY_PREFIX : '') + error.message,
+    );
   }
   const detail = error instanceof Error ? error.message : String(error);
   const stack = error instanceof Error && error.stack !== undefined ? error.stack : detail;

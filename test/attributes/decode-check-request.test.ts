@@ -479,7 +479,7 @@ describe('decodeCheckRequest', () => {
         {
           name: 'global_word_count beyond the dictionary',
           bytes: checkRequest([], 223),
-          code: 'INVALID_VALUE',
+          code: 'DICTIONARY_MISMATCH',
           message: 'global_word_count 223 is larger than the global dictionary, which has 222 words',
         },
         {

@@ -172,7 +172,7 @@ describe('decodeReportRequest', () => {
     it('refuses a global_word_count beyond the dictionary', () => {
       expectError(
         reportRequest([], { globalWordCount: 1000 }),
-        'INVALID_VALUE',
+        'DICTIONARY_MISMATCH',
         'global_word_count 1000 is larger than the global dictionary, which has 222 words',
       );
     });

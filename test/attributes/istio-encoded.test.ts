@@ -80,7 +80,10 @@ const REFUSED: ReadonlyMap<string, readonly [AttributeDecodeErrorCode, string]> 
   ],
   [
     'check-word-count-too-large',
-    ['INVALID_VALUE', 'global_word_count 223 is larger than the global dictionary, which has 222 words'],
+    [
+      'DICTIONARY_MISMATCH',
+      'global_word_count 223 is larger than the global dictionary, which has 222 words',
+    ],
   ],
   [
     'report-delta-undefined-index',
@@ -95,7 +98,10 @@ const REFUSED: ReadonlyMap<string, readonly [AttributeDecodeErrorCode, string]> 
   ],
   [
     'report-word-count-too-large',
-    ['INVALID_VALUE', 'global_word_count 223 is larger than the global dictionary, which has 222 words'],
+    [
+      'DICTIONARY_MISMATCH',
+      'global_word_count 223 is larger than the global dictionary, which has 222 words',
+    ],
   ],
 ]);
 

@@ -214,7 +214,28 @@ describe('policy server', () => {
       const result = await callUnary(client, CHECK, bytes, decodeCheckResponse);
       assert.ok(!result.ok, 'the Check should fail');
       assert.equal(result.error.code, GrpcStatus.INVALID_ARGUMENT);
-      assert.equal(result.error.details, decodeError.message);
+      // The prefix tells an Istio proxy to retry with the first 111 words of its dictionary.
+      assert.equal(
+        result.error.details,
+        'Request could not be processed due to invalid attributes: ' + decodeError.message,
+      );
+    });
+
+    it('answers INVALID_ARGUMENT with the dictionary prefix for a global_word_count beyond the dictionary', async () => {
+      const { client } = await startServer();
+      const bytes = mixer.CheckRequest.encode({
+        attributes: compressed([], {}),
+        globalWordCount: 223,
+        deduplicationId: '',
+        quotas: {},
+      }).finish();
+      const result = await callUnary(client, CHECK, bytes, decodeCheckResponse);
+      assert.ok(!result.ok, 'the Check should fail');
+      assert.equal(result.error.code, GrpcStatus.INVALID_ARGUMENT);
+      assert.equal(
+        result.error.details,
+        'Request could not be processed due to invalid attributes: global_word_count 223 is larger than the global dictionary, which has 222 words',
+      );
     });
 
     it('answers INVALID_ARGUMENT for truncated bytes', async () => {
