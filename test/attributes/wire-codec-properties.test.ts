@@ -15,8 +15,10 @@ import {
   Timestamp,
   ValueType,
 } from '../../attributes';
-import type { CompressedAttributes } from '../../proto/generated/mixer/v1/attributes.pb';
-import { CheckRequest } from '../../proto/generated/mixer/v1/mixer.pb';
+import { attributesPb, mixer } from '../../proto';
+
+type CompressedAttributes = attributesPb.CompressedAttributes;
+const CheckRequest = mixer.CheckRequest;
 import { bag, reportBatch } from './arbitraries';
 import { checkRequest, lengthField, stringMaps } from './proto-bytes';
 import { referenceDecode } from './reference-decoder';
@@ -314,17 +316,7 @@ const compressedAttributes: fc.Arbitrary<CompressedAttributes> = fc
       .constantFrom(...kinds)
       .chain(([map, types, value]) => fc.tuple(fc.constant(map), name(types), value));
     return fc.uniqueArray(entry, { selector: ([, key]) => key, maxLength: 10 }).map((entries) => {
-      const message: CompressedAttributes = {
-        words,
-        strings: {},
-        int64s: {},
-        doubles: {},
-        bools: {},
-        timestamps: {},
-        durations: {},
-        bytes: {},
-        stringMaps: {},
-      };
+      const message = attributesPb.CompressedAttributes.fromPartial({ words });
       for (const [map, key, value] of entries) (message[map] as Record<number, unknown>)[key] = value;
       return message;
     });

@@ -47,17 +47,7 @@ function checkRequestBytes(quotas: mixer.CheckRequest['quotas'] = {}): Uint8Arra
 }
 
 function compressed(words: string[], strings: { [key: number]: number }): attributesPb.CompressedAttributes {
-  return {
-    words,
-    strings,
-    int64s: {},
-    doubles: {},
-    bools: {},
-    timestamps: {},
-    durations: {},
-    bytes: {},
-    stringMaps: {},
-  };
+  return attributesPb.CompressedAttributes.fromPartial({ words, strings });
 }
 
 const decodeCheckResponse = (bytes: Uint8Array): mixer.CheckResponse => mixer.CheckResponse.decode(bytes);
