@@ -1,0 +1,51 @@
+/** The environment handlers run in: their logger and the timers they own. */
+import type { AdapterEnv, AdapterLogger, TimerHandle } from './contract';
+
+/** An environment and the means to end it: `dispose` cancels every pending timer. */
+export interface OwnedEnvironment {
+  readonly env: AdapterEnv;
+  dispose(): void;
+}
+
+export function createAdapterEnv(handlerName: string, logger: AdapterLogger): OwnedEnvironment {
+  const pending = new Set<NodeJS.Timeout>();
+  let disposed = false;
+  const own = (timer: NodeJS.Timeout, repeating: boolean): TimerHandle => {
+    timer.unref();
+    pending.add(timer);
+    return {
+      cancel(): void {
+        if (repeating) clearInterval(timer);
+        else clearTimeout(timer);
+        pending.delete(timer);
+      },
+    };
+  };
+  const refuseAfterDispose = (): void => {
+    if (disposed) throw new Error(`handler ${handlerName} is closed: it cannot start timers`);
+  };
+  const env: AdapterEnv = Object.freeze({
+    handlerName,
+    logger,
+    schedule(callback: () => void, delayMs: number): TimerHandle {
+      refuseAfterDispose();
+      const timer: NodeJS.Timeout = setTimeout(() => {
+        pending.delete(timer);
+        callback();
+      }, delayMs);
+      return own(timer, false);
+    },
+    every(callback: () => void, intervalMs: number): TimerHandle {
+      refuseAfterDispose();
+      return own(setInterval(callback, intervalMs), true);
+    },
+  });
+  return {
+    env,
+    dispose(): void {
+      disposed = true;
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/**
+ * The built-in adapters, listed once. Adding an adapter to Switchboard means adding it
+ * here; nothing is discovered by scanning files.
+ */
+import type { AdapterInfo } from './contract';
+import { AdapterRegistry } from './registry';
+
+export const BUILTIN_ADAPTERS: readonly AdapterInfo<never>[] = [];
+
+/** A registry with every built-in adapter. */
+export function createBuiltinRegistry(): AdapterRegistry {
+  const registry = new AdapterRegistry();
+  for (const adapter of BUILTIN_ADAPTERS) registry.register(adapter);
+  return registry;
+}
