@@ -30,6 +30,8 @@ export interface AdapterEnv {
   /** The handler's fully qualified name, `name.handler.namespace`, for messages. */
   readonly handlerName: string;
   readonly logger: AdapterLogger;
+  /** The current time in milliseconds since the epoch; tests give handlers a clock they control. */
+  now(): number;
   /**
    * Timers owned by the environment: they do not keep the process alive, and every one
    * still pending is cancelled when the handler closes, so no callback outlives it.

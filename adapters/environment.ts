@@ -7,7 +7,14 @@ export interface OwnedEnvironment {
   dispose(): void;
 }
 
-export function createAdapterEnv(handlerName: string, logger: AdapterLogger): OwnedEnvironment {
+/**
+ * @param clock the handler's `now()`; default Date.now. Timers run on real time whatever the clock.
+ */
+export function createAdapterEnv(
+  handlerName: string,
+  logger: AdapterLogger,
+  clock: () => number = Date.now,
+): OwnedEnvironment {
   const pending = new Set<NodeJS.Timeout>();
   let disposed = false;
   const own = (timer: NodeJS.Timeout, repeating: boolean): TimerHandle => {
@@ -27,6 +34,7 @@ export function createAdapterEnv(handlerName: string, logger: AdapterLogger): Ow
   const env: AdapterEnv = Object.freeze({
     handlerName,
     logger,
+    now: clock,
     schedule(callback: () => void, delayMs: number): TimerHandle {
       refuseAfterDispose();
       const timer: NodeJS.Timeout = setTimeout(() => {
