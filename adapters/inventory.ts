@@ -5,7 +5,7 @@
 import type { AdapterInfo } from './contract';
 import { AdapterRegistry } from './registry';
 
-export const BUILTIN_ADAPTERS: readonly AdapterInfo<never>[] = [];
+export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [];
 
 /** A registry with every built-in adapter. */
 export function createBuiltinRegistry(): AdapterRegistry {

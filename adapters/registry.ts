@@ -9,9 +9,9 @@ export class AdapterRegistry {
   private readonly adapters = new Map<string, AdapterInfo>();
 
   /** Adds an adapter. @throws Error when one with the same name is registered already */
-  register(adapter: AdapterInfo<never>): this {
+  register<Config>(adapter: AdapterInfo<Config>): this {
     if (this.adapters.has(adapter.name)) throw new Error(`adapter ${adapter.name} is registered already`);
-    this.adapters.set(adapter.name, adapter as AdapterInfo);
+    this.adapters.set(adapter.name, adapter as AdapterInfo<unknown>);
     return this;
   }
 

@@ -9,15 +9,18 @@ export interface ConfigError {
   readonly file: string;
   /** 1-based line of the problem; undefined when it concerns a whole file or directory. */
   readonly line: number | undefined;
+  /** Where in the resource, such as `spec.params.quotas[0].validDuration`; absent for whole-resource problems. */
+  readonly path?: string;
   /** What is wrong and the fix, e.g. `resource has no kind; set kind, e.g. kind: rule`. */
   readonly message: string;
 }
 
-/** `file:line: message`, or `file: message` when there is no line. */
+/** `file:line: path: message`, leaving out the line or the path when there is none. */
 export function formatConfigError(error: ConfigError): string {
-  return error.line === undefined
-    ? `${error.file}: ${error.message}`
-    : `${error.file}:${error.line}: ${error.message}`;
+  const where = error.line === undefined ? error.file : `${error.file}:${error.line}`;
+  return error.path === undefined
+    ? `${where}: ${error.message}`
+    : `${where}: ${error.path}: ${error.message}`;
 }
 
 /**

@@ -6,8 +6,8 @@
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { isMap, isPair, isScalar, LineCounter, parseAllDocuments, visit } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit } from 'yaml';
+import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { ConfigError } from './config-error';
 import { ConfigLoadError } from './config-error';
 import type { ConfigResource, ConfigSnapshot } from './config-resource';
@@ -132,7 +132,9 @@ export function parseConfigFile(text: string, file: string): ParsedConfigFile {
       for (const e of byLine) errors.push({ file, line: e.line, message: e.message });
       continue;
     }
-    resources.push(Object.freeze({ ...found.resource, file, line }));
+    const root = contents;
+    const lineOf = (path: string): number => pathLine(root, path, lineAt) ?? line;
+    resources.push(Object.freeze({ ...found.resource, file, line, lineOf }));
   }
   return { resources, errors };
 }
@@ -173,7 +175,7 @@ type ShapeCheck =
   | string
   | {
       readonly errors: readonly { line: number; message: string }[];
-      readonly resource: Omit<ConfigResource, 'file' | 'line'>;
+      readonly resource: Omit<ConfigResource, 'file' | 'line' | 'lineOf'>;
     };
 
 /**
@@ -275,6 +277,44 @@ function keyLine(
     if (pair === undefined || !isScalar(pair.key)) return undefined;
     start = pair.key.range?.[0];
     node = pair.value;
+  }
+  return start === undefined ? undefined : lineAt(start);
+}
+
+/**
+ * The line of the node at `path` below `root`, or of the deepest ancestor found. A map key
+ * is matched whole, so `spec.attributes.source.ip.valueType` finds the key `source.ip`.
+ */
+function pathLine(root: unknown, path: string, lineAt: (offset: number) => number): number | undefined {
+  let node = root;
+  let rest = path;
+  let start = (root as YamlNode | null)?.range?.[0];
+  while (rest !== '') {
+    if (rest.startsWith('.')) rest = rest.slice(1);
+    const index = /^\[(\d+)\]/.exec(rest);
+    if (index !== null) {
+      if (!isSeq(node)) break;
+      const item = node.items[Number(index[1])] as YamlNode | undefined;
+      if (item === undefined) break;
+      start = item.range?.[0] ?? start;
+      node = item;
+      rest = rest.slice(index[0].length);
+      continue;
+    }
+    if (!isMap(node)) break;
+    let best: { key: string; pair: Pair } | undefined;
+    for (const pair of node.items) {
+      if (!isPair(pair) || !isScalar(pair.key)) continue;
+      const key = String(pair.key.value);
+      const follows = rest[key.length];
+      if (rest.startsWith(key) && (follows === undefined || follows === '.' || follows === '[')) {
+        if (best === undefined || key.length > best.key.length) best = { key, pair };
+      }
+    }
+    if (best === undefined) break;
+    start = (best.pair.key as YamlNode).range?.[0] ?? start;
+    node = best.pair.value;
+    rest = rest.slice(best.key.length);
   }
   return start === undefined ? undefined : lineAt(start);
 }

@@ -25,6 +25,12 @@ export interface ConfigResource {
   readonly file: string;
   /** The 1-based line where the resource's content starts in that file. */
   readonly line: number;
+  /**
+   * The 1-based line of the value at `path` (`spec.params.quotas[0].validDuration`; keys
+   * may contain dots, such as attribute names), or of its nearest ancestor written in the
+   * file when the path is not there.
+   */
+  lineOf(path: string): number;
 }
 
 /**

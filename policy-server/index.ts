@@ -16,3 +16,18 @@ export { ConfigLoadError, formatConfigError } from './config-error';
 export type { ConfigError } from './config-error';
 export { STDERR_LOGGER } from './logger';
 export type { PolicyServerLogger } from './logger';
+export { buildRuntimeConfig, DEFAULT_NAMESPACE } from './runtime-config';
+export type { RuntimeConfig, RuntimeConfigOptions, FailurePolicy } from './runtime-config';
+export { Dispatcher } from './dispatcher';
+export type {
+  CheckOutcome,
+  ReportOutcome,
+  QuotaOutcome,
+  HeaderOperation,
+  DispatcherStats,
+} from './dispatcher';
+export { PolicyRuntime } from './policy-runtime';
+export type { PolicyRuntimeOptions, ConfigRefusal } from './policy-runtime';
+export { createScenario, validateConfigTexts } from './scenario';
+export type { Scenario, ScenarioOptions, ScenarioAttributes } from './scenario';
+export { toCheckResponse } from './mixer-service';

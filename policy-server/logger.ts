@@ -10,3 +10,16 @@ export const STDERR_LOGGER: PolicyServerLogger = Object.freeze({
     process.stderr.write(`${message}\n`);
   },
 });
+
+/** The logger adapters get: warnings and information go to the same place as errors. */
+export function adapterLogger(logger: PolicyServerLogger): {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+} {
+  return Object.freeze({
+    info: (message: string) => logger.error(message),
+    warn: (message: string) => logger.error(message),
+    error: (message: string) => logger.error(message),
+  });
+}

@@ -1,19 +1,19 @@
 /**
  * The Mixer front door: `istio.mixer.v1.Mixer` Check and Report, wire-compatible with
  * Istio's Mixer. Requests reach the handlers as raw bytes and are decoded straight into
- * attribute bags by the attribute codec (no intermediate message objects); responses are
- * encoded with the generated protobuf code.
- *
- * With no rule runtime yet, every precondition passes: Check answers OK with the default
- * validity and grants every quota in full, as Mixer did when no rule applied.
+ * attribute bags by the attribute codec (no intermediate message objects); the dispatcher
+ * of the configuration serving at that moment decides; responses are encoded with the
+ * generated protobuf code. This file only translates: wire to bags, outcomes to wire.
  */
 import type { handleUnaryCall } from '@grpc/grpc-js';
-import { decodeCheckRequest, decodeReportRequest } from '../attributes';
-import type { AttributeFinder, QuotaRequest } from '../attributes';
+import { decodeCheckRequest, decodeReportRequest, encodeReferencedAttributes } from '../attributes';
 import { mixer } from '../proto';
 import type { Duration } from '../proto';
+import { StatusCode } from '../templates';
+import type { CheckOutcome, HeaderOperation } from './dispatcher';
 import { toServiceError } from './grpc-status';
 import type { PolicyServerLogger } from './logger';
+import type { PolicyRuntime } from './policy-runtime';
 
 /**
  * How long a proxy may reuse a Check result no rule decided: 60 s, Mixer's
@@ -35,15 +35,6 @@ export interface RawUnaryMethod<Response> {
   readonly handler: handleUnaryCall<Buffer, Response>;
 }
 
-/** What the Mixer methods need; see PolicyServerOptions for defaults and units. */
-export interface MixerServiceOptions {
-  readonly validDurationMs: number;
-  readonly validUseCount: number;
-  /** Types the attributes of requests. */
-  readonly manifest: AttributeFinder;
-  readonly logger: PolicyServerLogger;
-}
-
 /** The two Mixer methods, ready to register on a gRPC server. */
 export interface MixerMethods {
   readonly check: RawUnaryMethod<mixer.CheckResponse>;
@@ -59,53 +50,78 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** A Duration message of a whole number of milliseconds. */
 export function durationFromMillis(ms: number): Duration {
-  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+  const whole = Math.max(0, Math.round(ms));
+  return { seconds: BigInt(Math.floor(whole / 1000)), nanos: (whole % 1000) * 1_000_000 };
 }
 
-export function createMixerMethods(options: MixerServiceOptions): MixerMethods {
-  const { manifest, logger } = options;
-  const validDuration = Object.freeze(durationFromMillis(options.validDurationMs));
-  const ok = Object.freeze({ code: 0, message: '', details: [] });
-  // No rule read any attribute, so the decision holds for every request: the proxy may
-  // cache it under an empty key.
-  const noReferences = Object.freeze({ words: [], attributeMatches: [] });
-  const precondition: mixer.CheckResponse_PreconditionResult = Object.freeze({
-    status: ok,
-    validDuration,
-    validUseCount: options.validUseCount,
-    referencedAttributes: noReferences,
-    routeDirective: undefined,
-  });
-  const reportResponse: mixer.ReportResponse = Object.freeze({});
+const OPERATIONS = {
+  REPLACE: mixer.HeaderOperation_Operation.REPLACE,
+  REMOVE: mixer.HeaderOperation_Operation.REMOVE,
+  APPEND: mixer.HeaderOperation_Operation.APPEND,
+} as const;
 
-  const grantAll = (quotas: ReadonlyMap<string, QuotaRequest>): mixer.CheckResponse['quotas'] => {
-    const granted: mixer.CheckResponse['quotas'] = {};
-    for (const [name, quota] of quotas) {
-      granted[name] = {
-        validDuration,
-        grantedAmount: quota.amount,
-        status: ok,
-        referencedAttributes: noReferences,
-      };
-    }
-    return granted;
+function headerOperations(ops: readonly HeaderOperation[]): mixer.HeaderOperation[] {
+  return ops.map((op) => ({ name: op.name, value: op.value, operation: OPERATIONS[op.operation] }));
+}
+
+/** The CheckResponse of an outcome, its references in the request's own dictionary. */
+export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number): mixer.CheckResponse {
+  const referencedAttributes = encodeReferencedAttributes(outcome.references, { globalWordCount });
+  const hasHeaders =
+    outcome.requestHeaderOperations.length > 0 || outcome.responseHeaderOperations.length > 0;
+  const quotas: mixer.CheckResponse['quotas'] = {};
+  for (const [name, q] of outcome.quotas) {
+    quotas[name] = {
+      validDuration: durationFromMillis(q.validDurationMs),
+      grantedAmount: q.grantedAmount,
+      status: { code: q.status.code, message: q.status.message, details: [] },
+      referencedAttributes,
+    };
+  }
+  return {
+    precondition: {
+      status: { code: outcome.status.code, message: outcome.status.message, details: [] },
+      validDuration: durationFromMillis(outcome.validDurationMs),
+      validUseCount: outcome.validUseCount,
+      referencedAttributes,
+      routeDirective: hasHeaders
+        ? {
+            requestHeaderOperations: headerOperations(outcome.requestHeaderOperations),
+            responseHeaderOperations: headerOperations(outcome.responseHeaderOperations),
+            directResponseCode: 0,
+            directResponseBody: '',
+          }
+        : undefined,
+    },
+    quotas,
   };
+}
 
+export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerLogger): MixerMethods {
+  const reportResponse: mixer.ReportResponse = Object.freeze({});
   return {
     check: {
       path: '/istio.mixer.v1.Mixer/Check',
       requestDeserialize: passBytesThrough,
       responseSerialize: (response) => asBuffer(mixer.CheckResponse.encode(response).finish()),
       handler: (call, callback) => {
-        let response: mixer.CheckResponse;
+        const active = runtime.current().acquire();
+        let request;
         try {
-          const request = decodeCheckRequest(call.request, manifest);
-          response = { precondition, quotas: request.quotas.size === 0 ? {} : grantAll(request.quotas) };
+          request = decodeCheckRequest(call.request, active.dispatcher.config.manifest);
         } catch (error) {
+          active.release();
           callback(toServiceError(error, 'Check', logger));
           return;
         }
-        callback(null, response);
+        const { globalWordCount } = request;
+        active.dispatcher
+          .check(request.attributes, request.quotas, request.deduplicationId)
+          .then(
+            (outcome) => callback(null, toCheckResponse(outcome, globalWordCount)),
+            (error: unknown) => callback(toServiceError(error, 'Check', logger)),
+          )
+          .finally(() => active.release());
       },
     },
     report: {
@@ -113,14 +129,25 @@ export function createMixerMethods(options: MixerServiceOptions): MixerMethods {
       requestDeserialize: passBytesThrough,
       responseSerialize: (response) => asBuffer(mixer.ReportResponse.encode(response).finish()),
       handler: (call, callback) => {
+        const active = runtime.current().acquire();
+        let bags;
         try {
-          // Decoding validates every attribute set; there is nowhere to send them yet.
-          decodeReportRequest(call.request, manifest);
+          bags = decodeReportRequest(call.request, active.dispatcher.config.manifest);
         } catch (error) {
+          active.release();
           callback(toServiceError(error, 'Report', logger));
           return;
         }
-        callback(null, reportResponse);
+        active.dispatcher
+          .report(bags)
+          .then(
+            (outcome) =>
+              outcome.status.code === StatusCode.OK
+                ? callback(null, reportResponse)
+                : callback({ code: outcome.status.code, details: outcome.status.message }),
+            (error: unknown) => callback(toServiceError(error, 'Report', logger)),
+          )
+          .finally(() => active.release());
       },
     },
   };

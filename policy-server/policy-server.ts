@@ -4,15 +4,13 @@
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { handleServerStreamingCall, handleUnaryCall } from '@grpc/grpc-js';
-import { STANDARD_MANIFEST } from '../attributes';
-import type { AttributeFinder } from '../attributes';
-import { loadConfigDirectory } from './config-loader';
-import { createEmptySnapshot } from './config-resource';
+import { createBuiltinRegistry, type AdapterRegistry } from '../adapters';
 import type { ConfigSnapshot } from './config-resource';
 import { createHealthService } from './health-service';
-import { STDERR_LOGGER } from './logger';
+import { adapterLogger, STDERR_LOGGER } from './logger';
 import type { PolicyServerLogger } from './logger';
 import { createMixerMethods, DEFAULT_VALID_DURATION_MS, DEFAULT_VALID_USE_COUNT } from './mixer-service';
+import { PolicyRuntime } from './policy-runtime';
 
 /** Mixer's address: loopback only unless asked otherwise, on Mixer's gRPC port. */
 export const DEFAULT_ADDRESS = '127.0.0.1:9091';
@@ -44,8 +42,14 @@ export interface PolicyServerOptions {
    * Default 5000. Whole, ≥ 0.
    */
   readonly shutdownTimeoutMs?: number;
-  /** Attribute vocabulary of requests. Default: the standard Istio vocabulary. */
-  readonly manifest?: AttributeFinder;
+  /** The adapters handlers may use. Default: a fresh registry of the built-in adapters. */
+  readonly registry?: AdapterRegistry;
+  /** The namespace whose rules apply to all traffic. Default `istio-system`. */
+  readonly defaultNamespace?: string;
+  /** How long a handler may take for one call, in milliseconds. Default 1000. */
+  readonly handlerTimeoutMs?: number;
+  /** Reload the configuration directory when it changes. Default true. */
+  readonly watch?: boolean;
   /** Where faults are logged. Default: stderr. */
   readonly logger?: PolicyServerLogger;
 }
@@ -74,6 +78,8 @@ export interface PolicyServer {
   close(): Promise<void>;
   /** Generation of the configuration being served; 0 until `start()` has loaded one. */
   readonly generation: number;
+  /** The configuration runtime (reload, last refusal); undefined until `start()` has loaded it. */
+  readonly runtime: PolicyRuntime | undefined;
   /** The configuration being served; undefined until `start()` has loaded it. */
   readonly snapshot: ConfigSnapshot | undefined;
 }
@@ -102,21 +108,33 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     0,
   );
   const logger = options.logger ?? STDERR_LOGGER;
-  const manifest = options.manifest ?? STANDARD_MANIFEST;
 
-  let snapshot: ConfigSnapshot | undefined;
+  let runtime: PolicyRuntime | undefined;
   let grpcServer: Server | undefined;
   let starting: Promise<ListeningAddress> | undefined;
   let closing: Promise<void> | undefined;
   const healthService = createHealthService();
 
   const startServing = async (): Promise<ListeningAddress> => {
-    const loaded =
-      options.configDir === undefined ? createEmptySnapshot() : await loadConfigDirectory(options.configDir);
-    if (closing !== undefined) throw new Error('policy server was closed while starting');
+    const loaded = new PolicyRuntime({
+      ...(options.configDir === undefined ? {} : { configDir: options.configDir }),
+      ...(options.defaultNamespace === undefined ? {} : { defaultNamespace: options.defaultNamespace }),
+      ...(options.handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs: options.handlerTimeoutMs }),
+      registry: options.registry ?? createBuiltinRegistry(),
+      logger: adapterLogger(logger),
+      watch: options.watch ?? true,
+      defaultValidDurationMs: validDurationMs,
+      defaultValidUseCount: validUseCount,
+    });
+    await loaded.start();
+    if (closing !== undefined) {
+      await loaded.close();
+      throw new Error('policy server was closed while starting');
+    }
+    runtime = loaded;
 
     const server = new Server();
-    const mixerMethods = createMixerMethods({ validDurationMs, validUseCount, manifest, logger });
+    const mixerMethods = createMixerMethods(loaded, logger);
     registerMethod(server, mixerMethods.check, 'unary');
     registerMethod(server, mixerMethods.report, 'unary');
     registerMethod(server, healthService.check, 'unary');
@@ -130,7 +148,6 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
       });
     });
     grpcServer = server;
-    snapshot = loaded;
     // close() may have been called while binding; it shuts down grpcServer once this settles.
     if (closing === undefined) healthService.setServing();
     return { address: `${host}:${port}`, port };
@@ -140,7 +157,10 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     healthService.shutdown();
     if (starting !== undefined) await starting.catch(() => undefined);
     const server = grpcServer;
-    if (server === undefined) return;
+    if (server === undefined) {
+      await runtime?.close();
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();
@@ -151,6 +171,8 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
         resolve();
       });
     });
+    // Calls have ended: handlers flush and close.
+    await runtime?.close();
   };
 
   return {
@@ -165,10 +187,13 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
       return closing;
     },
     get generation(): number {
-      return snapshot?.generation ?? 0;
+      return runtime?.currentGeneration ?? 0;
     },
     get snapshot(): ConfigSnapshot | undefined {
-      return snapshot;
+      return runtime === undefined ? undefined : runtime.current().snapshot;
+    },
+    get runtime(): PolicyRuntime | undefined {
+      return runtime;
     },
   };
 }

@@ -241,22 +241,17 @@ describe('policy server', () => {
 
     it('answers INTERNAL for an unexpected exception, and logs it once with its stack', async () => {
       const logged: string[] = [];
-      const { client } = await startServer({
-        logger: { error: (message) => logged.push(message) },
-        manifest: {
-          find() {
-            throw new Error('manifest exploded');
-          },
-        },
-      });
+      const { server, client } = await startServer({ logger: { error: (message) => logged.push(message) } });
+      // A fault of our own (not an adapter's, which the failure policy answers).
+      server.runtime!.current().dispatcher.check = () => Promise.reject(new Error('dispatcher exploded'));
       const result = await callUnary(client, CHECK, checkRequestBytes(), decodeCheckResponse);
       assert.ok(!result.ok, 'the Check should fail');
       assert.equal(result.error.code, GrpcStatus.INTERNAL);
-      assert.equal(result.error.details, 'internal error in Check: manifest exploded');
+      assert.equal(result.error.details, 'internal error in Check: dispatcher exploded');
       assert.equal(logged.length, 1);
       assert.match(
         logged[0] ?? '',
-        /^switchboard: Check failed with an unexpected error: Error: manifest exploded\n\s+at /,
+        /^switchboard: Check failed with an unexpected error: Error: dispatcher exploded\n\s+at /,
       );
     });
   });

@@ -1,0 +1,445 @@
+/**
+ * The dispatcher: routes one Check or Report through the rules of the running
+ * configuration to its handlers, and combines what they answer, as Mixer did:
+ *
+ * - Rules: those of the default namespace apply to all traffic; those of another
+ *   namespace to the traffic of that namespace — `destination.namespace`, or
+ *   `source.namespace` when `context.reporter.kind` is `outbound`. A rule whose match
+ *   fails to evaluate (an absent attribute) does not apply.
+ * - Check: the first non-OK status in rule order, with every failing handler's message
+ *   joined (`handler:message, handler:message`); the smallest valid duration and use
+ *   count; the attributes the decision read (ReferencedAttributes).
+ * - Quotas, only when the check passed: a quota goes to the quota instances whose short
+ *   name equals it, ignoring case; a quota no instance serves is granted in full.
+ * - Report: every matching report instance, batched per handler.
+ * - A handler that throws or misses its deadline faults: FAIL_CLOSE (the default) answers
+ *   UNAVAILABLE (DEADLINE_EXCEEDED for a timeout), FAIL_OPEN lets the call through uncached.
+ */
+import { ReferenceRecordingBag, ReferencedAttributes, type Bag, type QuotaRequest } from '../attributes';
+import type { AdapterLogger, Handler } from '../adapters';
+import { EvaluationError } from '../expressions';
+import {
+  OK_STATUS,
+  StatusCode,
+  type CallContext,
+  type CheckResult,
+  type QuotaResult,
+  type Status,
+} from '../templates';
+import { InstanceBuildError } from './instance-builder';
+import type {
+  FailurePolicy,
+  HandlerConfig,
+  HeaderOperationConfig,
+  RuleConfig,
+  RuntimeConfig,
+} from './runtime-config';
+
+export interface DispatcherOptions {
+  /** How long a handler may take for one call, in milliseconds. Default 1000. */
+  readonly handlerTimeoutMs?: number;
+  /** Validity of a Check no handler limited, in milliseconds. Default 60000 (Mixer's). */
+  readonly defaultValidDurationMs?: number;
+  /** Use count of a Check no handler limited. Default 10000 (Mixer's). */
+  readonly defaultValidUseCount?: number;
+  readonly logger: AdapterLogger;
+}
+
+/** A header operation for the proxy to apply. */
+export interface HeaderOperation {
+  readonly name: string;
+  readonly value: string;
+  readonly operation: 'REPLACE' | 'REMOVE' | 'APPEND';
+}
+
+/** The answer for one quota. */
+export interface QuotaOutcome {
+  readonly status: Status;
+  readonly grantedAmount: bigint;
+  readonly validDurationMs: number;
+}
+
+/** What a Check decided. */
+export interface CheckOutcome {
+  readonly status: Status;
+  readonly validDurationMs: number;
+  readonly validUseCount: number;
+  /** The attributes (and map keys) the decision read, present or absent. */
+  readonly references: ReferencedAttributes;
+  readonly requestHeaderOperations: readonly HeaderOperation[];
+  readonly responseHeaderOperations: readonly HeaderOperation[];
+  /** One outcome per quota asked for, when the check passed; empty otherwise. */
+  readonly quotas: ReadonlyMap<string, QuotaOutcome>;
+}
+
+/** What a Report did: how many instances reached handlers, and the faults. */
+export interface ReportOutcome {
+  readonly status: Status;
+  readonly dispatched: number;
+}
+
+/** Counters, for the admin endpoint and tests. */
+export interface DispatcherStats {
+  checks: number;
+  reports: number;
+  handlerFaults: number;
+  failedOpen: number;
+  instanceBuildFailures: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 1000;
+const DEFAULT_VALID_DURATION_MS = 60_000;
+const DEFAULT_VALID_USE_COUNT = 10_000;
+
+/** A handler call that did not answer. */
+class HandlerFault {
+  constructor(
+    readonly handler: HandlerConfig,
+    readonly status: Status,
+  ) {}
+}
+
+export class Dispatcher {
+  readonly stats: DispatcherStats = {
+    checks: 0,
+    reports: 0,
+    handlerFaults: 0,
+    failedOpen: 0,
+    instanceBuildFailures: 0,
+  };
+  private readonly timeoutMs: number;
+  private readonly defaultValidDurationMs: number;
+  private readonly defaultValidUseCount: number;
+  private readonly logger: AdapterLogger;
+  private readonly defaultRules: readonly RuleConfig[];
+
+  constructor(
+    readonly config: RuntimeConfig,
+    private readonly handlers: ReadonlyMap<string, Handler>,
+    options: DispatcherOptions,
+  ) {
+    this.timeoutMs = options.handlerTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.defaultValidDurationMs = options.defaultValidDurationMs ?? DEFAULT_VALID_DURATION_MS;
+    this.defaultValidUseCount = options.defaultValidUseCount ?? DEFAULT_VALID_USE_COUNT;
+    this.logger = options.logger;
+    this.defaultRules = config.rulesByNamespace.get(config.defaultNamespace) ?? [];
+  }
+
+  /** The rules that apply to a request: the default namespace's, then its own namespace's. */
+  private rulesFor(bag: Bag): readonly RuleConfig[] {
+    const outbound = bag.get('context.reporter.kind') === 'outbound';
+    const namespace = bag.get(outbound ? 'source.namespace' : 'destination.namespace');
+    if (typeof namespace !== 'string' || namespace === this.config.defaultNamespace) return this.defaultRules;
+    const own = this.config.rulesByNamespace.get(namespace);
+    return own === undefined ? this.defaultRules : [...this.defaultRules, ...own];
+  }
+
+  /** The rules whose match holds for the bag. */
+  private matching(bag: Bag): RuleConfig[] {
+    const out: RuleConfig[] = [];
+    for (const rule of this.rulesFor(bag)) {
+      if (rule.match === undefined || rule.match.tryEvaluate(bag) === true) out.push(rule);
+    }
+    return out;
+  }
+
+  async check(
+    attributes: Bag,
+    quotas: ReadonlyMap<string, QuotaRequest>,
+    deduplicationId: string,
+  ): Promise<CheckOutcome> {
+    this.stats.checks++;
+    const bag = new ReferenceRecordingBag(attributes);
+    const rules = this.matching(bag);
+
+    // Check instances, all handlers at once, each under the deadline.
+    const calls: Array<Promise<readonly [string, CheckResult | HandlerFault]>> = [];
+    for (const rule of rules) {
+      for (const action of rule.actions) {
+        for (const instance of action.instances) {
+          if (instance.template.variety !== 'check') continue;
+          const built = instance.builder.build(bag);
+          const handler = action.handler;
+          if (built instanceof InstanceBuildError) {
+            this.stats.instanceBuildFailures++;
+            calls.push(
+              Promise.resolve([
+                handler.qualifiedName,
+                this.fault(rule, handler, StatusCode.INTERNAL, built.message),
+              ]),
+            );
+            continue;
+          }
+          calls.push(
+            this.call(rule, handler, (h, context) =>
+              (
+                h as unknown as Record<
+                  string,
+                  (i: unknown, c: CallContext) => CheckResult | Promise<CheckResult>
+                >
+              )[instance.template.handlerMethod]!(built, context),
+            ).then((r) => [handler.qualifiedName, r] as const),
+          );
+        }
+      }
+    }
+    const results = await Promise.all(calls);
+
+    let status: Status = OK_STATUS;
+    const failures: string[] = [];
+    let validDurationMs = this.defaultValidDurationMs;
+    let validUseCount = this.defaultValidUseCount;
+    for (const [handlerName, result] of results) {
+      const r = result instanceof HandlerFault ? this.faultResult(result) : result;
+      if (r.status.code !== StatusCode.OK) {
+        if (status.code === StatusCode.OK) status = r.status;
+        failures.push(`${handlerName}:${r.status.message}`);
+      }
+      validDurationMs = Math.min(validDurationMs, r.validDurationMs);
+      validUseCount = Math.min(validUseCount, r.validUseCount);
+    }
+    if (failures.length > 0) status = { code: status.code, message: failures.join(', ') };
+
+    const requestHeaderOperations = headerOperations(rules, bag, 'request');
+    const responseHeaderOperations = headerOperations(rules, bag, 'response');
+    const quotaOutcomes =
+      status.code === StatusCode.OK && quotas.size > 0
+        ? await this.allocate(rules, bag, quotas, deduplicationId)
+        : new Map<string, QuotaOutcome>();
+
+    return {
+      status,
+      validDurationMs,
+      validUseCount,
+      references: bag.references,
+      requestHeaderOperations,
+      responseHeaderOperations,
+      quotas: quotaOutcomes,
+    };
+  }
+
+  private async allocate(
+    rules: readonly RuleConfig[],
+    bag: Bag,
+    quotas: ReadonlyMap<string, QuotaRequest>,
+    deduplicationId: string,
+  ): Promise<Map<string, QuotaOutcome>> {
+    const outcomes = new Map<string, QuotaOutcome>();
+    await Promise.all(
+      [...quotas].map(async ([quotaName, request]) => {
+        const wanted = quotaName.toLowerCase();
+        const calls: Array<Promise<QuotaOutcome>> = [];
+        for (const rule of rules) {
+          for (const action of rule.actions) {
+            for (const instance of action.instances) {
+              if (instance.template.variety !== 'quota' || instance.name.toLowerCase() !== wanted) continue;
+              calls.push(
+                this.allocateOne(
+                  rule,
+                  action.handler,
+                  instance.builder,
+                  bag,
+                  quotaName,
+                  request,
+                  deduplicationId,
+                ),
+              );
+            }
+          }
+        }
+        if (calls.length === 0) {
+          outcomes.set(quotaName, {
+            status: OK_STATUS,
+            grantedAmount: request.amount,
+            validDurationMs: this.defaultValidDurationMs,
+          });
+          return;
+        }
+        // Several handlers for one quota: the smallest grant holds.
+        const all = await Promise.all(calls);
+        outcomes.set(
+          quotaName,
+          all.reduce((a, b) =>
+            b.grantedAmount < a.grantedAmount || b.status.code !== StatusCode.OK ? b : a,
+          ),
+        );
+      }),
+    );
+    return outcomes;
+  }
+
+  private async allocateOne(
+    rule: RuleConfig,
+    handler: HandlerConfig,
+    builder: { build(bag: Bag): unknown },
+    bag: Bag,
+    quotaName: string,
+    request: QuotaRequest,
+    deduplicationId: string,
+  ): Promise<QuotaOutcome> {
+    const built = builder.build(bag);
+    if (built instanceof InstanceBuildError) {
+      this.stats.instanceBuildFailures++;
+      return this.quotaFault(this.fault(rule, handler, StatusCode.INTERNAL, built.message), request);
+    }
+    const args = {
+      deduplicationId: deduplicationId + quotaName,
+      amount: Number(request.amount),
+      bestEffort: request.bestEffort,
+    };
+    const result = await this.call(rule, handler, (h, context) =>
+      (
+        h as unknown as {
+          handleQuota(i: unknown, a: typeof args, c: CallContext): QuotaResult | Promise<QuotaResult>;
+        }
+      ).handleQuota(built, args, context),
+    );
+    if (result instanceof HandlerFault) return this.quotaFault(result, request);
+    return {
+      status: result.status,
+      grantedAmount: BigInt(result.grantedAmount),
+      validDurationMs: result.validDurationMs,
+    };
+  }
+
+  async report(bags: readonly Bag[]): Promise<ReportOutcome> {
+    this.stats.reports++;
+    // Instances per handler and template, across every bag of the batch.
+    const batches = new Map<
+      string,
+      { rule: RuleConfig; handler: HandlerConfig; method: string; instances: unknown[] }
+    >();
+    for (const bag of bags) {
+      for (const rule of this.matching(bag)) {
+        for (const action of rule.actions) {
+          for (const instance of action.instances) {
+            if (instance.template.variety !== 'report') continue;
+            const built = instance.builder.build(bag);
+            if (built instanceof InstanceBuildError) {
+              this.stats.instanceBuildFailures++;
+              this.logger.warn(`report: ${built.message}`);
+              continue;
+            }
+            const key = `${action.handler.qualifiedName}/${instance.template.name}`;
+            let batch = batches.get(key);
+            if (batch === undefined) {
+              batch = {
+                rule,
+                handler: action.handler,
+                method: instance.template.handlerMethod,
+                instances: [],
+              };
+              batches.set(key, batch);
+            }
+            batch.instances.push(built);
+          }
+        }
+      }
+    }
+    let dispatched = 0;
+    const faults: string[] = [];
+    await Promise.all(
+      [...batches.values()].map(async (batch) => {
+        const result = await this.call(batch.rule, batch.handler, (h, context) =>
+          (h as unknown as Record<string, (i: unknown[], c: CallContext) => unknown>)[batch.method]!(
+            batch.instances,
+            context,
+          ),
+        );
+        if (result instanceof HandlerFault)
+          faults.push(`${batch.handler.qualifiedName}:${result.status.message}`);
+        else dispatched += batch.instances.length;
+      }),
+    );
+    // A report handler that failed may not have kept its records: the client must send them again.
+    const status =
+      faults.length === 0 ? OK_STATUS : { code: StatusCode.UNAVAILABLE, message: faults.join(', ') };
+    return { status, dispatched };
+  }
+
+  /** Calls a handler under the deadline; a throw or a timeout becomes a HandlerFault. */
+  private async call<R>(
+    rule: RuleConfig,
+    config: HandlerConfig,
+    invoke: (handler: Handler, context: CallContext) => R | Promise<R>,
+  ): Promise<R | HandlerFault> {
+    const handler = this.handlers.get(config.qualifiedName);
+    if (handler === undefined) return this.fault(rule, config, StatusCode.INTERNAL, 'handler is not built');
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<HandlerFault>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        resolve(
+          this.fault(rule, config, StatusCode.DEADLINE_EXCEEDED, `no answer within ${this.timeoutMs}ms`),
+        );
+      }, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([Promise.resolve(invoke(handler, { signal: controller.signal })), deadline]);
+    } catch (error) {
+      return this.fault(
+        rule,
+        config,
+        StatusCode.UNAVAILABLE,
+        `handler error: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private fault(rule: RuleConfig, handler: HandlerConfig, code: number, message: string): HandlerFault {
+    this.stats.handlerFaults++;
+    const policy: FailurePolicy = rule.failurePolicy ?? handler.failurePolicy ?? 'FAIL_CLOSE';
+    if (policy === 'FAIL_OPEN') {
+      this.stats.failedOpen++;
+      return new HandlerFault(handler, OK_STATUS);
+    }
+    return new HandlerFault(handler, { code, message });
+  }
+
+  /** A faulted check: its status (OK when failing open), never cached. */
+  private faultResult(fault: HandlerFault): CheckResult {
+    return { status: fault.status, validDurationMs: 0, validUseCount: 0 };
+  }
+
+  private quotaFault(fault: HandlerFault, request: QuotaRequest): QuotaOutcome {
+    return fault.status.code === StatusCode.OK
+      ? { status: OK_STATUS, grantedAmount: request.amount, validDurationMs: 0 }
+      : { status: fault.status, grantedAmount: 0n, validDurationMs: 0 };
+  }
+}
+
+function headerOperations(
+  rules: readonly RuleConfig[],
+  bag: Bag,
+  which: 'request' | 'response',
+): HeaderOperation[] {
+  const out: HeaderOperation[] = [];
+  for (const rule of rules) {
+    const ops: readonly HeaderOperationConfig[] =
+      which === 'request' ? rule.requestHeaderOperations : rule.responseHeaderOperations;
+    for (const op of ops) {
+      if (op.operation === 'REMOVE') {
+        out.push({ name: op.name, value: '', operation: 'REMOVE' });
+        continue;
+      }
+      op.values.forEach((expression, i) => {
+        const value = expression.tryEvaluate(bag);
+        if (value instanceof EvaluationError) return;
+        out.push({
+          name: op.name,
+          value: value as string,
+          operation: i > 0 && op.operation === 'REPLACE' ? 'APPEND' : op.operation,
+        });
+      });
+    }
+  }
+  return out;
+}
+
+/** An empty references set, for answers no rule read anything for. */
+export function noReferences(): ReferencedAttributes {
+  return new ReferencedAttributes();
+}

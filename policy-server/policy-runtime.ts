@@ -1,0 +1,190 @@
+/**
+ * The running configuration and its replacement. The runtime loads the configuration
+ * directory, builds the runtime configuration (no I/O), builds the handlers it needs, and
+ * swaps in a new dispatcher atomically: a call in flight finishes on the configuration it
+ * started with, and handlers that the new configuration retired are closed only after
+ * every such call has finished. A change that does not load is refused as a whole; the
+ * running configuration stays, and the refusal is kept for the admin endpoint.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { AdapterLogger, AdapterRegistry } from '../adapters';
+import { ConfigLoadError, type ConfigError } from './config-error';
+import { loadConfigDirectory } from './config-loader';
+import { createEmptySnapshot, type ConfigSnapshot } from './config-resource';
+import { Dispatcher, type DispatcherOptions } from './dispatcher';
+import { HandlerSet } from './handler-set';
+import { buildRuntimeConfig, type RuntimeConfigOptions } from './runtime-config';
+
+/** One generation of configuration, serving calls. */
+export class ActiveConfig {
+  private inFlight = 0;
+  private waiting: Array<() => void> = [];
+
+  constructor(
+    readonly generation: number,
+    readonly snapshot: ConfigSnapshot,
+    readonly dispatcher: Dispatcher,
+  ) {}
+
+  /** Marks a call started on this configuration; pair with {@link release}. */
+  acquire(): this {
+    this.inFlight++;
+    return this;
+  }
+
+  release(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.waiting.length > 0) {
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  /** Resolves once no call is in flight on this configuration. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
+
+export interface PolicyRuntimeOptions extends RuntimeConfigOptions, Omit<DispatcherOptions, 'logger'> {
+  /** The configuration directory; none means an empty configuration (no rules). */
+  readonly configDir?: string;
+  readonly registry: AdapterRegistry;
+  readonly logger: AdapterLogger;
+  /** Watch the directory and reload on change. Default false. */
+  readonly watch?: boolean;
+  /** Quiet time after a change before reloading, in milliseconds. Default 200. */
+  readonly reloadDelayMs?: number;
+  /** Handlers' clock; default Date.now. */
+  readonly clock?: () => number;
+}
+
+/** A refused reload, for the admin endpoint. */
+export interface ConfigRefusal {
+  readonly at: Date;
+  readonly errors: readonly ConfigError[];
+}
+
+export class PolicyRuntime {
+  private active: ActiveConfig | undefined;
+  private readonly handlers: HandlerSet;
+  private generation = 0;
+  private watcher: FSWatcher | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Closings of retired handlers still waiting for their calls to finish. */
+  private readonly retiring = new Set<Promise<void>>();
+  /** The last refused configuration, cleared by the next one that loads. */
+  lastRefusal: ConfigRefusal | undefined;
+
+  constructor(private readonly options: PolicyRuntimeOptions) {
+    this.handlers = new HandlerSet(options.logger, options.clock);
+  }
+
+  /**
+   * Loads the first configuration and starts watching when asked.
+   * @throws ConfigLoadError when it does not load (nothing is left running)
+   */
+  async start(): Promise<void> {
+    const errors = await this.load();
+    if (errors !== undefined) {
+      await this.handlers.close();
+      throw new ConfigLoadError(this.options.configDir ?? '(none)', errors);
+    }
+    if (this.options.watch === true && this.options.configDir !== undefined)
+      this.startWatching(this.options.configDir);
+  }
+
+  /** The configuration serving now. @throws Error before start() */
+  current(): ActiveConfig {
+    if (this.active === undefined) throw new Error('the policy runtime has not started');
+    return this.active;
+  }
+
+  get currentGeneration(): number {
+    return this.active?.generation ?? 0;
+  }
+
+  /** Loads the directory again now; the outcome is the active generation and any refusal. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      if (this.closed) return;
+      const errors = await this.load();
+      if (errors !== undefined) {
+        this.lastRefusal = { at: new Date(), errors };
+        this.options.logger.error(
+          `configuration change refused, generation ${this.currentGeneration} keeps serving:\n` +
+            new ConfigLoadError(this.options.configDir ?? '(none)', errors).message,
+        );
+      }
+    });
+    return this.reloading;
+  }
+
+  /** Stops watching, lets calls in flight finish, closes every handler. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.close();
+    clearTimeout(this.reloadTimer);
+    await this.reloading;
+    await this.active?.whenIdle();
+    await Promise.all([...this.retiring]);
+    await this.handlers.close();
+  }
+
+  /** Loads and, when valid, swaps in a new configuration; returns the errors otherwise. */
+  private async load(): Promise<ConfigError[] | undefined> {
+    let snapshot: ConfigSnapshot;
+    const next = this.generation + 1;
+    if (this.options.configDir === undefined) {
+      snapshot = createEmptySnapshot(next);
+    } else {
+      try {
+        snapshot = await loadConfigDirectory(this.options.configDir, { generation: next });
+      } catch (error) {
+        if (error instanceof ConfigLoadError) return [...error.errors];
+        throw error;
+      }
+    }
+    const built = buildRuntimeConfig(snapshot.resources, this.options.registry, this.options);
+    if (!built.ok) return built.errors;
+    const prepared = await this.handlers.prepare(built.config);
+    if (!prepared.ok) return prepared.errors;
+    if (this.closed) {
+      await prepared.prepared.abandon();
+      return undefined;
+    }
+    const dispatcher = new Dispatcher(built.config, prepared.prepared.handlers, {
+      ...this.options,
+      logger: this.options.logger,
+    });
+    const previous = this.active;
+    this.generation = next;
+    this.active = new ActiveConfig(next, snapshot, dispatcher);
+    this.lastRefusal = undefined;
+    const retire = prepared.prepared.commit();
+    // Retired handlers close once every call that started on the previous generation is done.
+    const closing: Promise<void> = (previous?.whenIdle() ?? Promise.resolve())
+      .then(retire)
+      .finally(() => this.retiring.delete(closing));
+    this.retiring.add(closing);
+    return undefined;
+  }
+
+  private startWatching(dir: string): void {
+    const delay = this.options.reloadDelayMs ?? 200;
+    this.watcher = watch(dir, { recursive: true }, () => {
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => void this.reload(), delay);
+      this.reloadTimer.unref();
+    });
+    this.watcher.on('error', (error) =>
+      this.options.logger.error(`watching ${dir} failed: ${error.message}`),
+    );
+    this.watcher.unref();
+  }
+}
