@@ -45,6 +45,10 @@ function describeValue(value: AttributeValue | undefined): string {
   return String(value);
 }
 
+function entries(count: number): string {
+  return count === 1 ? '1 entry' : `${count} entries`;
+}
+
 function reasonOf(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
   if (cause instanceof Error) return cause.message;
@@ -200,7 +204,7 @@ class ListCheckerHandler {
       this.list = compiled.list;
       this.listDigest = digest;
       this.env.logger.info(
-        `listchecker ${this.env.handlerName}: installed a list of ${compiled.list.size} entries from ${url}`,
+        `listchecker ${this.env.handlerName}: installed a list of ${entries(compiled.list.size)} from ${url}`,
       );
     }
     this.listFetchedAtMs = this.env.now();
@@ -220,7 +224,7 @@ class ListCheckerHandler {
     const keeping =
       this.list === undefined
         ? 'no list yet: checks fail until a fetch succeeds'
-        : `keeping the list of ${this.list.size} entries until it expires (ttl ${formatMs(this.config.ttl)})`;
+        : `keeping the last good list (${entries(this.list.size)}) until it expires (ttl ${formatMs(this.config.ttl)})`;
     this.env.logger.error(`listchecker ${this.env.handlerName}: ${message}; ${keeping}`);
   }
 }
