@@ -113,16 +113,15 @@ class ListCheckerHandler {
   private currentList(): EntryList {
     const list = this.list;
     if (this.config.providerUrl === '') return list as EntryList;
-    const where = `listchecker ${this.env.handlerName}`;
     if (list === undefined) {
       throw new ListUnavailableError(
-        `${where}: no list from ${this.config.providerUrl} yet: ${this.lastError ?? 'the first fetch has not completed'}`,
+        `listchecker ${this.env.handlerName}: no list from ${this.config.providerUrl} yet: ${this.lastError ?? 'the first fetch has not completed'}`,
       );
     }
     const ageMs = this.env.now() - this.listFetchedAtMs;
     if (ageMs > this.config.ttl) {
       throw new ListUnavailableError(
-        `${where}: the list from ${this.config.providerUrl} has expired: last refreshed ${formatMs(ageMs)} ago, ` +
+        `listchecker ${this.env.handlerName}: the list from ${this.config.providerUrl} has expired: last refreshed ${formatMs(ageMs)} ago, ` +
           `ttl is ${formatMs(this.config.ttl)}; last refresh error: ${this.lastError ?? 'none'}`,
       );
     }
