@@ -2,10 +2,17 @@
  * The built-in adapters, listed once. Adding an adapter to Switchboard means adding it
  * here; nothing is discovered by scanning files.
  */
+import { DENIER } from './acl/denier';
+import { LISTCHECKER } from './acl/list';
 import type { AdapterInfo } from './contract';
+import { NOOP } from './noop';
 import { AdapterRegistry } from './registry';
 
-export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [];
+export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
+  DENIER,
+  LISTCHECKER,
+  NOOP,
+] as readonly AdapterInfo<unknown>[];
 
 /** A registry with every built-in adapter. */
 export function createBuiltinRegistry(): AdapterRegistry {

@@ -182,7 +182,13 @@ export const s = {
       for (const [key, value] of Object.entries(mapping as Record<string, unknown>)) {
         const field = key in fields ? key : options.aliases?.[key];
         if (field === undefined) {
-          problem(problems, joinPath(path, key), `is not a known field; known fields: ${names.join(', ')}`);
+          problem(
+            problems,
+            joinPath(path, key),
+            names.length === 0
+              ? 'is not a known field: this takes no parameters'
+              : `is not a known field; known fields: ${names.join(', ')}`,
+          );
           continue;
         }
         given[field] = value;

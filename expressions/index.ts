@@ -9,4 +9,6 @@ export type { ExpressionNode, BinaryOperator } from './ast';
 export { ExpressionError, EvaluationError } from './errors';
 export type { ExpressionErrorKind } from './errors';
 export { FUNCTION_SIGNATURES, globMatch } from './functions';
+export { compilePattern } from './regex';
+export type { CompiledPattern } from './regex';
 export type { FunctionSignature } from './functions';

@@ -112,6 +112,7 @@ export class Dispatcher {
   private readonly defaultValidUseCount: number;
   private readonly logger: AdapterLogger;
   private readonly defaultRules: readonly RuleConfig[];
+  private readonly onlyDefaultRules: boolean;
 
   constructor(
     readonly config: RuntimeConfig,
@@ -123,10 +124,14 @@ export class Dispatcher {
     this.defaultValidUseCount = options.defaultValidUseCount ?? DEFAULT_VALID_USE_COUNT;
     this.logger = options.logger;
     this.defaultRules = config.rulesByNamespace.get(config.defaultNamespace) ?? [];
+    this.onlyDefaultRules = [...config.rulesByNamespace.keys()].every((ns) => ns === config.defaultNamespace);
   }
 
   /** The rules that apply to a request: the default namespace's, then its own namespace's. */
   private rulesFor(bag: Bag): readonly RuleConfig[] {
+    // With rules in the default namespace only, the request's namespace does not matter: not
+    // reading it keeps it out of the referenced attributes, so proxies cache more widely.
+    if (this.onlyDefaultRules) return this.defaultRules;
     const outbound = bag.get('context.reporter.kind') === 'outbound';
     const namespace = bag.get(outbound ? 'source.namespace' : 'destination.namespace');
     if (typeof namespace !== 'string' || namespace === this.config.defaultNamespace) return this.defaultRules;

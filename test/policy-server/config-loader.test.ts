@@ -205,7 +205,7 @@ describe('loadConfigDirectory', () => {
       assert.equal(allowed?.namespace, undefined);
       assert.equal(rule?.namespace, undefined);
       assert.equal(rule?.spec['match'], 'destination.labels["app"] == "ratings"');
-      assert.deepEqual(nothing?.spec, {});
+      assert.deepEqual(nothing?.spec, { compiledTemplate: 'checknothing' });
     });
 
     it('is deeply frozen', () => {

@@ -8,7 +8,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { IpAddress } from '../../../attributes';
 // compilePattern is not part of expressions/index.ts yet; this is its only user outside expressions/.
-import { compilePattern } from '../../../expressions/regex';
+import { compilePattern } from '../../../expressions';
 import { IpRangeSet, parseIpRange } from './ip-ranges';
 
 export const ENTRY_TYPES = ['STRINGS', 'CASE_INSENSITIVE_STRINGS', 'IP_ADDRESSES', 'REGEX'] as const;
