@@ -6,7 +6,15 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runEvalCommand } from './eval-command';
+import {
+  CHECK_USAGE,
+  REPORT_USAGE,
+  runCheckCommand,
+  runReportCommand,
+  runValidateCommand,
+  VALIDATE_USAGE,
+} from './config-commands';
+import { EVAL_USAGE, runEvalCommand } from './eval-command';
 import { runServerCommand, SERVER_USAGE } from './server-command';
 import type { CommandOutput } from './server-command';
 import { UsageError } from './usage-error';
@@ -15,6 +23,10 @@ export const USAGE = `Usage: switchboard <command> [options]
 
 Commands:
   server --config DIR [--address HOST:PORT]  run the policy server (Istio Mixer's Check/Report API)
+  validate DIR                               check a configuration directory, every error as file:line: path: message
+  check --config DIR --attributes FILE.json [--quota NAME=AMOUNT]...
+                                             run one Check offline and print the CheckResponse
+  report --config DIR --attributes FILE.json run one Report offline
   eval EXPRESSION [--attributes FILE.json]   evaluate an expression against attributes
   help [COMMAND]                             show this help, or a command's
 
@@ -38,6 +50,12 @@ export async function main(args: readonly string[], output: CommandOutput = PROC
         return await runServerCommand(rest, output);
       case 'eval':
         return await runEvalCommand(rest);
+      case 'validate':
+        return await runValidateCommand(rest, output);
+      case 'check':
+        return await runCheckCommand(rest, output);
+      case 'report':
+        return await runReportCommand(rest, output);
       case 'help':
         return runHelp(rest, output);
       default:
@@ -77,7 +95,10 @@ function runHelp(args: readonly string[], output: CommandOutput): number {
   const topic = args[0];
   if (topic === undefined || topic === 'help') output.stdout.write(`${USAGE}\n`);
   else if (topic === 'server') output.stdout.write(`${SERVER_USAGE}\n`);
-  else if (topic === 'eval') output.stdout.write(`${USAGE}\n`);
+  else if (topic === 'eval') output.stdout.write(`${EVAL_USAGE}\n`);
+  else if (topic === 'validate') output.stdout.write(`${VALIDATE_USAGE}\n`);
+  else if (topic === 'check') output.stdout.write(`${CHECK_USAGE}\n`);
+  else if (topic === 'report') output.stdout.write(`${REPORT_USAGE}\n`);
   else throw new UsageError(`unknown command '${topic}'`, USAGE);
   return 0;
 }
