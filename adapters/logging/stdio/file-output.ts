@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import type { AdapterLogger } from '../../contract';
 import type { LineOutput } from './stream-output';
 
+const NEWLINE = Buffer.from('\n');
+
 /** When to rotate and which backups to keep. */
 export interface RotationPolicy {
   /** A chunk that would take the file past this size starts a new file (unless the file is empty). */
@@ -47,6 +49,8 @@ export class FileOutput implements LineOutput {
   private rotateAtBytes: number;
   private broken: string | undefined;
   private closed = false;
+  /** The file ends in the middle of a line (a write failed part-way). */
+  private unterminated = false;
   private readonly folder: string;
   private readonly stem: string;
   private readonly extension: string;
@@ -100,13 +104,13 @@ export class FileOutput implements LineOutput {
 
   async write(chunk: Buffer): Promise<void> {
     if (this.broken !== undefined) throw new Error(this.broken);
-    if (this.size > 0 && this.size + chunk.length > this.rotateAtBytes) await this.rotate();
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
-      offset += bytesWritten;
-      this.size += bytesWritten;
+    if (this.unterminated) {
+      // A write failed part-way through a line: end that line, so the next one stands alone.
+      await this.writeAll(NEWLINE);
+      this.unterminated = false;
     }
+    if (this.size > 0 && this.size + chunk.length > this.rotateAtBytes) await this.rotate();
+    await this.writeAll(chunk);
   }
 
   brokenReason(): string | undefined {
@@ -125,6 +129,20 @@ export class FileOutput implements LineOutput {
       this.context.logger.warn(`${this.context.label}: could not sync ${this.filePath}: ${messageOf(error)}`);
     }
     await this.handle.close();
+  }
+
+  private async writeAll(bytes: Buffer): Promise<void> {
+    let offset = 0;
+    try {
+      while (offset < bytes.length) {
+        const { bytesWritten } = await this.handle.write(bytes, offset, bytes.length - offset);
+        offset += bytesWritten;
+        this.size += bytesWritten;
+      }
+    } catch (error) {
+      if (offset > 0) this.unterminated = true;
+      throw error;
+    }
   }
 
   private async rotate(): Promise<void> {

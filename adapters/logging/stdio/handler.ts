@@ -28,7 +28,7 @@ import { StdioError } from './errors';
 import { FileOutput, type RotationPolicy } from './file-output';
 import { RecordFormat, formatMillis, formatTime } from './record-format';
 import { StreamOutput, type LineOutput } from './stream-output';
-import { WriteQueue, type WriteQueueLimits, type WriteQueueStats } from './write-queue';
+import { WriteQueue, type WriteQueueSettings, type WriteQueueStats } from './write-queue';
 
 /** Options of the handler that are not configuration: for tests and embedding. */
 export interface StdioHandlerOptions {
@@ -43,6 +43,10 @@ export interface StdioHandlerOptions {
   readonly maxPendingBytes?: number;
   /** The largest chunk written at once. Default 64 KiB. */
   readonly maxWriteBytes?: number;
+  /** The wait before retrying a failed file write; doubles with each failure. Default 100 ms. */
+  readonly minRetryDelayMs?: number;
+  /** The longest wait between retries. Default 5000 ms. */
+  readonly maxRetryDelayMs?: number;
 }
 
 /** What a stdio handler did, as counters (see WriteQueueStats for the queue's). */
@@ -56,6 +60,8 @@ export interface StdioStats extends WriteQueueStats {
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024;
+export const DEFAULT_MIN_RETRY_DELAY_MS = 100;
+export const DEFAULT_MAX_RETRY_DELAY_MS = 5000;
 
 const MEBIBYTE = 1024 * 1024;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -208,15 +214,9 @@ export async function createStdioHandler(
   if (problems.length > 0) {
     throw new Error(`${label}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
   }
-  const limits = queueLimits(options, label);
+  const settings = queueSettings(options, label);
   const output = await openOutput(config, env, options, label);
-  const handler = new StdioHandler(
-    config,
-    env,
-    output,
-    new WriteQueue(output, limits, env.logger, label),
-    label,
-  );
+  const handler = new StdioHandler(config, env, output, new WriteQueue(output, settings, env, label), label);
   return handler satisfies LogEntryHandler & MetricHandler & Handler;
 }
 
@@ -242,16 +242,23 @@ function openOutput(
   return FileOutput.open(config.outputPath!, rotation, { now: () => env.now(), logger: env.logger, label });
 }
 
-function queueLimits(options: StdioHandlerOptions, label: string): WriteQueueLimits {
+function queueSettings(options: StdioHandlerOptions, label: string): WriteQueueSettings {
   const limits = {
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     maxPendingBytes: options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES,
     maxWriteBytes: options.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES,
+    minRetryDelayMs: options.minRetryDelayMs ?? DEFAULT_MIN_RETRY_DELAY_MS,
+    maxRetryDelayMs: options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS,
   };
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new RangeError(`${label}: option ${name} must be a positive integer, got ${value}`);
     }
+  }
+  if (limits.maxRetryDelayMs < limits.minRetryDelayMs) {
+    throw new RangeError(
+      `${label}: option maxRetryDelayMs (${limits.maxRetryDelayMs}) must be >= minRetryDelayMs (${limits.minRetryDelayMs})`,
+    );
   }
   if (limits.maxPendingBytes < limits.maxBufferedBytes) {
     throw new RangeError(

@@ -27,6 +27,9 @@ export class StreamOutput implements LineOutput {
     readonly description: string,
   ) {
     // Without a listener a stream error (EPIPE on a closed stdout) would crash the process.
+    // Every stdout handler listens to the one process.stdout: raise its listener limit
+    // by one (and lower it on close) so that a dozen handlers are not taken for a leak.
+    adjustMaxListeners(stream, +1);
     stream.on('error', this.onError);
     stream.on('close', this.onClose);
   }
@@ -43,8 +46,10 @@ export class StreamOutput implements LineOutput {
     });
   }
 
+  /** A stream that failed once never writes again in Node: later writes fail, or never call back. */
   brokenReason(): string | undefined {
-    if (this.failure !== undefined) return this.failure.message;
+    const failure = this.failure ?? this.stream.errored ?? undefined;
+    if (failure !== undefined) return failure.message;
     if (this.stream.destroyed) return 'the stream was destroyed';
     if (this.stream.writableEnded) return 'the stream was ended';
     return undefined;
@@ -53,6 +58,7 @@ export class StreamOutput implements LineOutput {
   async close(): Promise<void> {
     this.stream.off('error', this.onError);
     this.stream.off('close', this.onClose);
+    adjustMaxListeners(this.stream, -1);
   }
 
   // A stream destroyed in the middle of a write does not call that write's callback;
@@ -71,4 +77,10 @@ export class StreamOutput implements LineOutput {
     this.pending = undefined;
     pending?.reject(error);
   }
+}
+
+function adjustMaxListeners(stream: Writable, delta: number): void {
+  const limit = stream.getMaxListeners();
+  // 0 means no limit.
+  if (limit !== 0 && limit !== Infinity) stream.setMaxListeners(Math.max(limit + delta, 1));
 }

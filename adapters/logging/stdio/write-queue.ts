@@ -15,21 +15,40 @@
  *   deadline passes while it waits (DEADLINE). A refused call's records are not accepted:
  *   they are counted (`refusedRecords`) and the caller gets the error; the first refusal of
  *   an episode and the episode's total are logged.
- * - A chunk the output fails to write is logged with the number of records it held and
- *   counted (`failedRecords`); the records after it are still written.
+ *
+ * Failures:
+ * - A chunk the output fails to write is kept and written again after minRetryDelayMs, then
+ *   twice as long each time up to maxRetryDelayMs (a full disk may get room again). The buffer fills
+ *   meanwhile, so callers wait and then are refused as above: backpressure, not loss. The
+ *   first failure and the recovery are logged.
+ * - When the output is broken for good (a stream that failed or was destroyed: Node never
+ *   writes to it again), or a write fails while the handler closes, the queue gives up:
+ *   everything buffered is lost, counted (`failedRecords`) and logged in one line, and
+ *   waiting calls are refused with OUTPUT_BROKEN.
  */
-import type { AdapterLogger } from '../../contract';
+import type { AdapterLogger, TimerHandle } from '../../contract';
 import { StdioError } from './errors';
 import type { LineOutput } from './stream-output';
 
-/** Bounds of the queue, in bytes of UTF-8 output. */
-export interface WriteQueueLimits {
+/** Bounds of the queue, in bytes of UTF-8 output, and how it retries a failed write. */
+export interface WriteQueueSettings {
   /** Above this many bytes accepted and not yet written, calls wait for room. */
   readonly maxBufferedBytes: number;
   /** Calls that would take buffered plus waiting bytes past this are refused. */
   readonly maxPendingBytes: number;
   /** The largest chunk handed to the output at once (a longer line is a chunk by itself). */
   readonly maxWriteBytes: number;
+  /** The wait before the first retry of a failed write; it doubles with each failure. */
+  readonly minRetryDelayMs: number;
+  /** The longest wait between retries. */
+  readonly maxRetryDelayMs: number;
+}
+
+/** What the queue needs from its handler's environment. */
+export interface WriteQueueEnvironment {
+  readonly logger: AdapterLogger;
+  /** A timer the environment owns (AdapterEnv.schedule); may throw once the environment is disposed. */
+  schedule(callback: () => void, delayMs: number): TimerHandle;
 }
 
 /** What the queue did, as counters. */
@@ -38,7 +57,7 @@ export interface WriteQueueStats {
   readonly acceptedRecords: number;
   /** Records the output took. */
   readonly writtenRecords: number;
-  /** Accepted records whose write failed (each failure is logged). */
+  /** Accepted records that could not be written: the output broke, or failed while closing (logged). */
   readonly failedRecords: number;
   /** Records of calls refused (overloaded, or their deadline passed while waiting); not accepted. */
   readonly refusedRecords: number;
@@ -50,6 +69,11 @@ export interface WriteQueueStats {
   readonly peakBufferedBytes: number;
   /** The most bytes ever held at once, buffered plus waiting. */
   readonly peakPendingBytes: number;
+}
+
+interface Chunk {
+  readonly bytes: Buffer;
+  readonly records: number;
 }
 
 interface Waiter {
@@ -79,14 +103,21 @@ export class WriteQueue {
   private refusedInEpisode = 0;
   /** Once set, every call is accepted at once: the queue is being drained for close. */
   private draining = false;
+  /** Set when the environment refuses timers: a failed write is not retried. */
+  private cannotRetry = false;
+  /** Ends the pump's wait before a retry at once (close wants the last attempt now). */
+  private wake: (() => void) | undefined;
+  private readonly logger: AdapterLogger;
 
   constructor(
     private readonly output: LineOutput,
-    private readonly limits: WriteQueueLimits,
-    private readonly logger: AdapterLogger,
+    private readonly settings: WriteQueueSettings,
+    private readonly environment: WriteQueueEnvironment,
     /** Prefix for messages: `stdio/accesslog.handler.istio-system`. */
     private readonly label: string,
-  ) {}
+  ) {
+    this.logger = environment.logger;
+  }
 
   /**
    * Takes one call's lines (each ending in a newline), `bytes` their UTF-8 size.
@@ -102,7 +133,7 @@ export class WriteQueue {
       return undefined;
     }
     const held = this.bufferedBytes + this.waitingBytes;
-    if (held + bytes > this.limits.maxPendingBytes || signal?.aborted === true) {
+    if (held + bytes > this.settings.maxPendingBytes || signal?.aborted === true) {
       throw this.refuse(
         lines.length,
         signal?.aborted === true
@@ -111,7 +142,7 @@ export class WriteQueue {
               'OVERLOADED',
               `${this.label}: ${this.output.description} is not keeping up: ${held} bytes are held ` +
                 `and this call's ${lines.length} records (${bytes} bytes) would pass the limit of ` +
-                `${this.limits.maxPendingBytes}; they were not accepted. Wait for each call before making the next.`,
+                `${this.settings.maxPendingBytes}; they were not accepted. Wait for each call before making the next.`,
             ),
       );
     }
@@ -139,6 +170,7 @@ export class WriteQueue {
   async drain(): Promise<void> {
     this.draining = true;
     while (this.waiters.length > 0) this.admit(this.waiters.shift()!);
+    this.wake?.();
     while (this.pump !== undefined) await this.pump;
   }
 
@@ -156,7 +188,7 @@ export class WriteQueue {
   }
 
   private fits(bytes: number): boolean {
-    return this.bufferedBytes === 0 || this.bufferedBytes + bytes <= this.limits.maxBufferedBytes;
+    return this.bufferedBytes === 0 || this.bufferedBytes + bytes <= this.settings.maxBufferedBytes;
   }
 
   private accept(lines: readonly string[], bytes: number): void {
@@ -228,19 +260,7 @@ export class WriteQueue {
     await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       while (this.head < this.lines.length) {
-        const chunk = this.takeChunk();
-        const records = chunk.records;
-        try {
-          await this.output.write(chunk.bytes);
-          this.writtenRecords += records;
-        } catch (error) {
-          this.failedRecords += records;
-          this.logger.error(
-            `${this.label}: writing to ${this.output.description} failed, ${records} records lost: ` +
-              `${error instanceof Error ? error.message : String(error)}`,
-          );
-        }
-        this.bufferedBytes -= chunk.bytes.length;
+        await this.write(this.takeChunk());
         this.admitWaiters();
       }
     } finally {
@@ -248,15 +268,95 @@ export class WriteQueue {
     }
   }
 
+  /** Writes one chunk, retrying while the output may recover; gives up when it cannot. */
+  private async write(chunk: Chunk): Promise<void> {
+    let delayMs = this.settings.minRetryDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      const broken = this.output.brokenReason();
+      if (broken !== undefined) return this.giveUp(chunk, broken);
+      try {
+        await this.output.write(chunk.bytes);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (this.output.brokenReason() !== undefined || this.draining || this.cannotRetry) {
+          return this.giveUp(chunk, reason);
+        }
+        if (attempt === 1) {
+          this.logger.warn(
+            `${this.label}: writing to ${this.output.description} failed (${reason}); retrying, ` +
+              `keeping the records: calls wait for room meanwhile, and are refused past the limit`,
+          );
+        }
+        await this.sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, this.settings.maxRetryDelayMs);
+        continue;
+      }
+      this.writtenRecords += chunk.records;
+      this.bufferedBytes -= chunk.bytes.length;
+      if (attempt > 1) {
+        this.logger.warn(
+          `${this.label}: writing to ${this.output.description} again after ${attempt - 1} failed ` +
+            'attempts; no records were lost',
+        );
+      }
+      return;
+    }
+  }
+
+  /**
+   * The output cannot take `chunk` (it is broken for good, or the handler is closing):
+   * it and everything else buffered are lost, and calls waiting for room are refused.
+   */
+  private giveUp(chunk: Chunk, reason: string): void {
+    const records = chunk.records + (this.lines.length - this.head);
+    this.failedRecords += records;
+    this.lines = [];
+    this.head = 0;
+    this.bufferedBytes = 0;
+    const cause = `cannot write to ${this.output.description} (${reason})`;
+    this.logger.error(`${this.label}: ${cause}; ${records} accepted records were lost`);
+    for (const waiter of this.waiters.splice(0)) {
+      this.waitingBytes -= waiter.bytes;
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      this.refusedRecords += waiter.lines.length;
+      waiter.reject(
+        new StdioError(
+          'OUTPUT_BROKEN',
+          `${this.label}: ${cause}; the call's ${waiter.lines.length} records were not accepted`,
+        ),
+      );
+    }
+  }
+
+  /** Waits `delayMs` on a timer the environment owns, or less if close wakes it. */
+  private sleep(delayMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: TimerHandle | undefined;
+      const done = (): void => {
+        this.wake = undefined;
+        timer?.cancel();
+        resolve();
+      };
+      this.wake = done;
+      try {
+        timer = this.environment.schedule(done, delayMs);
+      } catch {
+        // The environment is disposed: one more attempt, then give up.
+        this.cannotRetry = true;
+        done();
+      }
+    });
+  }
+
   /** Takes whole lines up to maxWriteBytes (at least one line) off the front of the buffer. */
-  private takeChunk(): { bytes: Buffer; records: number } {
+  private takeChunk(): Chunk {
     const start = this.head;
     let end = start;
     let size = 0;
     // Sizes in UTF-16 units here: a cheap stand-in for bytes, only to cut chunks.
     while (
       end < this.lines.length &&
-      (end === start || size + this.lines[end]!.length <= this.limits.maxWriteBytes)
+      (end === start || size + this.lines[end]!.length <= this.settings.maxWriteBytes)
     ) {
       size += this.lines[end]!.length;
       end++;

@@ -55,6 +55,29 @@ describe('adapters/logging/stdio: handler lifecycle', () => {
     assert.throws(() => handler.handleMetric([], context()), { code: 'CLOSED', message: closed });
   });
 
+  it('lets many handlers share one stream without a listener-leak warning, and restores its limit', async () => {
+    const stream = new MemoryStream();
+    const limit = stream.getMaxListeners();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const handlers = await Promise.all(
+        Array.from({ length: 15 }, () => createStdioHandler(stdioConfig(), testEnv().env, { stream })),
+      );
+      await Promise.all(handlers.map((h) => h.close()));
+      await settle();
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.map((w) => w.name),
+      [],
+    );
+    assert.equal(stream.getMaxListeners(), limit);
+    assert.equal(stream.listenerCount('error'), 0);
+  });
+
   it('writes many records in call order, and all of them before close() resolves', async () => {
     const stream = new MemoryStream({ delayMs: 0 });
     const handler = await createStdioHandler(stdioConfig(), testEnv().env, { stream, maxWriteBytes: 4096 });
@@ -203,7 +226,7 @@ describe('adapters/logging/stdio: backpressure', () => {
 });
 
 describe('adapters/logging/stdio: output failures', () => {
-  it('counts and logs records whose write failed, and refuses calls once the stream is broken', async () => {
+  it('counts and logs, in one line, the records a broken stream lost, and refuses calls from then on', async () => {
     const stream = new Writable({
       write(_chunk, _encoding, callback) {
         callback(new Error('EPIPE: broken pipe'));
@@ -214,7 +237,7 @@ describe('adapters/logging/stdio: output failures', () => {
     handler.handleLogEntry([numbered(1), numbered(2)], context());
     await settle();
     assert.deepEqual(logger.lines, [
-      `error: ${LABEL}: writing to the given stream failed, 2 records lost: EPIPE: broken pipe`,
+      `error: ${LABEL}: cannot write to the given stream (EPIPE: broken pipe); 2 accepted records were lost`,
     ]);
     assert.equal(handler.stats().failedRecords, 2);
     assert.throws(() => handler.handleLogEntry([numbered(3)], context()), {
@@ -242,7 +265,7 @@ describe('adapters/logging/stdio: output failures', () => {
     assert.equal(handler.stats().failedRecords, 1);
     assert.equal(
       logger.lines[0],
-      `error: ${LABEL}: writing to the given stream failed, 1 records lost: gone`,
+      `error: ${LABEL}: cannot write to the given stream (gone); 1 accepted records were lost`,
     );
   });
 
