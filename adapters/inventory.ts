@@ -5,6 +5,7 @@
 import { DENIER } from './acl/denier';
 import { LISTCHECKER } from './acl/list';
 import type { AdapterInfo } from './contract';
+import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
 import { AdapterRegistry } from './registry';
 
@@ -12,6 +13,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   DENIER,
   LISTCHECKER,
   NOOP,
+  STDIO,
 ] as readonly AdapterInfo<unknown>[];
 
 /** A registry with every built-in adapter. */
