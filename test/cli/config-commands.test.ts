@@ -29,7 +29,7 @@ function tempFile(name: string, text: string): string {
 describe('switchboard validate, check, report', () => {
   it('validate: exit 0 for the example configuration', async () => {
     const r = await run('validate', EXAMPLES);
-    assert.deepEqual(r, { code: 0, stdout: `${EXAMPLES}: valid (9 resources)\n`, stderr: '' });
+    assert.deepEqual(r, { code: 0, stdout: `${EXAMPLES}: valid (12 resources)\n`, stderr: '' });
   });
 
   it('validate: exit 1 and every error as file:line: path: message', async () => {
@@ -121,14 +121,11 @@ describe('switchboard validate, check, report', () => {
     assert.equal(response.quotas.requestcount?.grantedAmount, '3');
   });
 
-  it('report: dispatches the report instances', async () => {
+  it('report: dispatches the report instances (the example access log writes to stdout)', async () => {
     const attributes = tempFile('a.json', JSON.stringify({ 'request.path': '/x' }));
     const r = await run('report', '--config', EXAMPLES, '--attributes', attributes);
-    assert.deepEqual(r, {
-      code: 0,
-      stdout: '{"status":{"code":0,"message":""},"dispatched":0}\n',
-      stderr: '',
-    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '{"status":{"code":0,"message":""},"dispatched":1}\n');
   });
 
   it('usage errors exit 2', async () => {
