@@ -7,12 +7,14 @@ import { LISTCHECKER } from './acl/list';
 import type { AdapterInfo } from './contract';
 import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
+import { MEMQUOTA } from './quota/memquota';
 import { AdapterRegistry } from './registry';
 
 export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   DENIER,
   LISTCHECKER,
   NOOP,
+  MEMQUOTA,
   STDIO,
 ] as readonly AdapterInfo<unknown>[];
 
