@@ -556,11 +556,15 @@ spec:
       now = T0;
     });
 
-    /** Asks for one unit of `quota` `times` times; the granted amounts and status codes. */
+    let requests = 0;
+    /**
+     * Asks for one unit of `quota` `times` times, each Check with its own deduplication id
+     * as Istio's proxies send them; the granted amounts and status codes.
+     */
     const ask = async (quota: string, attributes: ScenarioAttributes, times: number) => {
       const answers: string[] = [];
       for (let i = 0; i < times; i++) {
-        const outcome = await scenario!.check(attributes, { [quota]: 1 });
+        const outcome = await scenario!.check(attributes, { [quota]: 1 }, `request-${++requests}`);
         const q = outcome.quotas.get(quota)!;
         answers.push(`${q.grantedAmount}:${q.status.code}`);
       }
@@ -595,7 +599,7 @@ spec:
             GRANTED,
             EXHAUSTED,
           ]);
-          const outcome = await scenario!.check(call('productpage', '203.0.113.9'), { [quota]: 1 });
+          const outcome = await scenario!.check(call('productpage', '203.0.113.9'), { [quota]: 1 }, 'again');
           assert.deepEqual(
             outcome.quotas.get(quota)!.status.message,
             `memquota: quota ${instance} is exhausted: asked for 1, 0 left of 2 per 5s (quotas[0].overrides[2])`,
@@ -608,6 +612,15 @@ spec:
             GRANTED,
             EXHAUSTED,
           ]);
+        });
+
+        it('charges a retried Check once: the same deduplication id gets the first answer', async () => {
+          const retried = call('productpage', '203.0.113.9');
+          for (let i = 0; i < 3; i++) {
+            const outcome = await scenario!.check(retried, { [quota]: 1 }, 'retried');
+            assert.equal(outcome.quotas.get(quota)!.grantedAmount, 1n);
+          }
+          assert.deepEqual(await ask(quota, retried, 2), [GRANTED, EXHAUSTED]);
         });
 
         it('counts each source apart: another client still gets its two', async () => {

@@ -42,7 +42,7 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   {
     fixture: 'unknown-kind',
     expected: [
-      `handler.yaml:3: kind: unknown kind handlers: expected attributemanifest, handler, instance, rule, an adapter (denier, listchecker, noop, stdio), a template (${TEMPLATE_LIST}) or a proxy kind (QuotaSpec, QuotaSpecBinding, HTTPAPISpec, HTTPAPISpecBinding)`,
+      `handler.yaml:3: kind: unknown kind handlers: expected attributemanifest, handler, instance, rule, an adapter (denier, listchecker, memquota, noop, stdio), a template (${TEMPLATE_LIST}) or a proxy kind (QuotaSpec, QuotaSpecBinding, HTTPAPISpec, HTTPAPISpecBinding)`,
     ],
   },
 
@@ -56,14 +56,14 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   {
     fixture: 'unknown-adapter',
     expected: [
-      'handler.yaml:8: spec.compiledAdapter: no adapter named prometheus; adapters: denier, listchecker, noop, stdio',
+      'handler.yaml:8: spec.compiledAdapter: no adapter named prometheus; adapters: denier, listchecker, memquota, noop, stdio',
     ],
   },
   {
     // The adapter is named under Mixer's other key, spec.adapter: the error points at that key.
     fixture: 'handler-adapter-field-unknown',
     expected: [
-      'handler.yaml:8: spec.adapter: no adapter named prometheus; adapters: denier, listchecker, noop, stdio',
+      'handler.yaml:8: spec.adapter: no adapter named prometheus; adapters: denier, listchecker, memquota, noop, stdio',
     ],
   },
   {
@@ -113,6 +113,19 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
     fixture: 'stdio-file-without-output-path',
     expected: [
       'handler.yaml:9: spec.params.outputPath: stdio: is required when logStream is FILE: give the file to append to, such as /var/log/switchboard/access.log',
+    ],
+  },
+  {
+    fixture: 'memquota-bucket-does-not-divide-window',
+    expected: [
+      'handler.yaml:14: spec.params.quotas[0].bucketDuration: memquota: must divide validDuration (1s) into whole buckets for ROLLING_WINDOW, got 300ms; give a divisor of validDuration such as 250ms',
+    ],
+  },
+  {
+    // The override's item is where the missing key belongs.
+    fixture: 'memquota-override-without-dimensions',
+    expected: [
+      'handler.yaml:19: spec.params.quotas[0].overrides[1].dimensions: memquota: is required: give a mapping of names to a string',
     ],
   },
   {
@@ -265,6 +278,13 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
     expected: [
       `denier.yaml:9: spec.status.code: denier: ${STATUS_CODE}, got "NOT_ALLOWED"`,
       'denier.yaml:11: spec.validUseCount: denier: must be >= 0, got -1',
+    ],
+  },
+  {
+    fixture: 'legacy-memquota-kind-bad-amount',
+    expected: [
+      'memquota.yaml:10: spec.quotas[0].maxAmount: memquota: must be an integer, got "500/s"',
+      'memquota.yaml:11: spec.quotas[0].validDuration: memquota: must be > 0, got 0s',
     ],
   },
   {
