@@ -179,6 +179,8 @@ export const s = {
         return {} as ObjectType<F>;
       }
       const given: Record<string, unknown> = {};
+      // The key as written, per field: problems name the spelling the user wrote.
+      const written: Record<string, string> = {};
       for (const [key, value] of Object.entries(mapping as Record<string, unknown>)) {
         const field = key in fields ? key : options.aliases?.[key];
         if (field === undefined) {
@@ -191,6 +193,11 @@ export const s = {
           );
           continue;
         }
+        if (field in written) {
+          problem(problems, joinPath(path, key), `sets ${field} a second time (as ${written[field]} and ${key}); keep one`);
+          continue;
+        }
+        written[field] = key;
         given[field] = value;
       }
       const out: Record<string, unknown> = {};
@@ -202,7 +209,7 @@ export const s = {
           else if (schema.defaultValue !== undefined) out[name] = schema.defaultValue;
           continue;
         }
-        out[name] = schema.parse(value, joinPath(path, name), problems);
+        out[name] = schema.parse(value, joinPath(path, written[name] ?? name), problems);
       }
       return Object.freeze(out) as ObjectType<F>;
     });

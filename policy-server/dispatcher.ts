@@ -304,7 +304,8 @@ export class Dispatcher {
       return this.quotaFault(this.fault(rule, handler, StatusCode.INTERNAL, built.message), request);
     }
     const args = {
-      deduplicationId: deduplicationId + quotaName,
+      // Per quota, as Mixer made it; a request without an id stays without one (never deduplicated).
+      deduplicationId: deduplicationId === '' ? '' : deduplicationId + quotaName,
       amount: Number(request.amount),
       bestEffort: request.bestEffort,
     };
