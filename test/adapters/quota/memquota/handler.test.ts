@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { AdapterEnv, TimerHandle } from '../../../../adapters';
 import { MEMQUOTA, MemquotaHandler } from '../../../../adapters/quota/memquota';
 import { Duration, IpAddress, Timestamp, type AttributeValue } from '../../../../attributes';
@@ -11,6 +13,7 @@ import {
   memquotaHandlerParams,
   parseParams,
   readmeExample,
+  REPO_ROOT,
 } from './support';
 
 const NAME = 'requestcount.instance.istio-system';
@@ -536,6 +539,14 @@ quotas:
       h.advance(1000);
       assert.equal(call('reviews'), 0);
       assert.equal(call('productpage'), 2);
+      const denied = h.ask(1, {
+        instance: name,
+        dimensions: { destination: 'reviews', source: '10.0.0.9', destinationVersion: 'v1' },
+      });
+      const quoted = /`(memquota: quota [^`]*)`/.exec(
+        readFileSync(path.join(REPO_ROOT, 'adapters', 'quota', 'memquota', 'README.md'), 'utf8'),
+      );
+      assert.equal(denied.status.message, quoted?.[1], 'the message the README quotes');
       h.advance(4000);
       assert.equal(call('reviews'), 1);
     });
