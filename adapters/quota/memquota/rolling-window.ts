@@ -5,8 +5,8 @@
  * counting when its bucket leaves the window. Mixer's memquota counted the same way, with
  * 100 ms buckets (`rollingWindow` in rollingWindow.go).
  *
- * A counter keeps only the buckets that hold grants, oldest first, so it never holds more
- * entries than there are buckets in the window or units in maxAmount, whichever is fewer.
+ * A counter keeps only the buckets that hold grants, oldest first, so its live entries are
+ * never more than the buckets in the window or the units in maxAmount, whichever is fewer.
  */
 import { ExpiryQueue } from './expiry-queue';
 import { grantable, neededAmount, type Charge, type WindowLimit } from './window-limit';
