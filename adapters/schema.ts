@@ -194,7 +194,11 @@ export const s = {
           continue;
         }
         if (field in written) {
-          problem(problems, joinPath(path, key), `sets ${field} a second time (as ${written[field]} and ${key}); keep one`);
+          problem(
+            problems,
+            joinPath(path, key),
+            `sets ${field} a second time (as ${written[field]} and ${key}); keep one`,
+          );
           continue;
         }
         written[field] = key;
