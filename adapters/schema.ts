@@ -70,6 +70,12 @@ function problem(problems: ConfigProblem[], path: string, message: string): void
   problems.push({ path, message });
 }
 
+/** `a string` → `strings`, `an integer` → `integers`, for `a list of …`; other descriptions as they are. */
+function plural(description: string): string {
+  const m = /^an? (\w+)(.*)$/.exec(description);
+  return m === null ? description : `${m[1]}s${m[2]}`;
+}
+
 /** Joins a path and a field name: `quotas[0]` + `maxAmount`. */
 export function joinPath(path: string, field: string | number): string {
   if (typeof field === 'number') return `${path}[${field}]`;
@@ -138,9 +144,10 @@ export const s = {
   },
 
   list<T>(item: Schema<T>, bounds: { minLength?: number } = {}): Schema<readonly T[]> {
-    return make(`a list of ${item.description}`, (input, path, problems) => {
+    const described = `a list of ${plural(item.description)}`;
+    return make(described, (input, path, problems) => {
       if (!Array.isArray(input)) {
-        problem(problems, path, `must be a list of ${item.description}, got ${got(input)}`);
+        problem(problems, path, `must be ${described}, got ${got(input)}`);
         return [];
       }
       if (bounds.minLength !== undefined && input.length < bounds.minLength) {

@@ -329,8 +329,10 @@ function compileRule(
   const spec = resource.spec;
   checkSpecFields(resource, RULE_FIELDS, 'a rule', report);
   let match: CompiledExpression | undefined;
-  if (spec.match !== undefined && spec.match !== null && spec.match !== '') {
-    if (typeof spec.match !== 'string') {
+  // YAML reads `match: true` as a boolean; it means the expression true.
+  const matchSource = typeof spec.match === 'boolean' ? String(spec.match) : spec.match;
+  if (matchSource !== undefined && matchSource !== null && matchSource !== '') {
+    if (typeof matchSource !== 'string') {
       report(
         resource,
         'spec.match',
@@ -338,13 +340,13 @@ function compileRule(
       );
     } else {
       try {
-        match = compileExpression(spec.match, manifest, { expectedType: ValueType.BOOL });
+        match = compileExpression(matchSource, manifest, { expectedType: ValueType.BOOL });
       } catch (error) {
         if (!(error instanceof ExpressionError)) throw error;
         report(
           resource,
           'spec.match',
-          `${error.kind} error in ${JSON.stringify(spec.match)} at ${error.message}`,
+          `${error.kind} error in ${JSON.stringify(matchSource)} at ${error.message}`,
         );
       }
     }

@@ -72,7 +72,7 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   },
   {
     fixture: 'adapter-param-not-a-list',
-    expected: ['handler.yaml:10: spec.params.overrides: listchecker: must be a list of a string, got "v1"'],
+    expected: ['handler.yaml:10: spec.params.overrides: listchecker: must be a list of strings, got "v1"'],
   },
   {
     fixture: 'adapter-param-unknown-field',
