@@ -54,9 +54,9 @@ export interface AdminStatsView {
   readonly generation: number;
   /**
    * Counters of the dispatcher serving `generation`: each reload builds a new dispatcher,
-   * so they restart from zero when the generation moves.
+   * so they restart from zero when the generation moves. Null before a configuration serves.
    */
-  readonly dispatcher: DispatcherStats;
+  readonly dispatcher: DispatcherStats | null;
 }
 
 /** Readiness, as `GET /readyz` reports it. */
@@ -231,10 +231,7 @@ export function describeStats(runtime: PolicyRuntime | undefined): AdminStatsVie
     pid: process.pid,
     uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
     generation: active?.generation ?? 0,
-    dispatcher:
-      active === undefined
-        ? { checks: 0, reports: 0, handlerFaults: 0, failedOpen: 0, instanceBuildFailures: 0 }
-        : { ...active.dispatcher.stats },
+    dispatcher: active === undefined ? null : { ...active.dispatcher.stats },
   };
 }
 

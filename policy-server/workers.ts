@@ -30,7 +30,6 @@ import {
   type AdminEndpoint,
   type AdminStatsView,
 } from './admin-endpoint';
-import type { DispatcherStats } from './dispatcher';
 import type { PolicyServer } from './policy-server';
 
 /** Environment of a worker: its slot number, 1 to N. */
@@ -430,19 +429,16 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
   const statsView = async (): Promise<object> => {
     const live = slots.filter((s) => s.worker !== undefined);
     const answers = await Promise.allSettled(live.map((slot) => ask(slot, 'stats')));
-    const total: DispatcherStats = {
-      checks: 0,
-      reports: 0,
-      handlerFaults: 0,
-      failedOpen: 0,
-      instanceBuildFailures: 0,
-    };
+    // Summed by name, so that a counter the dispatcher gains is summed too.
+    const total: Record<string, number> = {};
     const workers = live.map((slot, i) => {
       const answer = answers[i] as PromiseSettledResult<unknown>;
       if (answer.status === 'rejected')
         return { worker: slot.index, error: (answer.reason as Error).message };
       const view = answer.value as AdminStatsView;
-      for (const key of Object.keys(total) as (keyof DispatcherStats)[]) total[key] += view.dispatcher[key];
+      for (const [name, value] of Object.entries(view.dispatcher ?? {})) {
+        if (typeof value === 'number') total[name] = (total[name] ?? 0) + value;
+      }
       return { worker: slot.index, ...view };
     });
     return {
