@@ -99,8 +99,8 @@ export async function runServerCommand(args: readonly string[], output: CommandO
   // just after the listening line) stops it cleanly instead of killing the process.
   const slot = supervisedWorkerSlot();
   let forceStop = (): void => process.exit(1);
-  // A worker gets a signal twice when a terminal signals the whole process group and the
-  // supervisor forwards it too: only the supervisor turns a second signal into a hard stop.
+  // Only the supervisor turns a second signal into a hard stop: a worker's way out is the
+  // supervisor's (which kills it after a while), and its own signals are all one request.
   const signals = catchStopSignals(slot === undefined ? () => forceStop() : undefined);
   try {
     if (slot !== undefined) {
@@ -124,7 +124,9 @@ export async function runServerCommand(args: readonly string[], output: CommandO
     }
     return await serveUntilSignalled(serve, output, signals);
   } finally {
-    signals.dispose();
+    // A worker keeps catching stop signals until it exits: a signal arriving while it
+    // exits would otherwise kill it (an exit by signal, not 0).
+    if (slot === undefined) signals.dispose();
   }
 }
 
@@ -226,7 +228,8 @@ async function serveAsWorker(
       return 1;
     }
     link.reportListening(listening);
-    await signals.next();
+    // A terminal's Ctrl-C reaches the worker itself; a signal sent to the supervisor comes as a message.
+    await Promise.race([signals.next(), link.stopRequested]);
     await server.close();
     return 0;
   } finally {

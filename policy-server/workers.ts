@@ -12,9 +12,11 @@
  * The supervisor starts worker 1 first and the others once it listens, so that a
  * configuration that does not load is reported once, not once per worker. Workers join the
  * socket by asking for the same address (port 0 included: they all land on the port the
- * first one got); a worker restarted while none listens asks for that port explicitly. It restarts a worker that exits unexpectedly, after a delay that doubles with
- * each consecutive failure of that worker. On stop it forwards the signal to every worker,
- * which drains gracefully, and waits for them.
+ * first one got); a worker restarted while none listens asks for that port explicitly.
+ *
+ * It restarts a worker that exits unexpectedly, after a delay that doubles with each
+ * consecutive failure of that worker. On stop it passes the signal on to every worker (as
+ * an IPC message, see stopAll), each drains gracefully, and it waits for them.
  *
  * The admin endpoint, when asked for, runs in the supervisor: it stays up while a worker
  * restarts, and it answers from every worker by asking them over the cluster IPC channel
@@ -53,11 +55,17 @@ type WorkerMessage =
       readonly error?: string;
     };
 
-/** Supervisor to worker. */
+/** Supervisor to worker: a question for the admin endpoint. */
 interface AskMessage {
   readonly type: 'switchboard:ask';
   readonly id: number;
   readonly what: 'config' | 'stats';
+}
+
+/** Supervisor to worker: drain and exit, as on `signal`. */
+interface StopMessage {
+  readonly type: 'switchboard:stop';
+  readonly signal: NodeJS.Signals;
 }
 
 /**
@@ -81,6 +89,8 @@ export function supervisedWorkerSlot(): number | undefined {
 export interface SupervisorLink {
   /** Tells the supervisor the server listens. */
   reportListening(listening: { readonly address: string; readonly port: number }): void;
+  /** Resolves with the signal the supervisor received when it asks this worker to stop. */
+  readonly stopRequested: Promise<NodeJS.Signals>;
   /** Stops answering and lets the channel go, so that the worker can exit. */
   close(): void;
 }
@@ -93,7 +103,13 @@ export interface SupervisorLink {
 export function connectToSupervisor(server: PolicyServer, configDir: string | undefined): SupervisorLink {
   const worker = cluster.worker;
   if (worker === undefined) throw new Error('connectToSupervisor: this process is not a cluster worker');
+  let requestStop: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => (requestStop = resolve));
   const onMessage = (message: unknown): void => {
+    if (isStop(message)) {
+      requestStop(message.signal);
+      return;
+    }
     if (!isAsk(message)) return;
     let answer: WorkerMessage;
     try {
@@ -108,10 +124,12 @@ export function connectToSupervisor(server: PolicyServer, configDir: string | un
     } catch (error) {
       answer = { type: 'switchboard:answer', id: message.id, error: (error as Error).message };
     }
-    if (worker.isConnected()) worker.send(answer);
+    // The supervisor may be gone (the worker then exits): nothing to tell.
+    if (worker.isConnected()) worker.send(answer, undefined, {}, () => undefined);
   };
   worker.on('message', onMessage);
   return {
+    stopRequested,
     reportListening(listening) {
       const message: WorkerMessage = {
         type: 'switchboard:listening',
@@ -120,7 +138,7 @@ export function connectToSupervisor(server: PolicyServer, configDir: string | un
         generation: server.generation,
         resources: server.snapshot?.resources.length ?? 0,
       };
-      if (worker.isConnected()) worker.send(message);
+      if (worker.isConnected()) worker.send(message, undefined, {}, () => undefined);
     },
     close() {
       worker.off('message', onMessage);
@@ -175,7 +193,7 @@ export interface WorkerSupervisor {
    */
   start(): Promise<SupervisedListening>;
   /**
-   * Sends `signal` to every worker, waits for them to exit (killing those still running
+   * Asks every worker to stop as on `signal`, waits for them to exit (killing those still running
    * after `stopTimeoutMs`), and closes the admin endpoint. Resolves true when every
    * worker exited with code 0. Idempotent: every call returns the same promise.
    */
@@ -264,6 +282,9 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     slot.exited = new Promise((resolve) => (slot.markExited = resolve));
     worker.on('message', (message: unknown) => onMessage(slot, worker, message));
     worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
+    // A send to a worker that is exiting fails (EPIPE); each send handles its own failure,
+    // and the exit is seen through 'exit'. Without a listener the error would end the supervisor.
+    worker.on('error', () => undefined);
   };
 
   const onMessage = (slot: Slot, worker: Worker, message: unknown): void => {
@@ -300,7 +321,11 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
       );
       return;
     }
-    if (stopping !== undefined) return;
+    if (stopping !== undefined) {
+      if (code !== 0)
+        options.log(`switchboard: worker ${slot.index} (pid ${worker.process.pid}) stopped with ${how}`);
+      return;
+    }
     if (Date.now() - slot.forkedAt >= stableAfterMs) slot.failures = 0;
     const delay = Math.min(restartDelayMs * 2 ** slot.failures, maxRestartDelayMs);
     slot.failures++;
@@ -363,9 +388,17 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
 
   // Does not wait for start(): workers still starting get the signal too, and start() rejects.
   const stopAll = async (signal: NodeJS.Signals): Promise<boolean> => {
+    // The request travels as a message, not as the signal itself: when a terminal signals
+    // the whole process group, a worker would get the signal twice, and the second copy can
+    // land while the worker exits, when nothing catches it any more (an exit by signal).
+    const stop: StopMessage = { type: 'switchboard:stop', signal };
     for (const slot of slots) {
       clearTimeout(slot.restartTimer);
-      slot.worker?.process.kill(signal);
+      const worker = slot.worker;
+      if (worker === undefined) continue;
+      // A worker that cannot hear it is exiting already; stopTimeoutMs bounds the wait anyway.
+      if (worker.isConnected()) worker.send(stop, undefined, {}, () => undefined);
+      else worker.process.kill(signal);
     }
     const codes = slots.map((slot) => (slot.worker === undefined ? Promise.resolve(0) : slot.exited));
     let timer: NodeJS.Timeout | undefined;
@@ -408,7 +441,12 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
       }, askTimeoutMs);
       pending.set(id, { resolve, reject, timer, slot });
       const message: AskMessage = { type: 'switchboard:ask', id, what };
-      worker.send(message);
+      worker.send(message, undefined, {}, (error: Error | null) => {
+        if (error === null || !pending.has(id)) return;
+        pending.delete(id);
+        clearTimeout(timer);
+        reject(new Error(`worker ${slot.index} cannot be asked: ${error.message}`));
+      });
     });
 
   const configView = async (): Promise<object | undefined> => {
@@ -471,6 +509,14 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
       }
     },
   };
+}
+
+function isStop(message: unknown): message is StopMessage {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { type?: unknown }).type === 'switchboard:stop'
+  );
 }
 
 function isAsk(message: unknown): message is AskMessage {
