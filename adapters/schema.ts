@@ -70,6 +70,12 @@ function problem(problems: ConfigProblem[], path: string, message: string): void
   problems.push({ path, message });
 }
 
+/** `a string` → `strings`, `an integer` → `integers`, for `a list of …`; other descriptions as they are. */
+function plural(description: string): string {
+  const m = /^an? (\w+)(.*)$/.exec(description);
+  return m === null ? description : `${m[1]}s${m[2]}`;
+}
+
 /** Joins a path and a field name: `quotas[0]` + `maxAmount`. */
 export function joinPath(path: string, field: string | number): string {
   if (typeof field === 'number') return `${path}[${field}]`;
@@ -138,9 +144,10 @@ export const s = {
   },
 
   list<T>(item: Schema<T>, bounds: { minLength?: number } = {}): Schema<readonly T[]> {
-    return make(`a list of ${item.description}`, (input, path, problems) => {
+    const described = `a list of ${plural(item.description)}`;
+    return make(described, (input, path, problems) => {
       if (!Array.isArray(input)) {
-        problem(problems, path, `must be a list of ${item.description}, got ${got(input)}`);
+        problem(problems, path, `must be ${described}, got ${got(input)}`);
         return [];
       }
       if (bounds.minLength !== undefined && input.length < bounds.minLength) {
@@ -179,6 +186,8 @@ export const s = {
         return {} as ObjectType<F>;
       }
       const given: Record<string, unknown> = {};
+      // The key as written, per field: problems name the spelling the user wrote.
+      const written: Record<string, string> = {};
       for (const [key, value] of Object.entries(mapping as Record<string, unknown>)) {
         const field = key in fields ? key : options.aliases?.[key];
         if (field === undefined) {
@@ -191,6 +200,15 @@ export const s = {
           );
           continue;
         }
+        if (field in written) {
+          problem(
+            problems,
+            joinPath(path, key),
+            `sets ${field} a second time (as ${written[field]} and ${key}); keep one`,
+          );
+          continue;
+        }
+        written[field] = key;
         given[field] = value;
       }
       const out: Record<string, unknown> = {};
@@ -202,7 +220,7 @@ export const s = {
           else if (schema.defaultValue !== undefined) out[name] = schema.defaultValue;
           continue;
         }
-        out[name] = schema.parse(value, joinPath(path, name), problems);
+        out[name] = schema.parse(value, joinPath(path, written[name] ?? name), problems);
       }
       return Object.freeze(out) as ObjectType<F>;
     });

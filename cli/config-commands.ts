@@ -88,8 +88,12 @@ export async function runCheckCommand(args: readonly string[], output: CommandOu
     }));
     const precondition = response.precondition as Record<string, unknown>;
     precondition.referencedAttributes = { attributeMatches: byName };
-    for (const quota of Object.values((response.quotas ?? {}) as Record<string, Record<string, unknown>>)) {
+    precondition.validDuration = durationJson(outcome.validDurationMs);
+    for (const [name, quota] of Object.entries(
+      (response.quotas ?? {}) as Record<string, Record<string, unknown>>,
+    )) {
       quota.referencedAttributes = { attributeMatches: byName };
+      quota.validDuration = durationJson(outcome.quotas.get(name)!.validDurationMs);
     }
     output.stdout.write(`${JSON.stringify(response, null, 2)}\n`);
     return 0;
@@ -173,4 +177,12 @@ async function withRuntime(
   } finally {
     await runtime.close();
   }
+}
+
+/** A duration in proto3 JSON form: seconds with up to nine fractional digits, then `s`. */
+function durationJson(ms: number): string {
+  const whole = Math.max(0, Math.round(ms));
+  const seconds = Math.floor(whole / 1000);
+  const fraction = whole % 1000;
+  return fraction === 0 ? `${seconds}s` : `${seconds}.${String(fraction).padStart(3, '0')}s`;
 }

@@ -91,6 +91,26 @@ const DEFAULT_TIMEOUT_MS = 1000;
 const DEFAULT_VALID_DURATION_MS = 60_000;
 const DEFAULT_VALID_USE_COUNT = 10_000;
 
+type CheckMethod = (instance: unknown, context: CallContext) => CheckResult | Promise<CheckResult>;
+
+/** A call's context; its AbortSignal exists only if the handler asks for it. */
+class CallDeadline implements CallContext {
+  private controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  expire(): void {
+    this.controller?.abort();
+  }
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 /** A handler call that did not answer. */
 class HandlerFault {
   constructor(
@@ -158,43 +178,39 @@ export class Dispatcher {
     const rules = this.matching(bag);
 
     // Check instances, all handlers at once, each under the deadline.
-    const calls: Array<Promise<readonly [string, CheckResult | HandlerFault]>> = [];
+    const names: string[] = [];
+    const answers: Array<CheckResult | HandlerFault | Promise<CheckResult | HandlerFault>> = [];
+    let pending = false;
     for (const rule of rules) {
       for (const action of rule.actions) {
         for (const instance of action.instances) {
           if (instance.template.variety !== 'check') continue;
           const built = instance.builder.build(bag);
           const handler = action.handler;
+          names.push(handler.qualifiedName);
           if (built instanceof InstanceBuildError) {
             this.stats.instanceBuildFailures++;
-            calls.push(
-              Promise.resolve([
-                handler.qualifiedName,
-                this.fault(rule, handler, StatusCode.INTERNAL, built.message),
-              ]),
-            );
+            answers.push(this.fault(rule, handler, StatusCode.INTERNAL, built.message));
             continue;
           }
-          calls.push(
-            this.call(rule, handler, (h, context) =>
-              (
-                h as unknown as Record<
-                  string,
-                  (i: unknown, c: CallContext) => CheckResult | Promise<CheckResult>
-                >
-              )[instance.template.handlerMethod]!(built, context),
-            ).then((r) => [handler.qualifiedName, r] as const),
+          const method = instance.template.handlerMethod;
+          const answer = this.call(rule, handler, (h, context) =>
+            (h as unknown as Record<string, CheckMethod>)[method]!(built, context),
           );
+          if (isThenable(answer)) pending = true;
+          answers.push(answer);
         }
       }
     }
-    const results = await Promise.all(calls);
+    const results = pending ? await Promise.all(answers) : (answers as Array<CheckResult | HandlerFault>);
 
     let status: Status = OK_STATUS;
     const failures: string[] = [];
     let validDurationMs = this.defaultValidDurationMs;
     let validUseCount = this.defaultValidUseCount;
-    for (const [handlerName, result] of results) {
+    for (let i = 0; i < results.length; i++) {
+      const handlerName = names[i]!;
+      const result = results[i]!;
       const r = result instanceof HandlerFault ? this.faultResult(result) : result;
       if (r.status.code !== StatusCode.OK) {
         if (status.code === StatusCode.OK) status = r.status;
@@ -288,7 +304,8 @@ export class Dispatcher {
       return this.quotaFault(this.fault(rule, handler, StatusCode.INTERNAL, built.message), request);
     }
     const args = {
-      deduplicationId: deduplicationId + quotaName,
+      // Per quota, as Mixer made it; a request without an id stays without one (never deduplicated).
+      deduplicationId: deduplicationId === '' ? '' : deduplicationId + quotaName,
       amount: Number(request.amount),
       bestEffort: request.bestEffort,
     };
@@ -363,35 +380,46 @@ export class Dispatcher {
   }
 
   /** Calls a handler under the deadline; a throw or a timeout becomes a HandlerFault. */
-  private async call<R>(
+  private call<R>(
     rule: RuleConfig,
     config: HandlerConfig,
     invoke: (handler: Handler, context: CallContext) => R | Promise<R>,
-  ): Promise<R | HandlerFault> {
+  ): R | HandlerFault | Promise<R | HandlerFault> {
     const handler = this.handlers.get(config.qualifiedName);
     if (handler === undefined) return this.fault(rule, config, StatusCode.INTERNAL, 'handler is not built');
-    const controller = new AbortController();
+    const context = new CallDeadline();
+    let answer: R | Promise<R>;
+    try {
+      answer = invoke(handler, context);
+    } catch (error) {
+      return this.thrown(rule, config, error);
+    }
+    // Most handlers answer at once (lists, in-memory quotas): no timer for them.
+    if (!isThenable(answer)) return answer;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<HandlerFault>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort();
+        context.expire();
         resolve(
           this.fault(rule, config, StatusCode.DEADLINE_EXCEEDED, `no answer within ${this.timeoutMs}ms`),
         );
       }, this.timeoutMs);
     });
-    try {
-      return await Promise.race([Promise.resolve(invoke(handler, { signal: controller.signal })), deadline]);
-    } catch (error) {
-      return this.fault(
-        rule,
-        config,
-        StatusCode.UNAVAILABLE,
-        `handler error: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    return Promise.race([answer, deadline]).then(
+      (value) => {
+        clearTimeout(timer);
+        return value;
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        return this.thrown(rule, config, error);
+      },
+    );
+  }
+
+  private thrown(rule: RuleConfig, config: HandlerConfig, error: unknown): HandlerFault {
+    const reason = error instanceof Error ? error.message : String(error);
+    return this.fault(rule, config, StatusCode.UNAVAILABLE, `handler error: ${reason}`);
   }
 
   private fault(rule: RuleConfig, handler: HandlerConfig, code: number, message: string): HandlerFault {

@@ -111,7 +111,9 @@ export function buildRuntimeConfig(
 ): RuntimeConfigOutcome {
   const defaultNamespace = options.defaultNamespace ?? DEFAULT_NAMESPACE;
   const errors: ConfigError[] = [];
+  const faulty = new Set<ConfigResource>();
   const report = (resource: ConfigResource, path: string | undefined, message: string): void => {
+    faulty.add(resource);
     errors.push({
       file: resource.file,
       line: path === undefined ? resource.line : resource.lineOf(path),
@@ -122,39 +124,39 @@ export function buildRuntimeConfig(
   const namespaceOf = (r: ConfigResource): string => r.namespace ?? defaultNamespace;
 
   // 1. The vocabulary, first: every expression is checked against it.
-  const declared: AttributeInfo[] = [];
+  let manifest = STANDARD_MANIFEST;
   const handlerResources: ConfigResource[] = [];
   const instanceResources: Array<{ resource: ConfigResource; template: TemplateInfo | undefined }> = [];
   const ruleResources: ConfigResource[] = [];
   const proxyResources: ConfigResource[] = [];
   for (const resource of resources) {
     const kind = resource.kind;
-    if (kind === 'attributemanifest') declared.push(...manifestAttributes(resource, report));
-    else if (kind === 'handler' || registry.get(kind) !== undefined) handlerResources.push(resource);
+    if (kind === 'attributemanifest') {
+      checkSpecFields(resource, ['name', 'revision', 'attributes'], 'an attributemanifest', report);
+      const extended = manifest.extend(manifestAttributes(resource, report));
+      for (const conflict of extended.conflicts) {
+        report(
+          resource,
+          `spec.attributes.${conflict.name}.valueType`,
+          `attribute ${conflict.name} is already declared as ${ValueType[conflict.declared]}; one attribute has one type`,
+        );
+      }
+      manifest = extended.manifest;
+    } else if (kind === 'handler' || registry.get(kind) !== undefined) handlerResources.push(resource);
     else if (kind === 'instance') instanceResources.push({ resource, template: undefined });
     else if (TEMPLATES.has(kind)) instanceResources.push({ resource, template: TEMPLATES.get(kind) });
     else if (kind === 'rule') ruleResources.push(resource);
     else if (PROXY_KINDS.has(kind)) proxyResources.push(resource);
     else report(resource, 'kind', unknownKind(kind, registry));
   }
-  const extended = STANDARD_MANIFEST.extend(declared);
-  for (const conflict of extended.conflicts) {
-    const resource = resources.find((r) => r.kind === 'attributemanifest' && hasAttribute(r, conflict.name))!;
-    report(
-      resource,
-      `spec.attributes.${conflict.name}.valueType`,
-      `attribute ${conflict.name} is already declared as ${ValueType[conflict.declared]}; one attribute has one type`,
-    );
-  }
-  const manifest = extended.manifest;
 
   // 2. Handlers: each adapter parses and validates its own configuration.
   const handlers = new NameTable<HandlerConfig>();
   for (const resource of handlerResources) {
     const legacy = resource.kind !== 'handler';
-    const adapterName = legacy
-      ? resource.kind
-      : (stringField(resource.spec.compiledAdapter) ?? stringField(resource.spec.adapter));
+    const adapterKey = resource.spec.compiledAdapter !== undefined ? 'compiledAdapter' : 'adapter';
+    const adapterName = legacy ? resource.kind : stringField(resource.spec[adapterKey]);
+    if (!legacy) checkSpecFields(resource, HANDLER_FIELDS, 'a handler', report);
     const paramsPath = legacy ? 'spec' : 'spec.params';
     if (adapterName === undefined) {
       report(resource, 'spec', 'a handler needs compiledAdapter: the name of the adapter, such as denier');
@@ -164,7 +166,7 @@ export function buildRuntimeConfig(
     if (adapter === undefined) {
       report(
         resource,
-        legacy ? 'kind' : 'spec.compiledAdapter',
+        legacy ? 'kind' : `spec.${adapterKey}`,
         `no adapter named ${adapterName}; adapters: ${registry.names().join(', ')}`,
       );
       continue;
@@ -205,15 +207,14 @@ export function buildRuntimeConfig(
   // 3. Instances: every field's expression compiled and type-checked against the template.
   const instances = new NameTable<InstanceConfig>();
   for (const { resource, template: legacyTemplate } of instanceResources) {
-    const templateName =
-      legacyTemplate?.name ??
-      stringField(resource.spec.compiledTemplate) ??
-      stringField(resource.spec.template);
+    const templateKey = resource.spec.compiledTemplate !== undefined ? 'compiledTemplate' : 'template';
+    const templateName = legacyTemplate?.name ?? stringField(resource.spec[templateKey]);
+    if (legacyTemplate === undefined) checkSpecFields(resource, INSTANCE_FIELDS, 'an instance', report);
     const template = legacyTemplate ?? (templateName === undefined ? undefined : TEMPLATES.get(templateName));
     if (template === undefined) {
       report(
         resource,
-        templateName === undefined ? 'spec' : 'spec.compiledTemplate',
+        templateName === undefined ? 'spec' : `spec.${templateKey}`,
         templateName === undefined
           ? 'an instance needs compiledTemplate: the name of a template, such as listentry'
           : `no template named ${templateName}; templates: ${[...TEMPLATES.keys()].join(', ')}`,
@@ -250,12 +251,33 @@ export function buildRuntimeConfig(
       );
   }
 
+  // References to handlers and instances with errors of their own are not errors again.
+  const stub = (resource: ConfigResource): ResourceStub => {
+    const namespace = namespaceOf(resource);
+    return {
+      name: resource.name,
+      kind: resource.kind,
+      namespace,
+      qualifiedName: qualifiedName(resource.name, resource.kind, namespace),
+    };
+  };
+  const faultyHandlers = new NameTable<ResourceStub>();
+  for (const r of handlerResources) if (faulty.has(r)) faultyHandlers.add(stub(r));
+  const faultyInstances = new NameTable<ResourceStub>();
+  for (const { resource } of instanceResources) if (faulty.has(resource)) faultyInstances.add(stub(resource));
+
   // 4. Rules: match compiled as BOOL, references resolved, header operations compiled.
   const rulesByNamespace = new Map<string, RuleConfig[]>();
   for (const resource of ruleResources) {
     const namespace = namespaceOf(resource);
     const before = errors.length;
-    const rule = compileRule(resource, namespace, manifest, handlers, instances, report);
+    const rule = compileRule(
+      resource,
+      namespace,
+      manifest,
+      { handlers, instances, faultyHandlers, faultyInstances },
+      report,
+    );
     if (rule === undefined || errors.length > before) continue;
     const list = rulesByNamespace.get(namespace) ?? [];
     list.push(rule);
@@ -281,18 +303,36 @@ export function buildRuntimeConfig(
 
 type Report = (resource: ConfigResource, path: string | undefined, message: string) => void;
 
+interface ResourceStub {
+  readonly name: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly qualifiedName: string;
+}
+
+/** What rules refer to: the handlers and instances that loaded, and those that did not. */
+interface Referents {
+  readonly handlers: NameTable<HandlerConfig>;
+  readonly instances: NameTable<InstanceConfig>;
+  readonly faultyHandlers: NameTable<ResourceStub>;
+  readonly faultyInstances: NameTable<ResourceStub>;
+}
+
 function compileRule(
   resource: ConfigResource,
   namespace: string,
   manifest: AttributeManifest,
-  handlers: NameTable<HandlerConfig>,
-  instances: NameTable<InstanceConfig>,
+  referents: Referents,
   report: Report,
 ): RuleConfig | undefined {
+  const { handlers, instances, faultyHandlers, faultyInstances } = referents;
   const spec = resource.spec;
+  checkSpecFields(resource, RULE_FIELDS, 'a rule', report);
   let match: CompiledExpression | undefined;
-  if (spec.match !== undefined && spec.match !== null && spec.match !== '') {
-    if (typeof spec.match !== 'string') {
+  // YAML reads `match: true` as a boolean; it means the expression true.
+  const matchSource = typeof spec.match === 'boolean' ? String(spec.match) : spec.match;
+  if (matchSource !== undefined && matchSource !== null && matchSource !== '') {
+    if (typeof matchSource !== 'string') {
       report(
         resource,
         'spec.match',
@@ -300,13 +340,13 @@ function compileRule(
       );
     } else {
       try {
-        match = compileExpression(spec.match, manifest, { expectedType: ValueType.BOOL });
+        match = compileExpression(matchSource, manifest, { expectedType: ValueType.BOOL });
       } catch (error) {
         if (!(error instanceof ExpressionError)) throw error;
         report(
           resource,
           'spec.match',
-          `${error.kind} error in ${JSON.stringify(spec.match)} at ${error.message}`,
+          `${error.kind} error in ${JSON.stringify(matchSource)} at ${error.message}`,
         );
       }
     }
@@ -323,6 +363,15 @@ function compileRule(
         return;
       }
       const action = raw as Record<string, unknown>;
+      for (const key of Object.keys(action)) {
+        if (!ACTION_FIELDS.includes(key)) {
+          report(
+            resource,
+            `${path}.${key}`,
+            `is not a field of a rule action; its fields: ${ACTION_FIELDS.join(', ')}`,
+          );
+        }
+      }
       const handlerRef = stringField(action.handler);
       if (handlerRef === undefined) {
         report(
@@ -334,6 +383,7 @@ function compileRule(
       }
       const handler = resolveOne(
         handlers,
+        faultyHandlers,
         handlerRef,
         namespace,
         'handler',
@@ -357,7 +407,16 @@ function compileRule(
           report(resource, instancePath, 'must be the name of an instance');
           return;
         }
-        const instance = resolveOne(instances, ref, namespace, 'instance', resource, instancePath, report);
+        const instance = resolveOne(
+          instances,
+          faultyInstances,
+          ref,
+          namespace,
+          'instance',
+          resource,
+          instancePath,
+          report,
+        );
         if (instance === undefined || handler === undefined) return;
         if (!handler.adapter.templates.includes(instance.template.name)) {
           report(
@@ -451,6 +510,7 @@ function compileHeaderOperations(
 
 function resolveOne<T extends { qualifiedName: string; name: string; kind: string; namespace: string }>(
   table: NameTable<T>,
+  faulty: NameTable<ResourceStub>,
   reference: string,
   namespace: string,
   sort: string,
@@ -460,6 +520,8 @@ function resolveOne<T extends { qualifiedName: string; name: string; kind: strin
 ): T | undefined {
   const found = table.resolve(reference, namespace);
   if (found === undefined) {
+    // Declared, but with errors of its own, reported where it is declared.
+    if (faulty.resolve(reference, namespace) !== undefined) return undefined;
     report(
       resource,
       path,
@@ -506,11 +568,6 @@ function manifestAttributes(resource: ConfigResource, report: Report): Attribute
   return out;
 }
 
-function hasAttribute(resource: ConfigResource, name: string): boolean {
-  const attributes = resource.spec.attributes as Record<string, unknown> | undefined;
-  return attributes !== undefined && attributes !== null && name in attributes;
-}
-
 function readFailurePolicy(resource: ConfigResource, report: Report): FailurePolicy | undefined {
   const raw = resource.spec.failurePolicy;
   if (raw === undefined || raw === null) return undefined;
@@ -520,6 +577,32 @@ function readFailurePolicy(resource: ConfigResource, report: Report): FailurePol
     return undefined;
   }
   return normalized as FailurePolicy;
+}
+
+const HANDLER_FIELDS = ['compiledAdapter', 'adapter', 'params', 'connection', 'failurePolicy'];
+const INSTANCE_FIELDS = ['compiledTemplate', 'template', 'params', 'attributeBindings'];
+const RULE_FIELDS = [
+  'match',
+  'actions',
+  'requestHeaderOperations',
+  'responseHeaderOperations',
+  'sampling',
+  'failurePolicy',
+];
+const ACTION_FIELDS = ['handler', 'instances', 'name'];
+
+/** Reports keys of a spec that its kind does not have: a misspelt `match` must not make a rule apply everywhere. */
+function checkSpecFields(
+  resource: ConfigResource,
+  fields: readonly string[],
+  what: string,
+  report: Report,
+): void {
+  for (const key of Object.keys(resource.spec)) {
+    if (!fields.includes(key)) {
+      report(resource, `spec.${key}`, `is not a field of ${what}; its fields: ${fields.join(', ')}`);
+    }
+  }
 }
 
 function unknownKind(kind: string, registry: AdapterRegistry): string {

@@ -68,7 +68,7 @@ describe('adapters: configuration schemas', () => {
     assert.ok(!outcome.ok);
     assert.deepEqual(outcome.problems, [
       { path: 'redisServerUrl', message: 'must be a string, got a list' },
-      { path: 'quotas', message: 'must be a list of a mapping, got a mapping' },
+      { path: 'quotas', message: 'must be a list of mappings, got a mapping' },
     ]);
     const notDuration = parseWithSchema(s.object({ d: s.duration() }), { d: 10 });
     assert.ok(!notDuration.ok);

@@ -227,12 +227,15 @@ describe('loadConfigDirectory', () => {
       path.relative(process.cwd(), path.join(REPO_ROOT, 'examples', 'config')),
     );
     assert.deepEqual(snapshot.resources.map((r) => `${r.kind}/${r.name}`).sort(), [
+      'handler/access-log',
       'handler/allowed-versions',
       'handler/refuse',
       'handler/request-limits',
+      'instance/access',
       'instance/caller-version',
       'instance/nothing',
       'instance/requestcount',
+      'rule/access-log',
       'rule/deny-reviews-v3',
       'rule/ratings-callers',
       'rule/request-quota',

@@ -10,14 +10,16 @@
  * remember none for an empty id (as Mixer's redisquota), which would otherwise make every
  * call without an id a repeat of the first.
  *
- * Entries expire exactly minDeduplicationDuration after the call that made them. They are
- * kept in the order they were made, which is the order they expire in, so dropping the
- * expired ones costs one step per entry dropped: memory follows the ids of the last
- * minDeduplicationDuration, however many ids arrive.
+ * Entries expire exactly minDeduplicationDuration after the call that made them, and are
+ * queued in the order they expire in, so dropping the expired ones costs one step per entry
+ * dropped: memory follows the ids of the last minDeduplicationDuration, however many ids
+ * arrive.
  */
 import type { QuotaResult } from '../../../templates';
+import { ExpiryQueue } from './expiry-queue';
 
 interface Remembered {
+  readonly key: string;
   readonly result: QuotaResult;
   /** Until when a repeat gets the result. */
   readonly expiresAtMs: number;
@@ -27,6 +29,7 @@ interface Remembered {
 
 export class DeduplicationCache {
   private readonly entries = new Map<string, Remembered>();
+  private readonly expiries = new ExpiryQueue<Remembered>();
 
   constructor(readonly durationMs: number) {}
 
@@ -55,22 +58,30 @@ export class DeduplicationCache {
   }
 
   remember(key: string, nowMs: number, result: QuotaResult): void {
-    this.entries.set(key, {
+    const entry: Remembered = {
+      key,
       result,
       expiresAtMs: nowMs + this.durationMs,
       grantEndsAtMs: nowMs + result.validDurationMs,
-    });
+    };
+    this.entries.set(key, entry);
+    this.expiries.push(entry, entry.expiresAtMs);
   }
 
   /** Drops the entries expired by `nowMs`. */
   sweep(nowMs: number): void {
-    for (const [key, entry] of this.entries) {
-      if (nowMs < entry.expiresAtMs) return;
-      this.entries.delete(key);
+    for (
+      let entry = this.expiries.shiftExpired(nowMs);
+      entry !== undefined;
+      entry = this.expiries.shiftExpired(nowMs)
+    ) {
+      // The id may have been remembered anew since: only the entry queued here goes.
+      if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
     }
   }
 
   clear(): void {
     this.entries.clear();
+    this.expiries.clear();
   }
 }

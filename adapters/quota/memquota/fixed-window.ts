@@ -4,16 +4,18 @@
  * how Mixer's redisquota counted a fixed window (a window expiring validDuration after it
  * was opened, in fixed_window.go).
  */
+import { ExpiryQueue } from './expiry-queue';
 import { grantable, neededAmount, type Charge, type WindowLimit } from './window-limit';
 
 interface FixedWindow {
+  readonly key: string;
   readonly endMs: number;
   used: number;
 }
 
 export class FixedWindowLimit implements WindowLimit {
-  /** In the order the windows opened, which is the order they end in: sweeping stops at the first live one. */
   private readonly windows = new Map<string, FixedWindow>();
+  private readonly ends = new ExpiryQueue<FixedWindow>();
 
   constructor(
     readonly maxAmount: number,
@@ -26,16 +28,14 @@ export class FixedWindowLimit implements WindowLimit {
 
   charge(key: string, nowMs: number, amount: number, bestEffort: boolean): Charge {
     let window = this.windows.get(key);
-    if (window !== undefined && nowMs >= window.endMs) {
-      this.windows.delete(key);
-      window = undefined;
-    }
+    if (window !== undefined && nowMs >= window.endMs) window = undefined;
     const available = this.maxAmount - (window?.used ?? 0);
     const granted = grantable(amount, available, bestEffort);
     if (granted > 0) {
       if (window === undefined) {
-        window = { endMs: nowMs + this.validDurationMs, used: 0 };
+        window = { key, endMs: nowMs + this.validDurationMs, used: 0 };
         this.windows.set(key, window);
+        this.ends.push(window, window.endMs);
       }
       window.used += granted;
       return { granted, available, validDurationMs: window.endMs - nowMs };
@@ -46,13 +46,18 @@ export class FixedWindowLimit implements WindowLimit {
   }
 
   sweep(nowMs: number): void {
-    for (const [key, window] of this.windows) {
-      if (nowMs < window.endMs) return;
-      this.windows.delete(key);
+    for (
+      let window = this.ends.shiftExpired(nowMs);
+      window !== undefined;
+      window = this.ends.shiftExpired(nowMs)
+    ) {
+      // A later window of the same key may have replaced it: only the window queued here goes.
+      if (this.windows.get(window.key) === window) this.windows.delete(window.key);
     }
   }
 
   clear(): void {
     this.windows.clear();
+    this.ends.clear();
   }
 }

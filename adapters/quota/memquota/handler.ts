@@ -47,7 +47,6 @@ interface OverridePlan extends ConfiguredLimit {
 
 /** A configured quota, ready to serve. */
 interface QuotaPlan {
-  readonly name: string;
   readonly overrides: readonly OverridePlan[];
   readonly own: ConfiguredLimit;
 }
@@ -205,7 +204,6 @@ function planQuota(quota: QuotaParams, path: string): QuotaPlan {
       ? new FixedWindowLimit(maxAmount, validDurationMs)
       : new RollingWindowLimit(maxAmount, validDurationMs, quota.bucketDuration);
   return {
-    name: quota.name,
     own: { limit: limitOf(quota.maxAmount, quota.validDuration), path },
     overrides: quota.overrides.map((override, o) => ({
       conditions: Object.entries(override.dimensions).map(([name, text]) =>

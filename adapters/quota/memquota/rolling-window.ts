@@ -5,9 +5,10 @@
  * counting when its bucket leaves the window. Mixer's memquota counted the same way, with
  * 100 ms buckets (`rollingWindow` in rollingWindow.go).
  *
- * A counter keeps only the buckets that hold grants, oldest first, so it never holds more
- * entries than there are buckets in the window or units in maxAmount, whichever is fewer.
+ * A counter keeps only the buckets that hold grants, oldest first, so its live entries are
+ * never more than the buckets in the window or the units in maxAmount, whichever is fewer.
  */
+import { ExpiryQueue } from './expiry-queue';
 import { grantable, neededAmount, type Charge, type WindowLimit } from './window-limit';
 
 /** The buckets of one key that hold grants, oldest first, with their total. */
@@ -18,7 +19,10 @@ class RollingCounter {
   private head = 0;
   used = 0;
 
-  constructor(public lastBucket: number) {}
+  constructor(
+    readonly key: string,
+    public lastBucket: number,
+  ) {}
 
   /** Forgets the buckets at or before `bucket`. */
   dropThrough(bucket: number): void {
@@ -60,8 +64,9 @@ class RollingCounter {
 }
 
 export class RollingWindowLimit implements WindowLimit {
-  /** In order of each counter's last bucket, which is the order they empty in: sweeping stops at the first live one. */
   private readonly counters = new Map<string, RollingCounter>();
+  /** Each counter, queued again whenever it is charged in a new bucket, for when that bucket leaves the window. */
+  private readonly emptyings = new ExpiryQueue<RollingCounter>();
   private readonly bucketsPerWindow: number;
 
   /** @param validDurationMs a whole multiple of bucketDurationMs (validation sees to it) */
@@ -94,12 +99,11 @@ export class RollingWindowLimit implements WindowLimit {
     const granted = grantable(amount, available, bestEffort);
     if (granted > 0) {
       if (counter === undefined) {
-        counter = new RollingCounter(bucket);
+        counter = new RollingCounter(key, bucket);
         this.counters.set(key, counter);
+        this.emptyings.push(counter, this.bucketEndMs(bucket));
       } else if (counter.lastBucket !== bucket) {
-        // Move it to the end, keeping the map in order of last buckets.
-        this.counters.delete(key);
-        this.counters.set(key, counter);
+        this.emptyings.push(counter, this.bucketEndMs(bucket));
       }
       counter.add(bucket, granted);
       return { granted, available, validDurationMs: this.bucketEndMs(bucket) - nowMs };
@@ -114,14 +118,24 @@ export class RollingWindowLimit implements WindowLimit {
 
   sweep(nowMs: number): void {
     const bucket = Math.floor(nowMs / this.bucketDurationMs);
-    for (const [key, counter] of this.counters) {
-      if (counter.lastBucket > bucket - this.bucketsPerWindow) return;
-      this.counters.delete(key);
+    for (
+      let counter = this.emptyings.shiftExpired(nowMs);
+      counter !== undefined;
+      counter = this.emptyings.shiftExpired(nowMs)
+    ) {
+      // Charged in a later bucket since, it is queued again for then; dropped already, it is gone.
+      if (
+        counter.lastBucket <= bucket - this.bucketsPerWindow &&
+        this.counters.get(counter.key) === counter
+      ) {
+        this.counters.delete(counter.key);
+      }
     }
   }
 
   clear(): void {
     this.counters.clear();
+    this.emptyings.clear();
   }
 
   /** When grants made in `bucket` leave the window. */

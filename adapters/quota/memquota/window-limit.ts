@@ -27,7 +27,10 @@ export interface WindowLimit {
    * what is left if `bestEffort`, else nothing.
    */
   charge(key: string, nowMs: number, amount: number, bestEffort: boolean): Charge;
-  /** Drops counters whose window has ended by `nowMs`. Costs one step per counter dropped, plus one. */
+  /**
+   * Drops counters whose window has ended by `nowMs`. Costs one step per expiry passed
+   * since the last sweep, plus one.
+   */
   sweep(nowMs: number): void;
   /** How many counters are held. */
   readonly counterCount: number;

@@ -539,7 +539,10 @@ quotas:
       h.advance(1000);
       assert.equal(call('reviews'), 0);
       assert.equal(call('productpage'), 2);
-      const denied = h.ask(1, { instance: name, dimensions: { destination: 'reviews', source: '10.0.0.9' } });
+      const denied = h.ask(1, {
+        instance: name,
+        dimensions: { destination: 'reviews', source: '10.0.0.9', destinationVersion: 'v1' },
+      });
       const quoted = /`(memquota: quota [^`]*)`/.exec(
         readFileSync(path.join(REPO_ROOT, 'adapters', 'quota', 'memquota', 'README.md'), 'utf8'),
       );

@@ -26,6 +26,29 @@ describe('memquota: windows and deduplication, unswept', () => {
     assert.equal(limit.counterCount, 0);
   });
 
+  it('a sweep drops a window, counter or id only when the one it queued is still the current one', () => {
+    const fixed = new FixedWindowLimit(2, 1000);
+    fixed.charge('k', 5000, 2, false);
+    fixed.charge('k', 6000, 2, false); // a new window, the old one unswept
+    fixed.sweep(6000);
+    assert.equal(fixed.charge('k', 6500, 1, false).granted, 0, 'the new window is kept');
+
+    const rolling = new RollingWindowLimit(3, 300, 100);
+    rolling.charge('k', 1000, 1, false);
+    rolling.charge('k', 1100, 2, false);
+    rolling.sweep(1300); // the 1.0s bucket has left; the 1.1s bucket has not
+    assert.equal(rolling.counterCount, 1);
+    assert.equal(rolling.charge('k', 1300, 3, true).granted, 1);
+
+    const cache = new DeduplicationCache(1000);
+    const result = { status: OK_STATUS, grantedAmount: 1, validDurationMs: 0 };
+    cache.remember('k', 5000, result);
+    assert.equal(cache.recall('k', 6000), undefined);
+    cache.remember('k', 6000, result);
+    cache.sweep(6000);
+    assert.deepEqual(cache.recall('k', 6500), result, 'the id remembered anew is kept');
+  });
+
   it('a rolling window never reopens when the clock steps back', () => {
     const limit = new RollingWindowLimit(2, 1000, 100);
     assert.equal(limit.charge('k', 10_000, 2, false).granted, 2);
