@@ -295,6 +295,19 @@ describe('switchboard server --workers and --admin-address', function () {
     // Then both die: the next worker asks for the port the first one got, not for a new one.
     process.kill(Number(replacement), 'SIGKILL');
     process.kill(second, 'SIGKILL');
+    // Worker 1 fails a second time in a row: its delay doubles; worker 2's is the first.
+    await cli.line(
+      'stderr',
+      new RegExp(
+        `^switchboard: worker 1 \\(pid ${replacement}\\) exited unexpectedly with signal SIGKILL; restarting it in 200 ms$`,
+      ),
+    );
+    await cli.line(
+      'stderr',
+      new RegExp(
+        `^switchboard: worker 2 \\(pid ${second}\\) exited unexpectedly with signal SIGKILL; restarting it in 100 ms$`,
+      ),
+    );
     await waitFor(
       'both workers are restarted',
       () =>
