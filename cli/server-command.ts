@@ -104,7 +104,7 @@ export async function runServerCommand(args: readonly string[], output: CommandO
   const signals = catchStopSignals(slot === undefined ? () => forceStop() : undefined);
   try {
     if (slot !== undefined) {
-      // The supervisor passes the address every worker binds (its port once the first listens).
+      // The supervisor names the address to bind: the one asked for, or the port the first worker got.
       const workerAddress = process.env[WORKER_ADDRESS_ENV] ?? address;
       return await serveAsWorker(
         slot,
