@@ -1,25 +1,39 @@
 /**
- * `switchboard server --config DIR [--address HOST:PORT]`: runs the policy server until
- * SIGINT or SIGTERM.
+ * `switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT]
+ * [--workers N]`: runs the policy server until SIGINT or SIGTERM — in this process, or with
+ * `--workers N` (N > 1) in N worker processes sharing the address, this process
+ * supervising them (see policy-server/workers.ts).
  */
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   ConfigLoadError,
+  connectToSupervisor,
   createPolicyServer,
+  createWorkerSupervisor,
   DEFAULT_ADDRESS,
   formatConfigError,
   parseAddress,
+  parseWorkerCount,
+  supervisedWorkerSlot,
+  WORKER_ADDRESS_ENV,
 } from '../policy-server';
+import type { PolicyServerLogger } from '../policy-server';
 import { UsageError } from './usage-error';
 
-export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT]
+export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--workers N]
 
 Runs the policy server: Istio Mixer's Check/Report API and the gRPC health service.
 
 Options:
-  -c, --config DIR         directory of YAML configuration (*.yaml, *.yml, recursively)
-  -a, --address HOST:PORT  where to listen; port 0 picks a free port (default ${DEFAULT_ADDRESS})
-  -h, --help               show this help
+  -c, --config DIR               directory of YAML configuration (*.yaml, *.yml, recursively)
+  -a, --address HOST:PORT        where to listen; port 0 picks a free port (default ${DEFAULT_ADDRESS})
+      --admin-address HOST:PORT  also serve the admin HTTP endpoint there: GET /healthz, /readyz,
+                                 /config, /stats (JSON); port 0 picks a free port (default: none)
+  -w, --workers N                server processes sharing the address; 0 or auto for one per CPU
+                                 (default 1: this process serves). With N > 1 this process
+                                 supervises: it restarts a worker that dies and runs the admin endpoint
+  -h, --help                     show this help
 
 Stops gracefully on SIGINT or SIGTERM; a second signal stops it at once (exit code 1).`;
 
@@ -29,10 +43,17 @@ export interface CommandOutput {
   readonly stderr: NodeJS.WritableStream;
 }
 
+/** What the command serves, from the flags. */
+interface ServeOptions {
+  readonly configDir: string;
+  readonly address: string;
+  readonly adminAddress: string | undefined;
+}
+
 /**
  * Runs the server command and resolves with the exit code once the server has stopped:
  * 0 after a clean stop on a signal, 1 when the configuration does not load or the address
- * cannot be bound.
+ * cannot be bound (or, with workers, when a worker did not stop cleanly).
  * @throws UsageError on bad flags (the caller prints usage and exits 2)
  */
 export async function runServerCommand(args: readonly string[], output: CommandOutput): Promise<number> {
@@ -43,6 +64,8 @@ export async function runServerCommand(args: readonly string[], output: CommandO
       options: {
         config: { type: 'string', short: 'c' },
         address: { type: 'string', short: 'a' },
+        'admin-address': { type: 'string' },
+        workers: { type: 'string', short: 'w' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -59,71 +82,230 @@ export async function runServerCommand(args: readonly string[], output: CommandO
   if (configDir === undefined || configDir === '') {
     throw new UsageError('server: --config DIR is required', SERVER_USAGE);
   }
-  const address = values.address ?? DEFAULT_ADDRESS;
-  try {
-    parseAddress(address);
-  } catch {
+  const address = checkAddress('--address', values.address ?? DEFAULT_ADDRESS);
+  const adminAddress =
+    values['admin-address'] === undefined
+      ? undefined
+      : checkAddress('--admin-address', values['admin-address']);
+  const workers = values.workers === undefined ? 1 : parseWorkerCount(values.workers);
+  if (workers === undefined) {
     throw new UsageError(
-      `server: --address must be HOST:PORT with a port from 0 to 65535, e.g. ${DEFAULT_ADDRESS}, got "${address}"`,
+      `server: --workers must be a whole number from 1 to 9999, or 0 or auto for one per CPU, got "${values.workers}"`,
       SERVER_USAGE,
     );
   }
 
   // Signals are caught from the start, so that one arriving while the server starts (or
   // just after the listening line) stops it cleanly instead of killing the process.
-  let stopSignal: NodeJS.Signals | undefined;
-  let wake: (() => void) | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopSignal !== undefined) process.exit(1); // a second signal cuts the graceful wait short
-    stopSignal = signal;
-    wake?.();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const slot = supervisedWorkerSlot();
+  let forceStop = (): void => process.exit(1);
+  // Only the supervisor turns a second signal into a hard stop: a worker's way out is the
+  // supervisor's (which kills it after a while), and its own signals are all one request.
+  const signals = catchStopSignals(slot === undefined ? () => forceStop() : undefined);
   try {
-    return await serveUntilSignalled(configDir, address, output, () => {
-      if (stopSignal !== undefined) return Promise.resolve(stopSignal);
-      return new Promise<NodeJS.Signals>((resolve) => {
-        wake = () => resolve(stopSignal as NodeJS.Signals);
+    if (slot !== undefined) {
+      // The supervisor names the address to bind: the one asked for, or the port the first worker got.
+      const workerAddress = process.env[WORKER_ADDRESS_ENV] ?? address;
+      return await serveAsWorker(
+        slot,
+        { configDir, address: workerAddress, adminAddress: undefined },
+        output,
+        signals,
+      );
+    }
+    const serve = { configDir, address, adminAddress };
+    if (workers > 1) {
+      return await superviseWorkers(workers, args, serve, output, signals, (kill) => {
+        forceStop = () => {
+          kill();
+          process.exit(1);
+        };
       });
-    });
+    }
+    return await serveUntilSignalled(serve, output, signals);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    // A worker keeps catching stop signals until it exits: a signal arriving while it
+    // exits would otherwise kill it (an exit by signal, not 0).
+    if (slot === undefined) signals.dispose();
   }
 }
 
+function checkAddress(flag: string, address: string): string {
+  try {
+    parseAddress(address);
+  } catch {
+    throw new UsageError(
+      `server: ${flag} must be HOST:PORT with a port from 0 to 65535, e.g. ${DEFAULT_ADDRESS}, got "${address}"`,
+      SERVER_USAGE,
+    );
+  }
+  return address;
+}
+
+/** SIGINT and SIGTERM, caught for as long as the command runs. */
+interface StopSignals {
+  /** Resolves with the first stop signal (at once if one came already). */
+  next(): Promise<NodeJS.Signals>;
+  dispose(): void;
+}
+
+/** Catches stop signals; `onSecond` (when given) runs on the second one, which is otherwise ignored. */
+function catchStopSignals(onSecond: (() => void) | undefined): StopSignals {
+  let received: NodeJS.Signals | undefined;
+  let wake: ((signal: NodeJS.Signals) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received !== undefined) {
+      onSecond?.(); // a second signal cuts the graceful wait short
+      return;
+    }
+    received = signal;
+    wake?.(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    next: () =>
+      received !== undefined
+        ? Promise.resolve(received)
+        : new Promise<NodeJS.Signals>((resolve) => {
+            wake = resolve;
+          }),
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 async function serveUntilSignalled(
-  configDir: string,
-  address: string,
+  serve: ServeOptions,
   output: CommandOutput,
-  nextSignal: () => Promise<NodeJS.Signals>,
+  signals: StopSignals,
 ): Promise<number> {
-  const server = createPolicyServer({ address, configDir });
+  const server = createPolicyServer({
+    address: serve.address,
+    configDir: serve.configDir,
+    ...(serve.adminAddress === undefined ? {} : { adminAddress: serve.adminAddress }),
+  });
   let listening;
   try {
     listening = await server.start();
   } catch (error) {
     await server.close();
-    if (error instanceof ConfigLoadError) {
-      const count = error.errors.length;
-      output.stderr.write(
-        `switchboard: configuration in ${configDir} does not load (${count} ${count === 1 ? 'error' : 'errors'}):\n`,
-      );
-      for (const e of error.errors) output.stderr.write(`${formatConfigError(e)}\n`);
-    } else {
-      output.stderr.write(`switchboard: ${(error as Error).message}\n`);
-    }
+    reportStartFailure(error, serve.configDir, output);
     return 1;
   }
 
-  const resourceCount = server.snapshot?.resources.length ?? 0;
   output.stdout.write(
-    `switchboard policy server listening on ${listening.address} ` +
-      `(config generation ${server.generation}, ${resourceCount} ${resourceCount === 1 ? 'resource' : 'resources'} from ${configDir})\n`,
+    listeningLine(listening.address, [], server.generation, server.snapshot?.resources.length ?? 0, serve) +
+      (listening.admin === undefined ? '' : `, admin on ${listening.admin.address}`) +
+      '\n',
   );
-  const signal = await nextSignal();
+  const signal = await signals.next();
   output.stderr.write(`switchboard: ${signal} received, stopping\n`);
   await server.close();
   return 0;
+}
+
+/** A worker: serves like a single server, but tells the supervisor instead of printing. */
+async function serveAsWorker(
+  slot: number,
+  serve: ServeOptions,
+  output: CommandOutput,
+  signals: StopSignals,
+): Promise<number> {
+  const prefix = `switchboard worker ${slot} (pid ${process.pid})`;
+  const logger: PolicyServerLogger = { error: (message) => output.stderr.write(`${prefix}: ${message}\n`) };
+  const server = createPolicyServer({ address: serve.address, configDir: serve.configDir, logger });
+  const link = connectToSupervisor(server, serve.configDir);
+  try {
+    let listening;
+    try {
+      listening = await server.start();
+    } catch (error) {
+      await server.close();
+      reportStartFailure(error, serve.configDir, output);
+      return 1;
+    }
+    link.reportListening(listening);
+    // A terminal's Ctrl-C reaches the worker itself; a signal sent to the supervisor comes as a message.
+    await Promise.race([signals.next(), link.stopRequested]);
+    await server.close();
+    return 0;
+  } finally {
+    link.close();
+  }
+}
+
+/** The supervisor of `workers` worker processes, each running this command. */
+async function superviseWorkers(
+  workers: number,
+  args: readonly string[],
+  serve: ServeOptions,
+  output: CommandOutput,
+  signals: StopSignals,
+  setForceStop: (kill: () => void) => void,
+): Promise<number> {
+  const log = (line: string): void => void output.stderr.write(`${line}\n`);
+  const supervisor = createWorkerSupervisor({
+    workers,
+    // Workers run this CLI with the same arguments; they know they are workers from cluster.
+    exec: path.join(__dirname, 'switchboard.js'),
+    args: ['server', ...args],
+    address: serve.address,
+    ...(serve.adminAddress === undefined ? {} : { adminAddress: serve.adminAddress }),
+    log,
+  });
+  setForceStop(() => supervisor.kill());
+  let signalled = false;
+  const stopped = signals.next().then(async (signal) => {
+    signalled = true;
+    log(`switchboard: ${signal} received, stopping ${workers} workers`);
+    return supervisor.stop(signal);
+  });
+  let listening;
+  try {
+    listening = await supervisor.start();
+  } catch (error) {
+    // Stopped by a signal while starting: the workers were told to stop, not failing.
+    if (signalled) return (await stopped) ? 0 : 1;
+    log(`switchboard: ${(error as Error).message}`);
+    await supervisor.stop('SIGTERM');
+    return 1;
+  }
+  output.stdout.write(
+    listeningLine(
+      listening.address,
+      [`${workers} workers`],
+      listening.generation,
+      listening.resources,
+      serve,
+    ) +
+      (listening.admin === undefined ? '' : `, admin on ${listening.admin.address}`) +
+      '\n',
+  );
+  return (await stopped) ? 0 : 1;
+}
+
+function listeningLine(
+  address: string,
+  extra: readonly string[],
+  generation: number,
+  resourceCount: number,
+  serve: ServeOptions,
+): string {
+  const resources = `${resourceCount} ${resourceCount === 1 ? 'resource' : 'resources'} from ${serve.configDir}`;
+  return `switchboard policy server listening on ${address} (${[...extra, `config generation ${generation}`, resources].join(', ')})`;
+}
+
+function reportStartFailure(error: unknown, configDir: string, output: CommandOutput): void {
+  if (error instanceof ConfigLoadError) {
+    const count = error.errors.length;
+    output.stderr.write(
+      `switchboard: configuration in ${configDir} does not load (${count} ${count === 1 ? 'error' : 'errors'}):\n`,
+    );
+    for (const e of error.errors) output.stderr.write(`${formatConfigError(e)}\n`);
+  } else {
+    output.stderr.write(`switchboard: ${(error as Error).message}\n`);
+  }
 }

@@ -31,3 +31,26 @@ export type { PolicyRuntimeOptions, ConfigRefusal } from './policy-runtime';
 export { createScenario, validateConfigTexts } from './scenario';
 export type { Scenario, ScenarioOptions, ScenarioAttributes } from './scenario';
 export { toCheckResponse } from './mixer-service';
+export { createAdminEndpoint, describeConfig, describeStats } from './admin-endpoint';
+export type {
+  AdminConfigView,
+  AdminEndpoint,
+  AdminEndpointOptions,
+  AdminReadiness,
+  AdminSource,
+  AdminStatsView,
+} from './admin-endpoint';
+export {
+  connectToSupervisor,
+  createWorkerSupervisor,
+  parseWorkerCount,
+  supervisedWorkerSlot,
+  WORKER_ADDRESS_ENV,
+  WORKER_SLOT_ENV,
+} from './workers';
+export type {
+  SupervisedListening,
+  SupervisorLink,
+  WorkerSupervisor,
+  WorkerSupervisorOptions,
+} from './workers';

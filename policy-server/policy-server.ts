@@ -5,6 +5,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { handleServerStreamingCall, handleUnaryCall } from '@grpc/grpc-js';
 import { createBuiltinRegistry, type AdapterRegistry } from '../adapters';
+import { createAdminEndpoint, describeConfig, describeStats, type AdminEndpoint } from './admin-endpoint';
 import type { ConfigSnapshot } from './config-resource';
 import { createHealthService } from './health-service';
 import { adapterLogger, STDERR_LOGGER } from './logger';
@@ -50,6 +51,18 @@ export interface PolicyServerOptions {
   readonly handlerTimeoutMs?: number;
   /** Reload the configuration directory when it changes. Default true. */
   readonly watch?: boolean;
+  /**
+   * Quiet time after a change in the configuration directory before reloading, in
+   * milliseconds: an editor's several writes become one reload. Default 200.
+   */
+  readonly reloadDelayMs?: number;
+  /**
+   * `HOST:PORT` of the admin HTTP endpoint (`/healthz`, `/readyz`, `/config`, `/stats`; see
+   * admin-endpoint.ts); port 0 picks a free port. Default: none, and no admin endpoint runs.
+   * It listens before the configuration loads (so `/readyz` answers 503 meanwhile) and
+   * stops last, after calls have drained.
+   */
+  readonly adminAddress?: string;
   /** Where faults are logged. Default: stderr. */
   readonly logger?: PolicyServerLogger;
 }
@@ -59,6 +72,8 @@ export interface ListeningAddress {
   /** `HOST:PORT` with the port actually bound, e.g. `127.0.0.1:40123`. */
   readonly address: string;
   readonly port: number;
+  /** Where the admin endpoint listens, when `adminAddress` asked for one. */
+  readonly admin?: { readonly address: string; readonly port: number };
 }
 
 /** A policy server; create it with {@link createPolicyServer}. */
@@ -108,14 +123,35 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     0,
   );
   const logger = options.logger ?? STDERR_LOGGER;
+  if (options.reloadDelayMs !== undefined) checkWhole('reloadDelayMs', options.reloadDelayMs, 0);
 
   let runtime: PolicyRuntime | undefined;
   let grpcServer: Server | undefined;
   let starting: Promise<ListeningAddress> | undefined;
   let closing: Promise<void> | undefined;
   const healthService = createHealthService();
+  let serving = false;
+  const admin: AdminEndpoint | undefined =
+    options.adminAddress === undefined
+      ? undefined
+      : createAdminEndpoint({
+          address: options.adminAddress,
+          source: {
+            draining: () => closing !== undefined,
+            readiness: () => {
+              if (closing !== undefined) return { ready: false, reason: 'draining' };
+              if (!serving || runtime === undefined)
+                return { ready: false, reason: 'configuration is loading' };
+              return { ready: true, generation: runtime.currentGeneration };
+            },
+            config: () => (runtime === undefined ? undefined : describeConfig(runtime, options.configDir)),
+            stats: () => describeStats(runtime),
+          },
+        });
 
   const startServing = async (): Promise<ListeningAddress> => {
+    // The admin endpoint first: probes get answers (503 not ready) while the configuration loads.
+    const adminListening = await admin?.start();
     const loaded = new PolicyRuntime({
       ...(options.configDir === undefined ? {} : { configDir: options.configDir }),
       ...(options.defaultNamespace === undefined ? {} : { defaultNamespace: options.defaultNamespace }),
@@ -123,6 +159,7 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
       registry: options.registry ?? createBuiltinRegistry(),
       logger: adapterLogger(logger),
       watch: options.watch ?? true,
+      ...(options.reloadDelayMs === undefined ? {} : { reloadDelayMs: options.reloadDelayMs }),
       defaultValidDurationMs: validDurationMs,
       defaultValidUseCount: validUseCount,
     });
@@ -149,8 +186,15 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     });
     grpcServer = server;
     // close() may have been called while binding; it shuts down grpcServer once this settles.
-    if (closing === undefined) healthService.setServing();
-    return { address: `${host}:${port}`, port };
+    if (closing === undefined) {
+      healthService.setServing();
+      serving = true;
+    }
+    return {
+      address: `${host}:${port}`,
+      port,
+      ...(adminListening === undefined ? {} : { admin: adminListening }),
+    };
   };
 
   const shutDown = async (): Promise<void> => {
@@ -159,6 +203,7 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     const server = grpcServer;
     if (server === undefined) {
       await runtime?.close();
+      await admin?.close();
       return;
     }
     await new Promise<void>((resolve) => {
@@ -173,13 +218,19 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     });
     // Calls have ended: handlers flush and close.
     await runtime?.close();
+    // Last, so that probes see NOT_SERVING for the whole drain.
+    await admin?.close();
   };
 
   return {
     start(): Promise<ListeningAddress> {
       if (closing !== undefined)
         return Promise.reject(new Error('policy server is closed; create a new one'));
-      starting ??= startServing();
+      // A start that fails leaves nothing bound, the admin endpoint included.
+      starting ??= startServing().catch(async (error: unknown) => {
+        await admin?.close();
+        throw error;
+      });
       return starting;
     },
     close(): Promise<void> {
