@@ -22,7 +22,8 @@ import { UsageError } from './usage-error';
 export const USAGE = `Usage: switchboard <command> [options]
 
 Commands:
-  server --config DIR [--address HOST:PORT]  run the policy server (Istio Mixer's Check/Report API)
+  server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--workers N]
+                                             run the policy server (Istio Mixer's Check/Report API)
   validate DIR                               check a configuration directory, every error as file:line: path: message
   check --config DIR --attributes FILE.json [--quota NAME=AMOUNT]...
                                              run one Check offline and print the CheckResponse

@@ -7,6 +7,8 @@
  * running configuration stays, and the refusal is kept for the admin endpoint.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AdapterLogger, AdapterRegistry } from '../adapters';
 import { ConfigLoadError, type ConfigError } from './config-error';
 import { loadConfigDirectory } from './config-loader';
@@ -57,6 +59,8 @@ export interface PolicyRuntimeOptions extends RuntimeConfigOptions, Omit<Dispatc
   readonly watch?: boolean;
   /** Quiet time after a change before reloading, in milliseconds. Default 200. */
   readonly reloadDelayMs?: number;
+  /** How often the directory is also polled for changes the watcher missed, in milliseconds. Default 2000. */
+  readonly pollIntervalMs?: number;
   /** Handlers' clock; default Date.now. */
   readonly clock?: () => number;
 }
@@ -72,6 +76,9 @@ export class PolicyRuntime {
   private readonly handlers: HandlerSet;
   private generation = 0;
   private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  /** The configuration files' names, sizes and times as last seen, for the poll. */
+  private fingerprint: string | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
@@ -129,6 +136,7 @@ export class PolicyRuntime {
     if (this.closed) return;
     this.closed = true;
     this.watcher?.close();
+    clearInterval(this.poller);
     clearTimeout(this.reloadTimer);
     await this.reloading;
     await this.active?.whenIdle();
@@ -175,16 +183,76 @@ export class PolicyRuntime {
     return undefined;
   }
 
+  /**
+   * Watches the directory two ways. fs.watch answers at once, but on Linux a recursive
+   * watcher stops seeing files replaced by rename (what editors and Kubernetes ConfigMap
+   * updates do) after the first such event, so it is made afresh after each rename. A poll
+   * of the files' sizes and times every `pollIntervalMs` catches whatever the watcher misses.
+   */
   private startWatching(dir: string): void {
     const delay = this.options.reloadDelayMs ?? 200;
-    this.watcher = watch(dir, { recursive: true }, () => {
+    const scheduleReload = (): void => {
       clearTimeout(this.reloadTimer);
-      this.reloadTimer = setTimeout(() => void this.reload(), delay);
+      this.reloadTimer = setTimeout(() => {
+        void this.reload().then(async () => {
+          this.fingerprint = await fingerprintOf(dir);
+        });
+      }, delay);
       this.reloadTimer.unref();
+    };
+    const open = (): void => {
+      try {
+        this.watcher = watch(dir, { recursive: true }, (event) => {
+          scheduleReload();
+          if (event === 'rename' && !this.closed) {
+            this.watcher?.close();
+            open();
+          }
+        });
+        this.watcher.on('error', (error) =>
+          this.options.logger.error(`watching ${dir} failed: ${error.message}`),
+        );
+        this.watcher.unref();
+      } catch (error) {
+        this.options.logger.error(`watching ${dir} failed: ${(error as Error).message}; polling only`);
+      }
+    };
+    open();
+    void fingerprintOf(dir).then((f) => {
+      this.fingerprint = f;
     });
-    this.watcher.on('error', (error) =>
-      this.options.logger.error(`watching ${dir} failed: ${error.message}`),
-    );
-    this.watcher.unref();
+    this.poller = setInterval(() => {
+      void fingerprintOf(dir).then((f) => {
+        if (this.fingerprint !== undefined && f !== this.fingerprint && !this.closed) scheduleReload();
+        this.fingerprint = f;
+      });
+    }, this.options.pollIntervalMs ?? 2000);
+    this.poller.unref();
   }
+}
+
+/** Names, sizes and modification times of every file below `dir`, as one string. */
+async function fingerprintOf(dir: string): Promise<string> {
+  const parts: string[] = [];
+  const walk = async (d: string, depth: number): Promise<void> => {
+    if (depth > 16) return;
+    let entries;
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const full = join(d, entry.name);
+      try {
+        const st = await stat(full);
+        if (st.isDirectory()) await walk(full, depth + 1);
+        else parts.push(`${full}:${st.size}:${st.mtimeMs}:${st.ino}`);
+      } catch {
+        // vanished while walking; the next poll sees the outcome
+      }
+    }
+  };
+  await walk(dir, 0);
+  return parts.sort().join('\n');
 }
