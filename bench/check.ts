@@ -37,6 +37,9 @@
  *   BENCH_MIXLOAD_CONNS=4   mixload --conns; its --concurrency is 32
  *   BENCH_VERIFY_CALLS=200  sample checked with a gRPC client before the runs
  *   BENCH_KEEP=0            1: keep the temporary folder (configs, logs, h2load logs)
+ *   BENCH_CANDIDATE=        paths (comma-separated) of other builds' dist/cli/switchboard.js
+ *                           (e.g. patched copies): run them too, same rules, in every round,
+ *                           to A/B a change
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -69,6 +72,10 @@ const MIXLOAD_CONNS = Math.round(num('BENCH_MIXLOAD_CONNS', 4));
 const MIXLOAD_CONCURRENCY = 32;
 const VERIFY_CALLS = Math.round(num('BENCH_VERIFY_CALLS', 200));
 const KEEP = env.BENCH_KEEP === '1';
+const CANDIDATES = (env.BENCH_CANDIDATE ?? '')
+  .split(',')
+  .filter((p) => p.trim() !== '')
+  .map((p) => resolve(p.trim()));
 const TARGET_RATIO = 0.7;
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -343,15 +350,29 @@ async function main(): Promise<void> {
       );
       started.push(http2);
     }
+    const candidates: { name: string; server: Started; path: string }[] = [];
+    for (const [index, path] of CANDIDATES.entries()) {
+      const server = await startServer(
+        `candidate ${index + 1}`,
+        node,
+        [path, 'server', '--config', ourConfig, '--address', '127.0.0.1:0'],
+        /listening on (\S+:\d+)/,
+        join(dir, `candidate-${index + 1}.log`),
+      );
+      started.push(server);
+      candidates.push({ name: `candidate ${index + 1} (10 rules)`, server, path });
+    }
 
     const OURS = 'switchboard (10 rules)';
     const EMPTY = 'empty handler, grpc-js';
     const HTTP2 = 'empty handler, bare node:http2';
     const sides: { name: string; server: Started; expect: string }[] = [
       { name: OURS, server: ours, expect: OK_ANSWER },
+      ...candidates.map((c) => ({ name: c.name, server: c.server, expect: OK_ANSWER })),
       { name: EMPTY, server: empty, expect: EMPTY_ANSWER },
       ...(http2 ? [{ name: HTTP2, server: http2, expect: EMPTY_ANSWER }] : []),
     ];
+    const policySides = sides.filter((side) => side.expect === OK_ANSWER);
 
     log(
       `Check benchmark: node ${process.version}, ${spawnSync('nproc').stdout.toString().trim()} cores, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
@@ -363,6 +384,7 @@ async function main(): Promise<void> {
     log(
       `rules: bench/check/rules.ts (4 listchecker, 1 memquota, 5 deniers whose match is false; no report rules)`,
     );
+    for (const c of candidates) log(`${c.name}: ${c.path}`);
 
     // Answers first: a wrong answer must not count as speed.
     const wrong = new Set<string>();
@@ -372,12 +394,14 @@ async function main(): Promise<void> {
       log(`verify ${side.name}: ${formatTally(tally)}${right ? '' : `  <-- WRONG, expected ${side.expect}`}`);
       if (!right) wrong.add(side.name);
     }
-    const denied = await sampleChecks(ours.address, deniedVariant, 4, 2);
-    const deniedRight = [...denied.keys()].every((k) => k.startsWith('grpc OK, precondition 7'));
-    log(
-      `verify ${OURS}, caller version v3: ${formatTally(denied)}${deniedRight ? '' : '  <-- WRONG, expected precondition 7 (PERMISSION_DENIED)'}`,
-    );
-    if (!deniedRight) wrong.add(OURS);
+    for (const side of policySides) {
+      const denied = await sampleChecks(side.server.address, deniedVariant, 4, 2);
+      const deniedRight = [...denied.keys()].every((k) => k.startsWith('grpc OK, precondition 7'));
+      log(
+        `verify ${side.name}, caller version v3: ${formatTally(denied)}${deniedRight ? '' : '  <-- WRONG, expected precondition 7 (PERMISSION_DENIED)'}`,
+      );
+      if (!deniedRight) wrong.add(side.name);
+    }
 
     log();
     log(
@@ -388,8 +412,8 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const side of sides) {
         let result = await runH2load(side.server, side.name, round, bodyFile, dir);
-        if (side.server === ours) {
-          const after = await sampleChecks(ours.address, request, 20, 4);
+        if (side.expect === OK_ANSWER) {
+          const after = await sampleChecks(side.server.address, request, 20, 4);
           if (!(after.size === 1 && after.has(OK_ANSWER))) {
             result = { ...result, invalid: `after the run: ${formatTally(after)}` };
           }
@@ -404,6 +428,8 @@ async function main(): Promise<void> {
     log('summary (req/s: mean of rounds; p50/p99: all calls of all rounds)');
     log(summaryRow(sOurs));
     log(summaryRow(sEmpty));
+    const sCands = candidates.map((c) => summarize(results, c.name));
+    for (const sCand of sCands) log(summaryRow(sCand));
     let sHttp2: Summary | undefined;
     if (http2) {
       sHttp2 = summarize(results, HTTP2);
@@ -423,6 +449,12 @@ async function main(): Promise<void> {
     } else {
       log('ours / empty grpc-js handler: not computed, answers were wrong');
       exitCode = 1;
+    }
+    for (const sCand of sCands.filter((c) => c.valid && sOurs.valid && sEmpty.valid)) {
+      log(
+        `${sCand.side} / empty grpc-js handler: ${(sCand.rps / sEmpty.rps).toFixed(2)}; / ours: ` +
+          `${(sCand.rps / sOurs.rps).toFixed(2)}× the throughput, ${(sCand.cpuUsPerCall / sOurs.cpuUsPerCall).toFixed(2)}× the CPU per call`,
+      );
     }
     if (sHttp2 && sHttp2.valid && sEmpty.valid) {
       log(
@@ -455,6 +487,7 @@ async function main(): Promise<void> {
       const MIXER = 'Istio Mixer (mixs-lite, 10 rules)';
       const mixSides = [
         { name: OURS, server: ours },
+        ...candidates.map((c) => ({ name: c.name, server: c.server })),
         { name: MIXER, server: mixer },
         { name: EMPTY, server: empty },
       ];
@@ -476,8 +509,9 @@ async function main(): Promise<void> {
       const mOurs = summarize(mixResults, OURS);
       const mMixer = summarize(mixResults, MIXER);
       const mEmpty = summarize(mixResults, EMPTY);
+      const mCands = candidates.map((c) => summarize(mixResults, c.name));
       log('summary (mean of rounds)');
-      for (const s of [mOurs, mMixer, mEmpty]) log(summaryRow(s));
+      for (const s of [mOurs, ...mCands, mMixer, mEmpty]) log(summaryRow(s));
       log();
       if (mOurs.valid && mMixer.valid) {
         const vsMixer = mOurs.rps / mMixer.rps;
@@ -488,6 +522,8 @@ async function main(): Promise<void> {
         log(
           `Istio Mixer / empty grpc-js handler under mixload: ${(mMixer.rps / mEmpty.rps).toFixed(2)}; ours / empty: ${(mOurs.rps / mEmpty.rps).toFixed(2)}`,
         );
+        for (const mCand of mCands.filter((c) => c.valid))
+          log(`${mCand.side} / Istio Mixer under mixload: ${(mCand.rps / mMixer.rps).toFixed(2)}`);
       } else {
         log('ours / Istio Mixer: not computed, answers were wrong');
         exitCode = 1;
