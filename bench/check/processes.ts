@@ -10,8 +10,10 @@ export interface Started {
   readonly pid: number;
   /** `HOST:PORT` the process said it listens on. */
   readonly address: string;
-  /** CPU seconds (user + system) the process has used so far; NaN when /proc is not readable. */
+  /** CPU seconds (user + system) the process has used so far, all threads; NaN when /proc is not readable. */
   cpuSeconds(): number;
+  /** CPU seconds of its main thread alone (Node's JavaScript thread); NaN when /proc is not readable. */
+  mainThreadCpuSeconds(): number;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -41,9 +43,9 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-function cpuSecondsOf(pid: number): number {
+function cpuSecondsOf(statPath: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statPath, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
     return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
@@ -92,7 +94,8 @@ export function startServer(
         name,
         pid,
         address: match[1]!,
-        cpuSeconds: () => cpuSecondsOf(pid),
+        cpuSeconds: () => cpuSecondsOf(`/proc/${pid}/stat`),
+        mainThreadCpuSeconds: () => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`),
         stop: (graceMs = 10_000) => stopChild(child, graceMs),
       });
     };
