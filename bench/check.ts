@@ -8,8 +8,10 @@
  * Load generator: h2load (Debian's nghttp2-client; scripts/install-h2load.sh installs it),
  * one pre-framed CheckRequest body sent on every call: bench-kit's typical inbound Check
  * (30 attributes, 10 request headers; `request.path` is the same on every call, as h2load
- * sends one body) with one quota `requestcount` of amount 1 and no deduplication id, so
- * memquota charges every call. Nothing in the server caches decisions, so every call runs
+ * sends one body) with one quota `requestcount` of amount 1 and no deduplication id. The
+ * deduplication key is then the quota name alone (Mixer's rule), the same on every call:
+ * memquota's window is set to 1 ms so that it charges its counter on nearly every call, as
+ * for real proxies' unique ids. Nothing in the server caches decisions: every call runs
  * every rule. h2load checks HTTP statuses only: before the runs, a real gRPC client checks
  * a sample of answers of every server (and that a denied variant is denied), and again
  * after each of our runs; a run whose answers are wrong is flagged and not counted.
@@ -394,7 +396,9 @@ async function main(): Promise<void> {
     log(
       `request: bench-kit's typical Check, ${bag.size} attributes (10 headers) + quota requestcount=1, ${request.length} bytes;`,
     );
-    log(`  h2load sends this one body on every call (request.path never varies; no deduplication id)`);
+    log(
+      `  h2load sends this one body on every call (request.path never varies; no deduplication id, memquota's dedup window 1 ms)`,
+    );
     log(
       `rules: bench/check/rules.ts (4 listchecker, 1 memquota, 5 deniers whose match is false; no report rules)`,
     );
