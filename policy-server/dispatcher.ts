@@ -471,8 +471,3 @@ function headerOperations(
   }
   return out;
 }
-
-/** An empty references set, for answers no rule read anything for. */
-export function noReferences(): ReferencedAttributes {
-  return new ReferencedAttributes();
-}

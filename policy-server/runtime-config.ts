@@ -14,7 +14,7 @@ import {
 } from '../attributes';
 import { parseWithSchema, type AdapterInfo, type AdapterRegistry } from '../adapters';
 import { ExpressionError, compileExpression, type CompiledExpression } from '../expressions';
-import { TEMPLATES, type TemplateInfo, type Variety } from '../templates';
+import { TEMPLATES, type TemplateInfo } from '../templates';
 import type { ConfigError } from './config-error';
 import type { ConfigResource } from './config-resource';
 import { compileInstance, type InstanceBuilder, type InstanceProblem } from './instance-builder';
@@ -641,9 +641,4 @@ function sortErrors(errors: ConfigError[]): ConfigError[] {
       a.e.file < b.e.file ? -1 : a.e.file > b.e.file ? 1 : (a.e.line ?? 0) - (b.e.line ?? 0) || a.i - b.i,
     )
     .map(({ e }) => e);
-}
-
-/** The variety of an instance's template, for routing. */
-export function varietyOf(instance: InstanceConfig): Variety {
-  return instance.template.variety;
 }

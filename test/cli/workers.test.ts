@@ -156,6 +156,21 @@ interface WorkerStats {
   dispatcher: { checks: number };
 }
 
+/** `switchboard server` with two workers on free loopback ports, admin endpoint included. */
+function twoWorkers(configDir: string): string[] {
+  return [
+    'server',
+    '--config',
+    configDir,
+    '--address',
+    '127.0.0.1:0',
+    '--admin-address',
+    '127.0.0.1:0',
+    '--workers',
+    '2',
+  ];
+}
+
 describe('switchboard server --workers and --admin-address', function () {
   this.timeout(60_000);
   const clients: Client[] = [];
@@ -195,17 +210,7 @@ describe('switchboard server --workers and --admin-address', function () {
   });
 
   it('shares one port between the workers: connections reach every worker', async () => {
-    const cli = startCli([
-      'server',
-      '--config',
-      'examples/config',
-      '--address',
-      '127.0.0.1:0',
-      '--admin-address',
-      '127.0.0.1:0',
-      '--workers',
-      '2',
-    ]);
+    const cli = startCli(twoWorkers('examples/config'));
     const [line, address = '', workers, , configDir, admin = ''] = await cli.line(
       'stdout',
       LISTENING_WITH_WORKERS,
@@ -259,17 +264,7 @@ describe('switchboard server --workers and --admin-address', function () {
   });
 
   it('restarts a worker that dies, on the same port, and stops every worker on SIGTERM', async () => {
-    const cli = startCli([
-      'server',
-      '--config',
-      'examples/config',
-      '--address',
-      '127.0.0.1:0',
-      '--admin-address',
-      '127.0.0.1:0',
-      '--workers',
-      '2',
-    ]);
+    const cli = startCli(twoWorkers('examples/config'));
     const [, address = '', , , , admin = ''] = await cli.line('stdout', LISTENING_WITH_WORKERS);
     const before = (await adminGet(admin, '/stats')).body as { workers: WorkerStats[] };
     const [first, second] = before.workers.map((w) => w.pid) as [number, number];
@@ -332,20 +327,7 @@ describe('switchboard server --workers and --admin-address', function () {
   });
 
   it('drains on a SIGINT sent to the whole process group, as a terminal sends Ctrl-C', async () => {
-    const cli = startCli(
-      [
-        'server',
-        '--config',
-        'examples/config',
-        '--address',
-        '127.0.0.1:0',
-        '--admin-address',
-        '127.0.0.1:0',
-        '--workers',
-        '2',
-      ],
-      { detached: true },
-    );
+    const cli = startCli(twoWorkers('examples/config'), { detached: true });
     const [, , , , , admin = ''] = await cli.line('stdout', LISTENING_WITH_WORKERS);
     const pids = ((await adminGet(admin, '/stats')).body as { workers: WorkerStats[] }).workers.map(
       (w) => w.pid,
@@ -373,17 +355,7 @@ spec:
     status: { code: 7, message: ${message} }
 `;
     writeFileSync(file, denier('first'));
-    const cli = startCli([
-      'server',
-      '--config',
-      dir,
-      '--address',
-      '127.0.0.1:0',
-      '--admin-address',
-      '127.0.0.1:0',
-      '--workers',
-      '2',
-    ]);
+    const cli = startCli(twoWorkers(dir));
     const [, , , resources, , admin = ''] = await cli.line('stdout', LISTENING_WITH_WORKERS);
     assert.equal(resources, '1');
     writeFileSync(file, `${denier('second')}---\n${denier('third').replace('name: refuse', 'name: other')}`);
