@@ -2,8 +2,10 @@
  * `npm run bench:check`: Check throughput and latency of the policy server over gRPC, on a
  * realistic configuration (bench/check/rules.ts: ten Check rules — listchecker whitelists
  * and a blacklist, a memquota quota, deniers whose match is false — and no report rules),
- * against an EMPTY gRPC unary handler on the same transport (@grpc/grpc-js, in a child
- * process like ours) in the same run, same load generator, same concurrency.
+ * against an EMPTY gRPC unary handler on the same transport (our bare-http2 gRPC transport,
+ * policy-server/grpc-transport.ts, answering an empty CheckResponse, in a child process like
+ * ours) in the same run, same load generator, same concurrency; and, for scale, an empty
+ * handler on @grpc/grpc-js, the usual Node gRPC server.
  *
  * Load generator: h2load (Debian's nghttp2-client; scripts/install-h2load.sh installs it),
  * one pre-framed CheckRequest body sent on every call: bench-kit's typical inbound Check
@@ -35,7 +37,7 @@
  *   BENCH_CLIENTS=32        h2load -c (connections)
  *   BENCH_STREAMS=8         h2load -m (concurrent streams per connection)
  *   BENCH_THREADS=1         h2load -t
- *   BENCH_HTTP2=1           also measure an empty handler on bare node:http2 (0: skip)
+ *   BENCH_GRPCJS=1          also measure an empty handler on @grpc/grpc-js (0: skip)
  *   BENCH_MIXER=auto        run the Mixer comparison when its binaries exist (0/off: skip)
  *   SWITCHBOARD_REFERENCE_MIXER=~/.cache/switchboard/reference-mixer  where Mixer was built
  *   BENCH_MIXLOAD_CONNS=4   mixload --conns; its --concurrency is 32
@@ -68,7 +70,7 @@ const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 2)));
 const CLIENTS = Math.round(num('BENCH_CLIENTS', 32));
 const STREAMS = Math.round(num('BENCH_STREAMS', 8));
 const THREADS = Math.round(num('BENCH_THREADS', 1));
-const WITH_HTTP2 = !['0', 'off', 'false', 'no'].includes(env.BENCH_HTTP2 ?? '1');
+const WITH_GRPCJS = !['0', 'off', 'false', 'no'].includes(env.BENCH_GRPCJS ?? '1');
 const MIXER_MODE = env.BENCH_MIXER ?? 'auto';
 const MIXER_DIR =
   env.SWITCHBOARD_REFERENCE_MIXER ?? join(homedir(), '.cache', 'switchboard', 'reference-mixer');
@@ -348,23 +350,23 @@ async function main(): Promise<void> {
     );
     started.push(ours);
     const empty = await startServer(
-      'empty grpc-js',
+      'empty, same transport',
       node,
-      [join(ROOT, 'dist', 'bench', 'check', 'empty-grpc-server.js'), '127.0.0.1:0'],
+      [join(ROOT, 'dist', 'bench', 'check', 'empty-http2-server.js'), '127.0.0.1:0'],
       /listening on (\S+:\d+)/,
-      join(dir, 'empty-grpc.log'),
+      join(dir, 'empty-transport.log'),
     );
     started.push(empty);
-    let http2: Started | undefined;
-    if (WITH_HTTP2) {
-      http2 = await startServer(
-        'empty node:http2',
+    let grpcJs: Started | undefined;
+    if (WITH_GRPCJS) {
+      grpcJs = await startServer(
+        'empty grpc-js',
         node,
-        [join(ROOT, 'dist', 'bench', 'check', 'empty-http2-server.js'), '127.0.0.1:0'],
+        [join(ROOT, 'dist', 'bench', 'check', 'empty-grpc-server.js'), '127.0.0.1:0'],
         /listening on (\S+:\d+)/,
-        join(dir, 'empty-http2.log'),
+        join(dir, 'empty-grpc-js.log'),
       );
-      started.push(http2);
+      started.push(grpcJs);
     }
     const candidates: { name: string; server: Started; path: string }[] = [];
     for (const [index, path] of CANDIDATES.entries()) {
@@ -380,13 +382,13 @@ async function main(): Promise<void> {
     }
 
     const OURS = 'switchboard (10 rules)';
-    const EMPTY = 'empty handler, grpc-js';
-    const HTTP2 = 'empty handler, bare node:http2';
+    const EMPTY = 'empty handler, same transport';
+    const GRPCJS = 'empty handler, grpc-js';
     const sides: { name: string; server: Started; expect: string }[] = [
       { name: OURS, server: ours, expect: OK_ANSWER },
       ...candidates.map((c) => ({ name: c.name, server: c.server, expect: OK_ANSWER })),
       { name: EMPTY, server: empty, expect: EMPTY_ANSWER },
-      ...(http2 ? [{ name: HTTP2, server: http2, expect: EMPTY_ANSWER }] : []),
+      ...(grpcJs ? [{ name: GRPCJS, server: grpcJs, expect: EMPTY_ANSWER }] : []),
     ];
     const policySides = sides.filter((side) => side.expect === OK_ANSWER);
 
@@ -448,16 +450,16 @@ async function main(): Promise<void> {
     log(summaryRow(sEmpty));
     const sCands = candidates.map((c) => summarize(results, c.name));
     for (const sCand of sCands) log(summaryRow(sCand));
-    let sHttp2: Summary | undefined;
-    if (http2) {
-      sHttp2 = summarize(results, HTTP2);
-      log(summaryRow(sHttp2));
+    let sGrpcJs: Summary | undefined;
+    if (grpcJs) {
+      sGrpcJs = summarize(results, GRPCJS);
+      log(summaryRow(sGrpcJs));
     }
     const ratio = sOurs.rps / sEmpty.rps;
     log();
     if (sOurs.valid && sEmpty.valid) {
       log(
-        `ours / empty grpc-js handler: ${ratio.toFixed(2)} of its throughput; target >= ${TARGET_RATIO.toFixed(2)}: ` +
+        `ours / empty handler on the same transport: ${ratio.toFixed(2)} of its throughput; target >= ${TARGET_RATIO.toFixed(2)}: ` +
           `${ratio >= TARGET_RATIO ? 'MET' : 'NOT MET'}  (p50 ${sOurs.p50Ms.toFixed(2)} vs ${sEmpty.p50Ms.toFixed(2)} ms, ` +
           `p99 ${sOurs.p99Ms.toFixed(2)} vs ${sEmpty.p99Ms.toFixed(2)} ms)`,
       );
@@ -467,19 +469,19 @@ async function main(): Promise<void> {
           `${(sOurs.cpuUsPerCall - sEmpty.cpuUsPerCall).toFixed(0)} µs of CPU in all threads`,
       );
     } else {
-      log('ours / empty grpc-js handler: not computed, answers were wrong');
+      log('ours / empty handler: not computed, answers were wrong');
       exitCode = 1;
     }
     for (const sCand of sCands.filter((c) => c.valid && sOurs.valid && sEmpty.valid)) {
       log(
-        `${sCand.side} / empty grpc-js handler: ${(sCand.rps / sEmpty.rps).toFixed(2)}; / ours: ` +
+        `${sCand.side} / empty handler: ${(sCand.rps / sEmpty.rps).toFixed(2)}; / ours: ` +
           `${(sCand.rps / sOurs.rps).toFixed(2)}× the throughput, ${(sCand.mainUsPerCall / sOurs.mainUsPerCall).toFixed(2)}× the main thread's CPU per call`,
       );
     }
-    if (sHttp2 && sHttp2.valid && sEmpty.valid) {
+    if (sGrpcJs && sGrpcJs.valid && sEmpty.valid) {
       log(
-        `empty node:http2 / empty grpc-js handler: ${(sHttp2.rps / sEmpty.rps).toFixed(2)}× the throughput, ` +
-          `${(sHttp2.mainUsPerCall / sEmpty.mainUsPerCall).toFixed(2)}× the main thread's CPU per call; ours / empty node:http2: ${(sOurs.rps / sHttp2.rps).toFixed(2)}`,
+        `for scale: ours / empty grpc-js handler: ${(sOurs.rps / sGrpcJs.rps).toFixed(2)}; empty handler on our transport / on grpc-js: ` +
+          `${(sEmpty.rps / sGrpcJs.rps).toFixed(2)}× the throughput, ${(sEmpty.mainUsPerCall / sGrpcJs.mainUsPerCall).toFixed(2)}× the main thread's CPU per call`,
       );
     }
 
@@ -542,7 +544,7 @@ async function main(): Promise<void> {
             `  (p99 ${mOurs.p99Ms.toFixed(2)} vs ${mMixer.p99Ms.toFixed(2)} ms)`,
         );
         log(
-          `Istio Mixer / empty grpc-js handler under mixload: ${(mMixer.rps / mEmpty.rps).toFixed(2)}; ours / empty: ${(mOurs.rps / mEmpty.rps).toFixed(2)}`,
+          `Istio Mixer / empty handler under mixload: ${(mMixer.rps / mEmpty.rps).toFixed(2)}; ours / empty: ${(mOurs.rps / mEmpty.rps).toFixed(2)}`,
         );
         for (const mCand of mCands.filter((c) => c.valid))
           log(`${mCand.side} / Istio Mixer under mixload: ${(mCand.rps / mMixer.rps).toFixed(2)}`);

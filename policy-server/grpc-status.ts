@@ -3,9 +3,9 @@
  * here) and never choose a status code themselves, so every front-door method answers
  * the same fault the same way.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { StatusObject } from '@grpc/grpc-js';
 import { AttributeDecodeError } from '../attributes';
+import { StatusCode } from '../templates';
+import type { GrpcFailure } from './grpc-transport';
 import type { PolicyServerLogger } from './logger';
 
 /**
@@ -23,27 +23,16 @@ export const INVALID_DICTIONARY_PREFIX = 'Request could not be processed due to 
  *   the word count is at fault; the client's fault, so not logged.
  * - anything else → INTERNAL, logged once here with its stack; the client sees the message.
  */
-export function toServiceError(
-  error: unknown,
-  method: string,
-  logger: PolicyServerLogger,
-): ServiceErrorStatus {
+export function toGrpcFailure(error: unknown, method: string, logger: PolicyServerLogger): GrpcFailure {
   if (error instanceof AttributeDecodeError) {
     const dictionary = error.code === 'WORD_INDEX_OUT_OF_RANGE' || error.code === 'DICTIONARY_MISMATCH';
-    return serviceError(
-      GrpcStatus.INVALID_ARGUMENT,
-      (dictionary ? INVALID_DICTIONARY_PREFIX : '') + error.message,
-    );
+    return {
+      code: StatusCode.INVALID_ARGUMENT,
+      message: (dictionary ? INVALID_DICTIONARY_PREFIX : '') + error.message,
+    };
   }
   const detail = error instanceof Error ? error.message : String(error);
   const stack = error instanceof Error && error.stack !== undefined ? error.stack : detail;
   logger.error(`switchboard: ${method} failed with an unexpected error: ${stack}`);
-  return serviceError(GrpcStatus.INTERNAL, `internal error in ${method}: ${detail}`);
-}
-
-/** A status to answer a call with; plain data, so answering a bad request allocates no Error. */
-export type ServiceErrorStatus = Pick<StatusObject, 'code' | 'details'>;
-
-function serviceError(code: GrpcStatus, details: string): ServiceErrorStatus {
-  return { code, details };
+  return { code: StatusCode.INTERNAL, message: `internal error in ${method}: ${detail}` };
 }

@@ -9,31 +9,22 @@
  * change; when the server shuts down it sends NOT_SERVING and ends the stream, so that
  * watchers never hold a graceful shutdown open.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { handleServerStreamingCall, handleUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import { health } from '../proto';
+import { StatusCode } from '../templates';
+import type { ServerStreamHandler, ServerStreamWriter, UnaryHandler } from './grpc-transport';
 
 const ServingStatus = health.HealthCheckResponse_ServingStatus;
 
 /** The service names the health service answers for. */
 export const HEALTH_SERVICE_NAMES: readonly string[] = Object.freeze(['', 'istio.mixer.v1.Mixer']);
 
-type WatchCall = ServerWritableStream<health.HealthCheckRequest, health.HealthCheckResponse>;
+export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
+export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
 
 /** The health service's methods and the switch that sets what they answer. */
 export interface HealthService {
-  readonly check: {
-    readonly path: string;
-    readonly requestDeserialize: (bytes: Buffer) => health.HealthCheckRequest;
-    readonly responseSerialize: (response: health.HealthCheckResponse) => Buffer;
-    readonly handler: handleUnaryCall<health.HealthCheckRequest, health.HealthCheckResponse>;
-  };
-  readonly watch: {
-    readonly path: string;
-    readonly requestDeserialize: (bytes: Buffer) => health.HealthCheckRequest;
-    readonly responseSerialize: (response: health.HealthCheckResponse) => Buffer;
-    readonly handler: handleServerStreamingCall<health.HealthCheckRequest, health.HealthCheckResponse>;
-  };
+  readonly check: UnaryHandler;
+  readonly watch: ServerStreamHandler;
   /** Marks every known service SERVING and tells watchers. */
   setServing(): void;
   /** Marks every known service NOT_SERVING, tells watchers and ends their streams. Idempotent. */
@@ -44,46 +35,51 @@ export interface HealthService {
 export function createHealthService(): HealthService {
   let current = ServingStatus.NOT_SERVING;
   let shutDown = false;
-  const watchers = new Set<WatchCall>();
+  /** Each watcher and the service it watches. */
+  const watchers = new Map<ServerStreamWriter, string>();
   const isKnown = (service: string): boolean => HEALTH_SERVICE_NAMES.includes(service);
-  const requestDeserialize = (bytes: Buffer): health.HealthCheckRequest =>
-    health.HealthCheckRequest.decode(bytes);
-  const responseSerialize = (response: health.HealthCheckResponse): Buffer =>
-    Buffer.from(health.HealthCheckResponse.encode(response).finish());
+  const encode = (status: health.HealthCheckResponse_ServingStatus): Uint8Array =>
+    health.HealthCheckResponse.encode({ status }).finish();
 
   const notify = (): void => {
-    for (const call of watchers) {
-      if (isKnown(call.request.service)) call.write({ status: current });
+    for (const [writer, service] of watchers) {
+      if (isKnown(service)) writer.write(encode(current));
     }
   };
 
   return {
-    check: {
-      path: '/grpc.health.v1.Health/Check',
-      requestDeserialize,
-      responseSerialize,
-      handler: (call, callback) => {
-        if (!isKnown(call.request.service)) {
-          callback({ code: GrpcStatus.NOT_FOUND, details: `unknown service "${call.request.service}"` });
-          return;
-        }
-        callback(null, { status: current });
-      },
+    check: (bytes) => {
+      let service: string;
+      try {
+        service = health.HealthCheckRequest.decode(bytes).service;
+      } catch (error) {
+        return {
+          code: StatusCode.INVALID_ARGUMENT,
+          message: `malformed HealthCheckRequest: ${String(error)}`,
+        };
+      }
+      if (!isKnown(service)) return { code: StatusCode.NOT_FOUND, message: `unknown service "${service}"` };
+      return encode(current);
     },
-    watch: {
-      path: '/grpc.health.v1.Health/Watch',
-      requestDeserialize,
-      responseSerialize,
-      handler: (call) => {
-        if (shutDown) {
-          call.write({ status: ServingStatus.NOT_SERVING });
-          call.end();
-          return;
-        }
-        call.write({ status: isKnown(call.request.service) ? current : ServingStatus.SERVICE_UNKNOWN });
-        watchers.add(call);
-        call.on('cancelled', () => watchers.delete(call));
-      },
+    watch: (bytes, writer) => {
+      let service: string;
+      try {
+        service = health.HealthCheckRequest.decode(bytes).service;
+      } catch (error) {
+        writer.end({
+          code: StatusCode.INVALID_ARGUMENT,
+          message: `malformed HealthCheckRequest: ${String(error)}`,
+        });
+        return;
+      }
+      if (shutDown) {
+        writer.write(encode(ServingStatus.NOT_SERVING));
+        writer.end();
+        return;
+      }
+      writer.write(encode(isKnown(service) ? current : ServingStatus.SERVICE_UNKNOWN));
+      watchers.set(writer, service);
+      writer.onCancel(() => watchers.delete(writer));
     },
     setServing(): void {
       if (shutDown || current === ServingStatus.SERVING) return;
@@ -95,7 +91,7 @@ export function createHealthService(): HealthService {
       shutDown = true;
       current = ServingStatus.NOT_SERVING;
       notify();
-      for (const call of watchers) call.end();
+      for (const writer of watchers.keys()) writer.end();
       watchers.clear();
     },
   };

@@ -3,15 +3,16 @@
  * Istio's Mixer. Requests reach the handlers as raw bytes and are decoded straight into
  * attribute bags by the attribute codec (no intermediate message objects); the dispatcher
  * of the configuration serving at that moment decides; responses are encoded with the
- * generated protobuf code. This file only translates: wire to bags, outcomes to wire.
+ * generated protobuf code. This file only translates: wire to bags, outcomes to wire; the
+ * transport (grpc-transport.ts) frames the bytes.
  */
-import type { handleUnaryCall } from '@grpc/grpc-js';
 import { decodeCheckRequest, decodeReportRequest, encodeReferencedAttributes } from '../attributes';
 import { mixer } from '../proto';
 import type { Duration } from '../proto';
 import { StatusCode } from '../templates';
 import type { CheckOutcome, HeaderOperation } from './dispatcher';
-import { toServiceError } from './grpc-status';
+import { toGrpcFailure } from './grpc-status';
+import type { UnaryAnswer, UnaryHandler } from './grpc-transport';
 import type { PolicyServerLogger } from './logger';
 import type { PolicyRuntime } from './policy-runtime';
 
@@ -25,28 +26,17 @@ export const DEFAULT_VALID_DURATION_MS = 60_000;
 /** How many requests a proxy may answer from such a result: 10000, Mixer's `defaultValidUseCount`. */
 export const DEFAULT_VALID_USE_COUNT = 10_000;
 
-/** A unary method served on raw request bytes. */
-export interface RawUnaryMethod<Response> {
-  /** The HTTP/2 path, e.g. `/istio.mixer.v1.Mixer/Check`. */
-  readonly path: string;
-  /** Passes the request bytes through untouched, for the codec to decode. */
-  readonly requestDeserialize: (bytes: Buffer) => Buffer;
-  readonly responseSerialize: (response: Response) => Buffer;
-  readonly handler: handleUnaryCall<Buffer, Response>;
-}
-
-/** The two Mixer methods, ready to register on a gRPC server. */
+/** The two Mixer methods, by their HTTP/2 paths, ready for the gRPC transport. */
 export interface MixerMethods {
-  readonly check: RawUnaryMethod<mixer.CheckResponse>;
-  readonly report: RawUnaryMethod<mixer.ReportResponse>;
+  readonly check: UnaryHandler;
+  readonly report: UnaryHandler;
 }
 
-const passBytesThrough = (bytes: Buffer): Buffer => bytes;
+export const CHECK_PATH = '/istio.mixer.v1.Mixer/Check';
+export const REPORT_PATH = '/istio.mixer.v1.Mixer/Report';
 
-/** Wraps encoded bytes in a Buffer without copying them. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+/** An empty ReportResponse: no fields, so no bytes. */
+const REPORT_RESPONSE = new Uint8Array(0);
 
 /** A Duration message of a whole number of milliseconds. */
 export function durationFromMillis(ms: number): Duration {
@@ -98,57 +88,45 @@ export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number):
 }
 
 export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerLogger): MixerMethods {
-  const reportResponse: mixer.ReportResponse = Object.freeze({});
   return {
-    check: {
-      path: '/istio.mixer.v1.Mixer/Check',
-      requestDeserialize: passBytesThrough,
-      responseSerialize: (response) => asBuffer(mixer.CheckResponse.encode(response).finish()),
-      handler: (call, callback) => {
-        const active = runtime.current().acquire();
-        let request;
-        try {
-          request = decodeCheckRequest(call.request, active.dispatcher.config.manifest);
-        } catch (error) {
-          active.release();
-          callback(toServiceError(error, 'Check', logger));
-          return;
-        }
-        const { globalWordCount } = request;
-        active.dispatcher
-          .check(request.attributes, request.quotas, request.deduplicationId)
-          .then(
-            (outcome) => callback(null, toCheckResponse(outcome, globalWordCount)),
-            (error: unknown) => callback(toServiceError(error, 'Check', logger)),
-          )
-          .finally(() => active.release());
-      },
+    check: (bytes) => {
+      const active = runtime.current().acquire();
+      let request;
+      try {
+        request = decodeCheckRequest(bytes, active.dispatcher.config.manifest);
+      } catch (error) {
+        active.release();
+        return toGrpcFailure(error, 'Check', logger);
+      }
+      const { globalWordCount } = request;
+      return active.dispatcher
+        .check(request.attributes, request.quotas, request.deduplicationId)
+        .then(
+          (outcome): UnaryAnswer =>
+            mixer.CheckResponse.encode(toCheckResponse(outcome, globalWordCount)).finish(),
+          (error: unknown) => toGrpcFailure(error, 'Check', logger),
+        )
+        .finally(() => active.release());
     },
-    report: {
-      path: '/istio.mixer.v1.Mixer/Report',
-      requestDeserialize: passBytesThrough,
-      responseSerialize: (response) => asBuffer(mixer.ReportResponse.encode(response).finish()),
-      handler: (call, callback) => {
-        const active = runtime.current().acquire();
-        let bags;
-        try {
-          bags = decodeReportRequest(call.request, active.dispatcher.config.manifest);
-        } catch (error) {
-          active.release();
-          callback(toServiceError(error, 'Report', logger));
-          return;
-        }
-        active.dispatcher
-          .report(bags)
-          .then(
-            (outcome) =>
-              outcome.status.code === StatusCode.OK
-                ? callback(null, reportResponse)
-                : callback({ code: outcome.status.code, details: outcome.status.message }),
-            (error: unknown) => callback(toServiceError(error, 'Report', logger)),
-          )
-          .finally(() => active.release());
-      },
+    report: (bytes) => {
+      const active = runtime.current().acquire();
+      let bags;
+      try {
+        bags = decodeReportRequest(bytes, active.dispatcher.config.manifest);
+      } catch (error) {
+        active.release();
+        return toGrpcFailure(error, 'Report', logger);
+      }
+      return active.dispatcher
+        .report(bags)
+        .then(
+          (outcome): UnaryAnswer =>
+            outcome.status.code === StatusCode.OK
+              ? REPORT_RESPONSE
+              : { code: outcome.status.code, message: outcome.status.message },
+          (error: unknown) => toGrpcFailure(error, 'Report', logger),
+        )
+        .finally(() => active.release());
     },
   };
 }

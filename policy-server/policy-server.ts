@@ -1,16 +1,21 @@
 /**
  * The policy server: loads the configuration, serves the Mixer API and the gRPC health
- * service on @grpc/grpc-js, and shuts down gracefully.
+ * service on the bare-http2 gRPC transport (grpc-transport.ts), and shuts down gracefully.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
-import type { handleServerStreamingCall, handleUnaryCall } from '@grpc/grpc-js';
 import { createBuiltinRegistry, type AdapterRegistry } from '../adapters';
 import { createAdminEndpoint, describeConfig, describeStats, type AdminEndpoint } from './admin-endpoint';
 import type { ConfigSnapshot } from './config-resource';
-import { createHealthService } from './health-service';
+import { createGrpcServer, type GrpcMethod, type GrpcServer } from './grpc-transport';
+import { createHealthService, HEALTH_CHECK_PATH, HEALTH_WATCH_PATH } from './health-service';
 import { adapterLogger, STDERR_LOGGER } from './logger';
 import type { PolicyServerLogger } from './logger';
-import { createMixerMethods, DEFAULT_VALID_DURATION_MS, DEFAULT_VALID_USE_COUNT } from './mixer-service';
+import {
+  CHECK_PATH,
+  createMixerMethods,
+  DEFAULT_VALID_DURATION_MS,
+  DEFAULT_VALID_USE_COUNT,
+  REPORT_PATH,
+} from './mixer-service';
 import { PolicyRuntime } from './policy-runtime';
 
 /** Mixer's address: loopback only unless asked otherwise, on Mixer's gRPC port. */
@@ -105,7 +110,7 @@ export interface PolicyServer {
  */
 export function createPolicyServer(options: PolicyServerOptions = {}): PolicyServer {
   const address = options.address ?? DEFAULT_ADDRESS;
-  const { host } = parseAddress(address);
+  const { host, port: requestedPort } = parseAddress(address);
   const validDurationMs = checkWhole(
     'validDurationMs',
     options.validDurationMs ?? DEFAULT_VALID_DURATION_MS,
@@ -126,7 +131,7 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
   if (options.reloadDelayMs !== undefined) checkWhole('reloadDelayMs', options.reloadDelayMs, 0);
 
   let runtime: PolicyRuntime | undefined;
-  let grpcServer: Server | undefined;
+  let grpcServer: GrpcServer | undefined;
   let starting: Promise<ListeningAddress> | undefined;
   let closing: Promise<void> | undefined;
   const healthService = createHealthService();
@@ -170,19 +175,18 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     }
     runtime = loaded;
 
-    const server = new Server();
     const mixerMethods = createMixerMethods(loaded, logger);
-    registerMethod(server, mixerMethods.check, 'unary');
-    registerMethod(server, mixerMethods.report, 'unary');
-    registerMethod(server, healthService.check, 'unary');
-    registerMethod(server, healthService.watch, 'serverStream');
-
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
-        if (error !== null)
-          reject(new Error(`cannot listen on ${address}: ${describeBindError(error)}`, { cause: error }));
-        else resolve(boundPort);
-      });
+    const server = createGrpcServer({
+      methods: new Map<string, GrpcMethod>([
+        [CHECK_PATH, { kind: 'unary', handle: mixerMethods.check }],
+        [REPORT_PATH, { kind: 'unary', handle: mixerMethods.report }],
+        [HEALTH_CHECK_PATH, { kind: 'unary', handle: healthService.check }],
+        [HEALTH_WATCH_PATH, { kind: 'serverStream', handle: healthService.watch }],
+      ]),
+      onError: (error) => logger.error(`switchboard: gRPC server error: ${error.message}`),
+    });
+    const port = await server.listen(host.replace(/^\[|\]$/g, ''), requestedPort).catch((error: unknown) => {
+      throw new Error(`cannot listen on ${address}: ${describeBindError(error)}`, { cause: error });
     });
     grpcServer = server;
     // close() may have been called while binding; it shuts down grpcServer once this settles.
@@ -211,7 +215,7 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
         server.forceShutdown();
         resolve();
       }, shutdownTimeoutMs);
-      server.tryShutdown(() => {
+      void server.shutdown().then(() => {
         clearTimeout(timer);
         resolve();
       });
@@ -249,24 +253,6 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
   };
 }
 
-/** Registers one method, server side only (no client serializers needed, unlike `addService`). */
-function registerMethod<Request, Response>(
-  server: Server,
-  method: {
-    readonly path: string;
-    readonly handler: handleUnaryCall<Request, Response> | handleServerStreamingCall<Request, Response>;
-    readonly responseSerialize: (response: Response) => Buffer;
-    readonly requestDeserialize: (bytes: Buffer) => Request;
-  },
-  type: 'unary' | 'serverStream',
-): void {
-  if (
-    !server.register(method.path, method.handler, method.responseSerialize, method.requestDeserialize, type)
-  ) {
-    throw new Error(`method ${method.path} registered twice`);
-  }
-}
-
 /**
  * Splits `HOST:PORT` (IPv6 hosts in brackets).
  * @throws TypeError naming the expected form
@@ -282,15 +268,18 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: match[1] as string, port };
 }
 
-/** grpc-js reports a failed bind as a summary wrapping the socket errors; name the usual causes plainly. */
-function describeBindError(error: Error): string {
-  if (error.message.includes('EADDRINUSE')) {
-    return 'the address is already in use; stop what listens there or choose another port';
+/** Names the usual causes of a failed bind plainly. */
+function describeBindError(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return 'the address is already in use; stop what listens there or choose another port';
+    case 'EADDRNOTAVAIL':
+      return 'no network interface has this address; choose a local one';
+    case 'EACCES':
+      return 'permission denied; choose a port above 1023';
+    default:
+      return error instanceof Error ? error.message : String(error);
   }
-  if (error.message.includes('EADDRNOTAVAIL'))
-    return 'no network interface has this address; choose a local one';
-  if (error.message.includes('EACCES')) return 'permission denied; choose a port above 1023';
-  return error.message;
 }
 
 function checkWhole(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {

@@ -58,7 +58,7 @@ async function measureRoot(root: string, configDir: string): Promise<Record<Stag
 
   let sink = 0;
   /** Closed loop of IN_FLIGHT concurrent async operations for SECONDS; ns per operation. */
-  const closedLoop = (op: () => Promise<unknown>): Promise<number> =>
+  const closedLoop = (op: () => unknown): Promise<number> =>
     new Promise((done) => {
       const start = process.hrtime.bigint();
       const deadline = start + BigInt(Math.round(SECONDS * 1e9));
@@ -70,9 +70,9 @@ async function measureRoot(root: string, configDir: string): Promise<Record<Stag
           if (--active === 0) done(Number(process.hrtime.bigint() - start) / count);
           return;
         }
-        void op().then(next);
+        void Promise.resolve(op()).then(next);
       };
-      for (let i = 0; i < IN_FLIGHT; i++) void op().then(next);
+      for (let i = 0; i < IN_FLIGHT; i++) void Promise.resolve(op()).then(next);
     });
   const syncLoop = (op: () => unknown): number => {
     const start = process.hrtime.bigint();
@@ -87,14 +87,27 @@ async function measureRoot(root: string, configDir: string): Promise<Record<Stag
     return Number(now - start) / count;
   };
 
-  const handler = (): Promise<void> =>
-    new Promise((done) =>
+  // Two shapes of the Check handler: bytes in, bytes (or a promise of them) out; and the
+  // grpc-js shape of builds before the bare-http2 transport, so older dist roots still compare.
+  const handler = (): Promise<void> | void => {
+    if (typeof methods.check === 'function') {
+      const answer = methods.check(request);
+      if (!(answer instanceof Promise)) {
+        sink += answer.length;
+        return;
+      }
+      return answer.then((bytes: Uint8Array) => {
+        sink += bytes.length;
+      });
+    }
+    return new Promise((done) =>
       methods.check.handler({ request } as any, (error: unknown, response: any) => {
         if (error) throw error;
         sink += methods.check.responseSerialize(response).length;
         done();
       }),
     );
+  };
   const ops: Record<Stage, () => Promise<number>> = {
     handler: () => closedLoop(handler),
     decode: () =>
