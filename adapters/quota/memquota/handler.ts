@@ -20,9 +20,9 @@ import {
 import type { AdapterEnv, Handler, TimerHandle } from '../../contract';
 import { joinPath } from '../../schema';
 import { formatDurationMs, validateMemquotaParams, type MemquotaParams, type QuotaParams } from './config';
-import { counterKey } from './counter-key';
+import { counterKey } from '../common';
 import { DeduplicationCache } from './deduplication';
-import { compileDimensionCondition, matchesDimension, type DimensionCondition } from './dimension-match';
+import { compileDimensionCondition, firstMatchingOverride, type DimensionCondition } from '../common';
 import { FixedWindowLimit } from './fixed-window';
 import { RollingWindowLimit } from './rolling-window';
 import type { WindowLimit } from './window-limit';
@@ -217,18 +217,5 @@ function planQuota(quota: QuotaParams, path: string): QuotaPlan {
 
 /** The first override whose every dimension matches, else the quota's own limit. */
 function selectLimit(quota: QuotaPlan, dimensions: ReadonlyMap<string, AttributeValue>): ConfiguredLimit {
-  for (const override of quota.overrides) {
-    if (matchesAll(override.conditions, dimensions)) return override;
-  }
-  return quota.own;
-}
-
-function matchesAll(
-  conditions: readonly DimensionCondition[],
-  dimensions: ReadonlyMap<string, AttributeValue>,
-): boolean {
-  for (const condition of conditions) {
-    if (!matchesDimension(condition, dimensions.get(condition.name))) return false;
-  }
-  return true;
+  return firstMatchingOverride(quota.overrides, dimensions) ?? quota.own;
 }

@@ -111,3 +111,20 @@ function parseStringMapText(text: string): ReadonlyMap<string, string> {
   }
   return map;
 }
+
+/** The first of `overrides` whose every condition matches `dimensions`; undefined when none does. */
+export function firstMatchingOverride<
+  Override extends { readonly conditions: readonly DimensionCondition[] },
+>(overrides: readonly Override[], dimensions: ReadonlyMap<string, AttributeValue>): Override | undefined {
+  for (const override of overrides) {
+    let all = true;
+    for (const condition of override.conditions) {
+      if (!matchesDimension(condition, dimensions.get(condition.name))) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return override;
+  }
+  return undefined;
+}
