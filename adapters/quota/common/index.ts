@@ -15,3 +15,7 @@ export {
   type Problem,
   type QuotaLimitParams,
 } from './quota-limits';
+export { FixedWindowLimit } from './fixed-window';
+export { RollingWindowLimit } from './rolling-window';
+export type { Charge, WindowLimit } from './window-limit';
+export { ExpiryQueue } from './expiry-queue';

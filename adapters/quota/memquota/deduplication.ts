@@ -16,7 +16,7 @@
  * arrive.
  */
 import type { QuotaResult } from '../../../templates';
-import { ExpiryQueue } from './expiry-queue';
+import { ExpiryQueue } from '../common';
 
 interface Remembered {
   readonly key: string;

@@ -23,9 +23,7 @@ import { formatDurationMs, validateMemquotaParams, type MemquotaParams, type Quo
 import { counterKey } from '../common';
 import { DeduplicationCache } from './deduplication';
 import { compileDimensionCondition, firstMatchingOverride, type DimensionCondition } from '../common';
-import { FixedWindowLimit } from './fixed-window';
-import { RollingWindowLimit } from './rolling-window';
-import type { WindowLimit } from './window-limit';
+import { FixedWindowLimit, RollingWindowLimit, type WindowLimit } from '../common';
 
 /** What a handler holds, for tests and diagnostics. */
 export interface MemquotaStats {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { DeduplicationCache } from '../../../../adapters/quota/memquota/deduplication';
-import { FixedWindowLimit } from '../../../../adapters/quota/memquota/fixed-window';
-import { RollingWindowLimit } from '../../../../adapters/quota/memquota/rolling-window';
+import { FixedWindowLimit } from '../../../../adapters/quota/common/fixed-window';
+import { RollingWindowLimit } from '../../../../adapters/quota/common/rolling-window';
 import { OK_STATUS } from '../../../../templates';
 
 // The handler sweeps before it charges; these check each piece on its own, unswept.
