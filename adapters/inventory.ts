@@ -8,6 +8,7 @@ import type { AdapterInfo } from './contract';
 import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
 import { MEMQUOTA } from './quota/memquota';
+import { REDISQUOTA } from './quota/redis';
 import { AdapterRegistry } from './registry';
 
 export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
@@ -15,6 +16,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   LISTCHECKER,
   NOOP,
   MEMQUOTA,
+  REDISQUOTA,
   STDIO,
 ] as readonly AdapterInfo<unknown>[];
 
