@@ -49,7 +49,7 @@ export interface HealthCheckConfig {
 export interface OutlierDetectionConfig {
   /** 5xx answers in a row that eject an endpoint; 0 turns this detector off. */
   readonly consecutive5xx: number;
-  /** Gateway errors (502, 503, 504, connect failure, reset) in a row that eject; 0 turns it off. */
+  /** Gateway errors (502, 503, 504, connect failure, reset, timeout) in a row that eject; 0 turns it off. */
   readonly consecutiveGatewayErrors: number;
   /** First ejection time; the n-th ejection of the same endpoint lasts n times this. */
   readonly baseEjectionTimeMs: number;
@@ -115,11 +115,24 @@ export type AttemptOutcome =
 
 /** Counters a cluster keeps, for the admin endpoint and tests. */
 export interface ClusterStats {
+  /** Endpoints that may be picked now: not marked unhealthy by health checks, not ejected. */
   readonly healthyEndpoints: number;
+  /** Endpoints ejected by outlier detection now. */
   readonly ejectedEndpoints: number;
   /** Trips per breaker: how many times `tryAcquire` answered false. */
   readonly breakerTrips: Readonly<Record<BreakerResource, number>>;
+  /** Ejections since the cluster started. */
   readonly ejections: number;
+  /**
+   * Added by the cluster work (optional, so other implementations need not keep it): outliers
+   * left in service since the cluster started because `maxEjectionPercent` was reached.
+   */
+  readonly ejectionsRefused?: number;
+  /**
+   * Added by the cluster work (optional): picks made in panic mode, with no endpoint
+   * available, across all endpoints regardless of health (see proxy/cluster/README.md).
+   */
+  readonly panicPicks?: number;
 }
 
 /** A running cluster. */
