@@ -8,6 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,15 +35,17 @@ export function freePort(): Promise<number> {
 }
 
 /** Sends one inline command and returns the raw reply (up to the first complete line set). */
-export function rawCommand(port: number, command: string, timeoutMs = 1000): Promise<string> {
+export function rawCommand(port: number, command: string, timeoutMs = 1000, tls = false): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = tls
+      ? connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      : connect(port, '127.0.0.1');
     let reply = '';
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no reply to ${command} on port ${port} within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.on('connect', () => socket.write(`${command}\r\n`));
+    socket.on(tls ? 'secureConnect' : 'connect', () => socket.write(`${command}\r\n`));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
       if (reply.endsWith('\r\n') && isComplete(reply)) {
@@ -92,6 +95,10 @@ export class RedisProcess {
     return `127.0.0.1:${this.port}`;
   }
 
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -119,6 +126,7 @@ async function startProcess(
   port: number,
   args: readonly string[],
   dir: string,
+  tls = false,
 ): Promise<RedisProcess> {
   requireTool(binary);
   let output = '';
@@ -129,7 +137,9 @@ async function startProcess(
   try {
     await waitFor(`${binary} on port ${port}`, async () => {
       if (!process.running) throw new Error(`${binary} exited: ${output}`);
-      return (await rawCommand(port, 'PING')).startsWith('+PONG');
+      // A server with a password answers NOAUTH: it is up all the same.
+      const reply = await rawCommand(port, 'PING', 1000, tls);
+      return reply.startsWith('+PONG') || reply.startsWith('-NOAUTH');
     });
   } catch (error) {
     await process.stop();
@@ -144,32 +154,81 @@ function serverArgs(port: number, extra: readonly string[] = []): string[] {
   return ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', ...extra];
 }
 
+/** Options of a single server: a password, and TLS only (with a self-signed certificate made by openssl). */
+export interface SingleRedisOptions {
+  readonly password?: string;
+  readonly tls?: boolean;
+}
+
 /** A single Redis server. */
 export class SingleRedis {
   private constructor(
     readonly server: RedisProcess,
     private readonly dir: string,
+    private readonly args: readonly string[],
+    private readonly tls: boolean,
   ) {}
 
-  static async start(): Promise<SingleRedis> {
+  static async start(options: SingleRedisOptions = {}): Promise<SingleRedis> {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-redis-'));
     const port = await freePort();
-    return new SingleRedis(await startProcess('redis-server', port, serverArgs(port), dir), dir);
+    const extra: string[] = [];
+    if (options.password !== undefined) extra.push('--requirepass', options.password);
+    if (options.tls === true) {
+      requireTool('openssl');
+      const made = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { encoding: 'utf8' },
+      );
+      if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`);
+      extra.push(
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        'cert.pem',
+        '--tls-key-file',
+        'key.pem',
+        '--tls-ca-cert-file',
+        'cert.pem',
+        '--tls-auth-clients',
+        'no',
+      );
+    }
+    const args = options.tls === true ? [...serverArgs(0, extra)] : serverArgs(port, extra);
+    const server = await startProcess('redis-server', port, args, dir, options.tls === true);
+    return new SingleRedis(server, dir, args, options.tls === true);
   }
 
   get url(): string {
     return this.server.address;
   }
 
+  /** The PEM file of the self-signed certificate of a TLS server. */
+  get caFile(): string {
+    return join(this.dir, 'cert.pem');
+  }
+
   /** Starts it again on the same port after `stop()`. */
   async restart(): Promise<void> {
     await this.server.stop();
-    const again = await startProcess(
-      'redis-server',
-      this.server.port,
-      serverArgs(this.server.port),
-      this.dir,
-    );
+    const again = await startProcess('redis-server', this.server.port, this.args, this.dir, this.tls);
     (this as { server: RedisProcess }).server = again;
   }
 
