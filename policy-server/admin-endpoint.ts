@@ -57,6 +57,11 @@ export interface AdminStatsView {
    * so they restart from zero when the generation moves. Null before a configuration serves.
    */
   readonly dispatcher: DispatcherStats | null;
+  /**
+   * What each handler that keeps counters reports (`stats()`: redisquota its quotas'
+   * configuration and decisions, memquota its counters, stdio its writes), by qualified name.
+   */
+  readonly handlers: Readonly<Record<string, unknown>>;
 }
 
 /** Readiness, as `GET /readyz` reports it. */
@@ -232,6 +237,7 @@ export function describeStats(runtime: PolicyRuntime | undefined): AdminStatsVie
     uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
     generation: active?.generation ?? 0,
     dispatcher: active === undefined ? null : { ...active.dispatcher.stats },
+    handlers: runtime === undefined ? {} : runtime.handlerStats(),
   };
 }
 

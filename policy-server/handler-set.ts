@@ -37,6 +37,25 @@ export class HandlerSet {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /**
+   * What each live handler that keeps counters says of itself (`stats()`, as memquota,
+   * redisquota and stdio have), by qualified name, sorted; a handler whose stats() throws
+   * shows the error instead.
+   */
+  stats(): Record<string, unknown> {
+    const views: Record<string, unknown> = {};
+    for (const name of [...this.live.keys()].sort()) {
+      const handler = (this.live.get(name) as LiveHandler).handler as Handler & { stats?: () => unknown };
+      if (typeof handler.stats !== 'function') continue;
+      try {
+        views[name] = handler.stats();
+      } catch (error) {
+        views[name] = { error: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    return views;
+  }
+
   /** Builds what `config` needs that is not live already. Build failures are configuration errors. */
   async prepare(config: RuntimeConfig): Promise<PrepareOutcome> {
     if (this.closed) throw new Error('the handler set is closed');

@@ -111,6 +111,11 @@ export class PolicyRuntime {
     return this.active;
   }
 
+  /** The counters of the live handlers that keep some, by qualified name (see HandlerSet.stats). */
+  handlerStats(): Record<string, unknown> {
+    return this.handlers.stats();
+  }
+
   get currentGeneration(): number {
     return this.active?.generation ?? 0;
   }

@@ -249,6 +249,18 @@ describe('policy-server: admin endpoint', () => {
     assert.equal(body.dispatcher['handlerFaults'], 0);
   });
 
+  it("answers /stats with each counting handler's own view, by qualified name", async () => {
+    const examples = path.resolve(__dirname, '..', '..', '..', 'examples', 'config');
+    const { admin } = await startServer({ configDir: examples, watch: false });
+    const body = (await adminGet(admin, '/stats')).body as { handlers: Record<string, unknown> };
+    // The example's memquota handler keeps counters; the deniers and list checkers keep none.
+    assert.deepEqual(body.handlers, {
+      'request-limits.handler.istio-system': { counters: 0, deduplicationIds: 0 },
+      'access-log.handler.istio-system': body.handlers['access-log.handler.istio-system'],
+    });
+    assert.equal(typeof body.handlers['access-log.handler.istio-system'], 'object');
+  });
+
   it('answers 404 for an unknown path, 405 for a method other than GET or HEAD, and HEAD without a body', async () => {
     const { admin } = await startServer({});
     const missing = await adminGet(admin, '/metrics');

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { parse as parseYaml } from 'yaml';
 import { parseWithSchema } from '../../../../adapters';
 import { REDISQUOTA, parseRedisEndpoint } from '../../../../adapters/quota/redis';
-import { problemsOf } from './support';
+import { validateConfigTexts } from '../../../../policy-server';
+import { problemsOf, readmeExample } from './support';
 
 const QUOTA = `
 quotas:
@@ -222,6 +223,10 @@ quotas:
       assert.deepEqual(problemsOf(yaml), expected);
     });
   }
+
+  it("loads the README's example as a whole configuration", () => {
+    assert.deepEqual(validateConfigTexts({ 'quota.yaml': readmeExample() }), []);
+  });
 
   it('reads host:port and redis URLs', () => {
     assert.deepEqual(parseRedisEndpoint('10.0.0.1:6380'), { host: '10.0.0.1', port: 6380, tls: false });
