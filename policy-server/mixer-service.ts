@@ -106,22 +106,29 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
       responseSerialize: (response) => asBuffer(mixer.CheckResponse.encode(response).finish()),
       handler: (call, callback) => {
         const active = runtime.current().acquire();
-        let request;
+        let globalWordCount;
+        let outcome;
         try {
-          request = decodeCheckRequest(call.request, active.dispatcher.config.manifest);
+          const request = decodeCheckRequest(call.request, active.dispatcher.config.manifest);
+          globalWordCount = request.globalWordCount;
+          outcome = active.dispatcher.check(request.attributes, request.quotas, request.deduplicationId);
         } catch (error) {
           active.release();
           callback(toServiceError(error, 'Check', logger));
           return;
         }
-        const { globalWordCount } = request;
-        active.dispatcher
-          .check(request.attributes, request.quotas, request.deduplicationId)
-          .then(
-            (outcome) => callback(null, toCheckResponse(outcome, globalWordCount)),
-            (error: unknown) => callback(toServiceError(error, 'Check', logger)),
-          )
-          .finally(() => active.release());
+        if (outcome instanceof Promise) {
+          outcome
+            .then(
+              (answer) => callback(null, toCheckResponse(answer, globalWordCount)),
+              (error: unknown) => callback(toServiceError(error, 'Check', logger)),
+            )
+            .finally(() => active.release());
+          return;
+        }
+        // Every handler answered at once: answer in this turn, without a promise.
+        active.release();
+        callback(null, toCheckResponse(outcome, globalWordCount));
       },
     },
     report: {
