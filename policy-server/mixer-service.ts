@@ -2,14 +2,16 @@
  * The Mixer front door: `istio.mixer.v1.Mixer` Check and Report, wire-compatible with
  * Istio's Mixer. Requests reach the handlers as raw bytes and are decoded straight into
  * attribute bags by the attribute codec (no intermediate message objects); the dispatcher
- * of the configuration serving at that moment decides; responses are encoded with the
- * generated protobuf code. This file only translates: wire to bags, outcomes to wire.
+ * of the configuration serving at that moment decides; Check responses are written by
+ * check-response-encoder.ts, Report's with the generated protobuf code. This file only
+ * translates: wire to bags, outcomes to wire.
  */
-import type { handleUnaryCall } from '@grpc/grpc-js';
+import type { handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { decodeCheckRequest, decodeReportRequest, encodeReferencedAttributes } from '../attributes';
 import { mixer } from '../proto';
 import type { Duration } from '../proto';
 import { StatusCode } from '../templates';
+import { encodeCheckResponse } from './check-response-encoder';
 import type { CheckOutcome, HeaderOperation } from './dispatcher';
 import { toServiceError } from './grpc-status';
 import type { PolicyServerLogger } from './logger';
@@ -37,7 +39,8 @@ export interface RawUnaryMethod<Response> {
 
 /** The two Mixer methods, ready to register on a gRPC server. */
 export interface MixerMethods {
-  readonly check: RawUnaryMethod<mixer.CheckResponse>;
+  /** Answers with the response's bytes, encoded by {@link encodeCheckResponse}. */
+  readonly check: RawUnaryMethod<Buffer>;
   readonly report: RawUnaryMethod<mixer.ReportResponse>;
 }
 
@@ -64,7 +67,11 @@ function headerOperations(ops: readonly HeaderOperation[]): mixer.HeaderOperatio
   return ops.map((op) => ({ name: op.name, value: op.value, operation: OPERATIONS[op.operation] }));
 }
 
-/** The CheckResponse of an outcome, its references in the request's own dictionary. */
+/**
+ * The CheckResponse of an outcome, its references in the request's own dictionary, as
+ * generated message objects: for the CLI's JSON, and the reference the hand-written
+ * {@link encodeCheckResponse} is tested against.
+ */
 export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number): mixer.CheckResponse {
   const referencedAttributes = encodeReferencedAttributes(outcome.references, { globalWordCount });
   const hasHeaders =
@@ -97,13 +104,30 @@ export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number):
   };
 }
 
+/** Answers a Check with its response's bytes; an outcome that cannot be encoded is a fault. */
+function answerCheck(
+  outcome: CheckOutcome,
+  globalWordCount: number,
+  callback: sendUnaryData<Buffer>,
+  logger: PolicyServerLogger,
+): void {
+  let bytes: Buffer;
+  try {
+    bytes = encodeCheckResponse(outcome, globalWordCount);
+  } catch (error) {
+    callback(toServiceError(error, 'Check', logger));
+    return;
+  }
+  callback(null, bytes);
+}
+
 export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerLogger): MixerMethods {
   const reportResponse: mixer.ReportResponse = Object.freeze({});
   return {
     check: {
       path: '/istio.mixer.v1.Mixer/Check',
       requestDeserialize: passBytesThrough,
-      responseSerialize: (response) => asBuffer(mixer.CheckResponse.encode(response).finish()),
+      responseSerialize: passBytesThrough,
       handler: (call, callback) => {
         const active = runtime.current().acquire();
         let globalWordCount;
@@ -120,7 +144,7 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
         if (outcome instanceof Promise) {
           outcome
             .then(
-              (answer) => callback(null, toCheckResponse(answer, globalWordCount)),
+              (answer) => answerCheck(answer, globalWordCount, callback, logger),
               (error: unknown) => callback(toServiceError(error, 'Check', logger)),
             )
             .finally(() => active.release());
@@ -128,7 +152,7 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
         }
         // Every handler answered at once: answer in this turn, without a promise.
         active.release();
-        callback(null, toCheckResponse(outcome, globalWordCount));
+        answerCheck(outcome, globalWordCount, callback, logger);
       },
     },
     report: {
