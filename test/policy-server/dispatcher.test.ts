@@ -277,6 +277,34 @@ describe('policy-server: dispatcher', () => {
     ]);
   });
 
+  it('gives a quota several handlers serve the smallest grant, and a denial over any grant', async () => {
+    const sc = await start([
+      handler('q5', '{ sync: true, grant: 5 }'),
+      handler('q2', '{ grant: 2, validDuration: 3s }'),
+      // Denies, yet grants more than q2: a denial holds whatever it grants.
+      handler('deny', '{ sync: true, code: 8, message: "over", grant: 7 }'),
+      instance('requestcount', 'quota', '{}'),
+      rule(
+        'two',
+        '',
+        '[{ handler: q5, instances: [requestcount] }, { handler: q2, instances: [requestcount] }]',
+      ),
+      rule('denied', 'request.path == "/deny"', '[{ handler: deny, instances: [requestcount] }]'),
+    ]);
+    const two = await sc.check({ 'request.path': '/a' }, { requestcount: 10 });
+    assert.deepEqual(two.quotas.get('requestcount'), {
+      status: { code: 0, message: '' },
+      grantedAmount: 2n,
+      validDurationMs: 3000,
+    });
+    const denied = await sc.check({ 'request.path': '/deny' }, { requestcount: 10 });
+    assert.deepEqual(denied.quotas.get('requestcount'), {
+      status: { code: StatusCode.RESOURCE_EXHAUSTED, message: 'over' },
+      grantedAmount: 7n,
+      validDurationMs: 60_000,
+    });
+  });
+
   it('answers a faulting handler by its failure policy: closed by default, open when asked, counted', async () => {
     const sc = await start(
       [
