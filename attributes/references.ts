@@ -39,6 +39,19 @@ export class ReferencedAttributes {
     keys.set(key, presence);
   }
 
+  /**
+   * The attributes read, by name, in the order first read: the first part of {@link list},
+   * without an object per reference, for the response encoder. Read only.
+   */
+  get attributePresences(): ReadonlyMap<string, Presence> {
+    return this.attributes;
+  }
+
+  /** The string-map keys read, by attribute then key: the rest of {@link list}. Read only. */
+  get mapKeyPresences(): ReadonlyMap<string, ReadonlyMap<string, Presence>> {
+    return this.mapKeys;
+  }
+
   /** Every reference: attributes first, then map keys. */
   list(): ReferencedAttribute[] {
     const out: ReferencedAttribute[] = [];

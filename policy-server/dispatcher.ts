@@ -23,6 +23,7 @@ import {
   StatusCode,
   type CallContext,
   type CheckResult,
+  type QuotaArgs,
   type QuotaResult,
   type Status,
 } from '../templates';
@@ -91,7 +92,8 @@ const DEFAULT_TIMEOUT_MS = 1000;
 const DEFAULT_VALID_DURATION_MS = 60_000;
 const DEFAULT_VALID_USE_COUNT = 10_000;
 
-type CheckMethod = (instance: unknown, context: CallContext) => CheckResult | Promise<CheckResult>;
+/** A handler's method for a template, as the dispatcher calls it: instance(s), args when any, context. */
+type HandlerMethod = (first: unknown, ...rest: unknown[]) => unknown;
 
 /** A call's context; its AbortSignal exists only if the handler asks for it. */
 class CallDeadline implements CallContext {
@@ -168,11 +170,22 @@ export class Dispatcher {
     return out;
   }
 
-  async check(
+  /**
+   * One Check: the check instances of the matching rules, then, when they all pass, the quotas.
+   *
+   * Returns the outcome itself when every handler answered synchronously (lists, in-memory
+   * quotas: the common case), so that the caller completes the call without a promise or a
+   * microtask; a native Promise (test with `instanceof Promise`) when any handler answered
+   * with one: its deadline, the failure policies and the combination are the same either way.
+   * `await` takes both.
+   *
+   * @throws only on a bug: handler faults and instances that fail to build are outcomes
+   */
+  check(
     attributes: Bag,
     quotas: ReadonlyMap<string, QuotaRequest>,
     deduplicationId: string,
-  ): Promise<CheckOutcome> {
+  ): CheckOutcome | Promise<CheckOutcome> {
     this.stats.checks++;
     const bag = new ReferenceRecordingBag(attributes);
     const rules = this.matching(bag);
@@ -193,19 +206,38 @@ export class Dispatcher {
             answers.push(this.fault(rule, handler, StatusCode.INTERNAL, built.message));
             continue;
           }
-          const method = instance.template.handlerMethod;
-          const answer = this.call(rule, handler, (h, context) =>
-            (h as unknown as Record<string, CheckMethod>)[method]!(built, context),
-          );
+          const answer = this.call<CheckResult>(rule, handler, instance.template.handlerMethod, built);
           if (isThenable(answer)) pending = true;
           answers.push(answer);
         }
       }
     }
-    const results = pending ? await Promise.all(answers) : (answers as Array<CheckResult | HandlerFault>);
+    if (pending) {
+      return Promise.all(answers).then((results) =>
+        this.decide(rules, bag, names, results, quotas, deduplicationId),
+      );
+    }
+    return this.decide(
+      rules,
+      bag,
+      names,
+      answers as Array<CheckResult | HandlerFault>,
+      quotas,
+      deduplicationId,
+    );
+  }
 
+  /** The rest of a Check once its check instances answered: combine, header operations, quotas. */
+  private decide(
+    rules: readonly RuleConfig[],
+    bag: ReferenceRecordingBag,
+    names: readonly string[],
+    results: ReadonlyArray<CheckResult | HandlerFault>,
+    quotas: ReadonlyMap<string, QuotaRequest>,
+    deduplicationId: string,
+  ): CheckOutcome | Promise<CheckOutcome> {
     let status: Status = OK_STATUS;
-    const failures: string[] = [];
+    let failures: string[] | undefined;
     let validDurationMs = this.defaultValidDurationMs;
     let validUseCount = this.defaultValidUseCount;
     for (let i = 0; i < results.length; i++) {
@@ -214,82 +246,90 @@ export class Dispatcher {
       const r = result instanceof HandlerFault ? this.faultResult(result) : result;
       if (r.status.code !== StatusCode.OK) {
         if (status.code === StatusCode.OK) status = r.status;
-        failures.push(`${handlerName}:${r.status.message}`);
+        (failures ??= []).push(`${handlerName}:${r.status.message}`);
       }
       validDurationMs = Math.min(validDurationMs, r.validDurationMs);
       validUseCount = Math.min(validUseCount, r.validUseCount);
     }
-    if (failures.length > 0) status = { code: status.code, message: failures.join(', ') };
+    if (failures !== undefined) status = { code: status.code, message: failures.join(', ') };
 
     const requestHeaderOperations = headerOperations(rules, bag, 'request');
     const responseHeaderOperations = headerOperations(rules, bag, 'response');
-    const quotaOutcomes =
-      status.code === StatusCode.OK && quotas.size > 0
-        ? await this.allocate(rules, bag, quotas, deduplicationId)
-        : new Map<string, QuotaOutcome>();
-
-    return {
+    const outcome: { -readonly [K in keyof CheckOutcome]: CheckOutcome[K] } = {
       status,
       validDurationMs,
       validUseCount,
       references: bag.references,
       requestHeaderOperations,
       responseHeaderOperations,
-      quotas: quotaOutcomes,
+      quotas: new Map<string, QuotaOutcome>(),
     };
+    if (status.code !== StatusCode.OK || quotas.size === 0) return outcome;
+    const allocated = this.allocate(rules, bag, quotas, deduplicationId);
+    if (!isThenable(allocated)) {
+      outcome.quotas = allocated;
+      return outcome;
+    }
+    return allocated.then((quotaOutcomes) => {
+      outcome.quotas = quotaOutcomes;
+      return outcome;
+    });
   }
 
-  private async allocate(
+  /**
+   * The quota outcomes of a passed Check, in the order the quotas were asked for; a promise
+   * only when some quota handler answered with one.
+   */
+  private allocate(
     rules: readonly RuleConfig[],
     bag: Bag,
     quotas: ReadonlyMap<string, QuotaRequest>,
     deduplicationId: string,
-  ): Promise<Map<string, QuotaOutcome>> {
-    const outcomes = new Map<string, QuotaOutcome>();
-    await Promise.all(
-      [...quotas].map(async ([quotaName, request]) => {
-        const wanted = quotaName.toLowerCase();
-        const calls: Array<Promise<QuotaOutcome>> = [];
-        for (const rule of rules) {
-          for (const action of rule.actions) {
-            for (const instance of action.instances) {
-              if (instance.template.variety !== 'quota' || instance.name.toLowerCase() !== wanted) continue;
-              calls.push(
-                this.allocateOne(
-                  rule,
-                  action.handler,
-                  instance.builder,
-                  bag,
-                  quotaName,
-                  request,
-                  deduplicationId,
-                ),
-              );
-            }
+  ): ReadonlyMap<string, QuotaOutcome> | Promise<ReadonlyMap<string, QuotaOutcome>> {
+    const names: string[] = [];
+    const answers: Array<QuotaOutcome | Promise<QuotaOutcome>> = [];
+    let pending = false;
+    for (const [quotaName, request] of quotas) {
+      const wanted = quotaName.toLowerCase();
+      const calls: Array<QuotaOutcome | Promise<QuotaOutcome>> = [];
+      let callsPending = false;
+      for (const rule of rules) {
+        for (const action of rule.actions) {
+          for (const instance of action.instances) {
+            if (instance.template.variety !== 'quota' || instance.name.toLowerCase() !== wanted) continue;
+            const call = this.allocateOne(
+              rule,
+              action.handler,
+              instance.builder,
+              bag,
+              quotaName,
+              request,
+              deduplicationId,
+            );
+            if (isThenable(call)) callsPending = true;
+            calls.push(call);
           }
         }
-        if (calls.length === 0) {
-          outcomes.set(quotaName, {
-            status: OK_STATUS,
-            grantedAmount: request.amount,
-            validDurationMs: this.defaultValidDurationMs,
-          });
-          return;
-        }
-        // Several handlers for one quota: the smallest grant holds.
-        const all = await Promise.all(calls);
-        outcomes.set(
-          quotaName,
-          all.reduce((a, b) =>
-            b.grantedAmount < a.grantedAmount || b.status.code !== StatusCode.OK ? b : a,
-          ),
-        );
-      }),
-    );
-    return outcomes;
+      }
+      names.push(quotaName);
+      if (calls.length === 0) {
+        answers.push({
+          status: OK_STATUS,
+          grantedAmount: request.amount,
+          validDurationMs: this.defaultValidDurationMs,
+        });
+      } else if (callsPending) {
+        pending = true;
+        answers.push(Promise.all(calls).then(smallestGrant));
+      } else {
+        answers.push(smallestGrant(calls as QuotaOutcome[]));
+      }
+    }
+    if (pending) return Promise.all(answers).then((outcomes) => quotaMap(names, outcomes));
+    return quotaMap(names, answers as QuotaOutcome[]);
   }
 
-  private async allocateOne(
+  private allocateOne(
     rule: RuleConfig,
     handler: HandlerConfig,
     builder: { build(bag: Bag): unknown },
@@ -297,7 +337,7 @@ export class Dispatcher {
     quotaName: string,
     request: QuotaRequest,
     deduplicationId: string,
-  ): Promise<QuotaOutcome> {
+  ): QuotaOutcome | Promise<QuotaOutcome> {
     const built = builder.build(bag);
     if (built instanceof InstanceBuildError) {
       this.stats.instanceBuildFailures++;
@@ -309,13 +349,13 @@ export class Dispatcher {
       amount: Number(request.amount),
       bestEffort: request.bestEffort,
     };
-    const result = await this.call(rule, handler, (h, context) =>
-      (
-        h as unknown as {
-          handleQuota(i: unknown, a: typeof args, c: CallContext): QuotaResult | Promise<QuotaResult>;
-        }
-      ).handleQuota(built, args, context),
-    );
+    const answer = this.call<QuotaResult>(rule, handler, 'handleQuota', built, args);
+    return isThenable(answer)
+      ? answer.then((result) => this.quotaOutcome(result, request))
+      : this.quotaOutcome(answer, request);
+  }
+
+  private quotaOutcome(result: QuotaResult | HandlerFault, request: QuotaRequest): QuotaOutcome {
     if (result instanceof HandlerFault) return this.quotaFault(result, request);
     return {
       status: result.status,
@@ -362,12 +402,7 @@ export class Dispatcher {
     const faults: string[] = [];
     await Promise.all(
       [...batches.values()].map(async (batch) => {
-        const result = await this.call(batch.rule, batch.handler, (h, context) =>
-          (h as unknown as Record<string, (i: unknown[], c: CallContext) => unknown>)[batch.method]!(
-            batch.instances,
-            context,
-          ),
-        );
+        const result = await this.call(batch.rule, batch.handler, batch.method, batch.instances);
         if (result instanceof HandlerFault)
           faults.push(`${batch.handler.qualifiedName}:${result.status.message}`);
         else dispatched += batch.instances.length;
@@ -379,18 +414,27 @@ export class Dispatcher {
     return { status, dispatched };
   }
 
-  /** Calls a handler under the deadline; a throw or a timeout becomes a HandlerFault. */
+  /**
+   * Calls `method` of a handler under the deadline, as `(instance, context)` or, for quotas,
+   * `(instance, args, context)`; a throw or a timeout becomes a HandlerFault. The method is
+   * called by name, not through a closure: no allocation per call for the usual answer.
+   */
   private call<R>(
     rule: RuleConfig,
     config: HandlerConfig,
-    invoke: (handler: Handler, context: CallContext) => R | Promise<R>,
+    method: string,
+    instance: unknown,
+    args?: QuotaArgs,
   ): R | HandlerFault | Promise<R | HandlerFault> {
     const handler = this.handlers.get(config.qualifiedName);
     if (handler === undefined) return this.fault(rule, config, StatusCode.INTERNAL, 'handler is not built');
     const context = new CallDeadline();
     let answer: R | Promise<R>;
     try {
-      answer = invoke(handler, context);
+      const target = handler as unknown as Record<string, HandlerMethod>;
+      answer = (
+        args === undefined ? target[method]!(instance, context) : target[method]!(instance, args, context)
+      ) as R | Promise<R>;
     } catch (error) {
       return this.thrown(rule, config, error);
     }
@@ -442,6 +486,22 @@ export class Dispatcher {
       ? { status: OK_STATUS, grantedAmount: request.amount, validDurationMs: 0 }
       : { status: fault.status, grantedAmount: 0n, validDurationMs: 0 };
   }
+}
+
+/** Several handlers for one quota: the smallest grant holds, and a denial over any grant. */
+function smallestGrant(all: readonly QuotaOutcome[]): QuotaOutcome {
+  let held = all[0]!;
+  for (let i = 1; i < all.length; i++) {
+    const next = all[i]!;
+    if (next.grantedAmount < held.grantedAmount || next.status.code !== StatusCode.OK) held = next;
+  }
+  return held;
+}
+
+function quotaMap(names: readonly string[], outcomes: readonly QuotaOutcome[]): Map<string, QuotaOutcome> {
+  const map = new Map<string, QuotaOutcome>();
+  for (let i = 0; i < names.length; i++) map.set(names[i]!, outcomes[i]!);
+  return map;
 }
 
 function headerOperations(

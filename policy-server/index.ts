@@ -31,6 +31,7 @@ export type { PolicyRuntimeOptions, ConfigRefusal } from './policy-runtime';
 export { createScenario, validateConfigTexts } from './scenario';
 export type { Scenario, ScenarioOptions, ScenarioAttributes } from './scenario';
 export { toCheckResponse } from './mixer-service';
+export { encodeCheckResponse } from './check-response-encoder';
 export { createAdminEndpoint, describeConfig, describeStats } from './admin-endpoint';
 export type {
   AdminConfigView,

@@ -2,14 +2,15 @@
  * The Mixer front door: `istio.mixer.v1.Mixer` Check and Report, wire-compatible with
  * Istio's Mixer. Requests reach the handlers as raw bytes and are decoded straight into
  * attribute bags by the attribute codec (no intermediate message objects); the dispatcher
- * of the configuration serving at that moment decides; responses are encoded with the
- * generated protobuf code. This file only translates: wire to bags, outcomes to wire; the
- * transport (grpc-transport.ts) frames the bytes.
+ * of the configuration serving at that moment decides; Check responses are written by
+ * check-response-encoder.ts, Report's are empty. This file only translates: wire to bags,
+ * outcomes to wire; the transport (grpc-transport.ts) frames the bytes.
  */
 import { decodeCheckRequest, decodeReportRequest, encodeReferencedAttributes } from '../attributes';
 import { mixer } from '../proto';
 import type { Duration } from '../proto';
 import { StatusCode } from '../templates';
+import { encodeCheckResponse } from './check-response-encoder';
 import type { CheckOutcome, HeaderOperation } from './dispatcher';
 import { toGrpcFailure } from './grpc-status';
 import type { UnaryAnswer, UnaryHandler } from './grpc-transport';
@@ -28,6 +29,7 @@ export const DEFAULT_VALID_USE_COUNT = 10_000;
 
 /** The two Mixer methods, by their HTTP/2 paths, ready for the gRPC transport. */
 export interface MixerMethods {
+  /** Answers with the response's bytes, encoded by {@link encodeCheckResponse}. */
   readonly check: UnaryHandler;
   readonly report: UnaryHandler;
 }
@@ -54,7 +56,11 @@ function headerOperations(ops: readonly HeaderOperation[]): mixer.HeaderOperatio
   return ops.map((op) => ({ name: op.name, value: op.value, operation: OPERATIONS[op.operation] }));
 }
 
-/** The CheckResponse of an outcome, its references in the request's own dictionary. */
+/**
+ * The CheckResponse of an outcome, its references in the request's own dictionary, as
+ * generated message objects: for the CLI's JSON, and the reference the hand-written
+ * {@link encodeCheckResponse} is tested against.
+ */
 export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number): mixer.CheckResponse {
   const referencedAttributes = encodeReferencedAttributes(outcome.references, { globalWordCount });
   const hasHeaders =
@@ -87,26 +93,44 @@ export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number):
   };
 }
 
+/** A Check's response bytes; an outcome that cannot be encoded is a fault (INTERNAL). */
+function answerCheck(
+  outcome: CheckOutcome,
+  globalWordCount: number,
+  logger: PolicyServerLogger,
+): UnaryAnswer {
+  try {
+    return encodeCheckResponse(outcome, globalWordCount);
+  } catch (error) {
+    return toGrpcFailure(error, 'Check', logger);
+  }
+}
+
 export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerLogger): MixerMethods {
   return {
     check: (bytes) => {
       const active = runtime.current().acquire();
-      let request;
+      let globalWordCount;
+      let outcome;
       try {
-        request = decodeCheckRequest(bytes, active.dispatcher.config.manifest);
+        const request = decodeCheckRequest(bytes, active.dispatcher.config.manifest);
+        globalWordCount = request.globalWordCount;
+        outcome = active.dispatcher.check(request.attributes, request.quotas, request.deduplicationId);
       } catch (error) {
         active.release();
         return toGrpcFailure(error, 'Check', logger);
       }
-      const { globalWordCount } = request;
-      return active.dispatcher
-        .check(request.attributes, request.quotas, request.deduplicationId)
-        .then(
-          (outcome): UnaryAnswer =>
-            mixer.CheckResponse.encode(toCheckResponse(outcome, globalWordCount)).finish(),
-          (error: unknown) => toGrpcFailure(error, 'Check', logger),
-        )
-        .finally(() => active.release());
+      if (outcome instanceof Promise) {
+        return outcome
+          .then(
+            (answer) => answerCheck(answer, globalWordCount, logger),
+            (error: unknown) => toGrpcFailure(error, 'Check', logger),
+          )
+          .finally(() => active.release());
+      }
+      // Every handler answered at once: answer in this turn, without a promise.
+      active.release();
+      return answerCheck(outcome, globalWordCount, logger);
     },
     report: (bytes) => {
       const active = runtime.current().acquire();

@@ -98,7 +98,8 @@ export async function createScenario(
           typeof q === 'number' ? { amount: BigInt(q), bestEffort: false } : q,
         ]),
       );
-      return dispatcher.check(toBag(attributes), requests, deduplicationId);
+      // The dispatcher answers synchronous handlers without a promise; a scenario always with one.
+      return Promise.resolve(dispatcher.check(toBag(attributes), requests, deduplicationId));
     },
     report(...attributes) {
       return dispatcher.report(attributes.map(toBag));

@@ -11,7 +11,9 @@
  *   - handler: the Mixer service's Check handler, bytes in to response bytes out (decode,
  *     dispatch through the ten rules of bench/check/rules.ts, build and encode the
  *     response), 256 calls in flight as under h2load -c 32 -m 8;
- *   - its stages one at a time: decode, dispatcher.check, toCheckResponse + encode.
+ *   - its stages one at a time: decode, dispatcher.check (IN_FLIGHT at once when it answers with
+ *     a promise, else one after another), encoding the response (encodeCheckResponse, or
+ *     toCheckResponse + the generated CheckResponse.encode in a build without it).
  * Options: BENCH_SECONDS (default 2 per stage and round), BENCH_ROUNDS (default 3).
  */
 import { spawnSync } from 'node:child_process';
@@ -116,15 +118,24 @@ async function measureRoot(root: string, configDir: string): Promise<Record<Stag
           () => (sink += attributes.decodeCheckRequest(request, dispatcher.config.manifest).globalWordCount),
         ),
       ),
+    // A build whose dispatcher answers synchronous handlers without a promise is timed call
+    // after call; one that always answers with a promise, with IN_FLIGHT calls in flight.
     dispatch: () =>
-      closedLoop(() => dispatcher.check(decoded.attributes, decoded.quotas, decoded.deduplicationId)),
+      dispatcher.check(decoded.attributes, decoded.quotas, decoded.deduplicationId) instanceof Promise
+        ? closedLoop(() => dispatcher.check(decoded.attributes, decoded.quotas, decoded.deduplicationId))
+        : Promise.resolve(
+            syncLoop(() => dispatcher.check(decoded.attributes, decoded.quotas, decoded.deduplicationId)),
+          ),
+    // The hand-written encoder where the build has one, else the generated code.
     encode: () =>
       Promise.resolve(
         syncLoop(
-          () =>
-            (sink += proto.mixer.CheckResponse.encode(
-              mixerService.toCheckResponse(outcome, decoded.globalWordCount),
-            ).finish().length),
+          typeof ps.encodeCheckResponse === 'function'
+            ? () => (sink += ps.encodeCheckResponse(outcome, decoded.globalWordCount).length)
+            : () =>
+                (sink += proto.mixer.CheckResponse.encode(
+                  mixerService.toCheckResponse(outcome, decoded.globalWordCount),
+                ).finish().length),
         ),
       ),
   };
@@ -180,8 +191,9 @@ async function main(): Promise<void> {
       console.log(`${root.slice(-40).padEnd(40)}${cells}`);
     });
     console.log(
-      `handler: bytes in to response bytes out, ${IN_FLIGHT} in flight; dispatch: dispatcher.check, ${IN_FLIGHT} in flight; ` +
-        `encode: toCheckResponse + CheckResponse.encode`,
+      `handler: bytes in to response bytes out, ${IN_FLIGHT} in flight; dispatch: dispatcher.check, ${IN_FLIGHT} in flight ` +
+        `when it answers with a promise; ` +
+        `encode: encodeCheckResponse (before it: toCheckResponse + CheckResponse.encode)`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { AdapterRegistry, defineAdapter, s } from '../../adapters';
-import { createScenario, type Scenario } from '../../policy-server';
+import { bagFromJson, type JsonValue, type QuotaRequest } from '../../attributes';
+import { createScenario, type CheckOutcome, type Scenario } from '../../policy-server';
 import {
   StatusCode,
   type CheckResult,
@@ -30,11 +31,11 @@ const FAKE = defineAdapter({
     delayMs: s.integer().default(0),
     fail: s.boolean().default(false),
     grant: s.integer().default(-1),
+    // Answer in the call itself, as lists and in-memory quotas do, rather than with a promise.
+    sync: s.boolean().default(false),
   }),
   build(config, env) {
-    const answer = async (what: string): Promise<CheckResult> => {
-      calls.push(`${env.handlerName}:${what}`);
-      if (config.delayMs > 0) await new Promise((r) => setTimeout(r, config.delayMs));
+    const result = (): CheckResult => {
       if (config.fail) throw new Error('backend unreachable');
       return {
         status: { code: config.code, message: config.message },
@@ -42,23 +43,34 @@ const FAKE = defineAdapter({
         validUseCount: config.validUseCount,
       };
     };
+    const answer = (what: string): CheckResult | Promise<CheckResult> => {
+      calls.push(`${env.handlerName}:${what}`);
+      if (config.sync) return result();
+      return (async () => {
+        if (config.delayMs > 0) await new Promise((r) => setTimeout(r, config.delayMs));
+        return result();
+      })();
+    };
     return {
       handleCheckNothing: () => answer('checknothing'),
       handleListEntry: (i: { value: unknown }) => answer(`listentry(${String(i.value)})`),
-      async handleQuota(instance: QuotaInstance, args: QuotaArgs): Promise<QuotaResult> {
-        const r = await answer('quota');
-        quotaCalls.push({
-          instance: instance.name,
-          args,
-          dimensions: Object.fromEntries([...instance.dimensions].map(([k, v]) => [k, String(v)])),
-        });
-        const granted = config.grant < 0 ? args.amount : Math.min(config.grant, args.amount);
-        return {
-          status:
-            granted > 0 ? r.status : { code: StatusCode.RESOURCE_EXHAUSTED, message: 'quota exhausted' },
-          grantedAmount: granted,
-          validDurationMs: r.validDurationMs,
+      handleQuota(instance: QuotaInstance, args: QuotaArgs): QuotaResult | Promise<QuotaResult> {
+        const grant = (r: CheckResult): QuotaResult => {
+          quotaCalls.push({
+            instance: instance.name,
+            args,
+            dimensions: Object.fromEntries([...instance.dimensions].map(([k, v]) => [k, String(v)])),
+          });
+          const granted = config.grant < 0 ? args.amount : Math.min(config.grant, args.amount);
+          return {
+            status:
+              granted > 0 ? r.status : { code: StatusCode.RESOURCE_EXHAUSTED, message: 'quota exhausted' },
+            grantedAmount: granted,
+            validDurationMs: r.validDurationMs,
+          };
         };
+        const r = answer('quota');
+        return r instanceof Promise ? r.then(grant) : grant(r);
       },
       async handleLogEntry(
         instances: ReadonlyArray<{ name: string; variables: ReadonlyMap<string, unknown> }>,
@@ -265,6 +277,34 @@ describe('policy-server: dispatcher', () => {
     ]);
   });
 
+  it('gives a quota several handlers serve the smallest grant, and a denial over any grant', async () => {
+    const sc = await start([
+      handler('q5', '{ sync: true, grant: 5 }'),
+      handler('q2', '{ grant: 2, validDuration: 3s }'),
+      // Denies, yet grants more than q2: a denial holds whatever it grants.
+      handler('deny', '{ sync: true, code: 8, message: "over", grant: 7 }'),
+      instance('requestcount', 'quota', '{}'),
+      rule(
+        'two',
+        '',
+        '[{ handler: q5, instances: [requestcount] }, { handler: q2, instances: [requestcount] }]',
+      ),
+      rule('denied', 'request.path == "/deny"', '[{ handler: deny, instances: [requestcount] }]'),
+    ]);
+    const two = await sc.check({ 'request.path': '/a' }, { requestcount: 10 });
+    assert.deepEqual(two.quotas.get('requestcount'), {
+      status: { code: 0, message: '' },
+      grantedAmount: 2n,
+      validDurationMs: 3000,
+    });
+    const denied = await sc.check({ 'request.path': '/deny' }, { requestcount: 10 });
+    assert.deepEqual(denied.quotas.get('requestcount'), {
+      status: { code: StatusCode.RESOURCE_EXHAUSTED, message: 'over' },
+      grantedAmount: 7n,
+      validDurationMs: 60_000,
+    });
+  });
+
   it('answers a faulting handler by its failure policy: closed by default, open when asked, counted', async () => {
     const sc = await start(
       [
@@ -322,6 +362,178 @@ describe('policy-server: dispatcher', () => {
       { name: 'x-served-by', value: 'reviews', operation: 'APPEND' },
       { name: 'server', value: '', operation: 'REMOVE' },
     ]);
+  });
+
+  describe('handlers that answer at once', () => {
+    /** Runs one Check straight on the dispatcher, which returns a promise only when it must. */
+    const checkNow = (
+      sc: Scenario,
+      attributes: Record<string, JsonValue>,
+      quotas: Record<string, number> = {},
+    ): CheckOutcome | Promise<CheckOutcome> =>
+      sc.dispatcher.check(
+        bagFromJson(attributes, sc.dispatcher.config.manifest),
+        new Map(
+          Object.entries(quotas).map(([name, amount]): [string, QuotaRequest] => [
+            name,
+            { amount: BigInt(amount), bestEffort: false },
+          ]),
+        ),
+        'dedup-1',
+      );
+    /** The same configuration, with its handlers answering at once or with promises. */
+    const both = async (config: (sync: boolean) => string[]): Promise<[Scenario, Scenario]> => {
+      const deferred = await createScenario(
+        { 'config.yaml': config(false).join('\n---\n') },
+        { registry: registry() },
+      );
+      try {
+        return [await start(config(true)), deferred];
+      } catch (error) {
+        await deferred.close();
+        throw error;
+      }
+    };
+
+    it('completes a Check without a promise, with the outcome promises give', async () => {
+      const [now, deferred] = await both((sync) => [
+        handler('ok', `{ sync: ${sync}, validDuration: 30s, validUseCount: 50 }`),
+        handler('q', `{ sync: ${sync}, grant: 3, validDuration: 2s }`),
+        instance('nothing', 'checknothing', '{}'),
+        instance('caller', 'listentry', '{ value: source.name | "none" }'),
+        instance('RequestCount', 'quota', '{ dimensions: { path: request.path | "none" } }'),
+        rule(
+          'checks',
+          'destination.labels["app"] == "reviews"',
+          '[{ handler: ok, instances: [nothing, caller] }]',
+          'istio-system',
+          `  requestHeaderOperations:
+  - name: x-caller
+    values: [ 'source.name | "anonymous"' ]`,
+        ),
+        rule('quotas', '', '[{ handler: q, instances: [RequestCount] }]'),
+      ]);
+      try {
+        const attributes = { 'destination.labels': { app: 'reviews' }, 'source.name': 'productpage' };
+        const quotas = { other: 2, requestcount: 5 };
+        const answered = checkNow(now, attributes, quotas);
+        assert.ok(!(answered instanceof Promise), 'every handler answered at once: no promise');
+        const syncCalls = [...calls];
+        calls.length = 0;
+        const promised = checkNow(deferred, attributes, quotas);
+        assert.ok(promised instanceof Promise, 'handlers answered with promises: a promise');
+        assert.deepStrictEqual(await promised, answered);
+        assert.deepEqual(calls, syncCalls);
+
+        assert.deepEqual(answered.status, { code: 0, message: '' });
+        assert.equal(answered.validDurationMs, 30_000);
+        assert.equal(answered.validUseCount, 50);
+        assert.deepEqual(answered.requestHeaderOperations, [
+          { name: 'x-caller', value: 'productpage', operation: 'REPLACE' },
+        ]);
+        assert.deepEqual(answered.references.toStrings(), [
+          '-request.path',
+          'destination.labels[app]',
+          'source.name',
+        ]);
+        // In the order asked for, whichever answered first (deepStrictEqual ignores Map order).
+        assert.deepEqual(
+          [...answered.quotas],
+          [
+            ['other', { status: { code: 0, message: '' }, grantedAmount: 2n, validDurationMs: 60_000 }],
+            ['requestcount', { status: { code: 0, message: '' }, grantedAmount: 3n, validDurationMs: 2000 }],
+          ],
+        );
+        assert.deepEqual([...(await promised).quotas.keys()], ['other', 'requestcount']);
+        assert.deepEqual(syncCalls, [
+          'ok.handler.istio-system:checknothing',
+          'ok.handler.istio-system:listentry(productpage)',
+          'q.handler.istio-system:quota',
+        ]);
+      } finally {
+        await deferred.close();
+      }
+    });
+
+    it('answers a handler that throws at once by its failure policy, as one whose promise rejects', async () => {
+      const [now, deferred] = await both((sync) => [
+        handler('broken', `{ sync: ${sync}, fail: true }`),
+        handler('lenient', `{ sync: ${sync}, fail: true }`, 'istio-system', '  failurePolicy: FAIL_OPEN'),
+        instance('nothing', 'checknothing', '{}'),
+        instance('requestcount', 'quota', '{}'),
+        rule('r1', 'request.path == "/broken"', '[{ handler: broken, instances: [nothing] }]'),
+        rule('r2', 'request.path == "/lenient"', '[{ handler: lenient, instances: [nothing] }]'),
+        rule('r3', 'request.path == "/quota"', '[{ handler: broken, instances: [requestcount] }]'),
+      ]);
+      try {
+        const outcomes: CheckOutcome[] = [];
+        for (const path of ['/broken', '/lenient', '/quota']) {
+          const answered = checkNow(now, { 'request.path': path }, { requestcount: 4 });
+          assert.ok(!(answered instanceof Promise), `${path}: no promise`);
+          const promised = checkNow(deferred, { 'request.path': path }, { requestcount: 4 });
+          assert.ok(promised instanceof Promise, `${path}: a promise`);
+          assert.deepStrictEqual(await promised, answered, path);
+          outcomes.push(answered);
+        }
+        const [broken, lenient, quota] = outcomes;
+        assert.deepEqual(broken!.status, {
+          code: StatusCode.UNAVAILABLE,
+          message: 'broken.handler.istio-system:handler error: backend unreachable',
+        });
+        assert.equal(broken!.validUseCount, 0, 'a fault is never cached');
+        assert.deepEqual(lenient!.status, { code: 0, message: '' });
+        assert.equal(lenient!.validUseCount, 0);
+        assert.deepEqual(quota!.quotas.get('requestcount'), {
+          status: { code: StatusCode.UNAVAILABLE, message: 'handler error: backend unreachable' },
+          grantedAmount: 0n,
+          validDurationMs: 0,
+        });
+        assert.deepEqual(now.dispatcher.stats, deferred.dispatcher.stats);
+        assert.equal(now.dispatcher.stats.handlerFaults, 3);
+        assert.equal(now.dispatcher.stats.failedOpen, 1);
+      } finally {
+        await deferred.close();
+      }
+    });
+
+    it('waits for the one handler that answers with a promise', async () => {
+      const sc = await start([
+        handler('now', '{ sync: true, validDuration: 5s }'),
+        handler('later', '{ code: 7, message: "not yet", delayMs: 5 }'),
+        handler('q-now', '{ sync: true }'),
+        handler('q-later', '{ grant: 1, delayMs: 5 }'),
+        instance('nothing', 'checknothing', '{}'),
+        instance('requestcount', 'quota', '{}'),
+        rule(
+          'checks',
+          'request.path == "/check"',
+          '[{ handler: now, instances: [nothing] }, { handler: later, instances: [nothing] }]',
+        ),
+        rule(
+          'quota-now',
+          '',
+          '[{ handler: now, instances: [nothing] }, { handler: q-now, instances: [requestcount] }]',
+        ),
+        rule('quota-later', 'request.path == "/quota"', '[{ handler: q-later, instances: [requestcount] }]'),
+      ]);
+      const denied = checkNow(sc, { 'request.path': '/check' }, { requestcount: 3 });
+      assert.ok(denied instanceof Promise, 'a check handler answered with a promise');
+      const deniedOutcome = await denied;
+      assert.deepEqual(deniedOutcome.status, {
+        code: StatusCode.PERMISSION_DENIED,
+        message: 'later.handler.istio-system:not yet',
+      });
+      assert.equal(deniedOutcome.validDurationMs, 5000);
+      assert.equal(deniedOutcome.quotas.size, 0);
+
+      const granted = checkNow(sc, { 'request.path': '/quota' }, { requestcount: 3 });
+      assert.ok(granted instanceof Promise, 'a quota handler answered with a promise');
+      assert.deepEqual((await granted).quotas.get('requestcount'), {
+        status: { code: 0, message: '' },
+        grantedAmount: 1n,
+        validDurationMs: 60_000,
+      });
+    });
   });
 
   it('batches report instances per handler across the attribute sets of a Report, and reports faults', async () => {

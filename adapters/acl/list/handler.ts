@@ -45,6 +45,11 @@ function describeValue(value: AttributeValue | undefined): string {
   return String(value);
 }
 
+/** The value as the list's messages show it: its text, or the address as Go prints it. */
+function textOf(text: string | undefined, address: IpAddress | undefined): string {
+  return text ?? String(address);
+}
+
 function entries(count: number): string {
   return count === 1 ? '1 entry' : `${count} entries`;
 }
@@ -129,14 +134,15 @@ class ListCheckerHandler {
   }
 
   private check(list: EntryList, value: AttributeValue | undefined): CheckResult {
-    let text: string;
+    // An address is formatted only when a text list or a message needs its text: an IP list
+    // answers most lookups without it.
+    let text: string | undefined;
     let address: IpAddress | undefined;
     if (typeof value === 'string') {
       text = value;
     } else if (value instanceof IpAddress || value instanceof Uint8Array) {
-      // Mixer read bytes as an IP address too, and looked addresses up in text lists by their text.
+      // Mixer read bytes as an IP address too.
       address = value instanceof IpAddress ? value : new IpAddress(value);
-      text = address.toString();
     } else {
       return this.result(
         StatusCode.INVALID_ARGUMENT,
@@ -145,18 +151,24 @@ class ListCheckerHandler {
     }
     let found: boolean;
     if (list.kind === 'text') {
+      // Mixer looked addresses up in text lists by their text.
+      text ??= textOf(text, address);
       found = list.has(text);
     } else {
-      address ??= parseIpText(text);
+      address ??= parseIpText(text!);
       if (address === undefined || (address.bytes.length !== 4 && address.bytes.length !== 16)) {
-        return this.result(StatusCode.INVALID_ARGUMENT, `${text} is not a valid IP address`);
+        return this.result(StatusCode.INVALID_ARGUMENT, `${textOf(text, address)} is not a valid IP address`);
       }
       found = list.has(address);
     }
     if (this.config.blacklist) {
-      return found ? this.result(StatusCode.PERMISSION_DENIED, `${text} is blacklisted`) : this.okResult;
+      return found
+        ? this.result(StatusCode.PERMISSION_DENIED, `${textOf(text, address)} is blacklisted`)
+        : this.okResult;
     }
-    return found ? this.okResult : this.result(StatusCode.PERMISSION_DENIED, `${text} is not whitelisted`);
+    return found
+      ? this.okResult
+      : this.result(StatusCode.PERMISSION_DENIED, `${textOf(text, address)} is not whitelisted`);
   }
 
   private result(code: number, message: string): CheckResult {

@@ -204,6 +204,34 @@ describe('adapters/acl/list: lists', () => {
     });
   });
 
+  it('formats an address only for a message or a text list, not for an IP list lookup', async () => {
+    /** An address that counts how often it is formatted. */
+    class CountedAddress extends IpAddress {
+      formatted = 0;
+      override toString(): string {
+        this.formatted++;
+        return super.toString();
+      }
+    }
+    const counted = (text: string): CountedAddress => new CountedAddress(ip(text).bytes);
+    const ips = await build({ entryType: 'IP_ADDRESSES', overrides: ['10.0.0.0/8'] });
+    const listed = counted('10.1.2.3');
+    assert.deepEqual(ips.handleListEntry({ name: 'v', value: listed }, CONTEXT), expected('OK'));
+    assert.equal(listed.formatted, 0, 'an IP list looks an address up without its text');
+    const unlisted = counted('11.0.0.1');
+    assert.deepEqual(
+      ips.handleListEntry({ name: 'v', value: unlisted }, CONTEXT),
+      expected([DENIED, '11.0.0.1 is not whitelisted']),
+    );
+    assert.equal(unlisted.formatted, 1, 'the message shows the address');
+    const strings = await build({ overrides: ['10.1.2.3'] });
+    const text = counted('10.1.2.3');
+    assert.deepEqual(strings.handleListEntry({ name: 'v', value: text }, CONTEXT), expected('OK'));
+    assert.equal(text.formatted, 1, 'a text list looks an address up by its text');
+    await ips.close();
+    await strings.close();
+  });
+
   it('closes idempotently and refuses checks after close', async () => {
     const handler = await build({ overrides: ['a'] });
     const first = handler.close();
