@@ -18,6 +18,7 @@ const LIMIT = 50;
 const SERVERS = 3;
 const CLIENTS_PER_SERVER = 4;
 const CHECKS = 600;
+const IN_FLIGHT_PER_CLIENT = 4;
 
 function config(redisUrl: string, keyPrefix: string): string {
   return `
@@ -91,17 +92,27 @@ describe('redisquota: three policy servers sharing one Redis', function () {
         );
       }
     }
-    const calls = Array.from({ length: CHECKS }, (_, i) => {
-      const request = encodeCheckRequest({
-        attributes: new AttributeBag([['destination.service.host', 'ratings.default.svc.cluster.local']]),
-        deduplicationId: `check-${i}`,
-        quotas: new Map([['requestcount', { amount: 1n, bestEffort: false }]]),
-      });
-      return callUnary(clients[i % clients.length] as Client, '/istio.mixer.v1.Mixer/Check', request, (b) =>
-        mixer.CheckResponse.decode(b),
+    // Every client keeps a few Checks in flight, as a proxy with concurrent requests does:
+    // 48 at once over the three servers, bounded so that a busy machine does not push
+    // calls past the server's handler deadline.
+    const check = (i: number): ReturnType<typeof callUnary<mixer.CheckResponse>> =>
+      callUnary(
+        clients[i % clients.length] as Client,
+        '/istio.mixer.v1.Mixer/Check',
+        encodeCheckRequest({
+          attributes: new AttributeBag([['destination.service.host', 'ratings.default.svc.cluster.local']]),
+          deduplicationId: `check-${i}`,
+          quotas: new Map([['requestcount', { amount: 1n, bestEffort: false }]]),
+        }),
+        (b) => mixer.CheckResponse.decode(b),
       );
-    });
-    const results = await Promise.all(calls);
+    const results: Awaited<ReturnType<typeof check>>[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: clients.length * IN_FLIGHT_PER_CLIENT }, async () => {
+        while (next < CHECKS) results.push(await check(next++));
+      }),
+    );
     let granted = 0;
     const statuses = new Map<number, number>();
     for (const result of results) {
