@@ -30,8 +30,8 @@
  *
  * Sides alternate within each round (reversed every other round) so that the machine's
  * other load falls on all of them alike. h2load checks HTTP statuses only: a real gRPC
- * client checks answers before and after each run; a run with wrong answers, failed calls
- * or failure-policy answers is flagged and not counted. Not a test: nothing asserts a
+ * client checks answers before and after each run; a run with wrong answers, failed calls,
+ * handler faults or more than 0.1% failure-policy answers is flagged and not counted. Not a test: nothing asserts a
  * speed. Exit code 1 when answers were wrong, accuracy was off, or a tool failed.
  *
  * Needs h2load (installed from Debian when missing, scripts/install-h2load.sh) and
@@ -43,7 +43,9 @@
  *   BENCH_WARMUP_SECONDS=1   h2load warm-up before each run
  *   BENCH_ROUNDS=2           rounds; each runs every side once, in alternation
  *   BENCH_CLIENTS=32         h2load -c (connections)
- *   BENCH_STREAMS=8          h2load -m (concurrent streams per connection)
+ *   BENCH_STREAMS=2          h2load -m (concurrent streams per connection): 64 calls in flight saturate
+ *                            every side here, yet keep latency more than queue length and calls
+ *                            within redisquota's 200 ms timeout (at 256, a busy machine's queue is not)
  *   BENCH_THREADS=1          h2load -t
  *   BENCH_EXHAUSTED=1        also measure exhausted quotas (0: granted only)
  *   BENCH_RAW=1              measure the raw script with redis-benchmark (0: skip)
@@ -54,8 +56,9 @@
  *   BENCH_ACCURACY=1         run the accuracy test (0: skip)
  *   BENCH_ACCURACY_SERVERS=3 policy servers sharing the Redis
  *   BENCH_ACCURACY_CHECKS=2000  Checks per algorithm, each with its own deduplication id
- *   BENCH_ACCURACY_IN_FLIGHT=300  of them in flight at once (more, on shared cores, outlast the
- *                            server's 1 s handler timeout: refused as DEADLINE_EXCEEDED, flagged)
+ *   BENCH_ACCURACY_IN_FLIGHT=150  of them in flight at once (many more, on busy shared cores,
+ *                            outlast the server's 1 s handler deadline: refused as DEADLINE_EXCEEDED,
+ *                            and reported, since Redis may have counted them)
  *   BENCH_ACCURACY_LIMIT=500 the limit
  *   BENCH_ACCURACY_CONNECTIONS=4  gRPC connections per server
  *   BENCH_VERIFY_CALLS=50    answers checked with a gRPC client per side before the runs
@@ -72,7 +75,7 @@ import { sampleChecks } from './check/grpc-verify';
 import { killAllStarted, startServer, type Started } from './check/processes';
 import { frameGrpcMessage, mergeLatencies, percentile, runH2load } from './h2load';
 import { connectClients, measureAccuracy, type AccuracyResult } from './quota/accuracy';
-import { countsBetween, redisquotaCounts, type DecisionCounts } from './quota/admin-stats';
+import { countsBetween, serverCounts } from './quota/admin-stats';
 import {
   descriptorValue,
   encodeRateLimitRequest,
@@ -119,7 +122,7 @@ const SECONDS = num('BENCH_SECONDS', 5);
 const WARMUP = num('BENCH_WARMUP_SECONDS', 1);
 const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 2)));
 const CLIENTS = Math.round(num('BENCH_CLIENTS', 32));
-const STREAMS = Math.round(num('BENCH_STREAMS', 8));
+const STREAMS = Math.round(num('BENCH_STREAMS', 2));
 const THREADS = Math.round(num('BENCH_THREADS', 1));
 const WITH_EXHAUSTED = !off('BENCH_EXHAUSTED', '1');
 const WITH_RAW = !off('BENCH_RAW', '1');
@@ -130,10 +133,15 @@ const ACCURACY_SERVERS = Math.max(1, Math.round(num('BENCH_ACCURACY_SERVERS', 3)
 const ACCURACY_CHECKS = Math.round(num('BENCH_ACCURACY_CHECKS', 2000));
 const ACCURACY_LIMIT = Math.round(num('BENCH_ACCURACY_LIMIT', 500));
 const ACCURACY_CONNECTIONS = Math.max(1, Math.round(num('BENCH_ACCURACY_CONNECTIONS', 4)));
-const ACCURACY_IN_FLIGHT = Math.max(1, Math.round(num('BENCH_ACCURACY_IN_FLIGHT', 300)));
+const ACCURACY_IN_FLIGHT = Math.max(1, Math.round(num('BENCH_ACCURACY_IN_FLIGHT', 150)));
 const VERIFY_CALLS = Math.round(num('BENCH_VERIFY_CALLS', 50));
 const KEEP = env.BENCH_KEEP === '1';
 
+/**
+ * The share of a redisquota run's calls that may be answered by the failure policy (Redis
+ * later than the 200 ms timeout) before the run stops counting: 0.1%.
+ */
+const MAX_FALLBACK_SHARE = 0.001;
 /** The first raw run of each kind only measures how long a run must be to last BENCH_SECONDS. */
 const RAW_PROBE_CALLS = 20_000;
 const ROOT = resolve(__dirname, '..', '..');
@@ -421,11 +429,8 @@ async function main(): Promise<void> {
 
     const runServedSide = async (side: QuotaSide, round: number): Promise<ServedRun> => {
       const body = checkBodies.get(side)!;
-      const quotaName = `${side.instance}.instance.istio-system`;
-      const countsBefore =
-        side.adapter === 'redisquota'
-          ? await redisquotaCounts(adminAddress, REDISQUOTA_HANDLER, quotaName)
-          : undefined;
+      const quotaName = side.adapter === 'redisquota' ? `${side.instance}.instance.istio-system` : undefined;
+      const countsBefore = await serverCounts(adminAddress, REDISQUOTA_HANDLER, quotaName);
       const script0 = scriptCommandStats(redisPort);
       const [cpu0, main0, redis0] = [
         server.cpuSeconds(),
@@ -449,14 +454,20 @@ async function main(): Promise<void> {
       if (run.failed > 0) reasons.push(`${run.failed} calls failed`);
       if (wrong.has(side.label)) reasons.push('sample answers wrong');
       let note = '';
-      if (countsBefore !== undefined) {
-        const counts: DecisionCounts = countsBetween(
-          countsBefore,
-          await redisquotaCounts(adminAddress, REDISQUOTA_HANDLER, quotaName),
-        );
+      const countsAfter = await serverCounts(adminAddress, REDISQUOTA_HANDLER, quotaName);
+      const faults = countsAfter.handlerFaults - countsBefore.handlerFaults;
+      if (faults > 0) reasons.push(`${faults} handler faults (timeouts?)`);
+      if (countsBefore.quota !== undefined && countsAfter.quota !== undefined) {
+        const counts = countsBetween(countsBefore.quota, countsAfter.quota);
         note = `redis granted ${counts.granted}, denied ${counts.denied}`;
-        if (counts.fallback > 0)
+        // A few answers without Redis (a stall of the shared cores past the 200 ms timeout)
+        // cannot move the figures; more mean the run measured the failure policy.
+        const fallbackShare = counts.fallback / Math.max(1, counts.granted + counts.denied + counts.fallback);
+        if (fallbackShare > MAX_FALLBACK_SHARE) {
           reasons.push(`${counts.fallback} answered by the failure policy (Redis too slow)`);
+        } else if (counts.fallback > 0) {
+          note += `, ${counts.fallback} by the failure policy`;
+        }
         if (side.load === 'granted' && counts.denied > 0) reasons.push(`${counts.denied} denied`);
       }
       const after = await sampleChecks(server.address, body.request, ...afterSample(side.load));
@@ -706,16 +717,16 @@ async function main(): Promise<void> {
           quota.algorithm === 'TOKEN_BUCKET'
             ? `${ACCURACY_LIMIT} per day, burst ${ACCURACY_LIMIT}`
             : `${ACCURACY_LIMIT} per ${quota.validDurationMs / 60_000} min`;
+        const exact = result.granted === result.limit && !result.crossedWindow;
         log(
           `  ${quota.algorithm.padEnd(15)} (${window}): granted ${result.granted} of ${result.checks}, ${refused}, ` +
             `${result.failed} failed, in ${fmt(result.elapsedMs)} ms → granted - limit = ${result.granted - result.limit}` +
-            `${result.invalid ? `  WRONG: ${result.invalid}` : ''}`,
+            `${exact ? '' : '  NOT EXACT'}${result.caveats ? ` (${result.caveats})` : ''}`,
         );
-        if (result.granted !== result.limit || result.invalid !== '') exitCode = 1;
+        if (!exact) exitCode = 1;
       }
-      log(
-        `accuracy: ${results.every((r) => r.granted === r.limit && r.invalid === '') ? 'EXACT for every algorithm' : 'NOT EXACT (see above)'}`,
-      );
+      const allExact = results.every((r) => r.granted === r.limit && !r.crossedWindow);
+      log(`accuracy: ${allExact ? 'EXACT for every algorithm' : 'NOT EXACT (see above)'}`);
     }
     if (KEEP) log(`\nkept ${dir}`);
   } finally {

@@ -1,8 +1,9 @@
 /**
- * redisquota's own decision counters, read from the policy server's admin endpoint
- * (`GET /stats`): how many calls of a run Redis granted and denied, and how many the
- * failure policy answered because Redis did not answer in time (a run with any such
- * answer did not measure Redis's decisions and is flagged).
+ * The policy server's own counters, read from its admin endpoint (`GET /stats`): how many
+ * calls of a run Redis granted and denied (redisquota's counters), how many the failure
+ * policy answered because Redis did not answer in time, and how many handler calls the
+ * dispatcher gave up on. A run with any of the last two did not measure decisions alone
+ * and is flagged.
  */
 import { get } from 'node:http';
 
@@ -39,22 +40,34 @@ function fetchJson(url: string): Promise<unknown> {
   });
 }
 
+/** What one `GET /stats` says about a run's calls. */
+export interface ServerCounts {
+  /** The dispatcher's handler faults so far (a handler past its 1 s deadline among them). */
+  readonly handlerFaults: number;
+  /** The redisquota quota's decision counters; undefined when none was asked for. */
+  readonly quota: DecisionCounts | undefined;
+}
+
 /**
- * The counters of redisquota handler `handler`'s quota `quotaName` (its configured name).
+ * The dispatcher's fault count and, when `quotaName` (a configured quota name) is given,
+ * the counters of redisquota handler `handler`'s quota of that name.
  * @throws Error when the endpoint does not answer or does not list that quota
  */
-export async function redisquotaCounts(
+export async function serverCounts(
   adminAddress: string,
   handler: string,
-  quotaName: string,
-): Promise<DecisionCounts> {
+  quotaName: string | undefined,
+): Promise<ServerCounts> {
   const stats = (await fetchJson(`http://${adminAddress}/stats`)) as {
+    dispatcher?: { handlerFaults?: number } | null;
     handlers?: Record<string, { quotas?: QuotaStats[] } | undefined>;
   };
+  const handlerFaults = stats.dispatcher?.handlerFaults ?? 0;
+  if (quotaName === undefined) return { handlerFaults, quota: undefined };
   const quota = stats.handlers?.[handler]?.quotas?.find((q) => q.name === quotaName);
   if (quota === undefined)
     throw new Error(`/stats of ${adminAddress} lists no quota ${quotaName} of ${handler}`);
-  return quota.counters;
+  return { handlerFaults, quota: quota.counters };
 }
 
 /** after − before, counter by counter. */
