@@ -53,6 +53,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { AttributeBag, encodeCheckRequest, type AttributeValue } from '../attributes';
 import { typicalCheckBag } from './bench-kit';
+import { frameGrpcMessage, mergeLatencies, percentile, runH2load } from './h2load';
 import { sampleChecks } from './check/grpc-verify';
 import { killAllStarted, runToEnd, startServer, type Started } from './check/processes';
 import { CHECK_RULES_YAML } from './check/rules';
@@ -109,19 +110,6 @@ function log(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))]!;
-}
-
-function frame(message: Uint8Array): Buffer {
-  const framed = Buffer.alloc(5 + message.length);
-  framed.writeUInt8(0, 0); // not compressed
-  framed.writeUInt32BE(message.length, 1);
-  Buffer.from(message).copy(framed, 5);
-  return framed;
-}
-
 function withAttribute(bag: AttributeBag, name: string, value: AttributeValue): AttributeBag {
   const entries: [string, AttributeValue][] = [...bag.names()].map((n) => [n, bag.get(n)!]);
   const at = entries.findIndex(([n]) => n === name);
@@ -135,7 +123,7 @@ function formatTally(tally: Map<string, number>): string {
 }
 
 /** h2load against one server: one run of WARMUP + SECONDS. */
-async function runH2load(
+async function runH2loadOn(
   server: Started,
   side: string,
   round: number,
@@ -145,46 +133,26 @@ async function runH2load(
   const logFile = join(dir, `h2load-${side.replace(/\W+/g, '_')}-${round}.log`);
   const cpuBefore = server.cpuSeconds();
   const mainBefore = server.mainThreadCpuSeconds();
-  const args = [
-    '-c', String(CLIENTS), '-m', String(STREAMS), '-t', String(THREADS),
-    '-D', String(SECONDS), '--warm-up-time', String(WARMUP),
-    '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers',
-    '--log-file', logFile,
-    `http://${server.address}${CHECK_PATH}`,
-  ]; // prettier-ignore
-  const out = await runToEnd('h2load', args, (SECONDS + WARMUP + 60) * 1000);
+  const run = await runH2load(server.address, CHECK_PATH, body, logFile, {
+    clients: CLIENTS,
+    streams: STREAMS,
+    threads: THREADS,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP,
+  });
   const cpu = server.cpuSeconds() - cpuBefore;
   const main = server.mainThreadCpuSeconds() - mainBefore;
-  const finished = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out.stdout);
-  const requests =
-    /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
-      out.stdout,
-    );
-  const statuses = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out.stdout);
-  if (finished === null || requests === null || statuses === null) {
-    throw new Error(`h2load failed (exit ${out.code}):\n${out.stdout}\n${out.stderr}`);
-  }
-  const lines = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n') : [];
-  const latencies = new Float64Array(lines.length);
-  let n = 0;
-  for (const line of lines) {
-    const tab = line.lastIndexOf('\t');
-    if (tab > 0) latencies[n++] = Number(line.slice(tab + 1));
-  }
-  const sorted = latencies.subarray(0, n).sort();
-  const answered = Number(statuses[1]) + Number(statuses[2]) + Number(statuses[3]) + Number(statuses[4]);
-  const failed = Number(requests[5]) + Number(requests[6]) + Number(requests[7]);
   return {
     side,
     round,
-    rps: Number(finished[1]),
-    latenciesUs: sorted,
-    p50Ms: percentile(sorted, 0.5) / 1000,
-    p99Ms: percentile(sorted, 0.99) / 1000,
-    cpuUsPerCall: answered > 0 ? (cpu * 1e6) / answered : NaN,
-    mainUsPerCall: answered > 0 ? (main * 1e6) / answered : NaN,
-    failed,
-    invalid: failed > 0 ? `${failed} requests failed/errored/timed out` : '',
+    rps: run.rps,
+    latenciesUs: run.latenciesUs,
+    p50Ms: run.p50Ms,
+    p99Ms: run.p99Ms,
+    cpuUsPerCall: run.answered > 0 ? (cpu * 1e6) / run.answered : NaN,
+    mainUsPerCall: run.answered > 0 ? (main * 1e6) / run.answered : NaN,
+    failed: run.failed,
+    invalid: run.failed > 0 ? `${run.failed} requests failed/errored/timed out` : '',
     note: '',
   };
 }
@@ -271,13 +239,7 @@ function summarize(results: readonly RunResult[], side: string): Summary {
   let p50 = mean((r) => r.p50Ms);
   let p99 = mean((r) => r.p99Ms);
   if (total > 0) {
-    const all = new Float64Array(total);
-    let at = 0;
-    for (const r of runs) {
-      all.set(r.latenciesUs, at);
-      at += r.latenciesUs.length;
-    }
-    all.sort();
+    const all = mergeLatencies(runs.map((r) => r.latenciesUs));
     p50 = percentile(all, 0.5) / 1000;
     p99 = percentile(all, 0.99) / 1000;
   }
@@ -313,7 +275,7 @@ async function main(): Promise<void> {
   const quotas = new Map([['requestcount', { amount: 1n, bestEffort: false }]]);
   const request = encodeCheckRequest({ attributes: bag, quotas });
   const bodyFile = join(dir, 'check-request.bin');
-  writeFileSync(bodyFile, frame(request));
+  writeFileSync(bodyFile, frameGrpcMessage(request));
   const deniedVariant = encodeCheckRequest({
     attributes: withAttribute(bag, 'source.labels', new Map([['app', 'productpage'], ['version', 'v3']])), // prettier-ignore
     quotas,
@@ -431,7 +393,7 @@ async function main(): Promise<void> {
     const results: RunResult[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const side of sides) {
-        let result = await runH2load(side.server, side.name, round, bodyFile, dir);
+        let result = await runH2loadOn(side.server, side.name, round, bodyFile, dir);
         if (side.expect === OK_ANSWER) {
           const after = await sampleChecks(side.server.address, request, 20, 4);
           if (!(after.size === 1 && after.has(OK_ANSWER))) {

@@ -56,7 +56,8 @@ function cpuSecondsOf(statPath: string): number {
 
 /**
  * Starts `command args…` and waits until a line of its output matches `ready` (whose first
- * group is the `HOST:PORT` it listens on). Output goes to `logFile`.
+ * group is the `HOST:PORT` it listens on). Output goes to `logFile`. `env` replaces the
+ * environment when given (default: this process's).
  * @throws Error when the process exits or stays silent for `timeoutMs`
  */
 export function startServer(
@@ -66,9 +67,13 @@ export function startServer(
   ready: RegExp,
   logFile: string,
   timeoutMs = 60_000,
+  env?: NodeJS.ProcessEnv,
 ): Promise<Started> {
   const log = createWriteStream(logFile);
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env === undefined ? {} : { env }),
+  });
   running.add(child);
   return new Promise<Started>((resolve, reject) => {
     let seen = '';
