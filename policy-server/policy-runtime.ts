@@ -199,8 +199,12 @@ export class PolicyRuntime {
     const scheduleReload = (): void => {
       clearTimeout(this.reloadTimer);
       this.reloadTimer = setTimeout(() => {
-        void this.reload().then(async () => {
-          this.fingerprint = await fingerprintOf(dir);
+        // The fingerprint is taken before the files are read: a change made while the
+        // reload runs (or just after it) then differs from it, and the poll catches it even
+        // when the watcher missed its event.
+        void fingerprintOf(dir).then(async (before) => {
+          await this.reload();
+          this.fingerprint = before;
         });
       }, delay);
       this.reloadTimer.unref();
