@@ -52,14 +52,19 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
 /** What parsing a configuration gives: the configuration, or every error. */
 export type ProxyConfigOutcome =
-  | { readonly ok: true; readonly config: ProxyConfig }
+  | {
+      readonly ok: true;
+      readonly config: ProxyConfig;
+      /** The line of a path in the file, for problems found later (a TLS file that cannot be read). */
+      readonly lineOf: (path: string) => number;
+    }
   | { readonly ok: false; readonly errors: readonly ProxyConfigError[] };
 
 /**
  * Reads and validates the configuration file at `file`.
  * @throws ProxyConfigLoadError listing every problem, including an unreadable file
  */
-export async function loadProxyConfigFile(file: string): Promise<ProxyConfig> {
+export async function loadProxyConfigFile(file: string): Promise<Extract<ProxyConfigOutcome, { ok: true }>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -73,7 +78,7 @@ export async function loadProxyConfigFile(file: string): Promise<ProxyConfig> {
   }
   const outcome = parseProxyConfig(text, file);
   if (!outcome.ok) throw new ProxyConfigLoadError(file, outcome.errors);
-  return outcome.config;
+  return outcome;
 }
 
 /**
@@ -95,7 +100,7 @@ export function parseProxyConfig(text: string, file: string): ProxyConfigOutcome
       .map(({ line, p }): ProxyConfigError => ({ file, line, path: p.path, message: p.message }));
     return { ok: false, errors };
   }
-  return { ok: true, config };
+  return { ok: true, config, lineOf: source.lineOf };
 }
 
 function validate(value: unknown, file: string, problems: Problems): ProxyConfig | undefined {
