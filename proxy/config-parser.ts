@@ -377,7 +377,7 @@ function parseListeners(
       const cluster = readString(l, 'cluster', where, problems, {
         required: true,
         nonEmpty: true,
-        example: 'cluster: database',
+        example: 'cluster: postgres',
       });
       if (cluster !== undefined && !clusterNames.has(cluster))
         problems.push({ path: at(where, 'cluster'), message: unknownCluster(cluster, clusterNames) });
