@@ -132,6 +132,8 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
   private readonly hasBody: boolean;
   private bodyComplete = false;
   private bodyListening = false;
+  /** The request body goes to the current attempt (false once the proxy answered itself or the exchange ended). */
+  private bodyToUpstream = false;
   /** The retry buffer: body chunks read so far, while they fit bufferLimitBytes; undefined once they do not. */
   private replay: Buffer[] | undefined;
   private replayBytes = 0;
@@ -400,6 +402,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
     if (this.hasBody) {
       this.bodyListening = true;
+      this.bodyToUpstream = true;
       const req = this.req;
       req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
       req.on('end', () => this.onRequestEnd());
@@ -478,7 +481,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
 
   private onRequestData(chunk: Buffer): void {
     this.requestBytes += chunk.length;
-    if (this.phase !== 'forwarding') return; // answered already: the rest is read and dropped
+    if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
     if (this.replay !== undefined) {
       if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
         this.replay.push(chunk);
@@ -499,14 +502,15 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
 
   private onRequestEnd(): void {
     this.bodyComplete = true;
-    if (this.phase !== 'forwarding') return;
+    if (!this.bodyToUpstream) return;
     if (this.call !== undefined && this.callReady) this.call.end();
     this.startRouteTimer();
     this.startTryTimer();
   }
 
   onDrain(call: UpstreamCall): void {
-    if (call === this.call && !this.bodyComplete && this.phase === 'forwarding') this.req.resume();
+    // Also while the response streams: a request body may still be on its way (full duplex).
+    if (call === this.call && !this.bodyComplete && this.bodyToUpstream) this.req.resume();
   }
 
   onContinue(call: UpstreamCall): void {
@@ -583,6 +587,8 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     clearTimeout(this.routeTimer);
     this.routeTimer = undefined;
     this.phase = 'responding';
+    // No retry from here on: the replay buffer is not needed any more.
+    this.replay = undefined;
     const out = downstreamResponseHeaders(headers);
     const route = this.route!.config;
     if (route.responseHeaders !== undefined) applyHeaderOperations(out, route.responseHeaders);
@@ -659,6 +665,9 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       if (!res.destroyed) res.addTrailers(forwardedTrailers(trailers));
     }
     this.call = undefined;
+    // The upstream is done: any request body still arriving has nowhere to go.
+    this.bodyToUpstream = false;
+    if (this.bodyListening && !this.bodyComplete) this.req.resume();
     if (!res.destroyed) res.end();
   }
 
@@ -799,6 +808,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
 
   /** No more body is wanted: let it flow and drop it, so an HTTP/1.1 connection stays usable. */
   private discardRequestBody(): void {
+    this.bodyToUpstream = false;
     this.replay = undefined;
     this.held = [];
     this.req.resume();

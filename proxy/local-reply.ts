@@ -64,7 +64,7 @@ export function sendLocalReply(
     headers[':status'] = '200';
     headers['content-type'] = 'application/grpc';
     headers['grpc-status'] = String(grpcStatusFor(reply.status));
-    headers['grpc-message'] = encodeURIComponent(reply.message);
+    headers['grpc-message'] = encodeGrpcMessage(reply.message);
     http2Stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: true });
     delete headers[':status'];
     return headers;
@@ -76,4 +76,19 @@ export function sendLocalReply(
   res.writeHead(reply.status, headers);
   res.end(body);
   return headers;
+}
+
+/**
+ * gRPC's percent-encoding of grpc-message: UTF-8 bytes outside printable ASCII
+ * (0x20–0x7E), and `%` itself, become %XX; everything else stays as it is.
+ */
+export function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }

@@ -192,10 +192,17 @@ export function createProxy(options: ProxyOptions): Proxy {
     return new ProxyGeneration(number, config, clusters, accessLog);
   };
 
-  const listenerKey = (l: ListenerConfig): string =>
-    l.protocol === 'http'
-      ? `http|${l.address}|${l.port}|${l.tls?.certFile ?? ''}|${l.tls?.keyFile ?? ''}`
-      : `tcp|${l.address}|${l.port}`;
+  /**
+   * What identifies a running listener across reloads: where it listens and how. Port 0
+   * (tests) binds a new port each time, so such listeners are told apart by name too.
+   */
+  const listenerKey = (l: ListenerConfig): string => {
+    const base =
+      l.protocol === 'http'
+        ? `http|${l.address}|${l.port}|${l.tls?.certFile ?? ''}|${l.tls?.keyFile ?? ''}`
+        : `tcp|${l.address}|${l.port}`;
+    return l.port === 0 ? `${base}|${l.name}` : base;
+  };
 
   /** Binds or updates the listeners of `generation`; returns the new set and those to retire. */
   const applyListeners = async (

@@ -30,7 +30,8 @@ const open = new Set<ProxyHarness>();
 export async function startProxy(yaml: string, options: Partial<ProxyOptions> = {}): Promise<ProxyHarness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-proxy-'));
   const file = path.join(dir, 'proxy.yaml');
-  writeFileSync(file, yaml);
+  // A short drain, so that a test that fails with connections open does not wait 30 s to close.
+  writeFileSync(file, /^drainTimeout:/m.test(yaml) ? yaml : `${yaml}\ndrainTimeout: 2s\n`);
   const logged: string[] = [];
   const logger: ProxyLogger = { error: (m) => void logged.push(m), info: (m) => void logged.push(m) };
   const proxy = createProxy({ configFile: file, watch: false, logger, ...options });

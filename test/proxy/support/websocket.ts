@@ -121,6 +121,8 @@ export async function startWebSocketEchoServer(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
+    // The HTTP server's sockets allow half-open connections: a client's FIN must end ours too.
+    socket.on('end', () => socket.end());
     socket.write(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${acceptKey(key)}\r\nx-echo-path: ${req.url}\r\n\r\n`,
