@@ -45,16 +45,29 @@ export interface ForwardingFacts {
   readonly secure: boolean;
 }
 
-/** The ids a request carries, after {@link upstreamRequestHeaders} filled in the missing ones. */
+/** The ids a request carries: its own, or new ones when it has none (or an invalid traceparent). */
 export interface RequestIds {
-  requestId: string;
-  traceparent: string;
+  readonly requestId: string;
+  readonly traceparent: string;
+  /** The request's traceparent was missing or invalid and was replaced: its tracestate goes too. */
+  readonly traceStarted: boolean;
+}
+
+/** Reads or makes the request id and trace context of a request (W3C Trace Context §3.3 for an invalid one). */
+export function requestIdsOf(headers: IncomingHeaders): RequestIds {
+  const given = headers['x-request-id'];
+  const requestId = typeof given === 'string' && given !== '' ? given : randomUUID();
+  const traceparent = headers['traceparent'];
+  if (typeof traceparent === 'string' && isValidTraceparent(traceparent)) {
+    return { requestId, traceparent, traceStarted: false };
+  }
+  return { requestId, traceparent: newTraceparent(), traceStarted: true };
 }
 
 /**
  * The end-to-end request headers to send upstream: `incoming` without pseudo-headers, Host
- * and hop-by-hop fields (the caller sets the Host or :authority), with forwarding headers
- * set. `ids` receives the request id and traceparent used.
+ * and hop-by-hop fields (the caller sets the Host or :authority), with the forwarding
+ * headers and the request's ids set.
  */
 export function upstreamRequestHeaders(
   incoming: IncomingHeaders,
@@ -84,23 +97,9 @@ export function upstreamRequestHeaders(
       ? client
       : `${Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor}, ${client}`;
   if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = facts.secure ? 'https' : 'http';
-
-  const requestId = out['x-request-id'];
-  if (typeof requestId === 'string' && requestId !== '') {
-    ids.requestId = requestId;
-  } else {
-    ids.requestId = randomUUID();
-    out['x-request-id'] = ids.requestId;
-  }
-  const traceparent = out['traceparent'];
-  if (typeof traceparent === 'string' && isValidTraceparent(traceparent)) {
-    ids.traceparent = traceparent;
-  } else {
-    // An invalid traceparent invalidates tracestate too (W3C Trace Context §3.3).
-    delete out['tracestate'];
-    ids.traceparent = newTraceparent();
-    out['traceparent'] = ids.traceparent;
-  }
+  out['x-request-id'] = ids.requestId;
+  out['traceparent'] = ids.traceparent;
+  if (ids.traceStarted) delete out['tracestate'];
   return out;
 }
 

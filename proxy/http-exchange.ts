@@ -26,6 +26,7 @@ import { decideFault } from './fault-injection';
 import {
   downstreamResponseHeaders,
   forwardedTrailers,
+  requestIdsOf,
   upstreamRequestHeaders,
   type IncomingHeaders,
   type RequestIds,
@@ -99,8 +100,9 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
   readonly query: string | undefined;
   readonly requestHeaders: IncomingHeaders;
   readonly startTimeMs: number;
-  requestId = '';
-  traceparent = '';
+  readonly requestId: string;
+  readonly traceparent: string;
+  private readonly ids: RequestIds;
   requestBytes = 0;
   status = 0;
   responseHeaders: OutgoingHeaders | undefined;
@@ -175,6 +177,9 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.localAddress = socket?.localAddress ?? '';
     this.localPort = socket?.localPort ?? 0;
     this.startTimeMs = context.services.environment.now();
+    this.ids = requestIdsOf(headers);
+    this.requestId = this.ids.requestId;
+    this.traceparent = this.ids.traceparent;
     const target = parseRequestTarget(req.url, headers, origin.http2);
     this.authority = target.authority;
     this.host = target.host;
@@ -374,15 +379,12 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     ) {
       this.replay = [];
     }
-    const ids: RequestIds = { requestId: '', traceparent: '' };
     const headers = upstreamRequestHeaders(
       this.req.headers as IncomingHeaders,
       { remoteAddress: this.remoteAddress, secure: this.secure },
-      ids,
+      this.ids,
       false,
     );
-    this.requestId = ids.requestId;
-    this.traceparent = ids.traceparent;
     const route = this.route!;
     if (route.config.requestHeaders !== undefined)
       applyHeaderOperations(headers, route.config.requestHeaders);

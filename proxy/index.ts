@@ -22,3 +22,15 @@ export type { ProxyReason } from './traffic-facts';
 export { RESPONSE_FLAGS } from './traffic-facts';
 export { REASON_HEADER, OVERFLOW_HEADER } from './local-reply';
 export { DEFAULT_ROUTE_TIMEOUT_MS, DEFAULT_RETRY_BUFFER_LIMIT_BYTES } from './route-parser';
+export {
+  connectProxyWorker,
+  createProxySupervisor,
+  proxyWorkerSlot,
+  PROXY_WORKER_SLOT_ENV,
+} from './proxy-workers';
+export type {
+  ProxySupervisor,
+  ProxySupervisorOptions,
+  ProxyWorkerLink,
+  SupervisedProxy,
+} from './proxy-workers';

@@ -13,7 +13,12 @@ import type { AttributeBag } from '../attributes';
 import { addResponseAttributes, buildRequestAttributes } from './attribute-builder';
 import type { NodeIdentity } from './config-model';
 import { decideFault } from './fault-injection';
-import { upstreamRequestHeaders, type IncomingHeaders, type RequestIds } from './forwarding-headers';
+import {
+  requestIdsOf,
+  upstreamRequestHeaders,
+  type IncomingHeaders,
+  type RequestIds,
+} from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
 import type { HttpExchangeContext } from './http-exchange';
 import { OVERFLOW_HEADER, REASON_HEADER } from './local-reply';
@@ -53,8 +58,9 @@ class UpgradeExchange implements RouteRequest, HttpRequestFacts {
   readonly query: string | undefined;
   readonly requestHeaders: IncomingHeaders;
   readonly startTimeMs: number;
-  requestId = '';
-  traceparent = '';
+  readonly requestId: string;
+  readonly traceparent: string;
+  private readonly ids: RequestIds;
   requestBytes = 0;
   status = 0;
   responseHeaders: OutgoingHeaders | undefined;
@@ -88,6 +94,9 @@ class UpgradeExchange implements RouteRequest, HttpRequestFacts {
     this.headers = req.headers;
     this.requestHeaders = req.headers;
     this.method = req.method ?? 'GET';
+    this.ids = requestIdsOf(req.headers);
+    this.requestId = this.ids.requestId;
+    this.traceparent = this.ids.traceparent;
     const target = parseRequestTarget(req.url, req.headers, false);
     this.authority = target.authority;
     this.host = target.host;
@@ -213,15 +222,12 @@ class UpgradeExchange implements RouteRequest, HttpRequestFacts {
     this.endpointPort = endpoint.port;
     this.attempts = 1;
     cluster.attemptStarted(endpoint);
-    const ids: RequestIds = { requestId: '', traceparent: '' };
     const headers = upstreamRequestHeaders(
       this.headers,
       { remoteAddress: this.remoteAddress, secure: this.secure },
-      ids,
+      this.ids,
       true,
     );
-    this.requestId = ids.requestId;
-    this.traceparent = ids.traceparent;
     if (route.config.requestHeaders !== undefined)
       applyHeaderOperations(headers, route.config.requestHeaders);
     if (this.verdict?.allowed === true && this.verdict.requestHeaders !== undefined)
