@@ -11,6 +11,7 @@
  * their response, HTTP/2 sessions get GOAWAY), and what is left after `drainTimeout` is
  * closed. Requests keep the generation they started on to their end.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { AccessLog } from './access-log';
 import type { ClusterEnvironment } from './cluster';
@@ -193,14 +194,16 @@ export function createProxy(options: ProxyOptions): Proxy {
   };
 
   /**
-   * What identifies a running listener across reloads: where it listens and how. Port 0
-   * (tests) binds a new port each time, so such listeners are told apart by name too.
+   * What identifies a running listener across reloads: where it listens and how, including
+   * its certificate's content (a renewed certificate replaces the listener). Port 0 (tests)
+   * binds a new port each time, so such listeners are told apart by name too.
    */
-  const listenerKey = (l: ListenerConfig): string => {
-    const base =
-      l.protocol === 'http'
-        ? `http|${l.address}|${l.port}|${l.tls?.certFile ?? ''}|${l.tls?.keyFile ?? ''}`
-        : `tcp|${l.address}|${l.port}`;
+  const listenerKey = (l: ListenerConfig, tls: ReadonlyMap<string, TlsMaterial>): string => {
+    let base = `${l.protocol}|${l.address}|${l.port}`;
+    const material = tls.get(l.name);
+    if (material !== undefined) {
+      base += `|${createHash('sha256').update(material.cert).update(material.key).digest('hex')}`;
+    }
     return l.port === 0 ? `${base}|${l.name}` : base;
   };
 
@@ -211,7 +214,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   ): Promise<{ next: Map<string, RunningListener>; retired: RunningListener[]; failures: string[] }> => {
     const next = new Map<string, RunningListener>();
     const keep = new Map<string, RunningListener>();
-    const wanted = new Set(generation.config.listeners.map(listenerKey));
+    const wanted = new Set(generation.config.listeners.map((l) => listenerKey(l, tls)));
     const retired: RunningListener[] = [];
     for (const running of listeners.values()) {
       if (wanted.has(running.key)) keep.set(running.key, running);
@@ -221,7 +224,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     for (const r of retired) void r.listener.drain(generation.config.drainTimeoutMs);
     const failures: string[] = [];
     for (const config of generation.config.listeners) {
-      const key = listenerKey(config);
+      const key = listenerKey(config, tls);
       const kept = keep.get(key);
       if (config.protocol === 'http') {
         const context = { generation, listener: config, routes: generation.routeTableFor(config), services };
