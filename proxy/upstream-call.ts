@@ -234,8 +234,8 @@ export class Http2Call implements UpstreamCall, SessionWaiter {
       const status = Number(responseHeaders[':status']);
       if (status === 100) return; // 'continue' reports it
       this.responded = true;
+      // A head that ends the stream is still followed by 'end', which reports the end.
       const endsStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      if (endsStream) this.done = true;
       this.handler.onResponse(this, status, responseHeaders as IncomingHeaders, endsStream);
     });
     stream.on('continue', () => {

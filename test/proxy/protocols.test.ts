@@ -294,6 +294,28 @@ ${clusterYaml('streaming', [streamingPort])}`);
     }
   });
 
+  it('relays an HTTP/2 answer whose head ends the stream, to HTTP/1.1 and HTTP/2 clients', async () => {
+    // Twice on one connection: the second is answered only if the first response really ended.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const fromH1 = await request(port, { path: '/h2/empty', agent, timeoutMs: 3000 });
+        assert.equal(fromH1.status, 204);
+        assert.equal(fromH1.headers['x-upstream'], 'h2');
+      }
+    } finally {
+      agent.destroy();
+    }
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const fromH2 = await request2(session, { ':method': 'GET', ':path': '/h2/empty' });
+      assert.equal(fromH2.status, 204);
+      assert.equal(fromH2.body, '');
+    } finally {
+      session.close();
+    }
+  });
+
   it('offers HTTP/2 and HTTP/1.1 over TLS by ALPN', async () => {
     const ca = readFileSync(path.join(TLS_DIR, 'cert.pem'));
     const session = http2.connect(`https://localhost:${tlsPort}`, { ca });

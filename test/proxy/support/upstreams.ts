@@ -132,6 +132,11 @@ export async function startHttp2Upstream(name = 'h2-upstream'): Promise<Http2Ups
         httpVersion: '2.0',
         remotePort: stream.session?.socket.remotePort ?? 0,
       });
+      if (String(headers[':path']).endsWith('/empty')) {
+        // A head that ends the stream: no body, no trailers.
+        stream.respond({ ':status': 204, 'x-upstream': name }, { endStream: true });
+        return;
+      }
       stream.respond(
         { ':status': 200, 'content-type': 'application/json', 'x-upstream': name },
         { waitForTrailers: true },
