@@ -306,6 +306,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     if (loaded.text === currentText) return { applied: false, unchanged: true, generation: current.number };
     const previous = current;
     const generation = buildGeneration(previous.number + 1, loaded.config, previous);
+    announce(generation);
     const { next, retired, failures } = await applyListeners(generation, loaded.tls);
     current = generation;
     currentText = loaded.text;
@@ -322,12 +323,22 @@ export function createProxy(options: ProxyOptions): Proxy {
 
   const listening = (): ListeningAddress[] => [...listeners.values()].map((l) => l.bound);
 
+  /** Tells the hook a generation is about to serve. */
+  const announce = (generation: ProxyGeneration): void => {
+    try {
+      services.hook.configurationApplied?.(generation.config, generation.number);
+    } catch (error) {
+      logger.error(`traffic hook configurationApplied threw: ${(error as Error).stack ?? String(error)}`);
+    }
+  };
+
   return {
     async start() {
       if (current !== undefined) return listening();
       const loaded = await load();
       if (!loaded.ok) throw new ProxyConfigLoadError(options.configFile, loaded.errors);
       const generation = buildGeneration(1, loaded.config, undefined);
+      announce(generation);
       const { next, failures } = await applyListeners(generation, loaded.tls);
       if (failures.length > 0) {
         for (const l of next.values()) l.listener.destroy();

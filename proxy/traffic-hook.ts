@@ -5,7 +5,7 @@
  * bag, no promise, no extra tick per request.
  */
 import type { AttributeBag } from '../attributes';
-import type { HeaderOperations } from './config-model';
+import type { HeaderOperations, ProxyConfig } from './config-model';
 
 /** What a check decides for one request. */
 export type RequestVerdict =
@@ -33,6 +33,12 @@ export type RequestVerdict =
  * checks, and ignored for reports); slow work belongs off the request path.
  */
 export interface TrafficHook {
+  /**
+   * A configuration generation starts serving (at start, and after each applied reload),
+   * before any request of it reaches the other methods. The policy client reads its
+   * settings from `config.policy` here. Must not throw; a throw is logged.
+   */
+  configurationApplied?(config: ProxyConfig, generation: number): void;
   /**
    * After routing and fault injection, before the request goes upstream (redirects and
    * direct responses included, as Envoy runs its filters before the router). `attributes`

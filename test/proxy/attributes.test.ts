@@ -19,7 +19,7 @@ import {
   Timestamp,
   type StringMap,
 } from '../../attributes';
-import type { RequestVerdict, TrafficHook } from '../../proxy';
+import type { ProxyConfig, RequestVerdict, TrafficHook } from '../../proxy';
 import {
   clusterYaml,
   closeAllHarnesses,
@@ -41,6 +41,7 @@ class RecordingHook implements TrafficHook {
   readonly completed: AttributeBag[] = [];
   readonly opened: AttributeBag[] = [];
   readonly closed: AttributeBag[] = [];
+  readonly configurations: Array<{ generation: number; policy: unknown }> = [];
   decide: ((bag: AttributeBag) => RequestVerdict | Promise<RequestVerdict>) | undefined;
   checkRequest = (bag: AttributeBag): RequestVerdict | Promise<RequestVerdict> => {
     this.checked.push(bag.clone());
@@ -48,6 +49,9 @@ class RecordingHook implements TrafficHook {
   };
   requestCompleted(bag: AttributeBag): void {
     this.completed.push(bag);
+  }
+  configurationApplied(config: ProxyConfig, generation: number): void {
+    this.configurations.push({ generation, policy: config.policy });
   }
   connectionOpened(bag: AttributeBag): void {
     this.opened.push(bag);
@@ -98,7 +102,8 @@ routes:
   - {name: local, directResponse: {status: 200, body: local}}
 clusters:
 ${clusterYaml('reviews', [upstream.port])}${clusterYaml('echo', [echo.port])}
-accessLog: {path: access.json}`,
+accessLog: {path: access.json}
+policy: {server: 127.0.0.1:9091, failOpen: true}`,
       { hook },
     );
   });
@@ -241,6 +246,18 @@ accessLog: {path: access.json}`,
     assert.equal(answer.status, 500);
     assert.equal(answer.headers['x-switchboard-reason'], 'internal-error');
     assert.ok(harness.logged.some((line) => line.includes('policy server unreachable')));
+  });
+
+  it('tells the hook each configuration it applies, with the policy section as written', async () => {
+    assert.deepEqual(hook.configurations, [
+      { generation: 1, policy: { server: '127.0.0.1:9091', failOpen: true } },
+    ]);
+    harness.rewrite(readFileSync(harness.file, 'utf8').replace('failOpen: true', 'failOpen: false'));
+    assert.deepEqual(await harness.proxy.reload(), { applied: true, generation: 2 });
+    assert.deepEqual(hook.configurations[1], {
+      generation: 2,
+      policy: { server: '127.0.0.1:9091', failOpen: false },
+    });
   });
 
   it('reports TCP connections when they open and close, with their byte counts', async () => {
