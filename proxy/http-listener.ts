@@ -13,6 +13,9 @@ import type { HttpListenerConfig } from './config-model';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
 import { proxyUpgrade } from './upgrade-proxy';
 
+/** How long a new plaintext connection may stay silent before its protocol is known, in ms. */
+const SNIFF_TIMEOUT_MS = 60_000;
+
 /** The HTTP/2 client preface starts so; an HTTP/1.1 request line cannot. */
 const PREFACE_START = Buffer.from('PRI');
 
@@ -134,7 +137,11 @@ export class HttpListener {
       this.h2 = h2;
       this.server = net.createServer({ noDelay: true }, (socket) => this.sniff(socket));
     }
-    this.server.on('error', () => undefined); // listen() reports bind errors; nothing else comes here
+    // listen() reports bind errors; later ones (EMFILE on accept, …) are an operator's business.
+    this.server.on('error', (error: Error) => {
+      if (this.server.listening)
+        this.context.services.logger.error(`listener ${this.config.name}: ${error.message}`);
+    });
   }
 
   get name(): string {
@@ -211,12 +218,17 @@ export class HttpListener {
     this.track(socket);
     socket.on('error', () => undefined); // the protocol servers add their own handling
     let seen: Buffer | undefined;
+    // A connection that says nothing is closed, as the HTTP servers' header timeouts would.
+    const onSilence = (): void => void socket.destroy();
+    socket.setTimeout(SNIFF_TIMEOUT_MS, onSilence);
     const onData = (chunk: Buffer): void => {
       seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, PREFACE_START.length);
       const isPreface = seen.subarray(0, n).equals(PREFACE_START.subarray(0, n));
       if (isPreface && seen.length < PREFACE_START.length) return; // too short to tell yet
       socket.off('data', onData);
+      socket.setTimeout(0);
+      socket.off('timeout', onSilence);
       if (isPreface) {
         // The HTTP/2 session reads bytes already buffered in the socket (node#35475).
         socket.pause();

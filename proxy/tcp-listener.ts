@@ -37,7 +37,11 @@ export class TcpListener {
       });
       new TcpConnection(this.context, socket).start();
     });
-    this.server.on('error', () => undefined);
+    // listen() reports bind errors; later ones (EMFILE on accept, …) are an operator's business.
+    this.server.on('error', (error: Error) => {
+      if (this.server.listening)
+        this.context.services.logger.error(`listener ${this.config.name}: ${error.message}`);
+    });
   }
 
   get name(): string {
