@@ -26,6 +26,7 @@ import { decideFault } from './fault-injection';
 import {
   downstreamResponseHeaders,
   forwardedTrailers,
+  plainAddress,
   requestIdsOf,
   upstreamRequestHeaders,
   type IncomingHeaders,
@@ -145,6 +146,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
   private call: UpstreamCall | undefined;
   private callReady = false;
   private endpoint: Endpoint | undefined;
+  private hashKey: string | undefined;
   private retries = 0;
   private holdingRetry = false;
   private staleReplayed = false;
@@ -434,8 +436,11 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     if (this.phase !== 'forwarding') return;
     const upstream = this.upstream!;
     const cluster = upstream.cluster;
-    const hashKey = cluster.hashKey({ headers: this.headers, sourceIp: this.remoteAddress });
-    const endpoint = cluster.pick({ hashKey, avoid: this.endpoint });
+    // Once per request: a retry hashes to the same place, and avoids the endpoint that failed.
+    if (this.attempts === 0) {
+      this.hashKey = cluster.hashKey({ headers: this.headers, sourceIp: plainAddress(this.remoteAddress) });
+    }
+    const endpoint = cluster.pick({ hashKey: this.hashKey, avoid: this.endpoint });
     if (endpoint === undefined) {
       this.releaseRetry();
       this.replyLocally({

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import * as net from 'node:net';
 import { buildConnectionAttributes } from './attribute-builder';
 import type { NodeIdentity, TcpListenerConfig } from './config-model';
+import { plainAddress } from './forwarding-headers';
 import type { BoundAddress } from './http-listener';
 import type { ProxyGeneration, ProxyServices } from './proxy-generation';
 import type { ProxyReason, TcpConnectionFacts } from './traffic-facts';
@@ -141,7 +142,7 @@ class TcpConnection implements TcpConnectionFacts {
     const upstream = generation.clusters.get(this.clusterName)!;
     const cluster = upstream.cluster;
     const endpoint = cluster.pick({
-      hashKey: cluster.hashKey({ headers: {}, sourceIp: this.remoteAddress }),
+      hashKey: cluster.hashKey({ headers: {}, sourceIp: plainAddress(this.remoteAddress) }),
     });
     if (endpoint === undefined) {
       this.close('no-healthy-upstream');

@@ -14,6 +14,7 @@ import { addResponseAttributes, buildRequestAttributes } from './attribute-build
 import type { NodeIdentity } from './config-model';
 import { decideFault } from './fault-injection';
 import {
+  plainAddress,
   requestIdsOf,
   upstreamRequestHeaders,
   type IncomingHeaders,
@@ -204,7 +205,7 @@ class UpgradeExchange implements RouteRequest, HttpRequestFacts {
     }
     this.holding.requests = true;
     const endpoint = cluster.pick({
-      hashKey: cluster.hashKey({ headers: this.headers, sourceIp: this.remoteAddress }),
+      hashKey: cluster.hashKey({ headers: this.headers, sourceIp: plainAddress(this.remoteAddress) }),
     });
     if (endpoint === undefined) {
       this.reject(503, 'no-healthy-upstream', `no healthy endpoint in cluster ${upstream.name}`);
