@@ -15,6 +15,7 @@ import {
   VALIDATE_USAGE,
 } from './config-commands';
 import { EVAL_USAGE, runEvalCommand } from './eval-command';
+import { PROXY_USAGE, runProxyCommand } from './proxy-command';
 import { runServerCommand, SERVER_USAGE } from './server-command';
 import type { CommandOutput } from './server-command';
 import { UsageError } from './usage-error';
@@ -24,6 +25,7 @@ export const USAGE = `Usage: switchboard <command> [options]
 Commands:
   server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--workers N]
                                              run the policy server (Istio Mixer's Check/Report API)
+  proxy --config FILE [--workers N]          run the sidecar proxy (HTTP/1.1, HTTP/2, gRPC, WebSocket, TCP)
   validate DIR                               check a configuration directory, every error as file:line: path: message
   check --config DIR --attributes FILE.json [--quota NAME=AMOUNT]...
                                              run one Check offline and print the CheckResponse
@@ -49,6 +51,8 @@ export async function main(args: readonly string[], output: CommandOutput = PROC
     switch (command) {
       case 'server':
         return await runServerCommand(rest, output);
+      case 'proxy':
+        return await runProxyCommand(rest, output);
       case 'eval':
         return await runEvalCommand(rest);
       case 'validate':
@@ -97,6 +101,7 @@ function runHelp(args: readonly string[], output: CommandOutput): number {
   if (topic === undefined || topic === 'help') output.stdout.write(`${USAGE}\n`);
   else if (topic === 'server') output.stdout.write(`${SERVER_USAGE}\n`);
   else if (topic === 'eval') output.stdout.write(`${EVAL_USAGE}\n`);
+  else if (topic === 'proxy') output.stdout.write(`${PROXY_USAGE}\n`);
   else if (topic === 'validate') output.stdout.write(`${VALIDATE_USAGE}\n`);
   else if (topic === 'check') output.stdout.write(`${CHECK_USAGE}\n`);
   else if (topic === 'report') output.stdout.write(`${REPORT_USAGE}\n`);

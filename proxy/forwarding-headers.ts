@@ -1,0 +1,149 @@
+/**
+ * The headers of each hop. Hop-by-hop fields (RFC 9110 §7.6.1: Connection and every field
+ * it names, plus Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade and
+ * HTTP2-Settings) are not forwarded — except `TE: trailers`, which gRPC needs end to end,
+ * and Upgrade on a WebSocket handshake. The proxy sets or extends `x-forwarded-for`,
+ * `x-forwarded-proto`, `x-request-id` and W3C `traceparent`.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { OutgoingHeaders } from './header-operations';
+
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'http2-settings',
+  'host',
+]);
+
+/** Incoming headers, as Node's HTTP/1.1 and HTTP/2 servers and clients give them. */
+export type IncomingHeaders = IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>;
+
+/** Names listed in a Connection header (other than the options close / keep-alive / upgrade). */
+function connectionListed(headers: IncomingHeaders): ReadonlySet<string> | undefined {
+  const connection = headers['connection'];
+  if (connection === undefined) return undefined;
+  const text = Array.isArray(connection) ? connection.join(',') : (connection as string);
+  let listed: Set<string> | undefined;
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade') continue;
+    (listed ??= new Set()).add(name);
+  }
+  return listed;
+}
+
+/** What the request headers sent upstream depend on besides the downstream headers. */
+export interface ForwardingFacts {
+  /** The downstream peer's address, as the socket gives it. */
+  readonly remoteAddress: string;
+  /** Whether the downstream connection is TLS. */
+  readonly secure: boolean;
+}
+
+/** The ids a request carries: its own, or new ones when it has none (or an invalid traceparent). */
+export interface RequestIds {
+  readonly requestId: string;
+  readonly traceparent: string;
+  /** The request's traceparent was missing or invalid and was replaced: its tracestate goes too. */
+  readonly traceStarted: boolean;
+}
+
+/** Reads or makes the request id and trace context of a request (W3C Trace Context §3.3 for an invalid one). */
+export function requestIdsOf(headers: IncomingHeaders): RequestIds {
+  const given = headers['x-request-id'];
+  const requestId = typeof given === 'string' && given !== '' ? given : randomUUID();
+  const traceparent = headers['traceparent'];
+  if (typeof traceparent === 'string' && isValidTraceparent(traceparent)) {
+    return { requestId, traceparent, traceStarted: false };
+  }
+  return { requestId, traceparent: newTraceparent(), traceStarted: true };
+}
+
+/**
+ * The end-to-end request headers to send upstream: `incoming` without pseudo-headers, Host
+ * and hop-by-hop fields (the caller sets the Host or :authority), with the forwarding
+ * headers and the request's ids set.
+ */
+export function upstreamRequestHeaders(
+  incoming: IncomingHeaders,
+  facts: ForwardingFacts,
+  ids: RequestIds,
+  keepUpgrade: boolean,
+): OutgoingHeaders {
+  const out: OutgoingHeaders = {};
+  const listed = connectionListed(incoming);
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* ':' pseudo-header */) continue;
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'te' && /(^|,)\s*trailers\s*(,|;|$)/i.test(String(value))) out['te'] = 'trailers';
+      else if (keepUpgrade && name === 'upgrade') out['upgrade'] = value as string;
+      continue;
+    }
+    if (listed !== undefined && listed.has(name)) continue;
+    out[name] = value as string | string[];
+  }
+  if (keepUpgrade) out['connection'] = 'upgrade';
+
+  const client = plainAddress(facts.remoteAddress);
+  const forwardedFor = out['x-forwarded-for'];
+  out['x-forwarded-for'] =
+    forwardedFor === undefined
+      ? client
+      : `${Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor}, ${client}`;
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = facts.secure ? 'https' : 'http';
+  out['x-request-id'] = ids.requestId;
+  out['traceparent'] = ids.traceparent;
+  if (ids.traceStarted) delete out['tracestate'];
+  return out;
+}
+
+/** The response headers to send downstream: `incoming` without pseudo-headers and hop-by-hop fields. */
+export function downstreamResponseHeaders(incoming: IncomingHeaders): OutgoingHeaders {
+  const out: OutgoingHeaders = {};
+  const listed = connectionListed(incoming);
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || name.charCodeAt(0) === 58 || HOP_BY_HOP.has(name)) continue;
+    if (listed !== undefined && listed.has(name)) continue;
+    out[name] = value as string | string[];
+  }
+  return out;
+}
+
+/** Trailers to forward: as response headers, minus the fields never allowed in trailers. */
+export function forwardedTrailers(incoming: IncomingHeaders): OutgoingHeaders {
+  const out = downstreamResponseHeaders(incoming);
+  delete out['content-length'];
+  return out;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+/** W3C Trace Context: version 00 exactly as specified; later versions may append fields. */
+export function isValidTraceparent(value: string): boolean {
+  const m = TRACEPARENT.exec(value);
+  if (m === null) return false;
+  const [, version, traceId, parentId, , rest] = m;
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return false;
+  return !/^0+$/.test(traceId!) && !/^0+$/.test(parentId!);
+}
+
+/**
+ * A new traceparent: random trace and parent ids, flagged sampled, so that a service whose
+ * tracer samples by its parent keeps tracing as it would without the proxy.
+ */
+export function newTraceparent(): string {
+  const bytes = randomBytes(24).toString('hex');
+  return `00-${bytes.slice(0, 32)}-${bytes.slice(32, 48)}-01`;
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`: the form other proxies and services expect. */
+export function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}

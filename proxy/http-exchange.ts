@@ -1,0 +1,875 @@
+/**
+ * One HTTP request through the proxy, from the downstream request to the end of the
+ * response: routing, fault injection, the policy hook, then a direct answer, a redirect, or
+ * forwarding with retries and timeouts.
+ *
+ * Bodies stream both ways with backpressure: the downstream request is read only while the
+ * upstream attempt takes bytes, and the upstream response only while the downstream takes
+ * them, so memory per request stays bounded — except the retry buffer: while a route has
+ * retries, the first `bufferLimitBytes` of the request body are kept for a replay, and a
+ * longer body is no longer retried.
+ *
+ * The exchange object is the handler of its upstream attempts and the facts record of the
+ * request at once, so the request path allocates few objects of its own.
+ */
+import * as http2 from 'node:http2';
+import type { AttributeBag } from '../attributes';
+import type { Endpoint } from './cluster';
+import type {
+  ForwardAction,
+  HttpListenerConfig,
+  NodeIdentity,
+  RedirectAction,
+  RetryPolicy,
+} from './config-model';
+import { decideFault } from './fault-injection';
+import {
+  downstreamResponseHeaders,
+  forwardedTrailers,
+  plainAddress,
+  requestIdsOf,
+  upstreamRequestHeaders,
+  type IncomingHeaders,
+  type RequestIds,
+} from './forwarding-headers';
+import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
+import type { DownstreamRequest, DownstreamResponse } from './http-exchange-types';
+import type { Http1ConnectionPool } from './http1-connection-pool';
+import type { Http2SessionPool } from './http2-session-pool';
+import { OVERFLOW_HEADER, sendLocalReply, type LocalReply } from './local-reply';
+import type { ProxyGeneration, ProxyServices } from './proxy-generation';
+import {
+  backoffMs,
+  isIdempotent,
+  isRetriable,
+  withinRetryBudget,
+  type RetryableOutcome,
+} from './retry-policy';
+import type { CompiledRoute, CompiledRouteTable, RouteRequest } from './route-table';
+import { addResponseAttributes, buildRequestAttributes } from './attribute-builder';
+import type { RequestVerdict } from './traffic-hook';
+import type { HttpRequestFacts, ProxyReason } from './traffic-facts';
+import { parseRequestTarget } from './request-target';
+import {
+  Http1Call,
+  Http2Call,
+  type CallFailure,
+  type UpstreamCall,
+  type UpstreamCallHandler,
+} from './upstream-call';
+import type { UpstreamCluster } from './upstream-cluster';
+
+/** What an exchange needs from its listener. */
+export interface HttpExchangeContext {
+  readonly generation: ProxyGeneration;
+  readonly listener: HttpListenerConfig;
+  readonly routes: CompiledRouteTable;
+  readonly services: ProxyServices;
+  /** Whether the listener is draining: HTTP/1.1 responses then close their connection. */
+  readonly draining: () => boolean;
+}
+
+/** Options the listener passes per request. */
+export interface ExchangeOrigin {
+  readonly http2: boolean;
+  readonly secure: boolean;
+  /** The request carries `Expect: 100-continue` and no 100 was sent yet. */
+  readonly expectContinue: boolean;
+}
+
+type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
+
+export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequestFacts {
+  // RouteRequest
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  readonly headers: IncomingHeaders;
+  // HttpRequestFacts
+  readonly listenerName: string;
+  readonly role: HttpListenerConfig['role'];
+  readonly node: NodeIdentity;
+  readonly protocol: 'http' | 'http2' | 'grpc';
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly authority: string;
+  readonly url: string;
+  readonly urlPath: string;
+  readonly query: string | undefined;
+  readonly requestHeaders: IncomingHeaders;
+  readonly startTimeMs: number;
+  readonly requestId: string;
+  readonly traceparent: string;
+  private readonly ids: RequestIds;
+  requestBytes = 0;
+  status = 0;
+  responseHeaders: OutgoingHeaders | undefined;
+  responseBytes = 0;
+  durationMs = 0;
+  routeName: string | undefined;
+  clusterName: string | undefined;
+  endpointId: string | undefined;
+  endpointHost: string | undefined;
+  endpointPort: number | undefined;
+  attempts = 0;
+  reason: ProxyReason | undefined;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+
+  private phase: Phase = 'routing';
+  private readonly startNs = process.hrtime.bigint();
+  private route: CompiledRoute | undefined;
+  private action: ForwardAction | undefined;
+  private upstream: UpstreamCluster | undefined;
+  private retryPolicy: RetryPolicy | undefined;
+  private verdict: RequestVerdict | undefined;
+  private bag: AttributeBag | undefined;
+  private parsedQuery: URLSearchParams | undefined;
+  // Upstream request
+  private upstreamHead:
+    | { method: string; path: string; authority: string; headers: OutgoingHeaders; hasBody: boolean }
+    | undefined;
+  private readonly hasBody: boolean;
+  private bodyComplete = false;
+  private bodyListening = false;
+  /** The request body goes to the current attempt (false once the proxy answered itself or the exchange ended). */
+  private bodyToUpstream = false;
+  /** The retry buffer: body chunks read so far, while they fit bufferLimitBytes; undefined once they do not. */
+  private replay: Buffer[] | undefined;
+  private replayBytes = 0;
+  /** A chunk that arrived while no attempt could take it (should not happen: reading is paused then). */
+  private held: Buffer[] = [];
+  // Attempts
+  private call: UpstreamCall | undefined;
+  private callReady = false;
+  private endpoint: Endpoint | undefined;
+  private hashKey: string | undefined;
+  private retries = 0;
+  private holdingRetry = false;
+  private staleReplayed = false;
+  private continueSent = false;
+  private retryOverflow: string | undefined;
+  private routeTimer: NodeJS.Timeout | undefined;
+  private tryTimer: NodeJS.Timeout | undefined;
+  private waitTimer: NodeJS.Timeout | undefined;
+  private holdingRequestSlot = false;
+  private responseDrainListener: (() => void) | undefined;
+
+  constructor(
+    private readonly context: HttpExchangeContext,
+    private readonly req: DownstreamRequest,
+    private readonly res: DownstreamResponse,
+    private readonly origin: ExchangeOrigin,
+  ) {
+    const listener = context.listener;
+    this.listenerName = listener.name;
+    this.role = listener.role;
+    this.node = context.generation.config.node;
+    this.secure = origin.secure;
+    const headers = req.headers as IncomingHeaders;
+    this.headers = headers;
+    this.requestHeaders = headers;
+    this.method = req.method ?? 'GET';
+    const socket = req.socket;
+    this.remoteAddress = socket?.remoteAddress ?? '';
+    this.remotePort = socket?.remotePort ?? 0;
+    this.localAddress = socket?.localAddress ?? '';
+    this.localPort = socket?.localPort ?? 0;
+    this.startTimeMs = context.services.environment.now();
+    this.ids = requestIdsOf(headers);
+    this.requestId = this.ids.requestId;
+    this.traceparent = this.ids.traceparent;
+    const target = parseRequestTarget(req.url, headers, origin.http2);
+    this.authority = target.authority;
+    this.host = target.host;
+    this.url = target.url;
+    this.urlPath = target.urlPath;
+    this.path = target.urlPath;
+    this.query = target.query;
+    const contentType = headers['content-type'];
+    this.protocol = origin.http2
+      ? typeof contentType === 'string' && contentType.startsWith('application/grpc')
+        ? 'grpc'
+        : 'http2'
+      : 'http';
+    this.hasBody = origin.http2
+      ? !(req as http2.Http2ServerRequest).stream.endAfterHeaders
+      : headers['transfer-encoding'] !== undefined ||
+        (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+  }
+
+  queryParameter(name: string): string | undefined {
+    if (this.query === undefined) return undefined;
+    this.parsedQuery ??= new URLSearchParams(this.query);
+    return this.parsedQuery.get(name) ?? undefined;
+  }
+
+  /** Routes the request and starts answering it. */
+  start(): void {
+    const { generation, services } = this.context;
+    generation.acquire();
+    services.counters.httpRequests++;
+    this.res.on('close', () => this.onDownstreamClose());
+    const route = this.context.routes.match(this);
+    if (route === undefined) {
+      this.replyLocally({
+        status: 404,
+        reason: 'no-route',
+        message: `no route for ${this.method} ${this.authority}${this.urlPath}`,
+      });
+      return;
+    }
+    this.route = route;
+    this.routeName = route.name;
+    const action = route.config.action;
+    if (action.kind === 'forward') {
+      this.action = action;
+      this.clusterName = route.pickCluster(action, services.environment.random);
+    }
+    const fault = route.config.fault;
+    if (fault !== undefined) {
+      const decision = decideFault(fault, services.environment.random);
+      if (decision.delayMs > 0) {
+        this.waitTimer = setTimeout(() => {
+          this.waitTimer = undefined;
+          if (decision.abortStatus > 0) this.abortByFault(decision.abortStatus);
+          else this.check();
+        }, decision.delayMs);
+        return;
+      }
+      if (decision.abortStatus > 0) {
+        this.abortByFault(decision.abortStatus);
+        return;
+      }
+    }
+    this.check();
+  }
+
+  private abortByFault(status: number): void {
+    this.replyLocally({
+      status,
+      reason: 'fault-abort',
+      message: `fault injected by route ${this.routeName}`,
+    });
+  }
+
+  /** Asks the hook, when there is one that checks; then acts. */
+  private check(): void {
+    if (this.phase === 'done') return;
+    const hook = this.context.services.hook;
+    if (hook.checkRequest === undefined) {
+      this.act();
+      return;
+    }
+    let verdict: RequestVerdict | Promise<RequestVerdict>;
+    try {
+      this.bag = buildRequestAttributes(this);
+      verdict = hook.checkRequest(this.bag);
+    } catch (error) {
+      this.context.services.logger.error(
+        `traffic hook checkRequest threw: ${(error as Error).stack ?? String(error)}`,
+      );
+      this.act();
+      return;
+    }
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (v) => this.onVerdict(v),
+        (error: unknown) => {
+          this.context.services.logger.error(
+            `traffic hook checkRequest failed: ${(error as Error)?.stack ?? String(error)}`,
+          );
+          this.replyLocally({ status: 500, reason: 'internal-error', message: 'the policy check failed' });
+        },
+      );
+    } else {
+      this.onVerdict(verdict);
+    }
+  }
+
+  private onVerdict(verdict: RequestVerdict): void {
+    if (this.phase === 'done') return;
+    if (!verdict.allowed) {
+      this.replyLocally({
+        status: verdict.status,
+        reason: 'denied',
+        message: verdict.message,
+        headers: verdict.headers,
+      });
+      return;
+    }
+    this.verdict = verdict;
+    this.act();
+  }
+
+  /** The route's action. */
+  private act(): void {
+    const action = this.route!.config.action;
+    switch (action.kind) {
+      case 'directResponse': {
+        const headers: OutgoingHeaders = { ...action.headers };
+        if (action.body !== '' && headers['content-type'] === undefined)
+          headers['content-type'] = 'text/plain; charset=utf-8';
+        this.respondDirectly(action.status, headers, action.body);
+        return;
+      }
+      case 'redirect':
+        this.respondDirectly(action.status, { location: this.redirectLocation(action) }, '');
+        return;
+      case 'forward':
+        this.forward(action);
+        return;
+    }
+  }
+
+  private redirectLocation(r: RedirectAction): string {
+    const scheme = r.scheme ?? (this.secure ? 'https' : 'http');
+    let port: string | undefined;
+    if (r.port !== undefined) port = String(r.port);
+    else if (r.host === undefined && r.scheme === undefined) port = portOf(this.authority);
+    if ((scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) port = undefined;
+    const host = r.host ?? this.host;
+    const path =
+      r.path ??
+      (r.prefixRewrite !== undefined
+        ? r.prefixRewrite + this.urlPath.slice(this.route!.matchedPrefixLength)
+        : this.urlPath);
+    const query = r.stripQuery || this.query === undefined ? '' : `?${this.query}`;
+    return `${scheme}://${host}${port === undefined ? '' : `:${port}`}${path}${query}`;
+  }
+
+  private respondDirectly(status: number, headers: OutgoingHeaders, body: string): void {
+    if (this.route!.config.responseHeaders !== undefined)
+      applyHeaderOperations(headers, this.route!.config.responseHeaders);
+    if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
+      applyHeaderOperations(headers, this.verdict.responseHeaders);
+    this.phase = 'responding';
+    const res = this.res;
+    if (res.destroyed) return;
+    if (!this.origin.http2 && this.context.draining()) headers['connection'] = 'close';
+    headers['content-length'] = String(Buffer.byteLength(body));
+    this.status = status;
+    this.responseHeaders = headers;
+    this.responseBytes = this.method === 'HEAD' ? 0 : Buffer.byteLength(body);
+    this.discardRequestBody();
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  // ---- forwarding ---------------------------------------------------------------------
+
+  private forward(action: ForwardAction): void {
+    const upstream = this.context.generation.clusters.get(this.clusterName!)!;
+    this.upstream = upstream;
+    const cluster = upstream.cluster;
+    if (!cluster.tryAcquire('requests')) {
+      this.replyOverflow('maxRequests');
+      return;
+    }
+    this.holdingRequestSlot = true;
+    upstream.budget.activeRequests++;
+    this.phase = 'forwarding';
+    this.retryPolicy = action.retries;
+    if (
+      this.retryPolicy !== undefined &&
+      this.retryPolicy.attempts > 0 &&
+      this.hasBody &&
+      this.retryPolicy.bufferLimitBytes > 0
+    ) {
+      this.replay = [];
+    }
+    const headers = upstreamRequestHeaders(
+      this.req.headers as IncomingHeaders,
+      { remoteAddress: this.remoteAddress, secure: this.secure },
+      this.ids,
+      false,
+    );
+    const route = this.route!;
+    if (route.config.requestHeaders !== undefined)
+      applyHeaderOperations(headers, route.config.requestHeaders);
+    if (this.verdict?.allowed === true && this.verdict.requestHeaders !== undefined)
+      applyHeaderOperations(headers, this.verdict.requestHeaders);
+    let authority = action.hostRewrite ?? this.authority;
+    const hostHeader = headers['host'];
+    if (typeof hostHeader === 'string') {
+      // A header operation set the host: it wins, as the last word on the request.
+      authority = hostHeader;
+      delete headers['host'];
+    }
+    const path =
+      action.prefixRewrite === undefined
+        ? this.url
+        : action.prefixRewrite + this.url.slice(route.matchedPrefixLength);
+    this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    if (this.hasBody) {
+      this.bodyListening = true;
+      this.bodyToUpstream = true;
+      const req = this.req;
+      req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
+      req.on('end', () => this.onRequestEnd());
+      req.pause();
+    } else {
+      this.bodyComplete = true;
+    }
+    if (this.bodyComplete) this.startRouteTimer();
+    this.startAttempt();
+  }
+
+  private startRouteTimer(): void {
+    const timeoutMs = this.action!.timeoutMs;
+    if (timeoutMs > 0 && this.routeTimer === undefined && this.phase === 'forwarding') {
+      this.routeTimer = setTimeout(() => this.onRouteTimeout(), timeoutMs);
+    }
+  }
+
+  private startTryTimer(): void {
+    const ms = this.retryPolicy?.perTryTimeoutMs ?? 0;
+    if (ms > 0 && this.tryTimer === undefined && this.call !== undefined && this.bodyComplete) {
+      this.tryTimer = setTimeout(() => this.onTryTimeout(), ms);
+    }
+  }
+
+  private startAttempt(): void {
+    if (this.phase !== 'forwarding') return;
+    const upstream = this.upstream!;
+    const cluster = upstream.cluster;
+    // Once per request: a retry hashes to the same place, and avoids the endpoint that failed.
+    if (this.attempts === 0) {
+      this.hashKey = cluster.hashKey({ headers: this.headers, sourceIp: plainAddress(this.remoteAddress) });
+    }
+    const endpoint = cluster.pick({ hashKey: this.hashKey, avoid: this.endpoint });
+    if (endpoint === undefined) {
+      this.releaseRetry();
+      this.replyLocally({
+        status: 503,
+        reason: 'no-healthy-upstream',
+        message: `no healthy endpoint in cluster ${upstream.name}`,
+      });
+      return;
+    }
+    this.endpoint = endpoint;
+    this.endpointId = endpoint.id;
+    this.endpointHost = endpoint.host;
+    this.endpointPort = endpoint.port;
+    this.attempts++;
+    const pool = upstream.poolFor(endpoint);
+    // Each attempt gets its own copy of the head: the HTTP/1.1 call adds Host and Connection.
+    const head = this.upstreamHead!;
+    const attemptHead = { ...head, headers: { ...head.headers } };
+    const call =
+      upstream.config.protocol === 'http2'
+        ? new Http2Call(pool as Http2SessionPool, attemptHead, this, 'http')
+        : new Http1Call(pool as Http1ConnectionPool, attemptHead, this);
+    this.call = call;
+    this.callReady = false;
+    this.startTryTimer();
+    call.start();
+    // A breaker that overflows answers synchronously, before any attempt on the endpoint.
+    if (this.call === call) cluster.attemptStarted(endpoint);
+  }
+
+  onReady(call: UpstreamCall): void {
+    if (call !== this.call) return;
+    this.callReady = true;
+    if (!this.hasBody) return;
+    let writable = true;
+    if (this.attempts > 1 && this.replay !== undefined) {
+      // Held chunks are in the retry buffer too.
+      this.held = [];
+      for (const chunk of this.replay) writable = call.write(chunk) && writable;
+    }
+    for (const chunk of this.held.splice(0)) writable = call.write(chunk) && writable;
+    if (this.bodyComplete) call.end();
+    else if (writable) this.req.resume();
+  }
+
+  private onRequestData(chunk: Buffer): void {
+    this.requestBytes += chunk.length;
+    if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
+    if (this.replay !== undefined) {
+      if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
+        this.replay.push(chunk);
+        this.replayBytes += chunk.length;
+      } else {
+        // Too long to keep: this attempt is the last one.
+        this.replay = undefined;
+      }
+    }
+    const call = this.call;
+    if (call !== undefined && this.callReady) {
+      if (!call.write(chunk)) this.req.pause();
+    } else {
+      this.held.push(chunk);
+      this.req.pause();
+    }
+  }
+
+  private onRequestEnd(): void {
+    this.bodyComplete = true;
+    if (!this.bodyToUpstream) return;
+    if (this.call !== undefined && this.callReady) this.call.end();
+    this.startRouteTimer();
+    this.startTryTimer();
+  }
+
+  onDrain(call: UpstreamCall): void {
+    // Also while the response streams: a request body may still be on its way (full duplex).
+    if (call === this.call && !this.bodyComplete && this.bodyToUpstream) this.req.resume();
+  }
+
+  onContinue(call: UpstreamCall): void {
+    if (call !== this.call || !this.origin.expectContinue || this.continueSent) return;
+    this.continueSent = true;
+    this.res.writeContinue();
+  }
+
+  /** Whether the request may go again: it is replayable, the policy wants it, the budget and breaker allow. */
+  private mayRetry(outcome: RetryableOutcome): boolean {
+    const policy = this.retryPolicy;
+    if (policy === undefined || this.retries >= policy.attempts || !this.replayable()) return false;
+    if (!policy.retryNonIdempotent && !isIdempotent(this.method)) return false;
+    if (!isRetriable(policy, outcome)) return false;
+    const upstream = this.upstream!;
+    if (!withinRetryBudget(policy, upstream.budget)) {
+      this.retryOverflow = 'retryBudget';
+      return false;
+    }
+    if (!upstream.cluster.tryAcquire('retries')) {
+      this.retryOverflow = 'maxRetries';
+      return false;
+    }
+    return true;
+  }
+
+  /** Every body byte read so far can be sent again. */
+  private replayable(): boolean {
+    return this.requestBytes === 0 || this.replay !== undefined;
+  }
+
+  /** Schedules the next attempt after a back-off; the retry slot was taken by mayRetry. */
+  private retry(): void {
+    this.retries++;
+    this.holdingRetry = true;
+    this.upstream!.budget.activeRetries++;
+    this.context.services.counters.retries++;
+    this.detachCall();
+    const delay = backoffMs(this.retryPolicy!, this.retries, this.context.services.environment.random);
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = undefined;
+      this.startAttempt();
+    }, delay);
+  }
+
+  private detachCall(): void {
+    clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    this.call = undefined;
+    this.callReady = false;
+    if (this.bodyListening && !this.bodyComplete) this.req.pause();
+  }
+
+  /** A retry attempt ended (answered or failed): its breaker slot and budget share come back. */
+  private releaseRetry(): void {
+    if (!this.holdingRetry) return;
+    this.holdingRetry = false;
+    this.upstream!.budget.activeRetries--;
+    this.upstream!.cluster.release('retries');
+  }
+
+  onResponse(call: UpstreamCall, status: number, headers: IncomingHeaders, endsStream: boolean): void {
+    if (call !== this.call || this.phase !== 'forwarding') return;
+    clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
+    const outcome = { kind: 'response', status } as const;
+    this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
+    this.releaseRetry();
+    if (this.mayRetry(outcome)) {
+      call.abort();
+      this.retry();
+      return;
+    }
+    clearTimeout(this.routeTimer);
+    this.routeTimer = undefined;
+    this.phase = 'responding';
+    // No retry from here on: the replay buffer is not needed any more.
+    this.replay = undefined;
+    const out = downstreamResponseHeaders(headers);
+    const route = this.route!.config;
+    if (route.responseHeaders !== undefined) applyHeaderOperations(out, route.responseHeaders);
+    if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
+      applyHeaderOperations(out, this.verdict.responseHeaders);
+    if (this.retryOverflow !== undefined) out[OVERFLOW_HEADER] = this.retryOverflow;
+    if (!this.origin.http2 && this.context.draining()) out['connection'] = 'close';
+    const grpcStatus = headers['grpc-status'];
+    if (typeof grpcStatus === 'string') {
+      this.grpcStatus = grpcStatus;
+      this.grpcMessage = headers['grpc-message'] as string | undefined;
+    }
+    this.status = status;
+    this.responseHeaders = out;
+    const res = this.res;
+    if (res.destroyed) return;
+    if (endsStream && this.origin.http2) {
+      // A trailers-only answer (gRPC errors): forward it as one, the stream ending with the head.
+      const stream = (this.req as http2.Http2ServerRequest).stream;
+      if (!stream.destroyed) stream.respond({ ...out, ':status': status }, { endStream: true });
+      this.call = undefined;
+      this.finish();
+      return;
+    }
+    try {
+      res.writeHead(status, out);
+    } catch (error) {
+      // A header Node refuses for this protocol (say, a malformed value from upstream).
+      this.context.services.logger.error(
+        `response head from ${this.endpointId} not forwardable: ${(error as Error).message}`,
+      );
+      call.abort();
+      this.phase = 'forwarding';
+      this.status = 0;
+      this.responseHeaders = undefined;
+      this.replyLocally({
+        status: 502,
+        reason: 'upstream-reset',
+        message: 'the upstream response head could not be forwarded',
+      });
+      return;
+    }
+    // A streamed response's head goes out now (a client may act on it before any body
+    // byte); one with a length goes with its first bytes, in one packet.
+    if (
+      this.origin.http2 ||
+      out['content-length'] === undefined ||
+      status === 204 ||
+      status === 304 ||
+      this.method === 'HEAD'
+    )
+      (res as { flushHeaders(): void }).flushHeaders();
+  }
+
+  onData(call: UpstreamCall, chunk: Buffer): void {
+    if (call !== this.call || this.phase !== 'responding') return;
+    this.responseBytes += chunk.length;
+    if (!(this.res as NodeJS.WritableStream).write(chunk)) {
+      call.pause();
+      this.responseDrainListener ??= () => this.call?.resume();
+      this.res.once('drain', this.responseDrainListener);
+    }
+  }
+
+  onEnd(call: UpstreamCall, trailers: IncomingHeaders | undefined): void {
+    if (call !== this.call || this.phase !== 'responding') return;
+    const res = this.res;
+    if (trailers !== undefined) {
+      const grpcStatus = trailers['grpc-status'];
+      if (typeof grpcStatus === 'string') {
+        this.grpcStatus = grpcStatus;
+        this.grpcMessage = trailers['grpc-message'] as string | undefined;
+      }
+      if (!res.destroyed) res.addTrailers(forwardedTrailers(trailers));
+    }
+    this.call = undefined;
+    // The upstream is done: any request body still arriving has nowhere to go.
+    this.bodyToUpstream = false;
+    if (this.bodyListening && !this.bodyComplete) this.req.resume();
+    if (!res.destroyed) res.end();
+  }
+
+  onFailure(call: UpstreamCall, failure: CallFailure): void {
+    if (call !== this.call) return;
+    const upstream = this.upstream!;
+    if (failure.kind === 'overflow') {
+      this.detachCall();
+      this.releaseRetry();
+      this.replyOverflow(failure.breaker);
+      return;
+    }
+    const outcome: RetryableOutcome =
+      failure.kind === 'connectFailure' ? { kind: 'connectFailure' } : { kind: 'reset' };
+    if (this.phase === 'responding') {
+      // The response started: the only honest thing left is to cut the downstream stream too.
+      upstream.cluster.attemptFinished(this.endpoint!, outcome);
+      this.call = undefined;
+      this.cut('upstream-reset');
+      return;
+    }
+    if (this.phase !== 'forwarding') return;
+    upstream.cluster.attemptFinished(this.endpoint!, outcome);
+    this.releaseRetry();
+    if (failure.kind === 'reset' && failure.stale && !this.staleReplayed && this.replayable()) {
+      // A reused connection the server closed as we sent: not a failure of the endpoint.
+      this.staleReplayed = true;
+      this.detachCall();
+      this.startAttempt();
+      return;
+    }
+    if (this.mayRetry(outcome)) {
+      this.retry();
+      return;
+    }
+    this.detachCall();
+    const connect = failure.kind === 'connectFailure';
+    this.replyLocally({
+      status: 502,
+      reason: connect ? 'upstream-connect-failure' : 'upstream-reset',
+      message: `${connect ? 'upstream connect error' : 'upstream reset'} (${this.endpointId}): ${failure.detail}`,
+    });
+  }
+
+  private onTryTimeout(): void {
+    this.tryTimer = undefined;
+    if (this.phase !== 'forwarding' || this.call === undefined) return;
+    const outcome = { kind: 'timeout' } as const;
+    this.call.abort();
+    this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
+    this.releaseRetry();
+    if (this.mayRetry(outcome)) {
+      this.retry();
+      return;
+    }
+    this.detachCall();
+    this.replyLocally({
+      status: 504,
+      reason: 'upstream-per-try-timeout',
+      message: `upstream ${this.endpointId} did not answer within ${this.retryPolicy!.perTryTimeoutMs} ms`,
+    });
+  }
+
+  private onRouteTimeout(): void {
+    this.routeTimer = undefined;
+    if (this.phase !== 'forwarding') return;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    if (this.call !== undefined) {
+      this.call.abort();
+      this.upstream!.cluster.attemptFinished(this.endpoint!, { kind: 'timeout' });
+    }
+    this.detachCall();
+    this.releaseRetry();
+    this.replyLocally({
+      status: 504,
+      reason: 'upstream-timeout',
+      message: `upstream request timeout after ${this.action!.timeoutMs} ms (cluster ${this.clusterName})`,
+    });
+  }
+
+  private replyOverflow(breaker: string): void {
+    this.replyLocally({
+      status: 503,
+      reason: 'overflow',
+      message: `circuit breaker ${breaker} of cluster ${this.clusterName} is open`,
+      headers: { [OVERFLOW_HEADER]: breaker },
+    });
+  }
+
+  // ---- endings ----------------------------------------------------------------------------
+
+  /** Answers from the proxy itself (when no response has started). */
+  private replyLocally(reply: LocalReply): void {
+    if (this.phase === 'done' || this.phase === 'responding') return;
+    this.phase = 'responding';
+    this.reason = reply.reason;
+    if (reply.reason !== undefined) {
+      const reasons = this.context.services.counters.reasons;
+      reasons[reply.reason] = (reasons[reply.reason] ?? 0) + 1;
+    }
+    this.discardRequestBody();
+    const grpc = this.protocol === 'grpc';
+    const sent = sendLocalReply(
+      this.res,
+      reply,
+      grpc,
+      this.origin.http2 ? (this.req as http2.Http2ServerRequest).stream : undefined,
+      !this.origin.http2 && this.context.draining(),
+    );
+    if (sent !== undefined) {
+      this.status = grpc ? 200 : reply.status;
+      this.responseHeaders = sent;
+      if (grpc) {
+        this.grpcStatus = sent['grpc-status'] as string;
+        this.grpcMessage = reply.message;
+      } else {
+        this.responseBytes = this.method === 'HEAD' ? 0 : Buffer.byteLength(reply.message) + 1;
+      }
+    }
+    // HTTP/2 streams answered by respond() end without the compat response finishing.
+    if (this.origin.http2 && grpc) this.finish();
+  }
+
+  /** Cuts the downstream exchange after its response started (the upstream failed mid-body). */
+  private cut(reason: ProxyReason): void {
+    this.reason = reason;
+    const reasons = this.context.services.counters.reasons;
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+    if (this.origin.http2) {
+      const stream = (this.req as http2.Http2ServerRequest).stream;
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    } else {
+      this.res.destroy();
+    }
+    this.finish();
+  }
+
+  /** No more body is wanted: let it flow and drop it, so an HTTP/1.1 connection stays usable. */
+  private discardRequestBody(): void {
+    this.bodyToUpstream = false;
+    this.replay = undefined;
+    this.held = [];
+    this.req.resume();
+  }
+
+  private onDownstreamClose(): void {
+    if (this.phase === 'done') return;
+    if (!this.res.writableFinished && this.reason === undefined) {
+      this.reason = 'downstream-disconnect';
+      const reasons = this.context.services.counters.reasons;
+      reasons['downstream-disconnect'] = (reasons['downstream-disconnect'] ?? 0) + 1;
+      this.status = this.res.headersSent ? this.status : 0;
+    }
+    this.finish();
+  }
+
+  /** Releases everything the exchange holds and records it. Once. */
+  private finish(): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    clearTimeout(this.routeTimer);
+    clearTimeout(this.tryTimer);
+    clearTimeout(this.waitTimer);
+    if (this.call !== undefined) {
+      this.call.abort();
+      this.call = undefined;
+    }
+    this.releaseRetry();
+    if (this.holdingRequestSlot) {
+      this.holdingRequestSlot = false;
+      this.upstream!.budget.activeRequests--;
+      this.upstream!.cluster.release('requests');
+    }
+    if (this.bodyListening && !this.bodyComplete) this.req.resume();
+    this.durationMs = Number(process.hrtime.bigint() - this.startNs) / 1e6;
+    const { generation, services } = this.context;
+    generation.accessLog?.logRequest(this);
+    const hook = services.hook;
+    if (hook.requestCompleted !== undefined) {
+      try {
+        const bag = this.bag ?? buildRequestAttributes(this);
+        hook.requestCompleted(addResponseAttributes(bag, this));
+      } catch (error) {
+        services.logger.error(
+          `traffic hook requestCompleted threw: ${(error as Error).stack ?? String(error)}`,
+        );
+      }
+    }
+    this.bag = undefined;
+    generation.release();
+  }
+}
+
+function portOf(authority: string): string | undefined {
+  const m = /:(\d+)$/.exec(authority);
+  return m === null ? undefined : m[1];
+}

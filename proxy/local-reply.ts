@@ -1,0 +1,94 @@
+/**
+ * Answers the proxy gives itself: no route, no healthy endpoint, a tripped breaker, an
+ * upstream that failed or timed out, an injected fault, a denial. Each carries a short
+ * text body and `x-switchboard-reason` (and, for a breaker, `x-switchboard-overflow`
+ * naming it). A gRPC request gets a gRPC answer instead (HTTP 200, trailers-only, with
+ * `grpc-status` mapped from the HTTP status as gRPC's own mapping does), so that gRPC
+ * clients see UNAVAILABLE or DEADLINE_EXCEEDED rather than a protocol error.
+ */
+import * as http2 from 'node:http2';
+import type { OutgoingHeaders } from './header-operations';
+import type { DownstreamResponse } from './http-exchange-types';
+import type { ProxyReason } from './traffic-facts';
+
+/** The header that says why the proxy answered itself. */
+export const REASON_HEADER = 'x-switchboard-reason';
+/** The header that names the circuit breaker that tripped. */
+export const OVERFLOW_HEADER = 'x-switchboard-overflow';
+
+/** gRPC status for an HTTP status (the gRPC "HTTP to gRPC status code mapping"). */
+export function grpcStatusFor(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
+export interface LocalReply {
+  readonly status: number;
+  readonly reason: ProxyReason | undefined;
+  /** One line of text, without the newline. */
+  readonly message: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * Sends `reply` on `res` (nothing is sent when the response has started or the stream is
+ * gone). `grpc` answers in gRPC's trailers-only form on HTTP/2; `http2Stream` is the
+ * downstream stream then. Returns the headers sent.
+ */
+export function sendLocalReply(
+  res: DownstreamResponse,
+  reply: LocalReply,
+  grpc: boolean,
+  http2Stream: http2.ServerHttp2Stream | undefined,
+  closeConnection: boolean,
+): OutgoingHeaders | undefined {
+  if (res.headersSent || res.destroyed || res.writableEnded) return undefined;
+  const headers: OutgoingHeaders = { ...reply.headers };
+  if (reply.reason !== undefined) headers[REASON_HEADER] = reply.reason;
+  if (grpc && http2Stream !== undefined && !http2Stream.destroyed) {
+    headers[':status'] = '200';
+    headers['content-type'] = 'application/grpc';
+    headers['grpc-status'] = String(grpcStatusFor(reply.status));
+    headers['grpc-message'] = encodeGrpcMessage(reply.message);
+    http2Stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: true });
+    delete headers[':status'];
+    return headers;
+  }
+  const body = `${reply.message}\n`;
+  headers['content-type'] ??= 'text/plain; charset=utf-8';
+  headers['content-length'] = String(Buffer.byteLength(body));
+  if (closeConnection) headers['connection'] = 'close';
+  res.writeHead(reply.status, headers);
+  res.end(body);
+  return headers;
+}
+
+/**
+ * gRPC's percent-encoding of grpc-message: UTF-8 bytes outside printable ASCII
+ * (0x20–0x7E), and `%` itself, become %XX; everything else stays as it is.
+ */
+export function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

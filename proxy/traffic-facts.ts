@@ -1,0 +1,111 @@
+/**
+ * The facts the data path records about each HTTP request and TCP connection, in plain
+ * fields. Attribute bags (attribute-builder.ts) and access-log lines (access-log.ts) are
+ * both made from these, and only when someone wants them.
+ */
+import type { ListenerRole, NodeIdentity } from './config-model';
+import type { IncomingHeaders } from './forwarding-headers';
+import type { OutgoingHeaders } from './header-operations';
+
+/**
+ * Why the proxy answered or cut an exchange itself; sent as `x-switchboard-reason` on local
+ * answers, and as Envoy's response flag in `context.proxy_error_code`.
+ */
+export type ProxyReason =
+  | 'no-route'
+  | 'no-healthy-upstream'
+  | 'upstream-connect-failure'
+  | 'upstream-reset'
+  | 'upstream-timeout'
+  | 'upstream-per-try-timeout'
+  | 'overflow'
+  | 'fault-abort'
+  | 'denied'
+  | 'downstream-disconnect'
+  | 'internal-error';
+
+/** Envoy's response flags for each reason (`%RESPONSE_FLAGS%`), as Istio reported them. */
+export const RESPONSE_FLAGS: Readonly<Record<ProxyReason, string>> = {
+  'no-route': 'NR',
+  'no-healthy-upstream': 'UH',
+  'upstream-connect-failure': 'UF',
+  'upstream-reset': 'UR',
+  'upstream-timeout': 'UT',
+  'upstream-per-try-timeout': 'UT',
+  overflow: 'UO',
+  'fault-abort': 'FI',
+  denied: 'UAEX',
+  'downstream-disconnect': 'DC',
+  'internal-error': 'DPE',
+};
+
+/** Where traffic came in, and who the proxy speaks for. */
+export interface ListenerFacts {
+  readonly listenerName: string;
+  readonly role: ListenerRole;
+  readonly node: NodeIdentity;
+}
+
+export interface HttpRequestFacts extends ListenerFacts {
+  /** `http` (HTTP/1.1), `http2`, or `grpc` (HTTP/2 with a gRPC content type). */
+  readonly protocol: 'http' | 'http2' | 'grpc';
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly method: string;
+  /** Host or :authority as sent, port included. */
+  readonly authority: string;
+  /** Path and query, as sent. */
+  readonly url: string;
+  readonly urlPath: string;
+  readonly query: string | undefined;
+  /** The downstream request's headers, as received. */
+  readonly requestHeaders: IncomingHeaders;
+  readonly requestId: string;
+  readonly traceparent: string;
+  /** When the request arrived, ms since the epoch. */
+  readonly startTimeMs: number;
+  /** Body bytes received from downstream so far. */
+  readonly requestBytes: number;
+  /** Status sent downstream; 0 when none was (the client went away, or the stream was reset). */
+  readonly status: number;
+  /** Headers sent downstream, when a response was. */
+  readonly responseHeaders: OutgoingHeaders | undefined;
+  readonly responseBytes: number;
+  /** Time from arrival to the end of the response, in ms (fractional). */
+  readonly durationMs: number;
+  readonly routeName: string | undefined;
+  readonly clusterName: string | undefined;
+  /** `host:port` of the endpoint that answered (or was tried last). */
+  readonly endpointId: string | undefined;
+  readonly endpointHost: string | undefined;
+  readonly endpointPort: number | undefined;
+  /** Upstream attempts made (retries included). */
+  readonly attempts: number;
+  readonly reason: ProxyReason | undefined;
+  /** From the response trailers or headers, for gRPC. */
+  readonly grpcStatus: string | undefined;
+  readonly grpcMessage: string | undefined;
+}
+
+export interface TcpConnectionFacts extends ListenerFacts {
+  readonly connectionId: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly startTimeMs: number;
+  /** Bytes received from downstream (sent upstream). */
+  readonly receivedBytes: number;
+  /** Bytes sent downstream (received from upstream). */
+  readonly sentBytes: number;
+  readonly durationMs: number;
+  readonly clusterName: string;
+  readonly endpointId: string | undefined;
+  readonly endpointHost: string | undefined;
+  readonly endpointPort: number | undefined;
+  /** Why the proxy closed it, when it did. */
+  readonly reason: ProxyReason | undefined;
+}
