@@ -93,6 +93,81 @@ describe('redisquota: when Redis fails', function () {
     assert.equal(sum(await closed.askMany(10)), 9);
   });
 
+  it('under steady traffic, Redis stopped and restarted: every answer follows its policy, and Redis counts again', async () => {
+    const policies = {
+      FAIL_OPEN: await harness({ maxAmount: 1000, onRedisFailure: 'FAIL_OPEN' }),
+      FAIL_CLOSE: await harness({ maxAmount: 1000, onRedisFailure: 'FAIL_CLOSE' }),
+      // 1% of 1000: 10 per window, counted in this process alone.
+      LOCAL_FALLBACK: await harness({
+        maxAmount: 1000,
+        onRedisFailure: 'LOCAL_FALLBACK',
+        fallbackPercent: 1,
+      }),
+    };
+    type Phase = 'up' | 'stopping' | 'down' | 'restarting' | 'back';
+    let phase: Phase = 'up';
+    let running = true;
+    const answers: { policy: string; phase: Phase; code: number; granted: number; message: string }[] = [];
+    const loops = Object.entries(policies).map(async ([policy, h]) => {
+      while (running) {
+        const sentIn = phase;
+        const result = await h.ask(1);
+        answers.push({
+          policy,
+          phase: sentIn,
+          code: result.status.code,
+          granted: result.grantedAmount,
+          message: result.status.message,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
+    const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    await pause(200);
+    phase = 'stopping';
+    await redis.server.stop();
+    phase = 'down';
+    await pause(600);
+    phase = 'restarting';
+    await redis.restart();
+    await eventually('every handler counting in Redis again', async () =>
+      Object.values(policies).every((h) => h.handler.stats().redis.outageSince === null),
+    );
+    phase = 'back';
+    await pause(200);
+    running = false;
+    await Promise.all(loops);
+
+    const of = (policy: string, p: Phase): typeof answers =>
+      answers.filter((a) => a.policy === policy && a.phase === p);
+    for (const policy of Object.keys(policies)) {
+      for (const p of ['up', 'down', 'back'] as const)
+        assert.ok(of(policy, p).length > 0, `${policy} ${p}: no answers`);
+      // Before and after, Redis decides: well under the limit, everything is granted.
+      for (const a of [...of(policy, 'up'), ...of(policy, 'back')]) {
+        assert.deepEqual([a.code, a.granted], [StatusCode.OK, 1], `${policy} ${a.phase}: ${a.message}`);
+      }
+    }
+    assert.ok(of('FAIL_OPEN', 'down').every((a) => a.code === StatusCode.OK && a.granted === 1));
+    assert.ok(of('FAIL_CLOSE', 'down').every((a) => a.code === StatusCode.UNAVAILABLE && a.granted === 0));
+    const local = of('LOCAL_FALLBACK', 'down');
+    assert.ok(local.every((a) => a.code === StatusCode.OK || /counted locally/.test(a.message)));
+    assert.ok(sum(local.map((a) => a.granted)) <= 10, `local grants ${sum(local.map((a) => a.granted))}`);
+    assert.ok(
+      local.some((a) => a.code === StatusCode.RESOURCE_EXHAUSTED),
+      'the local share ran out',
+    );
+    for (const [policy, h] of Object.entries(policies)) {
+      assert.equal(
+        h.logger.lines.filter((l) => l.startsWith('warn: ')).length,
+        1,
+        `${policy}: ${h.logger.lines.join('\n')}`,
+      );
+      assert.equal(h.logger.lines.filter((l) => /Redis answers again/.test(l)).length, 1, policy);
+      assert.equal(h.handler.stats().redis.outages, 1);
+    }
+  });
+
   it('answers by its failure policy within the timeout when Redis hangs', async () => {
     const closed = await harness({ onRedisFailure: 'FAIL_CLOSE' });
     assert.equal((await closed.ask(1)).grantedAmount, 1);
