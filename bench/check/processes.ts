@@ -1,37 +1,106 @@
 /**
- * Child processes of `npm run bench:check`: started here, known by PID, stopped by PID.
- * Nothing else is ever signalled.
+ * Child processes of the benchmarks (`npm run bench:check`, `npm run bench:proxy`): started
+ * here, known by PID, stopped by PID. Nothing else is ever signalled: the only other processes
+ * touched are the descendants of these (nginx's workers, node:cluster workers), found by PID
+ * in /proc, so that a forced stop leaves no orphan behind.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 
 export interface Started {
   readonly name: string;
   readonly pid: number;
   /** `HOST:PORT` the process said it listens on. */
   readonly address: string;
-  /** CPU seconds (user + system) the process has used so far, all threads; NaN when /proc is not readable. */
+  /**
+   * CPU seconds (user + system) the process has used so far, all threads (and, when started by
+   * {@link startProcess}, its live descendants'); NaN when /proc is not readable.
+   */
   cpuSeconds(): number;
   /** CPU seconds of its main thread alone (Node's JavaScript thread); NaN when /proc is not readable. */
   mainThreadCpuSeconds(): number;
+  /** Like {@link cpuSeconds}, split into user and system (kernel) time. */
+  cpuTimes(): { user: number; system: number };
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** Whether it is still running (it has not exited, whether stopped or on its own). */
+  isRunning(): boolean;
 }
 
 const running = new Set<ChildProcess>();
 
-/** Stops, by PID, every process this module started and has not stopped yet (on exit or Ctrl-C). */
+/**
+ * Stops, by PID, every process this module started and has not stopped yet, and their
+ * descendants (on exit or Ctrl-C).
+ */
 export function killAllStarted(): void {
   for (const child of running) {
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
+      // Descendants first found, then signalled after their parent: a SIGKILLed nginx master
+      // leaves its workers running, a SIGKILLed cluster primary leaves its workers for a moment.
+      const descendants = descendantsOf(child.pid);
+      for (const pid of [child.pid, ...descendants]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
     }
   }
   running.clear();
+}
+
+/** PIDs of the live descendants of `pid` (children, grandchildren…), from /proc; empty when unreadable. */
+export function descendantsOf(pid: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Field 4 (ppid) follows ") STATE ".
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const list = childrenOf.get(ppid);
+    if (list === undefined) childrenOf.set(ppid, [Number(entry)]);
+    else list.push(Number(entry));
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of childrenOf.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** CPU seconds used so far by `pid` and its live descendants, split; NaN when /proc is not readable. */
+export function treeCpuTimes(pid: number): { user: number; system: number } {
+  const total = cpuTimesOf(`/proc/${pid}/stat`);
+  for (const child of descendantsOf(pid)) {
+    const times = cpuTimesOf(`/proc/${child}/stat`);
+    if (Number.isNaN(times.user)) continue; // exited meanwhile: not counted
+    total.user += times.user;
+    total.system += times.system;
+  }
+  return total;
+}
+
+/** CPU seconds (user + system) used so far by `pid` and its live descendants; NaN when /proc is not readable. */
+export function treeCpuSeconds(pid: number): number {
+  const { user, system } = treeCpuTimes(pid);
+  return user + system;
 }
 
 let clockTicks: number | undefined;
@@ -43,15 +112,20 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-function cpuSecondsOf(statPath: string): number {
+function cpuTimesOf(statPath: string): { user: number; system: number } {
   try {
     const stat = readFileSync(statPath, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    return { user: Number(fields[11]) / ticksPerSecond(), system: Number(fields[12]) / ticksPerSecond() };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
+}
+
+function cpuSecondsOf(statPath: string): number {
+  const { user, system } = cpuTimesOf(statPath);
+  return user + system;
 }
 
 /**
@@ -100,8 +174,10 @@ export function startServer(
         pid,
         address: match[1]!,
         cpuSeconds: () => cpuSecondsOf(`/proc/${pid}/stat`),
+        cpuTimes: () => cpuTimesOf(`/proc/${pid}/stat`),
         mainThreadCpuSeconds: () => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`),
         stop: (graceMs = 10_000) => stopChild(child, graceMs),
+        isRunning: () => child.exitCode === null && child.signalCode === null,
       });
     };
     child.stdout!.on('data', onData);
@@ -115,8 +191,22 @@ export function startServer(
   });
 }
 
+/** `pid`'s start time (field 22 of /proc/PID/stat), to tell it from a later process given the same PID. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
 function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  // Its descendants, remembered with their start times: should one outlive the parent (an
+  // orphaned worker), it is signalled after the parent has exited, and only if it is the same process.
+  const descendants = child.pid === undefined ? [] : descendantsOf(child.pid);
+  const identities = descendants.map((pid) => ({ pid, started: startTimeOf(pid) }));
   return new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -124,9 +214,98 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
     child.once('exit', () => {
       clearTimeout(timer);
       running.delete(child);
+      for (const { pid, started } of identities) {
+        if (started !== undefined && startTimeOf(pid) === started) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }
       resolve();
     });
     child.kill('SIGTERM'); // by PID: ChildProcess.kill signals exactly this process
+  });
+}
+
+/** How {@link startProcess} knows a process is ready, and where its output goes. */
+export interface StartOptions {
+  /** Where stdout and stderr go. */
+  readonly logFile: string;
+  /** `HOST:PORT` the process was told to listen on (reported as {@link Started.address}). */
+  readonly address: string;
+  /** Resolves true once the process serves; polled every 50 ms. Must not throw. */
+  readonly probe: () => Promise<boolean>;
+  /** Default 60 s. */
+  readonly timeoutMs?: number;
+  /** Environment; default this process's. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts `command args…` and waits until `options.probe()` says it serves: for programs that
+ * print nothing when ready (nginx, Envoy) or whose port was chosen by the caller.
+ * @throws Error when the process exits or is not ready within `timeoutMs`; it is then stopped
+ *   with its descendants
+ */
+export function startProcess(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: StartOptions,
+): Promise<Started> {
+  const { logFile, probe, timeoutMs = 60_000 } = options;
+  const log = createWriteStream(logFile);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  running.add(child);
+  let tail = '';
+  const onData = (chunk: Buffer): void => {
+    log.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-2000);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return new Promise<Started>((resolve, reject) => {
+    let settled = false;
+    let exited = '';
+    const deadline = Date.now() + timeoutMs;
+    child.on('error', (error) => (exited ||= error.message));
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      log.end();
+      exited ||= `exited (${signal ?? `code ${code}`})`;
+    });
+    const fail = (message: string): void => {
+      settled = true;
+      void stopChild(child, 1000).then(() =>
+        reject(new Error(`${name}: ${message} (log: ${logFile})\n${tail}`)),
+      );
+    };
+    const poll = async (): Promise<void> => {
+      while (!settled) {
+        if (exited) return fail(`${exited} before it was ready`);
+        if (Date.now() > deadline) return fail(`not ready after ${timeoutMs / 1000}s`);
+        if (await probe()) {
+          if (exited) return fail(`${exited} right after answering`);
+          settled = true;
+          const pid = child.pid!;
+          resolve({
+            name,
+            pid,
+            address: options.address,
+            cpuSeconds: () => treeCpuSeconds(pid),
+            cpuTimes: () => treeCpuTimes(pid),
+            mainThreadCpuSeconds: () => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`),
+            stop: (graceMs = 10_000) => stopChild(child, graceMs),
+            isRunning: () => child.exitCode === null && child.signalCode === null,
+          });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    void poll();
   });
 }
 

@@ -1,0 +1,127 @@
+/**
+ * The load generators of `npm run bench:proxy` and what is read from their output:
+ * wrk (HTTP/1.1, closed loop: each connection sends its next request when the previous
+ * answer arrived) and h2load (h2c or, with --h1, HTTP/1.1; closed loop, or a fixed rate per
+ * client with --rps). Both are C programs on one thread, so they take the same share of the
+ * 2 cores whichever side they load.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { runToEnd } from '../check/processes';
+
+export interface LoadResult {
+  readonly rps: number;
+  readonly requests: number;
+  /** Per-request latencies in µs, sorted; empty for wrk (it reports percentiles only). */
+  readonly latenciesUs: Float64Array;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  /** Empty when every request got a 2xx; otherwise what went wrong. */
+  readonly problem: string;
+}
+
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))]!;
+}
+
+function wrkDurationMs(value: string, unit: string): number {
+  const scale: Record<string, number> = { us: 1e-3, ms: 1, s: 1000, m: 60_000 };
+  return Number(value) * (scale[unit] ?? NaN);
+}
+
+/**
+ * `wrk -t THREADS -c CONNECTIONS -d SECONDS --latency URL`.
+ * @throws Error when wrk fails or prints nothing we can read
+ */
+export async function runWrk(
+  url: string,
+  connections: number,
+  threads: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', url];
+  const out = await runToEnd('wrk', args, (seconds + 60) * 1000);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out.stdout);
+  const total = /(\d+) requests in/.exec(out.stdout);
+  const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out.stdout);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out.stdout);
+  if (rps === null || total === null || p50 === null || p99 === null) {
+    throw new Error(`wrk ${args.join(' ')} failed (exit ${out.code}):\n${out.stdout}\n${out.stderr}`);
+  }
+  const problems: string[] = [];
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out.stdout);
+  if (errors !== null && errors.slice(1).some((n) => n !== '0')) problems.push(errors[0]);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out.stdout);
+  if (non2xx !== null) problems.push(`${non2xx[1]} non-2xx/3xx responses`);
+  return {
+    rps: Number(rps[1]),
+    requests: Number(total[1]),
+    latenciesUs: new Float64Array(0),
+    p50Ms: wrkDurationMs(p50[1]!, p50[2]!),
+    p99Ms: wrkDurationMs(p99[1]!, p99[2]!),
+    p999Ms: NaN,
+    problem: problems.join('; '),
+  };
+}
+
+export interface H2loadOptions {
+  /** HTTP/1.1 instead of h2c. */
+  readonly h1: boolean;
+  readonly clients: number;
+  /** Concurrent streams per connection (h2c); 1 for HTTP/1.1. */
+  readonly streams: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  /** Requests per second of each client; undefined: as fast as answers come (closed loop). */
+  readonly rpsPerClient?: number;
+  /** Where h2load writes one line per request (the latencies are read from it). */
+  readonly logFile: string;
+}
+
+/**
+ * One h2load run; latencies from its per-request log, over the measured period only.
+ * @throws Error when h2load fails or prints nothing we can read
+ */
+export async function runH2load(url: string, options: H2loadOptions): Promise<LoadResult> {
+  const args = [
+    ...(options.h1 ? ['--h1'] : []),
+    '-c', String(options.clients), '-m', String(options.streams), '-t', '1',
+    '-D', String(options.seconds), '--warm-up-time', String(options.warmupSeconds),
+    ...(options.rpsPerClient !== undefined ? ['--rps', String(options.rpsPerClient)] : []),
+    '--log-file', options.logFile,
+    url,
+  ]; // prettier-ignore
+  const out = await runToEnd('h2load', args, (options.seconds + options.warmupSeconds + 60) * 1000);
+  const finished = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out.stdout);
+  const requests =
+    /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      out.stdout,
+    );
+  const statuses = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out.stdout);
+  if (finished === null || requests === null || statuses === null) {
+    throw new Error(`h2load ${args.join(' ')} failed (exit ${out.code}):\n${out.stdout}\n${out.stderr}`);
+  }
+  const lines = existsSync(options.logFile) ? readFileSync(options.logFile, 'utf8').split('\n') : [];
+  const latencies = new Float64Array(lines.length);
+  let n = 0;
+  for (const line of lines) {
+    const tab = line.lastIndexOf('\t');
+    if (tab > 0) latencies[n++] = Number(line.slice(tab + 1));
+  }
+  const sorted = latencies.subarray(0, n).sort();
+  const problems: string[] = [];
+  const failed = Number(requests[5]) + Number(requests[6]) + Number(requests[7]);
+  if (failed > 0) problems.push(`${failed} requests failed/errored/timed out`);
+  const not2xx = Number(statuses[2]) + Number(statuses[3]) + Number(statuses[4]);
+  if (not2xx > 0) problems.push(`${not2xx} answers not 2xx`);
+  return {
+    rps: Number(finished[1]),
+    requests: Number(requests[4]),
+    latenciesUs: sorted,
+    p50Ms: percentile(sorted, 0.5) / 1000,
+    p99Ms: percentile(sorted, 0.99) / 1000,
+    p999Ms: percentile(sorted, 0.999) / 1000,
+    problem: problems.join('; '),
+  };
+}
