@@ -1,0 +1,236 @@
+/**
+ * The proxy's Check decision cache: exact, bounded, and generation-aware.
+ *
+ * A Check answer says which attributes the decision read (ReferencedAttributes: each
+ * attribute or string-map key, present with its exact value, or absent). The answer holds
+ * for every request that agrees on exactly those — so the cache keys an answer by its
+ * *signature* (the list of references) and the request's values under it. A lookup tries
+ * each signature seen (most recently stored first; real configurations yield a handful)
+ * and builds the request's key under it: a request that has an attribute the decision saw
+ * absent, or lacks one it saw present, cannot match that signature.
+ *
+ * Entries honour the answer's valid duration and valid use count, and the cache holds at
+ * most `maxEntries` (least recently used evicted first). Beyond Mixer: each entry carries
+ * the server's configuration generation, and once an answer from a newer generation is
+ * seen every older entry is dropped, so a policy change applies at the next request
+ * rather than when cached answers expire.
+ */
+import {
+  Duration,
+  IpAddress,
+  isStringMap,
+  Presence,
+  Timestamp,
+  type AttributeValue,
+  type Bag,
+  type ReferencedAttribute,
+} from '../../attributes';
+
+/** Options of {@link DecisionCache}. */
+export interface DecisionCacheOptions {
+  /** Most answers held. Default 10000. */
+  readonly maxEntries?: number;
+  /** Milliseconds; default Date.now. Tests move it. */
+  readonly now?: () => number;
+}
+
+/** What the cache keeps of an answer, besides the answer itself. */
+export interface CacheTerms {
+  /** Milliseconds the answer may be reused; 0 or less: not cached. */
+  readonly validDurationMs: number;
+  /** Requests the answer may serve (the first included); 0 or less: not cached. */
+  readonly validUseCount: number;
+  /** The server's configuration generation that made it; 0 when the server does not say. */
+  readonly generation: number;
+}
+
+interface Entry<Answer> {
+  readonly answer: Answer;
+  readonly expiresAtMs: number;
+  usesLeft: number;
+  readonly generation: number;
+}
+
+/** A signature: the references of one answer, in a canonical order, with an id. */
+interface Signature {
+  readonly id: string;
+  readonly references: readonly ReferencedAttribute[];
+}
+
+export const DEFAULT_MAX_ENTRIES = 10_000;
+
+export class DecisionCache<Answer> {
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+  /** Insertion order is recency: a hit moves its entry to the end. */
+  private readonly entries = new Map<string, Entry<Answer>>();
+  /** Signatures, most recently stored last (lookups try them from the end), and by id. */
+  private readonly signatures: Signature[] = [];
+  private readonly signatureById = new Map<string, Signature>();
+  private newestGeneration = 0;
+  /** Counters, for the proxy's metrics. */
+  readonly stats = { hits: 0, misses: 0, stored: 0, evicted: 0, expired: 0, droppedByGeneration: 0 };
+
+  constructor(options: DecisionCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
+      throw new RangeError(`maxEntries must be a whole number >= 1, got ${this.maxEntries}`);
+    }
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached answer for a request, counting one use of it; undefined on a miss. */
+  lookup(bag: Bag): Answer | undefined {
+    const nowMs = this.now();
+    for (let i = this.signatures.length - 1; i >= 0; i--) {
+      const key = keyOf(this.signatures[i] as Signature, bag);
+      if (key === undefined) continue;
+      const entry = this.entries.get(key);
+      if (entry === undefined) continue;
+      if (entry.expiresAtMs <= nowMs || entry.generation < this.newestGeneration) {
+        this.entries.delete(key);
+        this.stats.expired++;
+        continue;
+      }
+      entry.usesLeft--;
+      this.entries.delete(key);
+      if (entry.usesLeft > 0) this.entries.set(key, entry);
+      this.stats.hits++;
+      return entry.answer;
+    }
+    this.stats.misses++;
+    return undefined;
+  }
+
+  /**
+   * Keeps `answer`, made for `bag` after reading exactly `references`, on `terms`. An answer
+   * from a newer generation first drops every older entry; one from an older generation
+   * than already seen is not kept.
+   */
+  store(bag: Bag, references: readonly ReferencedAttribute[], answer: Answer, terms: CacheTerms): void {
+    this.observeGeneration(terms.generation);
+    if (terms.generation < this.newestGeneration) return;
+    if (terms.validDurationMs <= 0 || terms.validUseCount <= 0) return;
+    const signature = this.signatureOf(references);
+    const key = keyOf(signature, bag);
+    // The request does not agree with what the server says it read: nothing can be keyed.
+    if (key === undefined) return;
+    this.entries.delete(key);
+    this.entries.set(key, {
+      answer,
+      expiresAtMs: this.now() + terms.validDurationMs,
+      usesLeft: terms.validUseCount - 1,
+      generation: terms.generation,
+    });
+    this.stats.stored++;
+    if (terms.validUseCount === 1) this.entries.delete(key);
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+      this.stats.evicted++;
+    }
+  }
+
+  /** Tells the cache the server now serves `generation`: older answers are dropped. */
+  observeGeneration(generation: number): void {
+    if (generation <= this.newestGeneration) return;
+    this.newestGeneration = generation;
+    for (const [key, entry] of this.entries) {
+      if (entry.generation < generation) {
+        this.entries.delete(key);
+        this.stats.droppedByGeneration++;
+      }
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.signatures.length = 0;
+    this.signatureById.clear();
+  }
+
+  private signatureOf(references: readonly ReferencedAttribute[]): Signature {
+    const sorted = [...references].sort(compareReferences);
+    const id = sorted
+      .map((r) => `${r.presence}${part(r.name)}${r.mapKey === undefined ? '-' : part(r.mapKey)}`)
+      .join('');
+    let signature = this.signatureById.get(id);
+    if (signature === undefined) {
+      signature = { id, references: sorted };
+      this.signatureById.set(id, signature);
+    } else {
+      this.signatures.splice(this.signatures.indexOf(signature), 1);
+    }
+    // Most recently stored last: lookups try it first.
+    this.signatures.push(signature);
+    return signature;
+  }
+}
+
+function compareReferences(a: ReferencedAttribute, b: ReferencedAttribute): number {
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  const ak = a.mapKey ?? '';
+  const bk = b.mapKey ?? '';
+  if (ak !== bk) return ak < bk ? -1 : 1;
+  return (a.mapKey === undefined ? 0 : 1) - (b.mapKey === undefined ? 0 : 1);
+}
+
+/** The request's key under a signature, or undefined when the request cannot match it. */
+function keyOf(signature: Signature, bag: Bag): string | undefined {
+  let key = signature.id;
+  for (const reference of signature.references) {
+    const value = bag.get(reference.name);
+    if (reference.mapKey === undefined) {
+      if (reference.presence === Presence.ABSENCE) {
+        if (value !== undefined) return undefined;
+        key += '|';
+      } else {
+        if (value === undefined) return undefined;
+        key += valueKey(value);
+      }
+      continue;
+    }
+    const entry = value !== undefined && isStringMap(value) ? value.get(reference.mapKey) : undefined;
+    if (reference.presence === Presence.ABSENCE) {
+      if (entry !== undefined) return undefined;
+      key += '|';
+    } else {
+      if (entry === undefined) return undefined;
+      key += 's' + part(entry);
+    }
+  }
+  return key;
+}
+
+function part(text: string): string {
+  return `${text.length}:${text}`;
+}
+
+/** A value as key text, tagged with its type so that no two values of different types meet. */
+function valueKey(value: AttributeValue): string {
+  switch (typeof value) {
+    case 'string':
+      return 's' + part(value);
+    case 'bigint':
+      return 'i' + part(value.toString());
+    case 'number':
+      return 'd' + part(String(value));
+    case 'boolean':
+      return value ? 'T' : 'F';
+    default:
+      break;
+  }
+  if (value instanceof Timestamp) return 't' + part(value.toString());
+  if (value instanceof Duration) return 'u' + part(value.toString());
+  if (value instanceof IpAddress) return 'a' + part(value.toString());
+  if (value instanceof Uint8Array) return 'y' + part(Buffer.from(value).toString('hex'));
+  if (isStringMap(value)) {
+    const keys = [...value.keys()].sort();
+    return 'm' + part(keys.map((k) => part(k) + part(value.get(k) as string)).join(''));
+  }
+  return 'x' + part(String(value));
+}
