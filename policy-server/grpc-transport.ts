@@ -27,8 +27,25 @@ export interface GrpcFailure {
   readonly message: string;
 }
 
-/** What a unary handler answers: the response message's bytes, or a failure. */
-export type UnaryAnswer = Uint8Array | GrpcFailure;
+/**
+ * A response message with response headers (gRPC metadata) of the handler's own, made with
+ * {@link responseHeaders} once and reused: the per-call cost is this small object only.
+ */
+export interface GrpcReply {
+  readonly message: Uint8Array;
+  readonly headers: http2.OutgoingHttpHeaders;
+}
+
+/** What a unary handler answers: the response message's bytes (or with metadata), or a failure. */
+export type UnaryAnswer = Uint8Array | GrpcReply | GrpcFailure;
+
+/**
+ * Response headers carrying `metadata` (lower-case names, not starting with `grpc-` or `:`)
+ * besides what every gRPC response has, for {@link GrpcReply}.
+ */
+export function responseHeaders(metadata: Readonly<Record<string, string>>): http2.OutgoingHttpHeaders {
+  return Object.freeze({ ...RESPONSE_HEADERS, ...metadata });
+}
 
 /**
  * Serves one unary call. `request` is the request message, decompressed; it may be a view
@@ -363,14 +380,22 @@ class IncomingCall {
 
 /** Sends a unary answer, unless the call already ended (cancelled, or past its deadline). */
 function answerUnary(stream: http2.ServerHttp2Stream, answer: UnaryAnswer): void {
-  if (!(answer instanceof Uint8Array)) {
-    respondOnce(stream, answer);
+  let message: Uint8Array;
+  let headers: http2.OutgoingHttpHeaders;
+  if (answer instanceof Uint8Array) {
+    message = answer;
+    headers = RESPONSE_HEADERS;
+  } else if (answer.message instanceof Uint8Array) {
+    message = answer.message;
+    headers = (answer as GrpcReply).headers;
+  } else {
+    respondOnce(stream, answer as GrpcFailure);
     return;
   }
   if (stream.headersSent || stream.destroyed || stream.closed) return;
-  stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+  stream.respond(headers, { waitForTrailers: true });
   stream.on('wantTrailers', sendOkTrailers);
-  stream.end(frameMessage(answer));
+  stream.end(frameMessage(message));
 }
 
 function sendOkTrailers(this: http2.ServerHttp2Stream): void {

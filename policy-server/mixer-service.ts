@@ -13,7 +13,7 @@ import { StatusCode } from '../templates';
 import { encodeCheckResponse } from './check-response-encoder';
 import type { CheckOutcome, HeaderOperation } from './dispatcher';
 import { toGrpcFailure } from './grpc-status';
-import type { UnaryAnswer, UnaryHandler } from './grpc-transport';
+import { responseHeaders, type GrpcReply, type UnaryAnswer, type UnaryHandler } from './grpc-transport';
 import type { PolicyServerLogger } from './logger';
 import type { PolicyRuntime } from './policy-runtime';
 
@@ -93,20 +93,44 @@ export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number):
   };
 }
 
+/**
+ * The response header (gRPC metadata) naming the configuration generation that decided a
+ * Check. Beyond Mixer, and invisible to its clients: a proxy that reads it drops cached
+ * decisions of older generations, so a policy change applies at the next request. The wire
+ * messages stay Mixer's.
+ */
+export const GENERATION_HEADER = 'x-switchboard-config-generation';
+
+/** Response headers per generation, made once each (the last one is kept). */
+class GenerationHeaders {
+  private generation = -1;
+  private headers: GrpcReply['headers'] = {};
+
+  of(generation: number): GrpcReply['headers'] {
+    if (generation !== this.generation) {
+      this.headers = responseHeaders({ [GENERATION_HEADER]: String(generation) });
+      this.generation = generation;
+    }
+    return this.headers;
+  }
+}
+
 /** A Check's response bytes; an outcome that cannot be encoded is a fault (INTERNAL). */
 function answerCheck(
   outcome: CheckOutcome,
   globalWordCount: number,
+  headers: GrpcReply['headers'],
   logger: PolicyServerLogger,
 ): UnaryAnswer {
   try {
-    return encodeCheckResponse(outcome, globalWordCount);
+    return { message: encodeCheckResponse(outcome, globalWordCount), headers };
   } catch (error) {
     return toGrpcFailure(error, 'Check', logger);
   }
 }
 
 export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerLogger): MixerMethods {
+  const generationHeaders = new GenerationHeaders();
   return {
     check: (bytes) => {
       const active = runtime.current().acquire();
@@ -120,17 +144,18 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
         active.release();
         return toGrpcFailure(error, 'Check', logger);
       }
+      const headers = generationHeaders.of(active.generation);
       if (outcome instanceof Promise) {
         return outcome
           .then(
-            (answer) => answerCheck(answer, globalWordCount, logger),
+            (answer) => answerCheck(answer, globalWordCount, headers, logger),
             (error: unknown) => toGrpcFailure(error, 'Check', logger),
           )
           .finally(() => active.release());
       }
       // Every handler answered at once: answer in this turn, without a promise.
       active.release();
-      return answerCheck(outcome, globalWordCount, logger);
+      return answerCheck(outcome, globalWordCount, headers, logger);
     },
     report: (bytes) => {
       const active = runtime.current().acquire();

@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Client } from '@grpc/grpc-js';
@@ -15,6 +18,7 @@ import {
   createPolicyServer,
   DEFAULT_VALID_DURATION_MS,
   DEFAULT_VALID_USE_COUNT,
+  GENERATION_HEADER,
 } from '../../policy-server';
 import type { PolicyServer, PolicyServerOptions } from '../../policy-server';
 import { attributesPb, health, mixer } from '../../proto';
@@ -161,6 +165,40 @@ describe('policy server', () => {
           },
         },
       });
+    });
+
+    it('names the configuration generation that decided in a response header, the next one after a reload', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-generation-'));
+      cpSync(path.join(FIXTURES, 'good'), dir, { recursive: true });
+      try {
+        const { server } = await startServer({ configDir: dir, watch: false });
+        const address = `http://127.0.0.1:${(await server.start()).port}`;
+        const session = http2.connect(address);
+        const generationOf = (): Promise<string | undefined> =>
+          new Promise((resolve, reject) => {
+            const stream = session.request({
+              ':method': 'POST',
+              ':path': CHECK,
+              'content-type': 'application/grpc',
+            });
+            const body = Buffer.from(checkRequestBytes());
+            const prefix = Buffer.alloc(5);
+            prefix.writeUInt32BE(body.length, 1);
+            stream.on('response', (headers) => resolve(headers[GENERATION_HEADER] as string | undefined));
+            stream.on('error', reject);
+            stream.resume();
+            stream.end(Buffer.concat([prefix, body]));
+          });
+        try {
+          assert.equal(await generationOf(), '1');
+          await server.runtime?.reload();
+          assert.equal(await generationOf(), '2');
+        } finally {
+          session.destroy();
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('answers a Check encoded as a proxy encodes it, with the global dictionary', async () => {
