@@ -171,7 +171,7 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
         .then(
           (outcome): UnaryAnswer =>
             outcome.status.code === StatusCode.OK
-              ? REPORT_RESPONSE
+              ? { message: REPORT_RESPONSE, headers: generationHeaders.of(active.generation) }
               : { code: outcome.status.code, message: outcome.status.message },
           (error: unknown) => toGrpcFailure(error, 'Report', logger),
         )
