@@ -13,6 +13,7 @@ import {
   createProxySupervisor,
   formatProxyConfigError,
   loadProxyConfigFile,
+  PolicyClient,
   ProxyConfigLoadError,
   proxyWorkerSlot,
   type ListeningAddress,
@@ -132,7 +133,8 @@ async function serveInProcess(
   output: CommandOutput,
   signals: StopSignals,
 ): Promise<number> {
-  const proxy = createProxy({ configFile, logger: loggerFor(output, '') });
+  const logger = loggerFor(output, '');
+  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
   let listeners;
   try {
     listeners = await proxy.start();
@@ -155,10 +157,8 @@ async function serveAsWorker(
   signals: StopSignals,
 ): Promise<number> {
   const link = connectProxyWorker();
-  const proxy = createProxy({
-    configFile,
-    logger: loggerFor(output, `switchboard proxy worker ${slot} (pid ${process.pid}): `),
-  });
+  const logger = loggerFor(output, `switchboard proxy worker ${slot} (pid ${process.pid}): `);
+  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
   try {
     let listeners;
     try {

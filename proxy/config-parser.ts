@@ -34,6 +34,7 @@ import {
 } from './config-reader';
 import { parseRoute, type ParsedRoute } from './route-parser';
 import { parseYamlSource } from './yaml-source';
+import { parsePolicySettings } from './policy/policy-settings';
 
 const TOP_KEYS = [
   'node',
@@ -200,6 +201,7 @@ function validate(value: unknown, file: string, problems: Problems): ProxyConfig
       });
     } else {
       policy = root['policy'];
+      problems.push(...parsePolicySettings(policy).problems);
     }
   }
   if (problems.length > 0) return undefined;

@@ -34,3 +34,8 @@ export type {
   ProxyWorkerLink,
   SupervisedProxy,
 } from './proxy-workers';
+export { PolicyClient } from './policy/policy-client';
+export type { PolicyClientStats } from './policy/policy-client';
+export { parsePolicySettings } from './policy/policy-settings';
+export type { PolicySettings } from './policy/policy-settings';
+export { DecisionCache } from './policy/decision-cache';

@@ -103,7 +103,7 @@ routes:
 clusters:
 ${clusterYaml('reviews', [upstream.port])}${clusterYaml('echo', [echo.port])}
 accessLog: {path: access.json}
-policy: {server: 127.0.0.1:9091, failOpen: true}`,
+policy: {server: 127.0.0.1:9091, failPolicy: FAIL_OPEN}`,
       { hook },
     );
   });
@@ -250,13 +250,15 @@ policy: {server: 127.0.0.1:9091, failOpen: true}`,
 
   it('tells the hook each configuration it applies, with the policy section as written', async () => {
     assert.deepEqual(hook.configurations, [
-      { generation: 1, policy: { server: '127.0.0.1:9091', failOpen: true } },
+      { generation: 1, policy: { server: '127.0.0.1:9091', failPolicy: 'FAIL_OPEN' } },
     ]);
-    harness.rewrite(readFileSync(harness.file, 'utf8').replace('failOpen: true', 'failOpen: false'));
+    harness.rewrite(
+      readFileSync(harness.file, 'utf8').replace('failPolicy: FAIL_OPEN', 'failPolicy: FAIL_CLOSE'),
+    );
     assert.deepEqual(await harness.proxy.reload(), { applied: true, generation: 2 });
     assert.deepEqual(hook.configurations[1], {
       generation: 2,
-      policy: { server: '127.0.0.1:9091', failOpen: false },
+      policy: { server: '127.0.0.1:9091', failPolicy: 'FAIL_CLOSE' },
     });
   });
 

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { AttributeBag } from '../../../attributes';
 import { createPolicyServer, type PolicyServer } from '../../../policy-server';
 import type { ProxyConfig } from '../../../proxy/config-model';
-import { parsePolicySettings, PolicyClient } from '../../../proxy/policy/policy-client';
+import { PolicyClient } from '../../../proxy/policy/policy-client';
+import { parsePolicySettings } from '../../../proxy/policy/policy-settings';
 import { freePort } from '../../support/redis-servers';
 
 /** Denies /admin (PERMISSION_DENIED) and rate-limits nothing; `label` makes each version differ. */
