@@ -365,9 +365,23 @@ function parseRfc3339Ns(value: unknown): ArrayBuffer | undefined {
   return integer(ns);
 }
 
+/** Hours in OPA's extended duration units. */
+const EXTENDED_UNIT_HOURS: Readonly<Record<string, number>> = { d: 24, w: 7 * 24, y: 365 * 24 };
+
+/** A Go duration, plus OPA's days, weeks and years (`1d2h`: d, w and y are rewritten as hours). */
 function parseDurationNs(value: unknown): ArrayBuffer | undefined {
   if (!isString(value)) return undefined;
-  const duration = Duration.parse(value);
+  let text = value;
+  if (/[dwy]/.test(value)) {
+    const m = /^([-+]?)((?:[0-9.]+(?:ms|us|µs|ns|[a-z]))+)$/.exec(value);
+    if (m === null) return undefined;
+    const segments = [...m[2]!.matchAll(/([0-9.]+)(ms|us|µs|ns|[a-z])/g)].map(([, digits, unit]) => {
+      const hours = EXTENDED_UNIT_HOURS[unit!];
+      return hours === undefined ? `${digits}${unit}` : `${Number(digits) * hours}h`;
+    });
+    text = m[1]! + segments.join('');
+  }
+  const duration = Duration.parse(text);
   return duration === undefined ? undefined : integer(duration.toNanos());
 }
 

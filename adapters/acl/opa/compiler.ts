@@ -140,7 +140,9 @@ async function build(
   // `opa check` reports the same errors with their columns, as JSON.
   const checked = await runOpa(options.opa, ['check', '--format', 'json', ...common, ...names], { cwd: dir });
   const problems = parseCheckOutput(checked.stdout + checked.stderr, labels);
-  return { problems: problems.length > 0 ? problems : parseBuildOutput(built.stderr, labels) };
+  return {
+    problems: problems.length > 0 ? problems : parseBuildOutput(`${built.stdout}\n${built.stderr}`, labels),
+  };
 }
 
 /** Errors from `opa check --format json`, files renamed to their labels. */
@@ -167,10 +169,10 @@ export function parseCheckOutput(output: string, labels: ReadonlyMap<string, str
   });
 }
 
-/** Errors from `opa build`'s text output (`m0.rego:9: rego_parse_error: …` or `error: …`). */
-export function parseBuildOutput(stderr: string, labels: ReadonlyMap<string, string>): CompileProblem[] {
+/** Errors from `opa build`'s text output (`m0.rego:9: rego_parse_error: …` or `error: …`), which it writes to stdout. */
+export function parseBuildOutput(output: string, labels: ReadonlyMap<string, string>): CompileProblem[] {
   const problems: CompileProblem[] = [];
-  for (const raw of stderr.split('\n')) {
+  for (const raw of output.split('\n')) {
     const line = raw.trim().replace(/^error: /i, '');
     if (line === '' || /^\d+ errors? occurred/.test(line)) continue;
     const m = /^(m\d+\.rego):(\d+): (\w+): (.*)$/.exec(line);

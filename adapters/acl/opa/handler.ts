@@ -110,6 +110,8 @@ export class OpaHandler {
   private dataUpdates = 0;
   private failedReloads = 0;
   private lastReloadError: string | undefined;
+  /** The sources of the last refused change: the same files again are not retried (nor logged). */
+  private refusedSources: string | undefined;
   private closed = false;
   private readonly watchers: FSWatcher[] = [];
   private poller: TimerHandle | undefined;
@@ -346,12 +348,15 @@ export class OpaHandler {
       return;
     }
     const active = this.active;
+    const key = `${sources.codeHash}/${sources.dataHash}`;
+    if (key === this.refusedSources) return;
     if (sources.codeHash !== active.codeHash) {
       let next: ActivePolicy;
       try {
         next = await load(this.config, sources, this.env, this.env.now());
       } catch (error) {
         this.refuse(error);
+        this.refusedSources = key;
         return;
       }
       if (this.closed) {
@@ -361,6 +366,7 @@ export class OpaHandler {
       this.active = next;
       this.reloads++;
       this.lastReloadError = undefined;
+      this.refusedSources = undefined;
       this.env.logger.info(
         `${this.label}: policy reloaded: revision ${next.policy.revision} replaces ${active.policy.revision}`,
       );
@@ -370,6 +376,7 @@ export class OpaHandler {
       active.dataHash = sources.dataHash;
       this.dataUpdates++;
       this.lastReloadError = undefined;
+      this.refusedSources = undefined;
       this.env.logger.info(`${this.label}: data updated; revision ${active.policy.revision} keeps deciding`);
     }
   }

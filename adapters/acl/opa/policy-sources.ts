@@ -77,6 +77,15 @@ function parseDataDocument(file: string, text: string): Record<string, unknown> 
   return value as Record<string, unknown>;
 }
 
+/** Who set `keyPath` (or the nearest mapping above it, set whole). */
+function originOf(origins: ReadonlyMap<string, string>, keyPath: string): string {
+  for (let p = keyPath; p !== ''; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    const found = origins.get(p);
+    if (found !== undefined) return found;
+  }
+  return 'another document';
+}
+
 /**
  * Merges `source` into `target` at `at` (a path of keys). Mappings merge key by key; any
  * other value may be given once only.
@@ -98,7 +107,7 @@ export function mergeData(
     else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
       throw new PolicySourceError(
         origin,
-        `conflicts with ${origins.get(walked.join('.')) ?? 'another document'}: data.${walked.join('.')} is set by both`,
+        `conflicts with ${originOf(origins, walked.join('.'))}: data.${walked.join('.')} is set by both`,
       );
     }
     node = node[key] as Record<string, unknown>;
@@ -115,7 +124,7 @@ export function mergeData(
     } else {
       throw new PolicySourceError(
         origin,
-        `conflicts with ${origins.get(keyPath) ?? 'another document'}: data.${keyPath} is set by both`,
+        `conflicts with ${originOf(origins, keyPath)}: data.${keyPath} is set by both`,
       );
     }
   }
