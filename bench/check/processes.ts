@@ -3,7 +3,7 @@
  * Nothing else is ever signalled.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 
 export interface Started {
   readonly name: string;
@@ -14,6 +14,8 @@ export interface Started {
   cpuSeconds(): number;
   /** CPU seconds of its main thread alone (Node's JavaScript thread); NaN when /proc is not readable. */
   mainThreadCpuSeconds(): number;
+  /** CPU seconds of the process and every descendant alive now (cluster workers); NaN when /proc is not readable. */
+  treeCpuSeconds(): number;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -52,6 +54,27 @@ function cpuSecondsOf(statPath: string): number {
   } catch {
     return NaN;
   }
+}
+
+/** The PIDs of a process's children, from every one of its threads' children lists. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text !== '') out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone, or /proc not readable
+  }
+  return out;
+}
+
+/** CPU seconds of `pid` and its descendants (a worker that exited is no longer counted). */
+function treeCpuSecondsOf(pid: number, depth = 0): number {
+  let total = cpuSecondsOf(`/proc/${pid}/stat`);
+  if (depth < 4) for (const child of childrenOf(pid)) total += treeCpuSecondsOf(child, depth + 1);
+  return total;
 }
 
 /**
@@ -96,6 +119,7 @@ export function startServer(
         address: match[1]!,
         cpuSeconds: () => cpuSecondsOf(`/proc/${pid}/stat`),
         mainThreadCpuSeconds: () => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`),
+        treeCpuSeconds: () => treeCpuSecondsOf(pid),
         stop: (graceMs = 10_000) => stopChild(child, graceMs),
       });
     };
