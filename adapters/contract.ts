@@ -30,6 +30,12 @@ export interface AdapterEnv {
   /** The handler's fully qualified name, `name.handler.namespace`, for messages. */
   readonly handlerName: string;
   readonly logger: AdapterLogger;
+  /**
+   * The configuration file that declared the handler (the configuration directory joined
+   * with its relative path), when there is one. Adapters that take file paths resolve
+   * relative ones against its folder, so a configuration directory can carry its own files.
+   */
+  readonly configFile?: string;
   /** The current time in milliseconds since the epoch; tests give handlers a clock they control. */
   now(): number;
   /**

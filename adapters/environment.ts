@@ -9,11 +9,13 @@ export interface OwnedEnvironment {
 
 /**
  * @param clock the handler's `now()`; default Date.now. Timers run on real time whatever the clock.
+ * @param configFile the file that declared the handler, when there is one (AdapterEnv.configFile)
  */
 export function createAdapterEnv(
   handlerName: string,
   logger: AdapterLogger,
   clock: () => number = Date.now,
+  configFile?: string,
 ): OwnedEnvironment {
   const pending = new Set<NodeJS.Timeout>();
   let disposed = false;
@@ -33,6 +35,7 @@ export function createAdapterEnv(
   };
   const env: AdapterEnv = Object.freeze({
     handlerName,
+    ...(configFile === undefined ? {} : { configFile }),
     logger,
     now: clock,
     schedule(callback: () => void, delayMs: number): TimerHandle {

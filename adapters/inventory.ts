@@ -4,6 +4,7 @@
  */
 import { DENIER } from './acl/denier';
 import { LISTCHECKER } from './acl/list';
+import { OPA } from './acl/opa';
 import type { AdapterInfo } from './contract';
 import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
@@ -15,6 +16,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   DENIER,
   LISTCHECKER,
   NOOP,
+  OPA,
   MEMQUOTA,
   REDISQUOTA,
   STDIO,

@@ -15,6 +15,7 @@ import {
   VALIDATE_USAGE,
 } from './config-commands';
 import { EVAL_USAGE, runEvalCommand } from './eval-command';
+import { POLICY_USAGE, runPolicyCommand } from './policy-command';
 import { PROXY_USAGE, runProxyCommand } from './proxy-command';
 import { runServerCommand, SERVER_USAGE } from './server-command';
 import type { CommandOutput } from './server-command';
@@ -31,6 +32,7 @@ Commands:
                                              run one Check offline and print the CheckResponse
   report --config DIR --attributes FILE.json run one Report offline
   eval EXPRESSION [--attributes FILE.json]   evaluate an expression against attributes
+  policy test DIR [--opa PATH]               run a Rego policy's unit tests and decision cases
   help [COMMAND]                             show this help, or a command's
 
 Options:
@@ -61,6 +63,8 @@ export async function main(args: readonly string[], output: CommandOutput = PROC
         return await runCheckCommand(rest, output);
       case 'report':
         return await runReportCommand(rest, output);
+      case 'policy':
+        return await runPolicyCommand(rest, output);
       case 'help':
         return runHelp(rest, output);
       default:
@@ -105,6 +109,7 @@ function runHelp(args: readonly string[], output: CommandOutput): number {
   else if (topic === 'validate') output.stdout.write(`${VALIDATE_USAGE}\n`);
   else if (topic === 'check') output.stdout.write(`${CHECK_USAGE}\n`);
   else if (topic === 'report') output.stdout.write(`${REPORT_USAGE}\n`);
+  else if (topic === 'policy') output.stdout.write(`${POLICY_USAGE}\n`);
   else throw new UsageError(`unknown command '${topic}'`, USAGE);
   return 0;
 }

@@ -8,7 +8,9 @@
  *   fails to evaluate (an absent attribute) does not apply.
  * - Check: the first non-OK status in rule order, with every failing handler's message
  *   joined (`handler:message, handler:message`); the smallest valid duration and use
- *   count; the attributes the decision read (ReferencedAttributes).
+ *   count; the attributes the decision read (ReferencedAttributes) — through instance
+ *   expressions, and through `CallContext.attributes` for handlers that read the request
+ *   whole; the rules' header operations, then those handlers returned, in rule order.
  * - Quotas, only when the check passed: a quota goes to the quota instances whose short
  *   name equals it, ignoring case; a quota no instance serves is granted in full.
  * - Report: every matching report instance, batched per handler.
@@ -23,6 +25,7 @@ import {
   StatusCode,
   type CallContext,
   type CheckResult,
+  type HeaderOperation,
   type QuotaArgs,
   type QuotaResult,
   type Status,
@@ -46,12 +49,7 @@ export interface DispatcherOptions {
   readonly logger: AdapterLogger;
 }
 
-/** A header operation for the proxy to apply. */
-export interface HeaderOperation {
-  readonly name: string;
-  readonly value: string;
-  readonly operation: 'REPLACE' | 'REMOVE' | 'APPEND';
-}
+export type { HeaderOperation } from '../templates';
 
 /** The answer for one quota. */
 export interface QuotaOutcome {
@@ -98,6 +96,8 @@ type HandlerMethod = (first: unknown, ...rest: unknown[]) => unknown;
 /** A call's context; its AbortSignal exists only if the handler asks for it. */
 class CallDeadline implements CallContext {
   private controller: AbortController | undefined;
+
+  constructor(readonly attributes: Bag | undefined) {}
 
   get signal(): AbortSignal {
     this.controller ??= new AbortController();
@@ -206,7 +206,14 @@ export class Dispatcher {
             answers.push(this.fault(rule, handler, StatusCode.INTERNAL, built.message));
             continue;
           }
-          const answer = this.call<CheckResult>(rule, handler, instance.template.handlerMethod, built);
+          const answer = this.call<CheckResult>(
+            rule,
+            handler,
+            instance.template.handlerMethod,
+            built,
+            undefined,
+            bag,
+          );
           if (isThenable(answer)) pending = true;
           answers.push(answer);
         }
@@ -240,6 +247,9 @@ export class Dispatcher {
     let failures: string[] | undefined;
     let validDurationMs = this.defaultValidDurationMs;
     let validUseCount = this.defaultValidUseCount;
+    // Operations handlers asked for, after the rules' own (Mixer's adapters could return a RouteDirective).
+    let handlerRequestOps: HeaderOperation[] | undefined;
+    let handlerResponseOps: HeaderOperation[] | undefined;
     for (let i = 0; i < results.length; i++) {
       const handlerName = names[i]!;
       const result = results[i]!;
@@ -250,11 +260,17 @@ export class Dispatcher {
       }
       validDurationMs = Math.min(validDurationMs, r.validDurationMs);
       validUseCount = Math.min(validUseCount, r.validUseCount);
+      if (r.requestHeaderOperations !== undefined && r.requestHeaderOperations.length > 0)
+        (handlerRequestOps ??= []).push(...r.requestHeaderOperations);
+      if (r.responseHeaderOperations !== undefined && r.responseHeaderOperations.length > 0)
+        (handlerResponseOps ??= []).push(...r.responseHeaderOperations);
     }
     if (failures !== undefined) status = { code: status.code, message: failures.join(', ') };
 
     const requestHeaderOperations = headerOperations(rules, bag, 'request');
     const responseHeaderOperations = headerOperations(rules, bag, 'response');
+    if (handlerRequestOps !== undefined) requestHeaderOperations.push(...handlerRequestOps);
+    if (handlerResponseOps !== undefined) responseHeaderOperations.push(...handlerResponseOps);
     const outcome: { -readonly [K in keyof CheckOutcome]: CheckOutcome[K] } = {
       status,
       validDurationMs,
@@ -418,6 +434,7 @@ export class Dispatcher {
    * Calls `method` of a handler under the deadline, as `(instance, context)` or, for quotas,
    * `(instance, args, context)`; a throw or a timeout becomes a HandlerFault. The method is
    * called by name, not through a closure: no allocation per call for the usual answer.
+   * `attributes` (Check calls only) is the recording bag the handler may read.
    */
   private call<R>(
     rule: RuleConfig,
@@ -425,10 +442,11 @@ export class Dispatcher {
     method: string,
     instance: unknown,
     args?: QuotaArgs,
+    attributes?: Bag,
   ): R | HandlerFault | Promise<R | HandlerFault> {
     const handler = this.handlers.get(config.qualifiedName);
     if (handler === undefined) return this.fault(rule, config, StatusCode.INTERNAL, 'handler is not built');
-    const context = new CallDeadline();
+    const context = new CallDeadline(attributes);
     let answer: R | Promise<R>;
     try {
       const target = handler as unknown as Record<string, HandlerMethod>;

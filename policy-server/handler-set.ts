@@ -122,7 +122,7 @@ export class HandlerSet {
   }
 
   private async build(h: HandlerConfig): Promise<LiveHandler> {
-    const owned = createAdapterEnv(h.qualifiedName, this.logger, this.clock);
+    const owned = createAdapterEnv(h.qualifiedName, this.logger, this.clock, h.resource.file);
     try {
       const handler = await h.adapter.build(h.config as never, owned.env);
       return { configKey: h.configKey, handler, owned };

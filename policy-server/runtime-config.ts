@@ -550,12 +550,15 @@ function manifestAttributes(resource: ConfigResource, report: Report): Attribute
   const out: AttributeInfo[] = [];
   for (const [name, decl] of Object.entries(attributes as Record<string, unknown>)) {
     const raw = (decl ?? {}) as Record<string, unknown>;
-    const valueType = typeof raw.valueType === 'string' ? parseValueType(raw.valueType) : undefined;
+    // Mixer read manifests through jsonpb, which takes the proto's own field name too (value_type).
+    const key = raw.valueType === undefined && raw.value_type !== undefined ? 'value_type' : 'valueType';
+    const written = raw[key];
+    const valueType = typeof written === 'string' ? parseValueType(written) : undefined;
     if (valueType === undefined) {
       report(
         resource,
-        `spec.attributes.${name}.valueType`,
-        `must be a value type (STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP, BYTES), got ${JSON.stringify(raw.valueType ?? null)}`,
+        `spec.attributes.${name}.${key}`,
+        `must be a value type (STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP, BYTES), got ${JSON.stringify(written ?? null)}`,
       );
       continue;
     }

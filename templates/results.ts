@@ -3,6 +3,7 @@
  * not an exception; an exception (or a missed deadline) is a fault, which the dispatcher
  * answers according to the rule's failure policy.
  */
+import type { Bag } from '../attributes';
 
 /** gRPC / google.rpc status codes used in results. */
 export const StatusCode = Object.freeze({
@@ -33,6 +34,14 @@ export interface Status {
 
 export const OK_STATUS: Status = Object.freeze({ code: StatusCode.OK, message: '' });
 
+/** A header operation for the proxy to apply (Mixer's `RouteDirective.HeaderOperation`). */
+export interface HeaderOperation {
+  readonly name: string;
+  /** The value to set or append; '' for REMOVE. */
+  readonly value: string;
+  readonly operation: 'REPLACE' | 'REMOVE' | 'APPEND';
+}
+
 /** A check handler's answer for one instance. */
 export interface CheckResult {
   readonly status: Status;
@@ -40,6 +49,14 @@ export interface CheckResult {
   readonly validDurationMs: number;
   /** How many requests the proxy may answer with it. */
   readonly validUseCount: number;
+  /**
+   * Header operations the handler asks the proxy to apply to the request it lets through
+   * (Mixer's adapters could return a RouteDirective too). Optional; the dispatcher puts them
+   * after the operations the rules configure, in rule order.
+   */
+  readonly requestHeaderOperations?: readonly HeaderOperation[];
+  /** The same, for the response. */
+  readonly responseHeaderOperations?: readonly HeaderOperation[];
 }
 
 /** The quota asked for, as a quota handler receives it beside the instance. */
@@ -65,4 +82,12 @@ export interface QuotaResult {
 export interface CallContext {
   /** Aborted when the call's deadline passes; a handler doing I/O should stop then. */
   readonly signal: AbortSignal;
+  /**
+   * The request's attributes, on Check calls only. Every attribute (and string-map key)
+   * read through it becomes a referenced attribute of the decision, as reads by instance
+   * expressions do, so a handler that decides on the whole request (opa's `checknothing`,
+   * which passes every attribute to the policy) keeps the proxy's cache exact. Handlers that
+   * decide on their instance alone should not read it.
+   */
+  readonly attributes?: Bag;
 }

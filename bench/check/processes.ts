@@ -21,6 +21,8 @@ export interface Started {
   mainThreadCpuSeconds(): number;
   /** Like {@link cpuSeconds}, split into user and system (kernel) time. */
   cpuTimes(): { user: number; system: number };
+  /** CPU seconds of the process and every descendant alive now (cluster workers); NaN when /proc is not readable. */
+  treeCpuSeconds(): number;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
   /** Whether it is still running (it has not exited, whether stopped or on its own). */
@@ -176,6 +178,7 @@ export function startServer(
         cpuSeconds: () => cpuSecondsOf(`/proc/${pid}/stat`),
         cpuTimes: () => cpuTimesOf(`/proc/${pid}/stat`),
         mainThreadCpuSeconds: () => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`),
+        treeCpuSeconds: () => treeCpuSeconds(pid),
         stop: (graceMs = 10_000) => stopChild(child, graceMs),
         isRunning: () => child.exitCode === null && child.signalCode === null,
       });
@@ -295,6 +298,7 @@ export function startProcess(
             pid,
             address: options.address,
             cpuSeconds: () => treeCpuSeconds(pid),
+            treeCpuSeconds: () => treeCpuSeconds(pid),
             cpuTimes: () => treeCpuTimes(pid),
             mainThreadCpuSeconds: () => cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`),
             stop: (graceMs = 10_000) => stopChild(child, graceMs),

@@ -29,7 +29,7 @@ function tempFile(name: string, text: string): string {
 describe('switchboard validate, check, report', () => {
   it('validate: exit 0 for the example configuration', async () => {
     const r = await run('validate', EXAMPLES);
-    assert.deepEqual(r, { code: 0, stdout: `${EXAMPLES}: valid (12 resources)\n`, stderr: '' });
+    assert.deepEqual(r, { code: 0, stdout: `${EXAMPLES}: valid (15 resources)\n`, stderr: '' });
   });
 
   it('validate: exit 1 and every error as file:line: path: message', async () => {

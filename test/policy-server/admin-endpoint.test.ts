@@ -253,12 +253,16 @@ describe('policy-server: admin endpoint', () => {
     const examples = path.resolve(__dirname, '..', '..', '..', 'examples', 'config');
     const { admin } = await startServer({ configDir: examples, watch: false });
     const body = (await adminGet(admin, '/stats')).body as { handlers: Record<string, unknown> };
-    // The example's memquota handler keeps counters; the deniers and list checkers keep none.
+    // The example's memquota, stdio and opa handlers keep counters; the deniers and list checkers keep none.
     assert.deepEqual(body.handlers, {
       'request-limits.handler.istio-system': { counters: 0, deduplicationIds: 0 },
       'access-log.handler.istio-system': body.handlers['access-log.handler.istio-system'],
+      'api-rbac.handler.istio-system': body.handlers['api-rbac.handler.istio-system'],
     });
     assert.equal(typeof body.handlers['access-log.handler.istio-system'], 'object');
+    const opa = body.handlers['api-rbac.handler.istio-system'] as { regoVersion: string; decisions: unknown };
+    assert.equal(opa.regoVersion, 'bundle');
+    assert.deepEqual(opa.decisions, { allowed: 0, denied: 0, dryRunDenied: 0, failed: 0, timedOut: 0 });
   });
 
   it('answers 404 for an unknown path, 405 for a method other than GET or HEAD, and HEAD without a body', async () => {

@@ -42,7 +42,7 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   {
     fixture: 'unknown-kind',
     expected: [
-      `handler.yaml:3: kind: unknown kind handlers: expected attributemanifest, handler, instance, rule, an adapter (denier, listchecker, memquota, noop, redisquota, stdio), a template (${TEMPLATE_LIST}) or a proxy kind (QuotaSpec, QuotaSpecBinding, HTTPAPISpec, HTTPAPISpecBinding)`,
+      `handler.yaml:3: kind: unknown kind handlers: expected attributemanifest, handler, instance, rule, an adapter (denier, listchecker, memquota, noop, opa, redisquota, stdio), a template (${TEMPLATE_LIST}) or a proxy kind (QuotaSpec, QuotaSpecBinding, HTTPAPISpec, HTTPAPISpecBinding)`,
     ],
   },
 
@@ -56,14 +56,14 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   {
     fixture: 'unknown-adapter',
     expected: [
-      'handler.yaml:8: spec.compiledAdapter: no adapter named prometheus; adapters: denier, listchecker, memquota, noop, redisquota, stdio',
+      'handler.yaml:8: spec.compiledAdapter: no adapter named prometheus; adapters: denier, listchecker, memquota, noop, opa, redisquota, stdio',
     ],
   },
   {
     // The adapter is named under Mixer's other key, spec.adapter: the error points at that key.
     fixture: 'handler-adapter-field-unknown',
     expected: [
-      'handler.yaml:8: spec.adapter: no adapter named prometheus; adapters: denier, listchecker, memquota, noop, redisquota, stdio',
+      'handler.yaml:8: spec.adapter: no adapter named prometheus; adapters: denier, listchecker, memquota, noop, opa, redisquota, stdio',
     ],
   },
   {
@@ -298,6 +298,59 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
     ],
   },
 
+  // opa
+  {
+    fixture: 'opa-without-check-method',
+    expected: [
+      'handler.yaml:9: spec.params.checkMethod: opa: is required: the decision to ask for, data.<package>.<rule>, such as data.authz.allow',
+    ],
+  },
+  {
+    fixture: 'opa-check-method-not-a-rule-path',
+    expected: [
+      'handler.yaml:11: spec.params.checkMethod: opa: must be data.<package>.<rule>, such as data.authz.allow, got "authz/allow"',
+    ],
+  },
+  {
+    fixture: 'opa-bundle-and-rego',
+    expected: [
+      'handler.yaml:10: spec.params.bundle: opa: is a compiled policy: give either bundle or Rego (policy, policyFiles, policyDir), not both',
+    ],
+  },
+  {
+    fixture: 'opa-no-policy',
+    expected: [
+      'handler.yaml:9: spec.params.policy: opa: no policy is configured: give Rego in policy, policyFiles or policyDir, or a compiled bundle',
+    ],
+  },
+  {
+    fixture: 'opa-evaluation-timeout-without-threads',
+    expected: [
+      'handler.yaml:12: spec.params.evaluationTimeout: opa: needs evaluationThreads of 1 or more: an evaluation on the event loop cannot be interrupted',
+    ],
+  },
+  {
+    fixture: 'opa-policy-file-not-rego-or-data',
+    expected: [
+      'handler.yaml:10: spec.params.policyFiles[1]: opa: must be a .rego file or a .json, .yaml or .yml data document, got "roles.csv"',
+    ],
+  },
+  {
+    fixture: 'opa-data-not-a-mapping',
+    expected: ['handler.yaml:12: spec.params.data: opa: must be a mapping (a JSON object), got a list'],
+  },
+  {
+    fixture: 'opa-legacy-kind-unknown-param',
+    expected: [
+      'handler.yaml:10: spec.failclose: opa: is not a known field; known fields: policy, checkMethod, failClose, policyFiles, policyDir, bundle, data, regoVersion, dryRun, decisionLog, validDuration, validUseCount, opaPath, evaluationThreads, evaluationTimeout, watch',
+    ],
+  },
+  {
+    fixture: 'attributemanifest-bad-value-type-snake-case',
+    expected: [
+      'manifest.yaml:12: spec.attributes.request.priority.value_type: must be a value type (STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP, BYTES), got "NUMBER"',
+    ],
+  },
   // Where errors point, and how many are reported
   {
     fixture: 'nested-key-line',

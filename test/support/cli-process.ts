@@ -32,11 +32,15 @@ export interface Running {
 /** Every CLI a test started; any still running after the test is killed by its pid. */
 const started = new Set<Running>();
 
-export function startCli(args: readonly string[], options: { detached?: boolean } = {}): Running {
+export function startCli(
+  args: readonly string[],
+  options: { detached?: boolean; env?: Readonly<Record<string, string>> } = {},
+): Running {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,
+    env: { ...process.env, ...options.env },
   });
   if (child.pid === undefined) throw new Error('the CLI did not start');
   const output = { stdout: '', stderr: '' };

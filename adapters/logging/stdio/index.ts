@@ -29,3 +29,7 @@ export {
 export type { StdioHandlerOptions, StdioStats } from './handler';
 export { StdioError } from './errors';
 export type { StdioErrorCode } from './errors';
+// The bounded line queue and the file output, for other adapters that write JSON lines (opa's decision log).
+export { WriteQueue } from './write-queue';
+export type { WriteQueueSettings, WriteQueueStats } from './write-queue';
+export { FileOutput } from './file-output';
