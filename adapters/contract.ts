@@ -30,6 +30,13 @@ export interface AdapterEnv {
   /** The handler's fully qualified name, `name.handler.namespace`, for messages. */
   readonly handlerName: string;
   readonly logger: AdapterLogger;
+  /**
+   * The directory where this handler may keep durable state (the export adapters' spool):
+   * `<server data dir>/handlers/<handlerName>`, so a server restarted with the same
+   * `--data-dir` gives the same handler the same directory. Not created until a handler
+   * creates it; a handler that keeps nothing never touches it.
+   */
+  readonly dataDir: string;
   /** The current time in milliseconds since the epoch; tests give handlers a clock they control. */
   now(): number;
   /**

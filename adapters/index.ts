@@ -4,6 +4,6 @@ export type { AdapterEnv, AdapterInfo, AdapterLogger, Handler, TimerHandle } fro
 export { s, parseWithSchema, joinPath } from './schema';
 export type { ConfigProblem, ParseOutcome, Schema, SchemaType } from './schema';
 export { AdapterRegistry } from './registry';
-export { createAdapterEnv } from './environment';
+export { createAdapterEnv, DEFAULT_DATA_DIR, handlerDataDir } from './environment';
 export type { OwnedEnvironment } from './environment';
 export { BUILTIN_ADAPTERS, createBuiltinRegistry } from './inventory';
