@@ -71,6 +71,16 @@ export interface AdapterInfo<Config = unknown> {
   build(config: Config, env: AdapterEnv): Promise<Handler> | Handler;
 }
 
+/**
+ * What a handler throws (or rejects with) when it is full and accepted none of the call's
+ * records, so the caller should keep them and send them again later: the server answers
+ * RESOURCE_EXHAUSTED (not UNAVAILABLE, which says the handler failed). The export
+ * adapters' spool throws it when full under its REFUSE policy.
+ */
+export class HandlerFullError extends Error {
+  override readonly name: string = 'HandlerFullError';
+}
+
 /** Declares an adapter, keeping its configuration type. */
 export function defineAdapter<Config>(info: AdapterInfo<Config>): AdapterInfo<Config> {
   return Object.freeze(info);

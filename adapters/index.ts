@@ -1,5 +1,5 @@
 // Public surface of adapters/: the adapter contract, configuration schemas, the registry and the built-in inventory.
-export { defineAdapter } from './contract';
+export { defineAdapter, HandlerFullError } from './contract';
 export type { AdapterEnv, AdapterInfo, AdapterLogger, Handler, TimerHandle } from './contract';
 export { s, parseWithSchema, joinPath } from './schema';
 export type { ConfigProblem, ParseOutcome, Schema, SchemaType } from './schema';

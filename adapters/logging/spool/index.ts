@@ -17,6 +17,6 @@ export {
   spoolSettings,
 } from './spool-settings';
 export type { FsyncPolicy, OverflowPolicy, SpoolSettings } from './spool-settings';
-export { SpoolError } from './errors';
+export { SpoolError, SpoolFullError } from './errors';
 export type { SpoolErrorCode } from './errors';
 export { FRAME_HEADER_BYTES, decodeFrames, encodeFrames } from './frame-codec';

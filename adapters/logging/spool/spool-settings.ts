@@ -20,7 +20,7 @@ export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['ALWAYS', 'INTERVAL', 'NE
 
 /**
  * What a full spool does with a new append:
- * - `REFUSE` (default): refuses it (SpoolError FULL, answered RESOURCE_EXHAUSTED) so the
+ * - `REFUSE` (default): refuses it (SpoolFullError, answered RESOURCE_EXHAUSTED) so the
  *   caller keeps the records and sends them again later; nothing accepted is ever lost.
  * - `DROP_OLDEST`: deletes the oldest sealed segments, undelivered, to make room; every
  *   dropped record is counted (`droppedRecords`) and each drop is logged with its count.

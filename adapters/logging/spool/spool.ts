@@ -23,7 +23,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { AdapterLogger, TimerHandle } from '../../contract';
-import { SpoolError } from './errors';
+import { SpoolError, SpoolFullError } from './errors';
 import { FRAME_HEADER_BYTES, decodeFrames, encodeFrames } from './frame-codec';
 import { checkSpoolSettings, type SpoolSettings } from './spool-settings';
 
@@ -197,8 +197,8 @@ export class Spool {
   /**
    * Appends records (whole, in call order). Resolves once they are written to the segment
    * (and synced under `ALWAYS`).
-   * @throws SpoolError CLOSED after close, FULL when full under REFUSE (or when the call alone
-   *   is larger than the spool may grow), WRITE_FAILED when the disk refused the write.
+   * @throws SpoolFullError when full under REFUSE (or when the call alone is larger than the
+   *   spool may grow); SpoolError CLOSED after close, WRITE_FAILED when the disk refused the write.
    */
   append(payloads: readonly Buffer[]): Promise<void> {
     if (this.closing !== undefined) {
@@ -215,8 +215,7 @@ export class Spool {
     if (!this.makeRoom(frames.length, payloads.length)) {
       this.counters.refusedRecords += payloads.length;
       return Promise.reject(
-        new SpoolError(
-          'FULL',
+        new SpoolFullError(
           `${this.label}: the spool in ${this.settings.directory} is full (${this.settings.maxSpoolBytes} bytes ` +
             'of undelivered records); the sink is not keeping up or is down',
         ),

@@ -2,7 +2,14 @@ import { strict as assert } from 'node:assert';
 import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { AdapterEnv } from '../../../../adapters';
-import { Spool, SpoolError, checkSpoolSettings, spoolSettings } from '../../../../adapters/logging/spool';
+import { HandlerFullError } from '../../../../adapters';
+import {
+  Spool,
+  SpoolError,
+  SpoolFullError,
+  checkSpoolSettings,
+  spoolSettings,
+} from '../../../../adapters/logging/spool';
 import { LABEL, RecordingLogger, drain, openSpool, records, tempDirectory, testEnv } from './support';
 
 function segmentFiles(directory: string): string[] {
@@ -126,7 +133,7 @@ describe('adapters/logging/spool: spool', () => {
     assert.deepEqual(await drain(second), ['record-0', 'record-1', 'record-2']);
   });
 
-  it('when full under REFUSE, refuses with FULL, counts, and takes records again once there is room', async () => {
+  it('when full under REFUSE, refuses with SpoolFullError, counts, and takes records again once there is room', async () => {
     const s = await spool({ maxSegmentBytes: 100, maxSpoolBytes: 400, overflow: 'REFUSE', fsync: 'NEVER' });
     let accepted = 0;
     let refusal: unknown;
@@ -136,7 +143,8 @@ describe('adapters/logging/spool: spool', () => {
         (error: unknown) => (refusal = error),
       );
     }
-    assert.ok(refusal instanceof SpoolError);
+    assert.ok(refusal instanceof SpoolFullError);
+    assert.ok(refusal instanceof HandlerFullError, 'answered RESOURCE_EXHAUSTED by the server');
     assert.equal(refusal.code, 'FULL');
     assert.match(
       refusal.message,
