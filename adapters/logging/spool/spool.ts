@@ -261,10 +261,10 @@ export class Spool {
           `${this.label}: spool segment ${segment.path} is damaged at byte ${offset}: ${decoded.damage}`,
         );
       }
-      // A segment dropped meanwhile (DROP_OLDEST) leaves the position where drop put it.
-      if (this.readPosition === position) {
-        this.readPosition = { segmentId: segment.id, offset: offset + decoded.consumedBytes };
-      }
+      // Dropped while being read (DROP_OLDEST): its records were counted as dropped, so they
+      // are not delivered either; the drop moved the position on.
+      if (!this.segments.includes(segment)) continue;
+      this.readPosition = { segmentId: segment.id, offset: offset + decoded.consumedBytes };
       segment.readRecords += decoded.payloads.length;
       return {
         records: decoded.payloads,

@@ -84,3 +84,47 @@ describe('adapters/logging/spool: sender', () => {
     assert.deepEqual(up.received, ['record-0', 'record-1', 'record-2', 'record-3']);
   });
 });
+
+describe('adapters/logging/spool: sender and a spool dropping its oldest records', () => {
+  it('delivers in order, never twice, and counts exactly the records it did not deliver', async () => {
+    const { env, dispose } = testEnv();
+    const { directory, remove } = tempDirectory();
+    const spool = await openSpool(env, {
+      directory,
+      maxSegmentBytes: 200,
+      maxSpoolBytes: 800,
+      overflow: 'DROP_OLDEST',
+      fsync: 'NEVER',
+    });
+    // A slow sink: the spool fills while batches are in flight.
+    const received: number[] = [];
+    const sink = {
+      description: 'a slow sink',
+      deliver: async (batch: readonly Buffer[]): Promise<void> => {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        for (const r of batch) received.push(Number(/^record-(\d+)/.exec(r.toString())![1]));
+      },
+    };
+    const sender = new SpoolSender(spool, sink, { ...SETTINGS, maxBatchRecords: 3 }, env, LABEL);
+    sender.start();
+    try {
+      const total = 400;
+      for (let i = 0; i < total; i++) await spool.append(records(i, 1, 10));
+      await sender.idle();
+      const { droppedRecords } = spool.stats();
+      assert.ok(droppedRecords > 0, 'the spool overflowed');
+      for (let i = 1; i < received.length; i++) assert.ok(received[i]! > received[i - 1]!, `order at ${i}`);
+      assert.equal(
+        received.length + droppedRecords,
+        total,
+        'each record delivered once or counted as dropped',
+      );
+      assert.equal(received.at(-1), total - 1);
+    } finally {
+      await sender.close();
+      await spool.close();
+      dispose();
+      remove();
+    }
+  });
+});
