@@ -36,6 +36,13 @@ export interface AdapterEnv {
    * relative ones against its folder, so a configuration directory can carry its own files.
    */
   readonly configFile?: string;
+  /**
+   * The directory where this handler may keep durable state (the export adapters' spool):
+   * `<server data dir>/handlers/<handlerName>`, so a server restarted with the same
+   * `--data-dir` gives the same handler the same directory. Not created until a handler
+   * creates it; a handler that keeps nothing never touches it.
+   */
+  readonly dataDir: string;
   /** The current time in milliseconds since the epoch; tests give handlers a clock they control. */
   now(): number;
   /**
@@ -68,6 +75,16 @@ export interface AdapterInfo<Config = unknown> {
    * reported against the handler resource.
    */
   build(config: Config, env: AdapterEnv): Promise<Handler> | Handler;
+}
+
+/**
+ * What a handler throws (or rejects with) when it is full and accepted none of the call's
+ * records, so the caller should keep them and send them again later: the server answers
+ * RESOURCE_EXHAUSTED (not UNAVAILABLE, which says the handler failed). The export
+ * adapters' spool throws it when full under its REFUSE policy.
+ */
+export class HandlerFullError extends Error {
+  override readonly name: string = 'HandlerFullError';
 }
 
 /** Declares an adapter, keeping its configuration type. */

@@ -1,5 +1,17 @@
 /** The environment handlers run in: their logger and the timers they own. */
+import * as path from 'node:path';
 import type { AdapterEnv, AdapterLogger, TimerHandle } from './contract';
+
+/**
+ * The server's data directory when `--data-dir` is not given: where handlers keep durable
+ * state (spools of accepted audit records), one subdirectory per handler.
+ */
+export const DEFAULT_DATA_DIR = '/var/lib/switchboard';
+
+/** A handler's own directory in a server data directory: `<dataDir>/handlers/<name.handler.namespace>`. */
+export function handlerDataDir(dataDir: string, handlerName: string): string {
+  return path.join(dataDir, 'handlers', handlerName);
+}
 
 /** An environment and the means to end it: `dispose` cancels every pending timer. */
 export interface OwnedEnvironment {
@@ -9,13 +21,14 @@ export interface OwnedEnvironment {
 
 /**
  * @param clock the handler's `now()`; default Date.now. Timers run on real time whatever the clock.
- * @param configFile the file that declared the handler, when there is one (AdapterEnv.configFile)
+ * @param where.configFile the file that declared the handler, when there is one (AdapterEnv.configFile)
+ * @param where.dataDir the server's data directory (the handler gets its own subdirectory); default {@link DEFAULT_DATA_DIR}
  */
 export function createAdapterEnv(
   handlerName: string,
   logger: AdapterLogger,
   clock: () => number = Date.now,
-  configFile?: string,
+  where: { readonly dataDir?: string; readonly configFile?: string } = {},
 ): OwnedEnvironment {
   const pending = new Set<NodeJS.Timeout>();
   let disposed = false;
@@ -35,8 +48,9 @@ export function createAdapterEnv(
   };
   const env: AdapterEnv = Object.freeze({
     handlerName,
-    ...(configFile === undefined ? {} : { configFile }),
+    ...(where.configFile === undefined ? {} : { configFile: where.configFile }),
     logger,
+    dataDir: handlerDataDir(where.dataDir ?? DEFAULT_DATA_DIR, handlerName),
     now: clock,
     schedule(callback: () => void, delayMs: number): TimerHandle {
       refuseAfterDispose();

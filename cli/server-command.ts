@@ -1,11 +1,12 @@
 /**
  * `switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT]
- * [--workers N]`: runs the policy server until SIGINT or SIGTERM — in this process, or with
+ * [--data-dir DIR] [--workers N]`: runs the policy server until SIGINT or SIGTERM — in this process, or with
  * `--workers N` (N > 1) in N worker processes sharing the address, this process
  * supervising them (see policy-server/workers.ts).
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_DATA_DIR } from '../adapters';
 import {
   ConfigLoadError,
   connectToSupervisor,
@@ -21,7 +22,7 @@ import {
 import type { PolicyServerLogger } from '../policy-server';
 import { UsageError } from './usage-error';
 
-export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--workers N]
+export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--data-dir DIR] [--workers N]
 
 Runs the policy server: Istio Mixer's Check/Report API and the gRPC health service.
 
@@ -30,6 +31,9 @@ Options:
   -a, --address HOST:PORT        where to listen; port 0 picks a free port (default ${DEFAULT_ADDRESS})
       --admin-address HOST:PORT  also serve the admin HTTP endpoint there: GET /healthz, /readyz,
                                  /config, /stats (JSON); port 0 picks a free port (default: none)
+      --data-dir DIR             where handlers keep durable state, such as the spools of accepted
+                                 audit records that a restart replays (default ${DEFAULT_DATA_DIR});
+                                 with --workers N > 1, worker K uses DIR/worker-K
   -w, --workers N                server processes sharing the address; 0 or auto for one per CPU
                                  (default 1: this process serves). With N > 1 this process
                                  supervises: it restarts a worker that dies and runs the admin endpoint
@@ -48,6 +52,7 @@ interface ServeOptions {
   readonly configDir: string;
   readonly address: string;
   readonly adminAddress: string | undefined;
+  readonly dataDir: string;
 }
 
 /**
@@ -65,6 +70,7 @@ export async function runServerCommand(args: readonly string[], output: CommandO
         config: { type: 'string', short: 'c' },
         address: { type: 'string', short: 'a' },
         'admin-address': { type: 'string' },
+        'data-dir': { type: 'string' },
         workers: { type: 'string', short: 'w' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -87,6 +93,10 @@ export async function runServerCommand(args: readonly string[], output: CommandO
     values['admin-address'] === undefined
       ? undefined
       : checkAddress('--admin-address', values['admin-address']);
+  const dataDir = path.resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+  if (values['data-dir'] === '') {
+    throw new UsageError('server: --data-dir must name a directory, got ""', SERVER_USAGE);
+  }
   const workers = values.workers === undefined ? 1 : parseWorkerCount(values.workers);
   if (workers === undefined) {
     throw new UsageError(
@@ -108,12 +118,18 @@ export async function runServerCommand(args: readonly string[], output: CommandO
       const workerAddress = process.env[WORKER_ADDRESS_ENV] ?? address;
       return await serveAsWorker(
         slot,
-        { configDir, address: workerAddress, adminAddress: undefined },
+        // Each worker its own data: one spool belongs to one process.
+        {
+          configDir,
+          address: workerAddress,
+          adminAddress: undefined,
+          dataDir: path.join(dataDir, `worker-${slot}`),
+        },
         output,
         signals,
       );
     }
-    const serve = { configDir, address, adminAddress };
+    const serve = { configDir, address, adminAddress, dataDir };
     if (workers > 1) {
       return await superviseWorkers(workers, args, serve, output, signals, (kill) => {
         forceStop = () => {
@@ -185,6 +201,7 @@ async function serveUntilSignalled(
   const server = createPolicyServer({
     address: serve.address,
     configDir: serve.configDir,
+    dataDir: serve.dataDir,
     ...(serve.adminAddress === undefined ? {} : { adminAddress: serve.adminAddress }),
   });
   let listening;
@@ -216,7 +233,12 @@ async function serveAsWorker(
 ): Promise<number> {
   const prefix = `switchboard worker ${slot} (pid ${process.pid})`;
   const logger: PolicyServerLogger = { error: (message) => output.stderr.write(`${prefix}: ${message}\n`) };
-  const server = createPolicyServer({ address: serve.address, configDir: serve.configDir, logger });
+  const server = createPolicyServer({
+    address: serve.address,
+    configDir: serve.configDir,
+    dataDir: serve.dataDir,
+    logger,
+  });
   const link = connectToSupervisor(server, serve.configDir);
   try {
     let listening;

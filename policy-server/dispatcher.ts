@@ -15,10 +15,11 @@
  *   name equals it, ignoring case; a quota no instance serves is granted in full.
  * - Report: every matching report instance, batched per handler.
  * - A handler that throws or misses its deadline faults: FAIL_CLOSE (the default) answers
- *   UNAVAILABLE (DEADLINE_EXCEEDED for a timeout), FAIL_OPEN lets the call through uncached.
+ *   UNAVAILABLE (DEADLINE_EXCEEDED for a timeout; RESOURCE_EXHAUSTED when it threw
+ *   HandlerFullError, i.e. it is full and kept nothing), FAIL_OPEN lets the call through uncached.
  */
 import { ReferenceRecordingBag, ReferencedAttributes, type Bag, type QuotaRequest } from '../attributes';
-import type { AdapterLogger, Handler } from '../adapters';
+import { HandlerFullError, type AdapterLogger, type Handler } from '../adapters';
 import { EvaluationError } from '../expressions';
 import {
   OK_STATUS,
@@ -415,18 +416,26 @@ export class Dispatcher {
       }
     }
     let dispatched = 0;
-    const faults: string[] = [];
+    const faults: HandlerFault[] = [];
     await Promise.all(
       [...batches.values()].map(async (batch) => {
         const result = await this.call(batch.rule, batch.handler, batch.method, batch.instances);
-        if (result instanceof HandlerFault)
-          faults.push(`${batch.handler.qualifiedName}:${result.status.message}`);
+        if (result instanceof HandlerFault) faults.push(result);
         else dispatched += batch.instances.length;
       }),
     );
-    // A report handler that failed may not have kept its records: the client must send them again.
+    // A report handler that failed may not have kept its records: the client must send them
+    // again. RESOURCE_EXHAUSTED when every fault was a full handler (HandlerFullError), so the
+    // proxy backs off rather than treating the server as down.
     const status =
-      faults.length === 0 ? OK_STATUS : { code: StatusCode.UNAVAILABLE, message: faults.join(', ') };
+      faults.length === 0
+        ? OK_STATUS
+        : {
+            code: faults.every((f) => f.status.code === StatusCode.RESOURCE_EXHAUSTED)
+              ? StatusCode.RESOURCE_EXHAUSTED
+              : StatusCode.UNAVAILABLE,
+            message: faults.map((f) => `${f.handler.qualifiedName}:${f.status.message}`).join(', '),
+          };
     return { status, dispatched };
   }
 
@@ -481,7 +490,9 @@ export class Dispatcher {
 
   private thrown(rule: RuleConfig, config: HandlerConfig, error: unknown): HandlerFault {
     const reason = error instanceof Error ? error.message : String(error);
-    return this.fault(rule, config, StatusCode.UNAVAILABLE, `handler error: ${reason}`);
+    // A full handler kept nothing and asks for the records later: not a failure of the handler.
+    const code = error instanceof HandlerFullError ? StatusCode.RESOURCE_EXHAUSTED : StatusCode.UNAVAILABLE;
+    return this.fault(rule, config, code, `handler error: ${reason}`);
   }
 
   private fault(rule: RuleConfig, handler: HandlerConfig, code: number, message: string): HandlerFault {

@@ -4,7 +4,13 @@
  * state); new and changed handlers are built before the new configuration serves; handlers
  * that are gone or replaced are closed after it serves.
  */
-import { createAdapterEnv, type AdapterLogger, type Handler, type OwnedEnvironment } from '../adapters';
+import {
+  createAdapterEnv,
+  DEFAULT_DATA_DIR,
+  type AdapterLogger,
+  type Handler,
+  type OwnedEnvironment,
+} from '../adapters';
 import type { ConfigError } from './config-error';
 import type { HandlerConfig, RuntimeConfig } from './runtime-config';
 
@@ -35,6 +41,8 @@ export class HandlerSet {
   constructor(
     private readonly logger: AdapterLogger,
     private readonly clock: () => number = Date.now,
+    /** The server's data directory; each handler's env gets its own subdirectory of it. */
+    private readonly dataDir: string = DEFAULT_DATA_DIR,
   ) {}
 
   /**
@@ -122,7 +130,10 @@ export class HandlerSet {
   }
 
   private async build(h: HandlerConfig): Promise<LiveHandler> {
-    const owned = createAdapterEnv(h.qualifiedName, this.logger, this.clock, h.resource.file);
+    const owned = createAdapterEnv(h.qualifiedName, this.logger, this.clock, {
+      dataDir: this.dataDir,
+      configFile: h.resource.file,
+    });
     try {
       const handler = await h.adapter.build(h.config as never, owned.env);
       return { configKey: h.configKey, handler, owned };

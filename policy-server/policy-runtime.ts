@@ -63,6 +63,8 @@ export interface PolicyRuntimeOptions extends RuntimeConfigOptions, Omit<Dispatc
   readonly pollIntervalMs?: number;
   /** Handlers' clock; default Date.now. */
   readonly clock?: () => number;
+  /** Where handlers keep durable state (see AdapterEnv.dataDir). Default DEFAULT_DATA_DIR (adapters/). */
+  readonly dataDir?: string;
 }
 
 /** A refused reload, for the admin endpoint. */
@@ -88,7 +90,7 @@ export class PolicyRuntime {
   lastRefusal: ConfigRefusal | undefined;
 
   constructor(private readonly options: PolicyRuntimeOptions) {
-    this.handlers = new HandlerSet(options.logger, options.clock);
+    this.handlers = new HandlerSet(options.logger, options.clock, options.dataDir);
   }
 
   /**

@@ -50,6 +50,14 @@ export interface PolicyServerOptions {
   readonly shutdownTimeoutMs?: number;
   /** The adapters handlers may use. Default: a fresh registry of the built-in adapters. */
   readonly registry?: AdapterRegistry;
+  /**
+   * The data directory: where handlers keep durable state, each in
+   * `<dataDir>/handlers/<name.handler.namespace>` (the export adapters' spools of accepted
+   * records, replayed when a server restarts with the same directory). Default
+   * `/var/lib/switchboard` (DEFAULT_DATA_DIR); nothing is created there unless a handler
+   * needs it.
+   */
+  readonly dataDir?: string;
   /** The namespace whose rules apply to all traffic. Default `istio-system`. */
   readonly defaultNamespace?: string;
   /** How long a handler may take for one call, in milliseconds. Default 1000. */
@@ -161,6 +169,7 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
       ...(options.configDir === undefined ? {} : { configDir: options.configDir }),
       ...(options.defaultNamespace === undefined ? {} : { defaultNamespace: options.defaultNamespace }),
       ...(options.handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs: options.handlerTimeoutMs }),
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
       registry: options.registry ?? createBuiltinRegistry(),
       logger: adapterLogger(logger),
       watch: options.watch ?? true,

@@ -287,4 +287,10 @@ spec:
       /^switchboard: server: --admin-address must be HOST:PORT .*got "localhost"\n/,
     );
   });
+
+  it('refuses an empty --data-dir', async () => {
+    const empty = startCli(['server', '--config', 'examples/config', '--data-dir', '']);
+    assert.equal((await within(empty.finished, WAIT_MS, 'exit')).code, 2);
+    assert.match(empty.stderr(), /^switchboard: server: --data-dir must name a directory, got ""\n/);
+  });
 });

@@ -4,7 +4,7 @@
  * scenario tests.
  */
 import { strict as assert } from 'node:assert';
-import { AdapterRegistry, defineAdapter, s } from '../../adapters';
+import { AdapterRegistry, HandlerFullError, defineAdapter, s } from '../../adapters';
 import { bagFromJson, type JsonValue, type QuotaRequest } from '../../attributes';
 import { createScenario, type CheckOutcome, type Scenario } from '../../policy-server';
 import {
@@ -30,6 +30,8 @@ const FAKE = defineAdapter({
     validUseCount: s.integer().default(10_000),
     delayMs: s.integer().default(0),
     fail: s.boolean().default(false),
+    // Refuse report records as a full spool does.
+    full: s.boolean().default(false),
     grant: s.integer().default(-1),
     // Answer in the call itself, as lists and in-memory quotas do, rather than with a promise.
     sync: s.boolean().default(false),
@@ -76,6 +78,7 @@ const FAKE = defineAdapter({
         instances: ReadonlyArray<{ name: string; variables: ReadonlyMap<string, unknown> }>,
       ) {
         if (config.fail) throw new Error('sink down');
+        if (config.full) throw new HandlerFullError('spool full');
         reports.push({
           handler: env.handlerName,
           instances: instances.map((i) => `${i.name}:${String(i.variables.get('path'))}`),
@@ -557,5 +560,27 @@ describe('policy-server: dispatcher', () => {
       code: StatusCode.UNAVAILABLE,
       message: 'down.handler.istio-system:handler error: sink down',
     });
+  });
+
+  it('answers RESOURCE_EXHAUSTED when every faulting report handler was full, UNAVAILABLE when one failed', async () => {
+    const sc = await start([
+      handler('full', '{ full: true }'),
+      handler('down', '{ fail: true }'),
+      instance('access', 'logentry', '{ variables: { path: request.path | "" }, severity: \'"info"\' }'),
+      rule('r', '', '[{ handler: full, instances: [access] }]'),
+      rule('r2', 'request.path == "/audit"', '[{ handler: down, instances: [access] }]'),
+    ]);
+    const full = await sc.report({ 'request.path': '/a' });
+    assert.deepEqual(full, {
+      status: {
+        code: StatusCode.RESOURCE_EXHAUSTED,
+        message: 'full.handler.istio-system:handler error: spool full',
+      },
+      dispatched: 0,
+    });
+    const both = await sc.report({ 'request.path': '/audit' });
+    assert.equal(both.status.code, StatusCode.UNAVAILABLE);
+    assert.match(both.status.message, /full\.handler\.istio-system:handler error: spool full/);
+    assert.match(both.status.message, /down\.handler\.istio-system:handler error: sink down/);
   });
 });

@@ -49,6 +49,47 @@ const logger = {
   error: (m: string) => events.push(`error ${m}`),
 };
 
+describe("policy-server: handlers' data directories", () => {
+  it("gives each handler its own directory under the server's data directory", async () => {
+    const seen: string[] = [];
+    const RECORDER = defineAdapter({
+      name: 'counter',
+      description: 'records its data directory',
+      templates: ['checknothing'],
+      config: s.object({ label: s.string(), failBuild: s.boolean().default(false) }),
+      build(_config, env) {
+        seen.push(env.dataDir);
+        return {
+          handleCheckNothing: () => ({
+            status: { code: 0, message: '' },
+            validDurationMs: 1,
+            validUseCount: 1,
+          }),
+          close: () => Promise.resolve(),
+        };
+      },
+    });
+    const yaml = ['a', 'b']
+      .map(
+        (name) =>
+          `apiVersion: config.istio.io/v1alpha2\nkind: handler\nmetadata: { name: ${name}, namespace: ns1 }\nspec:\n  compiledAdapter: counter\n  params: { label: ${name} }`,
+      )
+      .join('\n---\n');
+    const { resources } = parseConfigFile(yaml, 'handlers.yaml');
+    const built = buildRuntimeConfig(resources, new AdapterRegistry().register(RECORDER));
+    if (!built.ok) assert.fail(JSON.stringify(built.errors));
+    const set = new HandlerSet(logger, Date.now, '/srv/switchboard');
+    const outcome = await set.prepare(built.config);
+    if (!outcome.ok) assert.fail(JSON.stringify(outcome.errors));
+    await outcome.prepared.commit()();
+    assert.deepEqual(seen.sort(), [
+      '/srv/switchboard/handlers/a.handler.ns1',
+      '/srv/switchboard/handlers/b.handler.ns1',
+    ]);
+    await set.close();
+  });
+});
+
 describe('policy-server: handlers across reloads', () => {
   beforeEach(() => {
     events.length = 0;

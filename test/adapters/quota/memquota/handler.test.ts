@@ -473,6 +473,7 @@ quotas:
       const env: AdapterEnv = {
         handlerName: 'quota.handler.istio-system',
         logger: SILENT,
+        dataDir: '/nonexistent/switchboard-memquota-keeps-nothing',
         now: () => nowMs,
         schedule: () => assert.fail('memquota schedules no one-off timer'),
         every(callback, intervalMs): TimerHandle {

@@ -1,0 +1,123 @@
+/**
+ * The audit record: what the export adapters send for each logentry instance, as JSON, in
+ * one versioned schema (README.md documents every field). Field names are ECS's (Elastic
+ * Common Schema 8.x) where ECS has the concept; Switchboard's own concepts live under
+ * `switchboard.*`. Every variable of the instance is kept, redacted, in
+ * `switchboard.variables`; the well-known variables (Istio's accesslog names, table below)
+ * are also copied to their ECS fields.
+ *
+ * Compatibility: AUDIT_SCHEMA_VERSION changes its minor number when fields are added and
+ * its major number when a field changes meaning or type or goes away.
+ */
+import { Duration, type AttributeValue } from '../../../attributes';
+import type { LogEntryInstance } from '../../../templates';
+import { formatTimestamp, type JsonValue } from './json-value';
+import type { Redactor } from './redaction';
+
+export const AUDIT_SCHEMA_VERSION = '1.0.0';
+/** The ECS version the ECS-named fields follow. */
+export const ECS_VERSION = '8.11.0';
+
+type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * Well-known variable names (compared without regard to case) and the record field each is
+ * copied to. A variable absent from the instance leaves its field out.
+ */
+export const WELL_KNOWN_VARIABLES: ReadonlyMap<string, string> = new Map([
+  ['sourceip', 'source.ip'],
+  ['sourceport', 'source.port'],
+  ['sourceprincipal', 'switchboard.source.principal'],
+  ['sourceuser', 'source.user.name'],
+  ['sourcename', 'switchboard.source.name'],
+  ['sourceworkload', 'switchboard.source.workload'],
+  ['sourcenamespace', 'switchboard.source.namespace'],
+  ['sourceapp', 'switchboard.source.app'],
+  ['destinationip', 'destination.ip'],
+  ['destinationport', 'destination.port'],
+  ['destinationservicehost', 'destination.address'],
+  ['destinationprincipal', 'switchboard.destination.principal'],
+  ['destinationname', 'switchboard.destination.name'],
+  ['destinationworkload', 'switchboard.destination.workload'],
+  ['destinationnamespace', 'switchboard.destination.namespace'],
+  ['destinationapp', 'switchboard.destination.app'],
+  ['method', 'http.request.method'],
+  ['url', 'url.original'],
+  ['path', 'url.path'],
+  ['host', 'url.domain'],
+  ['authority', 'url.domain'],
+  ['protocol', 'network.protocol'],
+  ['responsecode', 'http.response.status_code'],
+  ['requestsize', 'http.request.bytes'],
+  ['responsesize', 'http.response.bytes'],
+  ['requestid', 'http.request.id'],
+  ['referer', 'http.request.referrer'],
+  ['useragent', 'user_agent.original'],
+  ['traceid', 'trace.id'],
+  ['spanid', 'span.id'],
+  ['decision', 'switchboard.decision'],
+  ['rule', 'switchboard.rule'],
+]);
+
+/** What the record needs besides the instance. */
+export interface AuditContext {
+  /** The record's own id, kept with it in the spool so a resend carries the same id. */
+  readonly id: string;
+  /** `name.handler.namespace`. */
+  readonly handlerName: string;
+  /** The time to use when the instance has no timestamp, in ms since the epoch. */
+  readonly nowMs: number;
+}
+
+/**
+ * The audit record of one logentry instance, variables redacted.
+ * Latency (a `latency` or `duration` variable of type duration) becomes `event.duration`
+ * in nanoseconds.
+ */
+export function buildAuditRecord(
+  instance: LogEntryInstance,
+  context: AuditContext,
+  redactor: Redactor,
+): JsonObject {
+  const variables = redactor.redact(instance.variables);
+  const record: JsonObject = {
+    '@timestamp':
+      instance.timestamp !== undefined
+        ? formatTimestamp(instance.timestamp)
+        : new Date(context.nowMs).toISOString().replace('Z', '000000Z'),
+    ecs: { version: ECS_VERSION },
+    event: { id: context.id, kind: 'event', dataset: `switchboard.${instance.name}` },
+    log: { level: instance.severity === '' ? 'info' : instance.severity.toLowerCase() },
+  };
+  for (const [name, value] of variables) {
+    const target = WELL_KNOWN_VARIABLES.get(name.toLowerCase());
+    if (target !== undefined && value !== null && typeof value !== 'object') setPath(record, target, value);
+  }
+  const latency = durationNanos(instance.variables.get('latency') ?? instance.variables.get('duration'));
+  if (latency !== undefined) setPath(record, 'event.duration', latency);
+  const own: JsonObject = {
+    schema_version: AUDIT_SCHEMA_VERSION,
+    instance: instance.name,
+    handler: context.handlerName,
+    variables: Object.fromEntries(variables),
+  };
+  if (instance.monitoredResourceType !== '') own['monitored_resource_type'] = instance.monitoredResourceType;
+  record['switchboard'] = { ...((record['switchboard'] as JsonObject | undefined) ?? {}), ...own };
+  return record;
+}
+
+function durationNanos(value: AttributeValue | undefined): number | undefined {
+  if (!(value instanceof Duration)) return undefined;
+  return value.seconds * 1e9 + value.nanos;
+}
+
+function setPath(record: JsonObject, dotted: string, value: JsonValue): void {
+  const parts = dotted.split('.');
+  let node = record;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next === 'object' && next !== null && !Array.isArray(next)) node = next;
+    else node = node[part] = {};
+  }
+  node[parts.at(-1)!] = value;
+}
