@@ -214,11 +214,12 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
   }
 
   pause(): void {
-    this.connection?.socket.pause();
+    // Once done, the connection may already carry another exchange.
+    if (!this.done) this.connection?.socket.pause();
   }
 
   resume(): void {
-    this.connection?.socket.resume();
+    if (!this.done) this.connection?.socket.resume();
   }
 
   abort(): void {
