@@ -1,7 +1,7 @@
 /**
  * One attempt of a request on one upstream endpoint, over HTTP/1.1 or HTTP/2, behind one
- * small interface so that the request path (http-exchange.ts) does not care which — and
- * so that a faster HTTP/1.1 client can replace {@link Http1Call} later without touching it.
+ * small interface so that the request path (http-exchange.ts) does not care which.
+ * HTTP/1.1 is our own client on the pooled sockets; HTTP/2 is Node's.
  */
 import * as http2 from 'node:http2';
 import type { OutgoingHeaders } from './header-operations';
