@@ -5,7 +5,7 @@
  * and Upgrade on a WebSocket handshake. The proxy sets or extends `x-forwarded-for`,
  * `x-forwarded-proto`, `x-request-id` and W3C `traceparent`.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OutgoingHeaders } from './header-operations';
 
@@ -139,9 +139,20 @@ export function isValidTraceparent(value: string): boolean {
  * tracer samples by its parent keeps tracing as it would without the proxy.
  */
 export function newTraceparent(): string {
-  const bytes = randomBytes(24).toString('hex');
-  return `00-${bytes.slice(0, 32)}-${bytes.slice(32, 48)}-01`;
+  if (traceOffset === traceEntropy.length) {
+    randomFillSync(traceEntropy);
+    traceOffset = 0;
+  }
+  const hex = traceEntropy.toString('hex', traceOffset, traceOffset + TRACE_ID_BYTES);
+  traceOffset += TRACE_ID_BYTES;
+  return `00-${hex.slice(0, 32)}-${hex.slice(32, 48)}-01`;
 }
+
+/** Random bytes of a trace id (16) and a parent id (8). */
+const TRACE_ID_BYTES = 24;
+/** Entropy for this many traceparents is drawn at once (one call into the CSPRNG, not one per request). */
+const traceEntropy = Buffer.alloc(TRACE_ID_BYTES * 128);
+let traceOffset = traceEntropy.length;
 
 /** `::ffff:10.0.0.1` → `10.0.0.1`: the form other proxies and services expect. */
 export function plainAddress(address: string): string {

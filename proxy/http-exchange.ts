@@ -456,9 +456,8 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.endpointPort = endpoint.port;
     this.attempts++;
     const pool = upstream.poolFor(endpoint);
-    // Each attempt gets its own copy of the head: the HTTP/1.1 call adds Host and Connection.
-    const head = this.upstreamHead!;
-    const attemptHead = { ...head, headers: { ...head.headers } };
+    // Calls do not change the head: every attempt sends the same one.
+    const attemptHead = this.upstreamHead!;
     const call =
       upstream.config.protocol === 'http2'
         ? new Http2Call(pool as Http2SessionPool, attemptHead, this, 'http')

@@ -22,8 +22,16 @@ export type PoolFailure =
 /** An attempt waiting for a connection. Exactly one of the two is called, once, unless cancelled. */
 export interface ConnectionWaiter {
   /** `reused`: the connection served a request before (a reset may then be a stale connection). */
-  onConnection(socket: net.Socket, reused: boolean): void;
+  onConnection(connection: Http1Connection, reused: boolean): void;
   onConnectionFailure(failure: PoolFailure): void;
+}
+
+/** What uses a connection for one exchange; told of its bytes, drain and close. */
+export interface ConnectionUser {
+  onSocketData(chunk: Buffer): void;
+  onSocketDrain(): void;
+  /** The connection closed while in use; `detail` says why. */
+  onSocketClose(detail: string): void;
 }
 
 export interface Http1PoolStats {
@@ -32,18 +40,79 @@ export interface Http1PoolStats {
   readonly waiting: number;
 }
 
-interface SocketState {
-  idle: boolean;
-  idleTimeoutMs: number;
-  served: number;
+/**
+ * One upstream connection. Its listeners are bound once and act for whichever exchange uses
+ * it ({@link user}); while idle, any byte or close from the server ends it.
+ */
+export class Http1Connection {
+  readonly socket: net.Socket;
+  user: ConnectionUser | undefined;
+  idle = false;
+  idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
+  served = 0;
+  connected = false;
+  /** The attempt the connection is being opened for (until it connects or fails). */
+  opener: ConnectionWaiter | undefined;
+  connectTimer: NodeJS.Timeout | undefined;
+  private lastError = '';
+
+  constructor(
+    private readonly pool: Http1ConnectionPool,
+    endpoint: Endpoint,
+    opener: ConnectionWaiter,
+    connectTimeoutMs: number,
+  ) {
+    this.opener = opener;
+    const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    this.socket = socket;
+    this.connectTimer = setTimeout(() => this.onConnectTimeout(connectTimeoutMs), connectTimeoutMs);
+    socket.once('connect', () => this.pool.onConnected(this));
+    socket.on('data', (chunk: Buffer) => {
+      const user = this.user;
+      if (user !== undefined) user.onSocketData(chunk);
+      else socket.destroy(); // bytes from an idle connection: it is out of step
+    });
+    socket.on('drain', () => this.user?.onSocketDrain());
+    socket.on('error', (error: Error) => {
+      this.lastError = error.message;
+      if (!this.connected) this.pool.onConnectFailed(this, error);
+    });
+    socket.on('close', () => {
+      this.pool.onClosed(this);
+      const user = this.user;
+      if (user === undefined) return;
+      this.user = undefined;
+      user.onSocketClose(this.lastError === '' ? 'the upstream closed the connection' : this.lastError);
+    });
+    socket.on('timeout', () => {
+      if (this.idle) socket.destroy();
+    });
+  }
+
+  private onConnectTimeout(ms: number): void {
+    this.connectTimer = undefined;
+    this.socket.destroy(new Error(`connect timeout after ${ms} ms`));
+  }
+
+  /** The exchange is over and the connection may carry the next one. */
+  release(): void {
+    this.user = undefined;
+    this.pool.release(this);
+  }
+
+  /** The exchange is over and left the connection unusable. */
+  discard(): void {
+    this.user = undefined;
+    this.socket.destroy();
+  }
 }
 
 export class Http1ConnectionPool {
-  private readonly idle: net.Socket[] = [];
+  private readonly idle: Http1Connection[] = [];
   private readonly waiters: ConnectionWaiter[] = [];
   /** Waiters that hold a pendingRequests slot (all queued ones, and those whose connection is opening). */
   private readonly pending = new Set<ConnectionWaiter>();
-  private readonly states = new Map<net.Socket, SocketState>();
+  private readonly connections = new Set<Http1Connection>();
   private closed = false;
 
   constructor(
@@ -58,9 +127,9 @@ export class Http1ConnectionPool {
       waiter.onConnectionFailure({ kind: 'connectFailure', detail: 'the cluster was removed' });
       return;
     }
-    const socket = this.idle.pop();
-    if (socket !== undefined) {
-      this.take(socket, waiter);
+    const connection = this.idle.pop();
+    if (connection !== undefined) {
+      this.take(connection, waiter);
       return;
     }
     if (!this.cluster.tryAcquire('pendingRequests')) {
@@ -70,7 +139,7 @@ export class Http1ConnectionPool {
     this.pending.add(waiter);
     if (this.cluster.tryAcquire('connections')) {
       this.open(waiter);
-    } else if (this.states.size > 0) {
+    } else if (this.connections.size > 0) {
       // Every connection the breaker allows is busy; one of this endpoint's will come free.
       this.waiters.push(waiter);
     } else {
@@ -92,20 +161,19 @@ export class Http1ConnectionPool {
    * The server announced how long it keeps an idle connection (`Keep-Alive: timeout=N`, in
    * seconds); the pool closes it a second earlier, or at once when that leaves nothing.
    */
-  noteKeepAliveTimeout(socket: net.Socket, seconds: number): void {
-    const state = this.states.get(socket);
-    if (state !== undefined) state.idleTimeoutMs = Math.min(DEFAULT_IDLE_TIMEOUT_MS, seconds * 1000 - 1000);
+  noteKeepAliveTimeout(connection: Http1Connection, seconds: number): void {
+    connection.idleTimeoutMs = Math.min(DEFAULT_IDLE_TIMEOUT_MS, seconds * 1000 - 1000);
   }
 
   stats(): Http1PoolStats {
-    return { open: this.states.size, idle: this.idle.length, waiting: this.waiters.length };
+    return { open: this.connections.size, idle: this.idle.length, waiting: this.waiters.length };
   }
 
   /** Closes idle connections now and busy ones when their request ends; fails waiters. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const socket of this.idle.splice(0)) socket.destroy();
+    for (const connection of this.idle.splice(0)) connection.socket.destroy();
     for (const waiter of this.waiters.splice(0)) {
       this.cancel(waiter);
       waiter.onConnectionFailure({ kind: 'connectFailure', detail: 'the cluster was removed' });
@@ -113,86 +181,91 @@ export class Http1ConnectionPool {
   }
 
   private open(waiter: ConnectionWaiter): void {
-    const socket = net.connect({ host: this.endpoint.host, port: this.endpoint.port, noDelay: true });
-    const state: SocketState = { idle: false, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, served: 0 };
-    this.states.set(socket, state);
-    let connected = false;
-    const connectTimer = setTimeout(() => {
-      socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs} ms`));
-    }, this.connectTimeoutMs);
-    socket.once('connect', () => {
-      connected = true;
-      clearTimeout(connectTimer);
-      if (this.pending.delete(waiter)) {
-        this.cluster.release('pendingRequests');
-        this.take(socket, waiter);
-      } else {
-        // The waiter went away while connecting: the connection serves the next one.
-        this.release(socket);
-      }
-    });
-    socket.on('error', (error: Error) => {
-      if (connected) return; // the request using the socket sees it, or 'close' handles an idle one
-      clearTimeout(connectTimer);
-      if (this.pending.delete(waiter)) {
-        this.cluster.release('pendingRequests');
-        waiter.onConnectionFailure({ kind: 'connectFailure', detail: describeConnectError(error) });
-      }
-    });
-    socket.on('close', () => {
-      clearTimeout(connectTimer);
-      this.states.delete(socket);
-      const i = this.idle.indexOf(socket);
-      if (i >= 0) this.idle.splice(i, 1);
-      this.cluster.release('connections');
-      // A slot came free: open a connection for the longest waiter.
-      const next = this.waiters[0];
-      if (next !== undefined && !this.closed && this.cluster.tryAcquire('connections')) {
-        this.waiters.shift();
-        this.open(next);
-      }
-    });
-    // The HTTP client emits 'free' once a keep-alive response is complete and the request was sent.
-    socket.on('free', () => this.release(socket));
-    socket.on('timeout', () => {
-      if (state.idle) socket.destroy();
-    });
+    this.connections.add(new Http1Connection(this, this.endpoint, waiter, this.connectTimeoutMs));
   }
 
-  private take(socket: net.Socket, waiter: ConnectionWaiter): void {
-    const state = this.states.get(socket)!;
-    state.idle = false;
+  /** @internal */
+  onConnected(connection: Http1Connection): void {
+    connection.connected = true;
+    clearTimeout(connection.connectTimer);
+    connection.connectTimer = undefined;
+    const waiter = connection.opener!;
+    connection.opener = undefined;
+    if (this.pending.delete(waiter)) {
+      this.cluster.release('pendingRequests');
+      this.take(connection, waiter);
+    } else {
+      // The waiter went away while connecting: the connection serves the next one.
+      this.release(connection);
+    }
+  }
+
+  /** @internal */
+  onConnectFailed(connection: Http1Connection, error: Error): void {
+    clearTimeout(connection.connectTimer);
+    connection.connectTimer = undefined;
+    const waiter = connection.opener;
+    connection.opener = undefined;
+    if (waiter !== undefined && this.pending.delete(waiter)) {
+      this.cluster.release('pendingRequests');
+      waiter.onConnectionFailure({ kind: 'connectFailure', detail: describeConnectError(error) });
+    }
+  }
+
+  /** @internal */
+  onClosed(connection: Http1Connection): void {
+    clearTimeout(connection.connectTimer);
+    connection.connectTimer = undefined;
+    if (!this.connections.delete(connection)) return;
+    if (connection.idle) {
+      const i = this.idle.lastIndexOf(connection);
+      if (i >= 0) this.idle.splice(i, 1);
+    }
+    this.cluster.release('connections');
+    // A slot came free: open a connection for the longest waiter.
+    const next = this.waiters[0];
+    if (next !== undefined && !this.closed && this.cluster.tryAcquire('connections')) {
+      this.waiters.shift();
+      this.open(next);
+    }
+  }
+
+  private take(connection: Http1Connection, waiter: ConnectionWaiter): void {
+    connection.idle = false;
+    const socket = connection.socket;
     socket.setTimeout(0);
     socket.ref();
-    const reused = state.served > 0;
-    state.served++;
-    waiter.onConnection(socket, reused);
+    const reused = connection.served > 0;
+    connection.served++;
+    waiter.onConnection(connection, reused);
   }
 
-  private release(socket: net.Socket): void {
-    const state = this.states.get(socket);
+  /** @internal A connection done with its exchange (or opened for a waiter that left). */
+  release(connection: Http1Connection): void {
+    const socket = connection.socket;
     if (
-      state === undefined ||
+      !this.connections.has(connection) ||
       socket.destroyed ||
       !socket.writable ||
       this.closed ||
-      state.idleTimeoutMs <= 0
+      connection.idleTimeoutMs <= 0
     ) {
       socket.destroy();
       return;
     }
+    if (socket.isPaused()) socket.resume();
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
       this.pending.delete(waiter);
       this.cluster.release('pendingRequests');
-      this.take(socket, waiter);
+      this.take(connection, waiter);
       return;
     }
-    state.idle = true;
-    socket.setTimeout(state.idleTimeoutMs);
+    connection.idle = true;
+    socket.setTimeout(connection.idleTimeoutMs);
     // An idle connection alone does not keep the process alive.
     socket.unref();
-    this.idle.push(socket);
+    this.idle.push(connection);
   }
 }
 

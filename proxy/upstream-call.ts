@@ -1,13 +1,30 @@
 /**
  * One attempt of a request on one upstream endpoint, over HTTP/1.1 or HTTP/2, behind one
- * small interface so that the request path (http-exchange.ts) does not care which — and
- * so that a faster HTTP/1.1 client can replace {@link Http1Call} later without touching it.
+ * small interface so that the request path (http-exchange.ts) does not care which.
+ * HTTP/1.1 is our own client on the pooled sockets; HTTP/2 is Node's.
  */
-import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import type * as net from 'node:net';
 import type { OutgoingHeaders } from './header-operations';
-import type { ConnectionWaiter, Http1ConnectionPool, PoolFailure } from './http1-connection-pool';
+import type {
+  ConnectionUser,
+  ConnectionWaiter,
+  Http1Connection,
+  Http1ConnectionPool,
+  PoolFailure,
+} from './http1-connection-pool';
+import {
+  CHUNKED,
+  ChunkedBodyError,
+  ChunkedDecoder,
+  headEnd,
+  LENGTH,
+  MAX_HEAD_BYTES,
+  NO_BODY,
+  parseResponseHead,
+  UNTIL_CLOSE,
+  type ChunkedBodySink,
+  type ResponseHead,
+} from './http1-response-parser';
 import type { Http2SessionPool, PooledSession, SessionWaiter } from './http2-session-pool';
 import type { IncomingHeaders } from './forwarding-headers';
 
@@ -65,12 +82,45 @@ export interface UpstreamCall {
   abort(): void;
 }
 
-/** An attempt over a pooled HTTP/1.1 connection, using Node's HTTP client on it. */
-export class Http1Call implements UpstreamCall, ConnectionWaiter {
-  private request: http.ClientRequest | undefined;
-  private response: http.IncomingMessage | undefined;
+const HEAD_PHASE = 0;
+const BODY_PHASE = 1;
+const DONE_PHASE = 2;
+
+/** Header values that cannot be written into a request head as they are. */
+const UNSAFE_VALUE = /[\0\r\n]/;
+/** Methods that take `content-length: 0` when sent without a body (as Node's client does). */
+const BODYLESS_METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'DELETE',
+  'OPTIONS',
+  'TRACE',
+  'CONNECT',
+]);
+const CHUNK_END = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+/**
+ * An attempt over a pooled HTTP/1.1 connection, on the socket itself: the request head is
+ * written as one string; a request body without Content-Length is chunk-encoded; the response
+ * head is parsed here (http1-response-parser.ts) and the body handed on as it arrives —
+ * Content-Length counted down, chunked decoded without copying, or until the close.
+ */
+export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser, ChunkedBodySink {
+  private connection: Http1Connection | undefined;
   private done = false;
   private reused = false;
+  /** Some response byte arrived (a close is then not a stale connection). */
+  private answered = false;
+  private responded = false;
+  private phase = HEAD_PHASE;
+  private held: Buffer | undefined;
+  private framing = NO_BODY;
+  private remaining = 0;
+  private reusable = true;
+  private decoder: ChunkedDecoder | undefined;
+  private chunkedRequest = false;
+  private requestEnded = false;
 
   constructor(
     private readonly pool: Http1ConnectionPool,
@@ -88,95 +138,231 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter {
     this.handler.onFailure(this, failure);
   }
 
-  onConnection(socket: net.Socket, reused: boolean): void {
+  onConnection(connection: Http1Connection, reused: boolean): void {
     if (this.done) {
-      socket.emit('free'); // abandoned while waiting: hand the connection back
+      connection.release(); // abandoned while waiting: hand the connection back
       return;
     }
     this.reused = reused;
-    const head = this.head;
-    const headers = head.headers;
-    headers['host'] = head.authority;
-    headers['connection'] = 'keep-alive';
-    const request = http.request({
-      method: head.method,
-      path: head.path,
-      headers,
-      setHost: false,
-      createConnection: () => socket,
-    });
-    this.request = request;
-    request.on('response', (response) => this.onUpstreamResponse(response));
-    request.on('continue', () => {
-      if (!this.done) this.handler.onContinue(this);
-    });
-    request.on('drain', () => {
-      if (!this.done) this.handler.onDrain(this);
-    });
-    request.on('error', (error: Error) => this.fail(error.message));
-    if (!head.hasBody) request.end();
-    else request.flushHeaders();
+    this.connection = connection;
+    connection.user = this;
+    const text = this.requestHead();
+    if (text === undefined) {
+      this.phase = DONE_PHASE;
+      this.done = true;
+      connection.release();
+      this.handler.onFailure(this, {
+        kind: 'reset',
+        detail: 'a request header value has characters HTTP/1.1 cannot carry',
+        stale: false,
+      });
+      return;
+    }
+    connection.socket.write(text, 'latin1');
     this.handler.onReady(this);
   }
 
+  /** The request head, or undefined when a value cannot be written safely. */
+  private requestHead(): string | undefined {
+    const head = this.head;
+    let text = `${head.method} ${head.path} HTTP/1.1\r\nhost: ${head.authority}\r\n`;
+    if (UNSAFE_VALUE.test(head.authority) || UNSAFE_VALUE.test(head.path)) return undefined;
+    const headers = head.headers;
+    let hasLength = false;
+    for (const name in headers) {
+      if (name === 'host' || name === 'connection') continue;
+      const value = headers[name]!;
+      if (name === 'content-length') hasLength = true;
+      if (typeof value === 'string') {
+        if (UNSAFE_VALUE.test(value)) return undefined;
+        text += `${name}: ${value}\r\n`;
+      } else {
+        for (const one of value) {
+          if (UNSAFE_VALUE.test(one)) return undefined;
+          text += `${name}: ${one}\r\n`;
+        }
+      }
+    }
+    if (!head.hasBody) {
+      this.requestEnded = true;
+      if (!hasLength && !BODYLESS_METHODS.has(head.method)) text += 'content-length: 0\r\n';
+    } else if (!hasLength) {
+      this.chunkedRequest = true;
+      text += 'transfer-encoding: chunked\r\n';
+    }
+    return `${text}\r\n`;
+  }
+
   write(chunk: Buffer): boolean {
-    return this.request!.write(chunk);
+    const socket = this.connection!.socket;
+    if (this.done || socket.destroyed) return true;
+    if (!this.chunkedRequest) return socket.write(chunk);
+    if (chunk.length === 0) return true;
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const writable = socket.write(CHUNK_END, 'latin1');
+    socket.uncork();
+    return writable;
   }
 
   end(): void {
-    this.request!.end();
+    if (this.requestEnded) return;
+    this.requestEnded = true;
+    if (this.done) return;
+    if (this.chunkedRequest) this.connection!.socket.write(LAST_CHUNK, 'latin1');
   }
 
   pause(): void {
-    this.response?.pause();
+    // Once done, the connection may already carry another exchange.
+    if (!this.done) this.connection?.socket.pause();
   }
 
   resume(): void {
-    this.response?.resume();
+    if (!this.done) this.connection?.socket.resume();
   }
 
   abort(): void {
     if (this.done) return;
     this.done = true;
-    if (this.request === undefined) this.pool.cancel(this);
-    else this.request.destroy();
+    const connection = this.connection;
+    if (connection === undefined) this.pool.cancel(this);
+    else if (connection.user === this) connection.discard();
   }
 
-  private onUpstreamResponse(response: http.IncomingMessage): void {
+  onSocketDrain(): void {
+    if (!this.done) this.handler.onDrain(this);
+  }
+
+  onSocketClose(detail: string): void {
     if (this.done) return;
-    this.response = response;
-    const keepAlive = response.headers['keep-alive'];
-    if (keepAlive !== undefined) {
-      const seconds = /timeout=(\d+)/.exec(String(keepAlive))?.[1];
-      if (seconds !== undefined) this.pool.noteKeepAliveTimeout(response.socket, Number(seconds));
-    }
-    response.on('data', (chunk: Buffer) => {
-      if (!this.done) this.handler.onData(this, chunk);
-    });
-    response.on('end', () => {
-      if (this.done) return;
+    if (this.responded && this.framing === UNTIL_CLOSE) {
+      // The close is the end of this response.
       this.done = true;
-      // The upstream answered before the request body was all sent (it refused it early):
-      // the connection is in the middle of a request and cannot be reused.
-      if (!this.request!.writableEnded) this.request!.destroy();
-      const trailers = response.trailers;
-      this.handler.onEnd(this, Object.keys(trailers).length > 0 ? trailers : undefined);
-    });
-    response.on('error', (error: Error) => this.fail(error.message));
-    response.on('close', () => {
-      if (!response.complete) this.fail('the upstream closed the connection in the middle of the response');
-    });
-    this.handler.onResponse(this, response.statusCode ?? 502, response.headers, false);
+      this.phase = DONE_PHASE;
+      this.handler.onEnd(this, undefined);
+      return;
+    }
+    this.fail(this.responded ? 'the upstream closed the connection in the middle of the response' : detail);
+  }
+
+  onSocketData(chunk: Buffer): void {
+    if (this.done) return;
+    this.answered = true;
+    let buf = chunk;
+    let at = 0;
+    while (at < buf.length) {
+      if (this.phase === HEAD_PHASE) {
+        const held = this.held;
+        let searchFrom = 0;
+        if (held !== undefined) {
+          searchFrom = Math.max(0, held.length - 3);
+          buf = Buffer.concat([held, at === 0 ? buf : buf.subarray(at)]);
+          this.held = undefined;
+          at = 0;
+        } else if (at > 0) {
+          searchFrom = at;
+        }
+        const end = headEnd(buf, searchFrom);
+        if (end < 0) {
+          if (buf.length - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
+          this.held = at === 0 ? buf : buf.subarray(at);
+          return;
+        }
+        if (end - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
+        const parsed = parseResponseHead(buf.toString('latin1', at, end - 4), this.head.method === 'HEAD');
+        at = end;
+        if (typeof parsed === 'string') return this.fail(`malformed upstream response head: ${parsed}`);
+        if (!this.onHead(parsed)) return;
+        continue;
+      }
+      if (this.phase === BODY_PHASE) {
+        if (this.framing === LENGTH) {
+          const end = Math.min(buf.length, at + this.remaining);
+          this.remaining -= end - at;
+          this.handler.onData(this, at === 0 && end === buf.length ? buf : buf.subarray(at, end));
+          if (this.done) return;
+          at = end;
+          if (this.remaining === 0) this.complete(at < buf.length);
+        } else if (this.framing === CHUNKED) {
+          let end: number;
+          try {
+            end = this.decoder!.decode(buf, at, buf.length, this);
+          } catch (error) {
+            if (error instanceof ChunkedBodyError)
+              return this.fail(`malformed chunked body: ${error.message}`);
+            throw error;
+          }
+          if (this.done) return;
+          if (end < 0) return;
+          at = end;
+          this.complete(at < buf.length);
+        } else {
+          this.handler.onData(this, at === 0 ? buf : buf.subarray(at));
+        }
+        return;
+      }
+      // Bytes after the response: the connection is out of step.
+      if (!this.done) this.fail('the upstream sent bytes after its response');
+      return;
+    }
+  }
+
+  onBodyData(buf: Buffer, start: number, end: number): void {
+    if (!this.done && end > start) this.handler.onData(this, buf.subarray(start, end));
+  }
+
+  /** A response head; false when nothing more is to be read (done, or failed). */
+  private onHead(parsed: ResponseHead): boolean {
+    const status = parsed.status;
+    if (status < 200) {
+      if (status === 101) {
+        this.fail('the upstream switched protocols unasked');
+        return false;
+      }
+      if (status === 100) this.handler.onContinue(this);
+      return !this.done;
+    }
+    this.responded = true;
+    this.framing = parsed.framing;
+    this.remaining = parsed.length;
+    this.reusable = parsed.reusable;
+    if (parsed.keepAliveSeconds >= 0)
+      this.pool.noteKeepAliveTimeout(this.connection!, parsed.keepAliveSeconds);
+    if (parsed.framing === CHUNKED) this.decoder = new ChunkedDecoder();
+    this.phase = BODY_PHASE;
+    this.handler.onResponse(this, status, parsed.headers, false);
+    if (this.done) return false;
+    if (parsed.framing === NO_BODY) {
+      this.complete(false);
+      return false;
+    }
+    return true;
+  }
+
+  /** The response is complete; `extra`: more bytes followed it. */
+  private complete(extra: boolean): void {
+    this.done = true;
+    this.phase = DONE_PHASE;
+    const connection = this.connection!;
+    // The upstream answered before the request body was all sent (it refused it early): the
+    // connection is in the middle of a request and cannot be reused.
+    if (this.reusable && this.requestEnded && !extra) connection.release();
+    else connection.discard();
+    const trailers = this.decoder?.trailers;
+    this.handler.onEnd(this, trailers);
   }
 
   private fail(detail: string): void {
     if (this.done) return;
     this.done = true;
-    this.request?.destroy();
+    this.phase = DONE_PHASE;
+    const connection = this.connection;
+    if (connection !== undefined && connection.user === this) connection.discard();
     this.handler.onFailure(this, {
       kind: 'reset',
       detail,
-      stale: this.reused && this.response === undefined,
+      stale: this.reused && !this.answered,
     });
   }
 }

@@ -140,7 +140,7 @@ export function switchboardProxyConfig(port: number, upstreamPort: number): stri
     protocol: http
     routes:
       - match: { path: { prefix: / } }
-        destinations: [{ cluster: upstream }]
+        destinations: [{ cluster: upstream, weight: 1 }]
 clusters:
   - name: upstream
     endpoints: [{ host: 127.0.0.1, port: ${upstreamPort} }]

@@ -1,0 +1,337 @@
+/**
+ * The upstream HTTP/1.1 client's own parsing (adapted from the raw prototype of
+ * bench/proxy/prototypes/raw-heads.ts and chunked-scanner.ts): the response head — status,
+ * headers as an object (as Node's client gives them), body framing and persistence — and a
+ * chunked body decoder that hands the data of each chunk on as slices of the bytes received
+ * (no copy) and collects the trailers.
+ *
+ * Strict where leniency lets a response be read two ways (RFC 9112 §6.3, §11.2): a head with
+ * both Transfer-Encoding and Content-Length, conflicting or malformed Content-Length,
+ * `chunked` not last or twice, obs-fold continuation lines, whitespace before the colon,
+ * control characters in a value — all refused, and the exchange answers 502.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** How a response body is delimited. */
+export const NO_BODY = 0;
+export const LENGTH = 1;
+export const CHUNKED = 2;
+/** The body runs until the upstream closes the connection. */
+export const UNTIL_CLOSE = 3;
+
+/** Longest response head accepted, final CRLFCRLF included (Node's client default is 16 KiB). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+/** Longest chunked trailer section accepted. */
+export const MAX_TRAILER_BYTES = 16 * 1024;
+
+export interface ResponseHead {
+  readonly status: number;
+  /** Lower-case names; `set-cookie` an array; other repeated fields joined with `, `. */
+  readonly headers: IncomingHttpHeaders;
+  readonly framing: number;
+  /** Body bytes when framing is LENGTH. */
+  readonly length: number;
+  /** Whether the connection may carry another request after this response. */
+  readonly reusable: boolean;
+  /** `Keep-Alive: timeout=N` of the upstream, in seconds; -1 when not announced. */
+  readonly keepAliveSeconds: number;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Control characters other than horizontal tab (and CR/LF, which end lines). */
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const DIGITS = /^\d{1,15}$/;
+
+/** Fields Node's client keeps only the first of, when repeated. */
+const SINGLE: ReadonlySet<string> = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+function trimOws(value: string): string {
+  let from = 0;
+  let to = value.length;
+  while (from < to && (value.charCodeAt(from) === 0x20 || value.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (value.charCodeAt(to - 1) === 0x20 || value.charCodeAt(to - 1) === 0x09)) to--;
+  return from === 0 && to === value.length ? value : value.slice(from, to);
+}
+
+/** Whether a comma-separated header value lists `token` (case-insensitive). */
+function hasToken(value: string, token: string): boolean {
+  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+  return false;
+}
+
+/**
+ * Adds the header lines of `head[from, head.length)` (CRLF-separated, no final CRLF) to
+ * `headers`, Node's way. Returns a string saying why a line is refused, else undefined.
+ */
+export function parseFieldLines(
+  head: string,
+  from: number,
+  headers: Record<string, string | string[] | undefined>,
+): string | undefined {
+  let pos = from;
+  while (pos < head.length) {
+    let end = head.indexOf('\r\n', pos);
+    if (end < 0) end = head.length;
+    const first = head.charCodeAt(pos);
+    if (first === 0x20 || first === 0x09) return 'obsolete line folding';
+    const colon = head.indexOf(':', pos);
+    if (colon <= pos || colon > end) return 'header line without a name and colon';
+    const name = head.slice(pos, colon).toLowerCase();
+    if (!TOKEN.test(name)) return `malformed header name ${JSON.stringify(name)}`;
+    const value = trimOws(head.slice(colon + 1, end));
+    if (BAD_VALUE.test(value)) return `control character in header ${name}`;
+    if (name === '__proto__') return 'malformed header name "__proto__"';
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else if (name === 'content-length' && existing !== value) return 'conflicting content-length values';
+    else if (!SINGLE.has(name)) headers[name] = `${existing}, ${value}`;
+    pos = end + 2;
+  }
+  return undefined;
+}
+
+/**
+ * Parses a response head (`head` is latin1 and ends before its final CRLFCRLF) to a request
+ * whose method was HEAD or not.
+ * @returns the head, or a string saying why it is refused (the exchange answers 502)
+ */
+export function parseResponseHead(head: string, requestWasHead: boolean): ResponseHead | string {
+  if (
+    !head.startsWith('HTTP/1.') ||
+    (head.charCodeAt(7) !== 0x30 && head.charCodeAt(7) !== 0x31) ||
+    head.charCodeAt(8) !== 0x20
+  )
+    return 'malformed status line';
+  const code = head.slice(9, 12);
+  const after = head.charCodeAt(12);
+  if (!/^[1-9]\d\d$/.test(code) || !(Number.isNaN(after) || after === 0x20 || after === 0x0d))
+    return 'malformed status code';
+  const status = Number(code);
+  const lineEnd = head.indexOf('\r\n');
+  const headers = Object.create(null) as Record<string, string | string[] | undefined>;
+  if (lineEnd >= 0) {
+    const refused = parseFieldLines(head, lineEnd + 2, headers);
+    if (refused !== undefined) return refused;
+  }
+  const http10 = head.charCodeAt(7) === 0x30;
+  let reusable = !http10;
+  const connection = headers['connection'];
+  if (typeof connection === 'string') {
+    if (hasToken(connection, 'close')) reusable = false;
+    else if (hasToken(connection, 'keep-alive')) reusable = true;
+  }
+  let keepAliveSeconds = -1;
+  const keepAlive = headers['keep-alive'];
+  if (typeof keepAlive === 'string') {
+    const seconds = /timeout=(\d+)/.exec(keepAlive)?.[1];
+    if (seconds !== undefined) keepAliveSeconds = Number(seconds);
+  }
+
+  let contentLength = -1;
+  const lengthValue = headers['content-length'];
+  if (typeof lengthValue === 'string') {
+    for (const part of lengthValue.split(',')) {
+      const text = part.trim();
+      if (!DIGITS.test(text)) return `malformed content-length ${JSON.stringify(lengthValue)}`;
+      const n = Number(text);
+      if (contentLength >= 0 && n !== contentLength) return 'conflicting content-length values';
+      contentLength = n;
+    }
+  }
+  let chunked = false;
+  let otherCoding = false;
+  const transferEncoding = headers['transfer-encoding'];
+  if (typeof transferEncoding === 'string') {
+    if (contentLength >= 0) return 'both transfer-encoding and content-length';
+    const codings = transferEncoding.split(',');
+    for (let i = 0; i < codings.length; i++) {
+      const coding = codings[i]!.trim().toLowerCase();
+      if (coding !== 'chunked') otherCoding = true;
+      else if (i !== codings.length - 1) return 'transfer-encoding with chunked not last';
+      else chunked = true;
+    }
+    if (chunked) otherCoding = false;
+  }
+
+  let framing: number;
+  let length = 0;
+  if (requestWasHead || status < 200 || status === 204 || status === 304) framing = NO_BODY;
+  else if (chunked) framing = CHUNKED;
+  else if (otherCoding || contentLength < 0) framing = UNTIL_CLOSE;
+  else if (contentLength === 0) framing = NO_BODY;
+  else {
+    framing = LENGTH;
+    length = contentLength;
+  }
+  if (framing === UNTIL_CLOSE) reusable = false;
+  return { status, headers: headers as IncomingHttpHeaders, framing, length, reusable, keepAliveSeconds };
+}
+
+export class ChunkedBodyError extends Error {}
+
+/** Receives what a {@link ChunkedDecoder} finds. */
+export interface ChunkedBodySink {
+  /** Data of a chunk: `buf[start, end)`. */
+  onBodyData(buf: Buffer, start: number, end: number): void;
+}
+
+const SIZE = 0; // hex digits of a chunk size
+const EXTENSION = 1; // `;name=value` after the size, up to CR
+const SIZE_LF = 2;
+const DATA = 3;
+const DATA_CR = 4;
+const DATA_LF = 5;
+const TRAILERS = 6; // trailer section, collected until an empty line
+const DONE = 7;
+
+const CR = 13;
+const LF = 10;
+/** A chunk size of more than 13 hex digits (2^52) is refused: it cannot be counted exactly. */
+const MAX_SIZE_DIGITS = 13;
+/** A CR not followed by LF, or an LF not preceded by CR. */
+const BARE_LINE_END = /\r(?!\n)|(?<!\r)\n/;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/**
+ * Decodes a chunked body as it arrives, without copying chunk data. One per call; `decode`
+ * returns where the body ended, and {@link trailers} then holds the trailer fields, if any.
+ */
+export class ChunkedDecoder {
+  private state = SIZE;
+  private remaining = 0;
+  private digits = 0;
+  /** Trailer section bytes so far, starting with the CRLF that ended the last-chunk line. */
+  private trailerText = '';
+  trailers: Record<string, string | string[] | undefined> | undefined;
+
+  /**
+   * Decodes `buf[start, end)`, which continues the body, passing chunk data to `sink`.
+   * @returns the index just past the body's last byte when it ends there, or -1
+   * @throws ChunkedBodyError on bytes that are not valid chunked framing
+   */
+  decode(buf: Buffer, start: number, end: number, sink: ChunkedBodySink): number {
+    let i = start;
+    while (i < end) {
+      switch (this.state) {
+        case DATA: {
+          const take = Math.min(this.remaining, end - i);
+          this.remaining -= take;
+          sink.onBodyData(buf, i, i + take);
+          i += take;
+          if (this.remaining === 0) this.state = DATA_CR;
+          continue;
+        }
+        case SIZE: {
+          const c = buf[i]!;
+          const digit = hexValue(c);
+          if (digit >= 0) {
+            if (++this.digits > MAX_SIZE_DIGITS) throw new ChunkedBodyError('chunk size too large');
+            this.remaining = this.remaining * 16 + digit;
+          } else if (this.digits === 0) {
+            throw new ChunkedBodyError('chunk size expected');
+          } else if (c === CR) {
+            this.state = SIZE_LF;
+          } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
+            this.state = EXTENSION;
+          } else {
+            throw new ChunkedBodyError('bad character in chunk size');
+          }
+          break;
+        }
+        case EXTENSION: {
+          const c = buf[i]!;
+          if (c === CR) this.state = SIZE_LF;
+          else if (c === LF || c === 0) throw new ChunkedBodyError('bad character in chunk extension');
+          break;
+        }
+        case SIZE_LF:
+          if (buf[i] !== LF) throw new ChunkedBodyError('LF expected after chunk size');
+          this.digits = 0;
+          if (this.remaining === 0) {
+            this.state = TRAILERS;
+            this.trailerText = '\r\n';
+          } else {
+            this.state = DATA;
+          }
+          break;
+        case DATA_CR:
+          if (buf[i] !== CR) throw new ChunkedBodyError('CRLF expected after chunk data');
+          this.state = DATA_LF;
+          break;
+        case DATA_LF:
+          if (buf[i] !== LF) throw new ChunkedBodyError('CRLF expected after chunk data');
+          this.state = SIZE;
+          break;
+        case TRAILERS:
+          return this.scanTrailers(buf, i, end);
+        case DONE:
+          return i;
+      }
+      i++;
+    }
+    return -1;
+  }
+
+  /** The trailer section: up to and including the empty line that ends the body. */
+  private scanTrailers(buf: Buffer, start: number, end: number): number {
+    const before = this.trailerText.length;
+    // Fast path: no trailers, the final CRLF is right there.
+    if (before === 2 && end - start >= 2 && buf[start] === CR && buf[start + 1] === LF) {
+      this.state = DONE;
+      this.trailerText = '';
+      return start + 2;
+    }
+    const text = this.trailerText + buf.toString('latin1', start, end);
+    const bare = text.search(BARE_LINE_END);
+    if (bare >= 0 && !(bare === text.length - 1 && text.charCodeAt(bare) === CR))
+      throw new ChunkedBodyError('bare CR or LF in the trailers');
+    const at = text.indexOf('\r\n\r\n');
+    if (at < 0) {
+      if (text.length > MAX_TRAILER_BYTES) throw new ChunkedBodyError('trailer section too large');
+      this.trailerText = text;
+      return -1;
+    }
+    this.state = DONE;
+    this.trailerText = '';
+    if (at > 0) {
+      const trailers = Object.create(null) as Record<string, string | string[] | undefined>;
+      const refused = parseFieldLines(text.slice(0, at), 2, trailers);
+      if (refused !== undefined) throw new ChunkedBodyError(`malformed trailer: ${refused}`);
+      this.trailers = trailers;
+    }
+    return start + (at + 4 - before);
+  }
+}
+
+/** Where a response head ends in `buf` (the index just past CRLFCRLF), from `from`; -1 if not yet. */
+export function headEnd(buf: Buffer, from: number): number {
+  const at = buf.indexOf(CRLFCRLF, from);
+  return at < 0 ? -1 : at + 4;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const lower = c | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
+  return -1;
+}
