@@ -22,3 +22,4 @@ export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-co
 export { parseJson, bagFromJson, valueFromJson, valueToJson, AttributeJsonError } from './json';
 export type { JsonValue } from './json';
 export { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
+export { lengthPrefixed, valueKey } from './value-key';

@@ -16,12 +16,10 @@
  * rather than when cached answers expire.
  */
 import {
-  Duration,
-  IpAddress,
   isStringMap,
+  lengthPrefixed as part,
   Presence,
-  Timestamp,
-  type AttributeValue,
+  valueKey,
   type Bag,
   type ReferencedAttribute,
 } from '../../attributes';
@@ -204,33 +202,4 @@ function keyOf(signature: Signature, bag: Bag): string | undefined {
     }
   }
   return key;
-}
-
-function part(text: string): string {
-  return `${text.length}:${text}`;
-}
-
-/** A value as key text, tagged with its type so that no two values of different types meet. */
-function valueKey(value: AttributeValue): string {
-  switch (typeof value) {
-    case 'string':
-      return 's' + part(value);
-    case 'bigint':
-      return 'i' + part(value.toString());
-    case 'number':
-      return 'd' + part(String(value));
-    case 'boolean':
-      return value ? 'T' : 'F';
-    default:
-      break;
-  }
-  if (value instanceof Timestamp) return 't' + part(value.toString());
-  if (value instanceof Duration) return 'u' + part(value.toString());
-  if (value instanceof IpAddress) return 'a' + part(value.toString());
-  if (value instanceof Uint8Array) return 'y' + part(Buffer.from(value).toString('hex'));
-  if (isStringMap(value)) {
-    const keys = [...value.keys()].sort();
-    return 'm' + part(keys.map((k) => part(k) + part(value.get(k) as string)).join(''));
-  }
-  return 'x' + part(String(value));
 }

@@ -19,3 +19,4 @@ export { FixedWindowLimit } from './fixed-window';
 export { RollingWindowLimit } from './rolling-window';
 export type { Charge, WindowLimit } from './window-limit';
 export { ExpiryQueue } from './expiry-queue';
+export { QuotaLookup } from './quota-lookup';

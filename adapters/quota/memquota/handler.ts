@@ -20,7 +20,7 @@ import {
 import type { AdapterEnv, Handler, TimerHandle } from '../../contract';
 import { joinPath } from '../../schema';
 import { formatDurationMs, validateMemquotaParams, type MemquotaParams, type QuotaParams } from './config';
-import { counterKey } from '../common';
+import { counterKey, QuotaLookup } from '../common';
 import { DeduplicationCache } from './deduplication';
 import { compileDimensionCondition, firstMatchingOverride, type DimensionCondition } from '../common';
 import { FixedWindowLimit, RollingWindowLimit, type WindowLimit } from '../common';
@@ -56,9 +56,8 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
 const NOTHING_ASKED: QuotaResult = Object.freeze({ status: OK_STATUS, grantedAmount: 0, validDurationMs: 0 });
 
 export class MemquotaHandler implements QuotaHandler, Handler {
-  private readonly quotasByName: ReadonlyMap<string, QuotaPlan>;
+  private readonly quotas: QuotaLookup<QuotaPlan>;
   /** Instance name to its quota, found once per instance name. */
-  private readonly quotaOfInstance = new Map<string, QuotaPlan>();
   private readonly limits: readonly WindowLimit[];
   private readonly deduplication: DeduplicationCache;
   private readonly sweeper: TimerHandle;
@@ -76,7 +75,7 @@ export class MemquotaHandler implements QuotaHandler, Handler {
     }
     const quotas = new Map<string, QuotaPlan>();
     params.quotas.forEach((quota, q) => quotas.set(quota.name, planQuota(quota, joinPath('quotas', q))));
-    this.quotasByName = quotas;
+    this.quotas = new QuotaLookup(quotas, `memquota handler ${env.handlerName}`);
     this.limits = [...quotas.values()].flatMap((plan) => [
       plan.own.limit,
       ...plan.overrides.map((o) => o.limit),
@@ -100,7 +99,7 @@ export class MemquotaHandler implements QuotaHandler, Handler {
     if (this.closed) {
       throw new Error(`memquota handler ${this.env.handlerName} is closed: it no longer serves quota calls`);
     }
-    const quota = this.quotaFor(instance.name);
+    const quota = this.quotas.of(instance.name);
     const { amount } = args;
     if (!Number.isSafeInteger(amount) || amount < 0) {
       return {
@@ -171,28 +170,7 @@ export class MemquotaHandler implements QuotaHandler, Handler {
     this.sweeper.cancel();
     for (const limit of this.limits) limit.clear();
     this.deduplication.clear();
-    this.quotaOfInstance.clear();
-  }
-
-  /**
-   * The quota configured for an instance: by its full name (`requestcount.instance.istio-system`,
-   * as Mixer's memquota looked limits up in `HandleQuota`), else by its short name (`requestcount`).
-   */
-  private quotaFor(instanceName: string): QuotaPlan {
-    const known = this.quotaOfInstance.get(instanceName);
-    if (known !== undefined) return known;
-    const dot = instanceName.indexOf('.');
-    const shortName = dot === -1 ? instanceName : instanceName.slice(0, dot);
-    const found = this.quotasByName.get(instanceName) ?? this.quotasByName.get(shortName);
-    if (found === undefined) {
-      const names = [...this.quotasByName.keys()].join(', ');
-      throw new Error(
-        `memquota handler ${this.env.handlerName}: no quota is configured for instance ${instanceName} ` +
-          `(configured: ${names}); add a quota named ${instanceName} or ${shortName} to its params`,
-      );
-    }
-    this.quotaOfInstance.set(instanceName, found);
-    return found;
+    this.quotas.clear();
   }
 }
 

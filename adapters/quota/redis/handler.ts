@@ -36,6 +36,7 @@ import {
   RollingWindowLimit,
   type DimensionCondition,
   type WindowLimit,
+  QuotaLookup,
 } from '../common';
 import type {
   RedisFailurePolicy,
@@ -119,8 +120,7 @@ const FALLBACK_VALID_DURATION_MS = 1000;
 const LOCAL_SWEEP_INTERVAL_MS = 1000;
 
 export class RedisquotaHandler implements QuotaHandler, Handler {
-  private readonly quotasByName: ReadonlyMap<string, QuotaPlan>;
-  private readonly quotaOfInstance = new Map<string, QuotaPlan>();
+  private readonly quotas: QuotaLookup<QuotaPlan>;
   private readonly sweeper: TimerHandle | undefined;
   private outageSinceMs: number | undefined;
   private outages = 0;
@@ -134,7 +134,7 @@ export class RedisquotaHandler implements QuotaHandler, Handler {
   ) {
     const quotas = new Map<string, QuotaPlan>();
     params.quotas.forEach((quota, q) => quotas.set(quota.name, planQuota(quota, joinPath('quotas', q))));
-    this.quotasByName = quotas;
+    this.quotas = new QuotaLookup(quotas, `redisquota handler ${env.handlerName}`);
     const locals = [...quotas.values()].flatMap((plan) =>
       [plan.own, ...plan.overrides].flatMap((limit) => (limit.local === undefined ? [] : [limit.local])),
     );
@@ -172,7 +172,7 @@ export class RedisquotaHandler implements QuotaHandler, Handler {
         `redisquota handler ${this.env.handlerName} is closed: it no longer serves quota calls`,
       );
     }
-    const quota = this.quotaFor(instance.name);
+    const quota = this.quotas.of(instance.name);
     const { amount } = args;
     if (!Number.isSafeInteger(amount) || amount < 0) {
       return {
@@ -243,7 +243,7 @@ export class RedisquotaHandler implements QuotaHandler, Handler {
         outages: this.outages,
         failedCalls: this.failedCalls,
       },
-      quotas: [...this.quotasByName.values()].map(describeQuota),
+      quotas: [...this.quotas.values()].map(describeQuota),
     };
   }
 
@@ -327,23 +327,6 @@ export class RedisquotaHandler implements QuotaHandler, Handler {
       `redisquota handler ${this.env.handlerName}: Redis answers again after ${formatDurationMs(Math.max(lasted, 0))}; ` +
         'quotas are counted in Redis again',
     );
-  }
-
-  private quotaFor(instanceName: string): QuotaPlan {
-    const known = this.quotaOfInstance.get(instanceName);
-    if (known !== undefined) return known;
-    const dot = instanceName.indexOf('.');
-    const shortName = dot === -1 ? instanceName : instanceName.slice(0, dot);
-    const found = this.quotasByName.get(instanceName) ?? this.quotasByName.get(shortName);
-    if (found === undefined) {
-      const names = [...this.quotasByName.keys()].join(', ');
-      throw new Error(
-        `redisquota handler ${this.env.handlerName}: no quota is configured for instance ${instanceName} ` +
-          `(configured: ${names}); add a quota named ${instanceName} or ${shortName} to its params`,
-      );
-    }
-    this.quotaOfInstance.set(instanceName, found);
-    return found;
   }
 }
 
