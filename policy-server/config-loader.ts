@@ -282,10 +282,15 @@ function keyLine(
 }
 
 /**
- * The line of the node at `path` below `root`, or of the deepest ancestor found. A map key
- * is matched whole, so `spec.attributes.source.ip.valueType` finds the key `source.ip`.
+ * The line of the node at `path` below `root` (a parsed YAML document's contents), or of the
+ * deepest ancestor found. A map key is matched whole, so `spec.attributes.source.ip.valueType`
+ * finds the key `source.ip`. Shared with the proxy's configuration reader.
  */
-function pathLine(root: unknown, path: string, lineAt: (offset: number) => number): number | undefined {
+export function pathLine(
+  root: unknown,
+  path: string,
+  lineAt: (offset: number) => number,
+): number | undefined {
   let node = root;
   let rest = path;
   let start = (root as YamlNode | null)?.range?.[0];

@@ -55,3 +55,4 @@ export type {
   WorkerSupervisor,
   WorkerSupervisorOptions,
 } from './workers';
+export { pathLine as yamlPathLine } from './config-loader';

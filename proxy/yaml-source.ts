@@ -2,8 +2,8 @@
  * A YAML file read for validation: its value as plain data, and the line where each path
  * (`routes[2].match.headers[0]`) is written, so that every problem can name its line.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { Node as YamlNode, Pair } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { yamlPathLine } from '../policy-server';
 
 /** At most this many alias expansions, so that an "alias bomb" fails instead of exhausting memory. */
 const MAX_ALIAS_COUNT = 100;
@@ -51,7 +51,7 @@ export function parseYamlSource(text: string): YamlSource {
   return {
     ok: true,
     value: value ?? undefined,
-    lineOf: (path) => pathLine(root, path, lineAt) ?? 1,
+    lineOf: (path) => yamlPathLine(root, path, lineAt) ?? 1,
   };
 }
 
@@ -71,43 +71,4 @@ function syntaxFix(code: string): string {
     default:
       return 'fix the YAML syntax at this line';
   }
-}
-
-/**
- * The line of the node at `path` below `root` (the key's line for a mapping entry), or of the
- * deepest ancestor found. Keys are matched whole and may contain dots (header names do not,
- * but label keys such as `app.kubernetes.io/name` do).
- */
-function pathLine(root: unknown, path: string, lineAt: (offset: number) => number): number | undefined {
-  let node = root;
-  let rest = path;
-  let start = (root as YamlNode | null)?.range?.[0];
-  while (rest !== '') {
-    if (rest.startsWith('.')) rest = rest.slice(1);
-    const index = /^\[(\d+)\]/.exec(rest);
-    if (index !== null) {
-      if (!isSeq(node)) break;
-      const item = node.items[Number(index[1])] as YamlNode | undefined;
-      if (item === undefined) break;
-      start = item.range?.[0] ?? start;
-      node = item;
-      rest = rest.slice(index[0].length);
-      continue;
-    }
-    if (!isMap(node)) break;
-    let best: { key: string; pair: Pair } | undefined;
-    for (const pair of node.items) {
-      if (!isPair(pair) || !isScalar(pair.key)) continue;
-      const key = String(pair.key.value);
-      const follows = rest[key.length];
-      if (rest.startsWith(key) && (follows === undefined || follows === '.' || follows === '[')) {
-        if (best === undefined || key.length > best.key.length) best = { key, pair };
-      }
-    }
-    if (best === undefined) break;
-    start = (best.pair.key as YamlNode).range?.[0] ?? start;
-    node = best.pair.value;
-    rest = rest.slice(best.key.length);
-  }
-  return start === undefined ? undefined : lineAt(start);
 }
