@@ -82,24 +82,46 @@ export function buildAuditRecord(
   redactor: Redactor,
 ): JsonObject {
   const variables = redactor.redact(instance.variables);
-  const record: JsonObject = {
-    '@timestamp': recordTimestamp(instance.timestamp, context.nowMs),
-    ecs: { version: ECS_VERSION },
-    event: { id: context.id, kind: 'event', dataset: `switchboard.${instance.name}` },
-    log: { level: instance.severity === '' ? 'info' : instance.severity.toLowerCase() },
-  };
-  copyWellKnown(record, variables);
+  const record = recordSkeleton('logentry', instance.name, instance.timestamp, context, variables);
+  record['log'] = { level: instance.severity === '' ? 'info' : instance.severity.toLowerCase() };
   const latency = durationNanos(instance.variables.get('latency') ?? instance.variables.get('duration'));
   if (latency !== undefined) setPath(record, 'event.duration', latency);
-  const own: JsonObject = {
+  if (instance.monitoredResourceType !== '') {
+    setPath(record, 'switchboard.monitored_resource_type', instance.monitoredResourceType);
+  }
+  return record;
+}
+
+/**
+ * What every record has: `@timestamp`, `ecs`, `event` (id, kind, dataset), the well-known
+ * variables copied to their fields, and `switchboard.{schema_version, record_type,
+ * instance, handler, variables}`. Builders add their own fields after.
+ */
+export function recordSkeleton(
+  recordType: 'logentry' | 'metric' | 'tracespan',
+  instanceName: string,
+  timestamp: Timestamp | undefined,
+  context: AuditContext,
+  variables: ReadonlyMap<string, JsonValue>,
+): JsonObject {
+  const record: JsonObject = {
+    '@timestamp': recordTimestamp(timestamp, context.nowMs),
+    ecs: { version: ECS_VERSION },
+    event: {
+      id: context.id,
+      kind: recordType === 'metric' ? 'metric' : 'event',
+      dataset: `switchboard.${instanceName}`,
+    },
+  };
+  copyWellKnown(record, variables);
+  record['switchboard'] = {
+    ...((record['switchboard'] as JsonObject | undefined) ?? {}),
     schema_version: AUDIT_SCHEMA_VERSION,
-    record_type: 'logentry',
-    instance: instance.name,
+    record_type: recordType,
+    instance: instanceName,
     handler: context.handlerName,
     variables: Object.fromEntries(variables),
   };
-  if (instance.monitoredResourceType !== '') own['monitored_resource_type'] = instance.monitoredResourceType;
-  record['switchboard'] = { ...((record['switchboard'] as JsonObject | undefined) ?? {}), ...own };
   return record;
 }
 

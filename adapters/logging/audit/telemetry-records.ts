@@ -6,15 +6,7 @@
  * http fields and its span tags as variables. Both are redacted like log entries.
  */
 import type { MetricInstance, TraceSpanInstance } from '../../../templates';
-import {
-  AUDIT_SCHEMA_VERSION,
-  ECS_VERSION,
-  copyWellKnown,
-  recordTimestamp,
-  setPath,
-  type AuditContext,
-  type AuditRecord,
-} from './audit-record';
+import { recordSkeleton, setPath, type AuditContext, type AuditRecord } from './audit-record';
 import { toJsonValue, type JsonValue } from './json-value';
 import type { Redactor } from './redaction';
 
@@ -23,23 +15,17 @@ export function buildMetricRecord(
   context: AuditContext,
   redactor: Redactor,
 ): AuditRecord {
-  const dimensions = redactor.redact(instance.dimensions);
-  const record: AuditRecord = {
-    '@timestamp': recordTimestamp(undefined, context.nowMs),
-    ecs: { version: ECS_VERSION },
-    event: { id: context.id, kind: 'metric', dataset: `switchboard.${instance.name}` },
-  };
-  copyWellKnown(record, dimensions);
-  const own: AuditRecord = {
-    schema_version: AUDIT_SCHEMA_VERSION,
-    record_type: 'metric',
-    instance: instance.name,
-    handler: context.handlerName,
-    metric: { value: toJsonValue(instance.value) },
-    variables: Object.fromEntries(dimensions),
-  };
-  if (instance.monitoredResourceType !== '') own['monitored_resource_type'] = instance.monitoredResourceType;
-  record['switchboard'] = { ...((record['switchboard'] as AuditRecord | undefined) ?? {}), ...own };
+  const record = recordSkeleton(
+    'metric',
+    instance.name,
+    undefined,
+    context,
+    redactor.redact(instance.dimensions),
+  );
+  setPath(record, 'switchboard.metric.value', toJsonValue(instance.value));
+  if (instance.monitoredResourceType !== '') {
+    setPath(record, 'switchboard.monitored_resource_type', instance.monitoredResourceType);
+  }
   return record;
 }
 
@@ -48,13 +34,13 @@ export function buildTraceSpanRecord(
   context: AuditContext,
   redactor: Redactor,
 ): AuditRecord {
-  const tags = redactor.redact(span.spanTags);
-  const record: AuditRecord = {
-    '@timestamp': recordTimestamp(span.startTime, context.nowMs),
-    ecs: { version: ECS_VERSION },
-    event: { id: context.id, kind: 'event', dataset: `switchboard.${span.name}` },
-  };
-  copyWellKnown(record, tags);
+  const record = recordSkeleton(
+    'tracespan',
+    span.name,
+    span.startTime,
+    context,
+    redactor.redact(span.spanTags),
+  );
   const set = (field: string, value: JsonValue | undefined, unless: JsonValue = ''): void => {
     if (value !== undefined && value !== unless) setPath(record, field, value);
   };
@@ -68,25 +54,17 @@ export function buildTraceSpanRecord(
   if (span.startTime !== undefined && span.endTime !== undefined) {
     const nanos =
       (span.endTime.seconds - span.startTime.seconds) * 1e9 + (span.endTime.nanos - span.startTime.nanos);
-    setPath(record, 'event.duration', nanos);
-    setPath(record, 'event.start', toJsonValue(span.startTime));
-    setPath(record, 'event.end', toJsonValue(span.endTime));
+    set('event.duration', nanos);
+    set('event.start', toJsonValue(span.startTime));
+    set('event.end', toJsonValue(span.endTime));
   }
-  const spanFields: AuditRecord = { name: span.spanName, client: span.clientSpan };
-  if (span.parentSpanId !== '') spanFields['parent_id'] = span.parentSpanId;
-  if (span.sourceName !== '') spanFields['source_name'] = span.sourceName;
-  if (span.destinationName !== '') spanFields['destination_name'] = span.destinationName;
-  if (span.apiProtocol !== '') spanFields['api_protocol'] = span.apiProtocol;
-  if (span.requestTotalSize !== 0n) spanFields['request_total_bytes'] = toJsonValue(span.requestTotalSize);
-  if (span.responseTotalSize !== 0n) spanFields['response_total_bytes'] = toJsonValue(span.responseTotalSize);
-  const own: AuditRecord = {
-    schema_version: AUDIT_SCHEMA_VERSION,
-    record_type: 'tracespan',
-    instance: span.name,
-    handler: context.handlerName,
-    span: spanFields,
-    variables: Object.fromEntries(tags),
-  };
-  record['switchboard'] = { ...((record['switchboard'] as AuditRecord | undefined) ?? {}), ...own };
+  set('switchboard.span.name', span.spanName);
+  set('switchboard.span.client', span.clientSpan, null);
+  set('switchboard.span.parent_id', span.parentSpanId);
+  set('switchboard.span.source_name', span.sourceName);
+  set('switchboard.span.destination_name', span.destinationName);
+  set('switchboard.span.api_protocol', span.apiProtocol);
+  set('switchboard.span.request_total_bytes', toJsonValue(span.requestTotalSize), 0);
+  set('switchboard.span.response_total_bytes', toJsonValue(span.responseTotalSize), 0);
   return record;
 }
