@@ -140,7 +140,7 @@ describe('proxy: policy client against a real policy server', function () {
         {
           path: 'policy.extra',
           message:
-            'unknown key; known: server, failPolicy, checkTimeoutMs, cacheEntries, reportBatchEntries, reportBatchDelayMs, reportBufferEntries',
+            'unknown key; known: server, failPolicy, checkTimeoutMs, cacheEntries, reportBatchEntries, reportBatchDelayMs, reportBufferEntries, checkRetries, checkRetryBaseMs, checkRetryMaxMs, prefetchMinAmount, prefetchWindowMs, prefetchCloseWaitMs, tcpReportIntervalMs, quotas',
         },
       ],
     );
