@@ -103,6 +103,18 @@ export interface PolicyClientStats {
   tcpReports: number;
 }
 
+/** The policy client's counters and caches, for the proxy's admin endpoint. */
+export interface PolicyClientView extends PolicyClientStats {
+  /** The policy server, or null when the policy section names none (policy off). */
+  readonly server: string | null;
+  /** Decisions held, and the cache's own counters. */
+  readonly decisionCache: { readonly size: number; readonly [counter: string]: number } | null;
+  /** Completed requests waiting to be reported (a failed batch included). */
+  readonly reportsPending: number;
+  /** Prefetched quota allowances held, by quota. */
+  readonly quotaAllowances: Readonly<Record<string, number>>;
+}
+
 /** A Report batch as sent: resent whole, with the same id, until the server takes it. */
 interface ReportBatch {
   readonly bags: AttributeBag[];
@@ -146,6 +158,19 @@ export class PolicyClient implements TrafficHook {
     quotaDenied: 0,
     tcpReports: 0,
   };
+
+  /** Counters and cache sizes, as the admin endpoint shows them. */
+  view(): PolicyClientView {
+    const allowances: Record<string, number> = {};
+    for (const [quota, cache] of this.allowances) allowances[quota] = cache.size;
+    return {
+      server: this.settings?.server ?? null,
+      ...this.stats,
+      decisionCache: this.cache === undefined ? null : { size: this.cache.size, ...this.cache.stats },
+      reportsPending: this.pending.length + (this.retryBatch?.bags.length ?? 0),
+      quotaAllowances: allowances,
+    };
+  }
 
   constructor(private readonly log: (message: string) => void = () => undefined) {}
 
