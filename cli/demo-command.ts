@@ -17,7 +17,8 @@ happened and which rule decided; then a summary, and where to look (admin URLs, 
 
 Options:
       --keep-running  keep the mesh up after the traffic, until Ctrl-C (default: stop after it)
-      --free-ports    use free ports instead of those in examples/mesh (15080…, 18080…, 19091…)
+      --free-ports    use free ports instead of those in examples/mesh (15080…, 16080…, 19091…;
+                      free ones are used anyway when one of those is taken)
       --run-dir DIR   where the run's copy of the configuration and its access log go
                       (default: a new temporary directory)
   -h, --help          show this help

@@ -27,7 +27,7 @@ import {
   type Proxy,
   type ProxyAdminEndpoint,
 } from '../proxy';
-import { EXAMPLE_PORTS, freePorts, PROXIES, renderMesh, type MeshPorts } from './mesh-layout';
+import { EXAMPLE_PORTS, freePorts, portsAvailable, PROXIES, renderMesh, type MeshPorts } from './mesh-layout';
 import { startCatalog, startFrontend, type SampleService } from './sample-services';
 import { runStep, SCRIPT, type StepResult } from './traffic';
 
@@ -82,7 +82,12 @@ export function startMeshDemo(options: MeshDemoOptions): MeshDemo {
   const run = async (): Promise<number> => {
     const exampleDir = options.exampleDir ?? path.resolve(__dirname, '..', '..', 'examples', 'mesh');
     const runDir = options.runDir ?? mkdtempSync(path.join(tmpdir(), 'switchboard-demo-'));
-    const ports: MeshPorts = options.freePorts === true ? await freePorts() : EXAMPLE_PORTS;
+    let ports: MeshPorts = EXAMPLE_PORTS;
+    if (options.freePorts === true) ports = await freePorts();
+    else if (!(await portsAvailable(EXAMPLE_PORTS))) {
+      print(`Some ports of examples/mesh are taken (another demo running?): using free ones instead.`);
+      ports = await freePorts();
+    }
     const mesh = renderMesh(exampleDir, runDir, ports);
     const at = (port: number): string => `127.0.0.1:${port}`;
     print(

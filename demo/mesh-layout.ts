@@ -14,8 +14,8 @@ import * as path from 'node:path';
 export const EXAMPLE_PORTS = {
   policyServer: 19091,
   policyAdmin: 19092,
-  frontendApp: 18080,
-  catalogApp: 18090,
+  frontendApp: 16080,
+  catalogApp: 16090,
   frontendInbound: 15080,
   frontendOutbound: 15081,
   catalogInbound: 15090,
@@ -54,6 +54,20 @@ export async function freePorts(): Promise<MeshPorts> {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }
   return ports as MeshPorts;
+}
+
+/** Whether every port is free on loopback now. */
+export async function portsAvailable(ports: MeshPorts): Promise<boolean> {
+  for (const port of Object.values(ports)) {
+    const server = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) await new Promise((resolve) => server.close(resolve));
+    if (!free) return false;
+  }
+  return true;
 }
 
 /** The rendered configuration of one run. */
