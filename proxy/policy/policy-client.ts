@@ -99,6 +99,8 @@ export interface PolicyClientStats {
   quotaCacheHits: number;
   /** Requests refused (429) for a quota. */
   quotaDenied: number;
+  /** Quota units the server granted, in total (exact charges and prefetched allowances). */
+  quotaUnitsGranted: number;
   /** TCP connection reports (open, continue, close) queued. */
   tcpReports: number;
 }
@@ -156,6 +158,7 @@ export class PolicyClient implements TrafficHook {
     quotaCalls: 0,
     quotaCacheHits: 0,
     quotaDenied: 0,
+    quotaUnitsGranted: 0,
     tcpReports: 0,
   };
 
@@ -339,6 +342,7 @@ export class PolicyClient implements TrafficHook {
       const answer = response.quotas[ask.need.name];
       const granted = Number(answer?.grantedAmount ?? 0n);
       const validMs = durationMs(answer?.validDuration);
+      this.stats.quotaUnitsGranted += granted;
       if (ask.need.mode === 'exact') {
         if (granted >= ask.need.charge) continue;
         this.stats.quotaDenied++;
@@ -395,6 +399,7 @@ export class PolicyClient implements TrafficHook {
       allowance.refilling = false;
       if (result.code !== 0 || result.body === undefined) return;
       const answer = mixer.CheckResponse.decode(result.body).quotas[need.name];
+      this.stats.quotaUnitsGranted += Number(answer?.grantedAmount ?? 0n);
       allowance.granted(
         amount,
         Number(answer?.grantedAmount ?? 0n),
