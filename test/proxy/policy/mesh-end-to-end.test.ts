@@ -116,12 +116,7 @@ ${extra}`;
 
   it('drops cached decisions as soon as an answer from a newer configuration arrives', async () => {
     const hook = new PolicyClient();
-    const harness = await startProxy(
-      proxyYaml(await startServer(), '  reportBatchDelayMs: 60000\n'.slice(0, 0)),
-      {
-        hook,
-      },
-    );
+    const harness = await startProxy(proxyYaml(await startServer()), { hook });
     assert.equal((await request(harness.port(), { path: '/soon-closed' })).status, 200);
     assert.equal((await request(harness.port(), { path: '/soon-closed' })).status, 200);
     writeFileSync(path.join(dir, 'policy.yaml'), policy('/soon-closed', logFile));
