@@ -93,6 +93,8 @@ export interface PolicyClientStats {
   reportsDropped: number;
   /** Check attempts repeated after the server did not answer. */
   checkRetries: number;
+  /** Misses answered by waiting for a Check already in flight for the same key (no Check of their own). */
+  checksCoalesced: number;
   /** Quota charges asked of the server (exact quotas, and prefetch fetches). */
   quotaCalls: number;
   /** Quota charges served from a prefetched allowance. */
@@ -136,6 +138,8 @@ export class PolicyClient implements TrafficHook {
   private client: GrpcUnaryClient | undefined;
   private cache: DecisionCache<RequestVerdict> | undefined;
   private allowances = new Map<string, DecisionCache<QuotaAllowance>>();
+  /** Checks in flight without quotas, by the key their answer will most likely have. */
+  private readonly inflight = new Map<string, Promise<RequestVerdict>>();
   private pending: AttributeBag[] = [];
   /** A batch the server did not take, sent again (first) with its id. */
   private retryBatch: ReportBatch | undefined;
@@ -155,6 +159,7 @@ export class PolicyClient implements TrafficHook {
     reportBatchesFailed: 0,
     reportsDropped: 0,
     checkRetries: 0,
+    checksCoalesced: 0,
     quotaCalls: 0,
     quotaCacheHits: 0,
     quotaDenied: 0,
@@ -226,8 +231,49 @@ export class PolicyClient implements TrafficHook {
         if (cached !== undefined) return cached;
       }
     }
-    if (cached === undefined) this.stats.checks++;
-    return this.ask(attributes, local, settings, client);
+    if (cached !== undefined || needs.length > 0) {
+      if (cached === undefined) this.stats.checks++;
+      return this.ask(attributes, local, settings, client);
+    }
+    return this.checkOnce(attributes, settings, client);
+  }
+
+  /**
+   * A miss without quotas. When the same decision was just missed by a request still waiting
+   * for its answer (a decision expired under load: every request in flight misses at once),
+   * this one waits for that answer and looks the cache up again — exact, since the cache
+   * keys the answer by what it really read — and asks on its own only if that misses too.
+   */
+  private checkOnce(
+    attributes: AttributeBag,
+    settings: PolicySettings,
+    client: GrpcUnaryClient,
+  ): Promise<RequestVerdict> {
+    const key = this.cache?.likelyKey(attributes);
+    const inflight = key === undefined ? undefined : this.inflight.get(key);
+    if (inflight !== undefined) {
+      const again = (): RequestVerdict | Promise<RequestVerdict> => {
+        const cached = this.cache?.lookup(attributes);
+        if (cached !== undefined) {
+          this.stats.checksCoalesced++;
+          attributes.set('check.cache_hit', true);
+          return cached;
+        }
+        this.stats.checks++;
+        return this.ask(attributes, NOTHING_LOCAL, settings, client);
+      };
+      return inflight.then(again, again);
+    }
+    this.stats.checks++;
+    const asked = this.ask(attributes, NOTHING_LOCAL, settings, client);
+    if (key !== undefined) {
+      this.inflight.set(key, asked);
+      const done = (): void => {
+        if (this.inflight.get(key) === asked) this.inflight.delete(key);
+      };
+      asked.then(done, done);
+    }
+    return asked;
   }
 
   /**
