@@ -72,6 +72,19 @@ describe('demo: the mesh npm start runs', function () {
   it('keeps running when asked, and stops cleanly on SIGINT', async () => {
     const cli = startCli(['demo', '--free-ports', '--keep-running', '--run-dir', runDir]);
     await cli.line('stdout', /Ctrl-C stops/);
+    // The places it says to look answer while it runs.
+    const [, serverStats] = await cli.line('stdout', /policy server .* admin (http:\/\/\S+\/stats)/);
+    const [, proxyStats] = await cli.line('stdout', /frontend-inbound +admin (http:\/\/\S+\/stats)/);
+    const server = (await (await fetch(serverStats!)).json()) as { dispatcher: { checks: number } };
+    assert.ok(server.dispatcher.checks > 0);
+    const proxy = (await (await fetch(proxyStats!)).json()) as {
+      policy: { reportsSent: number; cacheHits: number };
+    };
+    assert.ok(proxy.policy.reportsSent >= 28 && proxy.policy.cacheHits > 0, JSON.stringify(proxy.policy));
+    const [, frontend] = await cli.line('stdout', /curl -H 'x-user: bob' (http:\/\/\S+)/);
+    const mine = await fetch(frontend!, { headers: { 'x-user': 'bob' } });
+    assert.equal(mine.status, 200);
+    assert.match(await mine.text(), /^shop: lamp/);
     process.kill(cli.pid, 'SIGINT');
     const { code } = await cli.finished;
     assert.equal(code, 0, cli.stderr());
