@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { AttributeBag, decodeReportRequest } from '../../../attributes';
 import type { ProxyConfig } from '../../../proxy/config-model';
 import { PolicyClient, REPORT_ID_HEADER } from '../../../proxy/policy/policy-client';
-import { waitFor } from '../support/proxy-harness';
+import * as net from 'node:net';
+import { closeAllHarnesses, clusterYaml, startProxy, waitFor } from '../support/proxy-harness';
+import { startTcpEchoServer } from '../support/upstreams';
 
 interface SeenReport {
   readonly id: string | undefined;
@@ -55,6 +57,7 @@ describe('proxy: Reports as the policy client sends them', function () {
   let sink: Awaited<ReturnType<typeof startReportSink>> | undefined;
   let client: PolicyClient | undefined;
   afterEach(async () => {
+    await closeAllHarnesses();
     await client?.close();
     await sink?.close();
   });
@@ -121,5 +124,47 @@ describe('proxy: Reports as the policy client sends them', function () {
     const reportsBefore = client.stats.tcpReports;
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(client.stats.tcpReports, reportsBefore, 'no reports after close');
+  });
+
+  it('through a real TCP listener: open, continue while bytes flow, close with the rest', async () => {
+    sink = await startReportSink(() => 0);
+    const echo = await startTcpEchoServer();
+    const hook = new PolicyClient();
+    const harness = await startProxy(
+      `
+listeners: [{name: tcp, role: outbound, address: 127.0.0.1, port: 0, protocol: tcp, cluster: echo}]
+clusters:
+${clusterYaml('echo', [echo.port])}
+policy: { server: ${sink.address}, reportBatchEntries: 1, reportBatchDelayMs: 0, tcpReportIntervalMs: 40 }
+`,
+      { hook },
+    );
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: harness.port('tcp') });
+      let echoed = 0;
+      socket.on('data', (c: Buffer) => (echoed += c.length));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(Buffer.alloc(1000, 1));
+      await waitFor('a continue report', () =>
+        sink!.seen.some((r) => r.bags.some((b) => b.get('connection.event') === 'continue')),
+      );
+      socket.write(Buffer.alloc(500, 2));
+      await waitFor('the echo', () => echoed === 1500);
+      socket.end();
+      await waitFor('the close report', () =>
+        sink!.seen.some((r) => r.bags.some((b) => b.get('connection.event') === 'close')),
+      );
+      const bags = sink.seen.flatMap((r) => r.bags);
+      assert.equal(bags[0]!.get('connection.event'), 'open');
+      assert.equal(bags[bags.length - 1]!.get('connection.event'), 'close');
+      assert.ok(bags.every((b) => b.get('connection.id') === bags[0]!.get('connection.id')));
+      // The deltas add up to the total the close reports.
+      const received = bags.reduce((sum, b) => sum + (b.get('connection.received.bytes') as bigint), 0n);
+      assert.equal(received, 1500n);
+      assert.equal(bags[bags.length - 1]!.get('connection.received.bytes_total'), 1500n);
+    } finally {
+      await harness.close();
+      await echo.close();
+    }
   });
 });
