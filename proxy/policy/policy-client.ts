@@ -22,9 +22,8 @@
  *   prefetchCloseWaitMs: 1000  # how long a partial grant stops further asks
  * ```
  *
- * Every Report batch carries the request header `x-switchboard-report-id` (128 random
- * bits, hex); a batch the server did not take is sent again whole, with the same id, so
- * the server can give its records stable ids.
+ * Reports are batched by report-sender.ts: every batch carries `x-switchboard-report-id`
+ * (128 random bits, hex), the same when the server did not take it and it is sent again.
  *
  * Denials map to HTTP by gRPC's table (PERMISSION_DENIED 403, UNAUTHENTICATED 401,
  * RESOURCE_EXHAUSTED 429 with Retry-After, …); the body is the status message. A quota
@@ -35,7 +34,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   encodeCheckRequest,
-  encodeReportRequest,
   GLOBAL_DICTIONARY,
   Presence,
   type AttributeBag,
@@ -48,13 +46,13 @@ import { DecisionCache } from './decision-cache';
 import { parsePolicySettings, type PolicySettings } from './policy-settings';
 import { GrpcUnaryClient, type UnaryResult } from './grpc-unary-client';
 import { QuotaAllowance } from './quota-prefetch';
+import { ReportSender } from './report-sender';
+
+export { REPORT_ID_HEADER } from './report-sender';
 import type { QuotaNeed } from './quota-specs';
 
 const CHECK_PATH = '/istio.mixer.v1.Mixer/Check';
-const REPORT_PATH = '/istio.mixer.v1.Mixer/Report';
 const GENERATION_HEADER = 'x-switchboard-config-generation';
-/** Request metadata of every Report batch: the same value when the same batch is sent again. */
-export const REPORT_ID_HEADER = 'x-switchboard-report-id';
 const UNAVAILABLE = 14;
 /** How long an idle prefetched allowance is kept, in ms. */
 const ALLOWANCE_IDLE_MS = 60_000;
@@ -119,12 +117,6 @@ export interface PolicyClientView extends PolicyClientStats {
   readonly quotaAllowances: Readonly<Record<string, number>>;
 }
 
-/** A Report batch as sent: resent whole, with the same id, until the server takes it. */
-interface ReportBatch {
-  readonly bags: AttributeBag[];
-  readonly id: string;
-}
-
 /** A quota a request asks for, with its prefetched allowance when there is one. */
 interface QuotaAsk {
   readonly need: QuotaNeed;
@@ -140,13 +132,8 @@ export class PolicyClient implements TrafficHook {
   private allowances = new Map<string, DecisionCache<QuotaAllowance>>();
   /** Checks in flight without quotas, by the key their answer will most likely have. */
   private readonly inflight = new Map<string, Promise<RequestVerdict>>();
-  private pending: AttributeBag[] = [];
-  /** A batch the server did not take, sent again (first) with its id. */
-  private retryBatch: ReportBatch | undefined;
   private readonly openConnections = new Map<string, { bag: AttributeBag; timer: NodeJS.Timeout }>();
-  private reportTimer: NodeJS.Timeout | undefined;
-  private sending: Promise<void> | undefined;
-  /** Set by close(): no more timers; close() sends what is left itself. */
+  /** Set by close(): no retries, no new periodic reports. */
   private closing = false;
   readonly stats: PolicyClientStats = {
     checks: 0,
@@ -175,10 +162,25 @@ export class PolicyClient implements TrafficHook {
       server: this.settings?.server ?? null,
       ...this.stats,
       decisionCache: this.cache === undefined ? null : { size: this.cache.size, ...this.cache.stats },
-      reportsPending: this.pending.length + (this.retryBatch?.bags.length ?? 0),
+      reportsPending: this.reports.pendingCount,
       quotaAllowances: allowances,
     };
   }
+
+  private readonly reports = new ReportSender(
+    () =>
+      this.settings === undefined || this.client === undefined
+        ? undefined
+        : { settings: this.settings, client: this.client },
+    this.stats,
+    (result) => {
+      // Reports also tell the generation: cached decisions of an older one go even when every
+      // request meanwhile was answered from the cache.
+      const generation = generationOf(result);
+      this.cache?.observeGeneration(generation);
+      for (const allowances of this.allowances.values()) allowances.observeGeneration(generation);
+    },
+  );
 
   constructor(private readonly log: (message: string) => void = () => undefined) {}
 
@@ -519,107 +521,16 @@ export class PolicyClient implements TrafficHook {
   }
 
   private queueReport(attributes: AttributeBag): void {
-    const settings = this.settings;
-    if (settings === undefined || this.client === undefined) return;
-    this.pending.push(attributes);
-    this.bound(settings);
-    if (this.pending.length >= settings.reportBatchEntries) this.flushSoon(0);
-    else this.flushSoon(settings.reportBatchDelayMs);
-  }
-
-  /**
-   * Reporting never blocks traffic: beyond the buffer's bound the oldest records not yet in
-   * a batch are dropped, and counted; a failed batch is kept whole (its id names exactly its
-   * records) unless it alone exceeds the bound.
-   */
-  private bound(settings: PolicySettings): void {
-    const held = this.retryBatch?.bags.length ?? 0;
-    const overflow = this.pending.length + held - settings.reportBufferEntries;
-    if (overflow <= 0) return;
-    const fromPending = Math.min(overflow, this.pending.length);
-    this.pending.splice(0, fromPending);
-    this.stats.reportsDropped += fromPending;
-    if (overflow > fromPending && this.retryBatch !== undefined) {
-      this.stats.reportsDropped += this.retryBatch.bags.length;
-      this.retryBatch = undefined;
-    }
+    this.reports.queue(attributes);
   }
 
   /** Sends what is pending (every batch, while the server takes them), then closes. */
   async close(): Promise<void> {
     this.closing = true;
-    clearTimeout(this.reportTimer);
-    this.reportTimer = undefined;
     for (const open of this.openConnections.values()) clearInterval(open.timer);
     this.openConnections.clear();
-    await this.sending;
-    while ((this.pending.length > 0 || this.retryBatch !== undefined) && (await this.sendBatch())) {
-      // One batch after the other until none is left or the server stops taking them.
-    }
-    clearTimeout(this.reportTimer);
-    // What the server would not take by now is lost with the process: counted, not hidden.
-    this.stats.reportsDropped += this.pending.length + (this.retryBatch?.bags.length ?? 0);
-    this.pending = [];
-    this.retryBatch = undefined;
+    await this.reports.close();
     this.client?.close();
-  }
-
-  private flushSoon(delayMs: number): void {
-    if (this.closing || (this.reportTimer !== undefined && delayMs > 0)) return;
-    clearTimeout(this.reportTimer);
-    this.reportTimer = setTimeout(() => {
-      this.reportTimer = undefined;
-      if (this.sending === undefined) {
-        this.sending = this.sendBatch().then(
-          () => undefined,
-          () => undefined,
-        );
-        void this.sending.finally(() => (this.sending = undefined));
-      }
-    }, delayMs);
-    this.reportTimer.unref();
-  }
-
-  /** Sends one batch (a failed one again first); false when the server did not take it. */
-  private async sendBatch(): Promise<boolean> {
-    const settings = this.settings;
-    const client = this.client;
-    if (settings === undefined || client === undefined) return true;
-    let batch = this.retryBatch;
-    this.retryBatch = undefined;
-    if (batch === undefined) {
-      if (this.pending.length === 0) return true;
-      batch = {
-        bags: this.pending.splice(0, settings.reportBatchEntries),
-        id: randomBytes(16).toString('hex'),
-      };
-    }
-    const result = await client.call(
-      REPORT_PATH,
-      encodeReportRequest(batch.bags),
-      settings.checkTimeoutMs * 5,
-      {
-        [REPORT_ID_HEADER]: batch.id,
-      },
-    );
-    if (result.code === 0) {
-      // Reports also tell the generation: cached decisions of an older one go even when every
-      // request meanwhile was answered from the cache.
-      const generation = generationOf(result);
-      this.cache?.observeGeneration(generation);
-      for (const allowances of this.allowances.values()) allowances.observeGeneration(generation);
-      this.stats.reportsSent += batch.bags.length;
-      this.stats.reportBatchesSent++;
-      if (this.pending.length > 0)
-        this.flushSoon(this.pending.length >= settings.reportBatchEntries ? 0 : settings.reportBatchDelayMs);
-      return true;
-    }
-    // Kept whole, with its id, for the next attempt, within the buffer's bound.
-    this.stats.reportBatchesFailed++;
-    this.retryBatch = batch;
-    this.bound(settings);
-    this.flushSoon(Math.max(settings.reportBatchDelayMs, 100));
-    return false;
   }
 }
 
