@@ -52,8 +52,12 @@ export interface TrafficHook {
    * response attributes added. The bag is the hook's from now on: the proxy no longer uses it.
    */
   requestCompleted?(attributes: AttributeBag): void;
-  /** A TCP connection was accepted and connected upstream (`connection.event` = open). */
-  connectionOpened?(attributes: AttributeBag): void;
+  /**
+   * A TCP connection was accepted and connected upstream (`connection.event` = open).
+   * `progress` builds the connection's attributes so far (`connection.event` = continue,
+   * byte counts and duration up to now) whenever called while it is open, for periodic reports.
+   */
+  connectionOpened?(attributes: AttributeBag, progress?: () => AttributeBag): void;
   /** A TCP connection closed (`connection.event` = close), with its byte counts and duration. */
   connectionClosed?(attributes: AttributeBag): void;
   /** Called once when the proxy stops, after traffic has drained; flush here. */

@@ -77,6 +77,15 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'empty.yaml': [
     'empty.yaml:1: the file is empty; give at least listeners and clusters (see proxy/README.md)',
   ],
+  'quota-charge-zero.yaml': [
+    'quota-charge-zero.yaml:8: policy.quotas.rules[0].quotas[0].charge: must be a whole number >= 1, got 0',
+  ],
+  'quota-unknown-mode.yaml': [
+    'quota-unknown-mode.yaml:8: policy.quotas.modes.requestcount: must be exact or prefetch, got "lazy"',
+  ],
+  'quota-binding-unknown-spec.yaml': [
+    'quota-binding-unknown-spec.yaml:12: policy.quotas.bindings[0].spec.quotaSpecs[0]: names no QuotaSpec in policy.quotas.specs; known: none',
+  ],
   'policy-not-mapping.yaml': [
     'policy-not-mapping.yaml:8: policy: must be a mapping, got the string "on"; the policy section is reserved for policy settings (Check/Report)',
   ],
