@@ -1,0 +1,299 @@
+/**
+ * A real Apache Kafka broker for tests: one KRaft node (broker and controller in one JVM),
+ * started from the Kafka 4.4.0 jars that `bash scripts/install-kafka.sh` copies from Maven
+ * Central, on free loopback ports in a temporary directory, and stopped by PID. It can be
+ * stopped and started again on the same ports and log directory (the outage tests), keeping
+ * its topics and records.
+ *
+ * Startup takes 12–15 s on an idle machine and up to 80 s on a loaded one: start one broker
+ * per test file (in `before`), never per test. When the jars are missing, start() fails with
+ * the command that installs them, never silently.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './redis-servers';
+
+export const KAFKA_VERSION = '4.4.0';
+const INSTALL_HINT =
+  'run: bash scripts/install-kafka.sh (copies the Kafka jars from Maven Central, installs kcat)';
+/** How long a start may take before it counts as failed: 80 s were seen on a loaded 2-core machine. */
+const START_TIMEOUT_MS = 120_000;
+/** How long a SIGTERM may take before SIGKILL: a clean KRaft shutdown takes a few seconds. */
+const STOP_TIMEOUT_MS = 20_000;
+
+/** The folder of the broker's jars. */
+export function kafkaLibsDir(): string {
+  const cache = process.env['SWITCHBOARD_CACHE'] ?? join(homedir(), '.cache', 'switchboard');
+  return join(cache, 'kafka', 'libs');
+}
+
+/** Throws, naming the install command, when the jars or java are missing. */
+export function requireKafkaJars(): string {
+  const libs = kafkaLibsDir();
+  if (!existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) {
+    throw new Error(`the Kafka ${KAFKA_VERSION} jars are not in ${libs}; ${INSTALL_HINT}`);
+  }
+  if (spawnSync('sh', ['-c', 'command -v java']).status !== 0) {
+    throw new Error('java is not installed; install Debian openjdk-17-jre-headless, then ' + INSTALL_HINT);
+  }
+  return libs;
+}
+
+/** Throws, naming the install command, when kcat is missing. */
+export function requireKcat(): void {
+  if (spawnSync('sh', ['-c', 'command -v kcat']).status !== 0) {
+    throw new Error(`kcat is not installed; ${INSTALL_HINT}`);
+  }
+}
+
+// Logs INFO to the broker's stdout (read for the readiness line), WARN and above only for
+// kafka.* chatter that would fill the pipe.
+const LOG4J2_BROKER = `Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      target: SYSTEM_OUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: info
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: org.apache.kafka
+        level: warn
+      - name: kafka.server.KafkaServer
+        level: info
+      - name: kafka.server.KafkaRaftServer
+        level: info
+      - name: kafka.server.BrokerServer
+        level: info
+      - name: kafka.log
+        level: warn
+      - name: state.change.logger
+        level: warn
+`;
+
+// The storage tool must log nothing to stdout: `random-uuid`'s stdout is the cluster id.
+const LOG4J2_TOOL = `Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDERR
+      target: SYSTEM_ERR
+      PatternLayout:
+        pattern: "%p %m%n"
+  Loggers:
+    Root:
+      level: warn
+      AppenderRef:
+        - ref: STDERR
+`;
+
+function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+}
+
+/** One KRaft node on loopback. */
+export class KafkaBroker {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private output = '';
+
+  private constructor(
+    readonly port: number,
+    readonly controllerPort: number,
+    readonly dir: string,
+    private readonly libs: string,
+  ) {}
+
+  /**
+   * Formats storage in a new temporary directory and starts the node; resolves once the log
+   * says `Kafka Server started` and the port accepts.
+   * @throws Error naming `bash scripts/install-kafka.sh` when the jars are missing
+   */
+  static async start(): Promise<KafkaBroker> {
+    const libs = requireKafkaJars();
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-kafka-'));
+    const port = await freePort();
+    let controllerPort = await freePort();
+    while (controllerPort === port) controllerPort = await freePort();
+    const broker = new KafkaBroker(port, controllerPort, dir, libs);
+    try {
+      broker.writeConfig();
+      broker.formatStorage();
+      await broker.run();
+    } catch (error) {
+      await broker.stop();
+      throw error;
+    }
+    return broker;
+  }
+
+  /** `127.0.0.1:PORT`, for clients' broker lists. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The last 20,000 characters the broker logged. */
+  log(): string {
+    return this.output;
+  }
+
+  /** Stops the node (SIGTERM to its PID, SIGKILL after 20 s), keeping its directory for start(). */
+  async halt(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || !this.running) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Starts the node again, after halt(), on the same ports and log directory. */
+  async resume(): Promise<void> {
+    if (this.running) return;
+    await this.run();
+  }
+
+  /** Stops the node and removes its directory. Idempotent. */
+  async stop(): Promise<void> {
+    await this.halt();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private get configFile(): string {
+    return join(this.dir, 'server.properties');
+  }
+
+  private writeConfig(): void {
+    const logs = join(this.dir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    writeFileSync(join(this.dir, 'log4j2.yaml'), LOG4J2_BROKER);
+    writeFileSync(join(this.dir, 'log4j2-tool.yaml'), LOG4J2_TOOL);
+    writeFileSync(
+      this.configFile,
+      [
+        'process.roles=broker,controller',
+        'node.id=1',
+        `controller.quorum.bootstrap.servers=127.0.0.1:${this.controllerPort}`,
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        'controller.listener.names=CONTROLLER',
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        `log.dirs=${logs}`,
+        'num.partitions=1',
+        'offsets.topic.replication.factor=1',
+        'offsets.topic.num.partitions=1',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'share.coordinator.state.topic.replication.factor=1',
+        'share.coordinator.state.topic.min.isr=1',
+        'group.initial.rebalance.delay.ms=0',
+        // Tests create their topics themselves (or through the adapter's createTopics).
+        'auto.create.topics.enable=false',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  private java(mainClass: string, args: readonly string[], log4j: string): string[] {
+    return [
+      '-Xmx512m',
+      '-XX:+UseSerialGC',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(this.dir, log4j)}`,
+      '-cp',
+      `${this.libs}/*`,
+      mainClass,
+      ...args,
+    ];
+  }
+
+  private formatStorage(): void {
+    const uuid = spawnSync(
+      'java',
+      this.java('kafka.tools.StorageTool', ['random-uuid'], 'log4j2-tool.yaml'),
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
+    const clusterId = uuid.stdout.trim();
+    if (uuid.status !== 0 || !/^[A-Za-z0-9_-]{22}$/.test(clusterId)) {
+      throw new Error(`kafka StorageTool random-uuid failed (${uuid.status}): ${uuid.stdout}${uuid.stderr}`);
+    }
+    const format = spawnSync(
+      'java',
+      this.java(
+        'kafka.tools.StorageTool',
+        ['format', '-t', clusterId, '-c', this.configFile, '--standalone'],
+        'log4j2-tool.yaml',
+      ),
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    if (format.status !== 0) {
+      throw new Error(`kafka StorageTool format failed (${format.status}): ${format.stdout}${format.stderr}`);
+    }
+  }
+
+  private async run(): Promise<void> {
+    this.output = '';
+    const child = spawn('java', this.java('kafka.Kafka', [this.configFile], 'log4j2.yaml'), {
+      cwd: this.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const append = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString()).slice(-20_000);
+    };
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    let started = false;
+    for (;;) {
+      if (!this.running) {
+        throw new Error(`kafka broker on port ${this.port} exited while starting:\n${this.output}`);
+      }
+      started ||= this.output.includes('Kafka Server started');
+      if (started && (await waitForPort(this.port, 1000))) return;
+      if (Date.now() > deadline) {
+        await this.halt();
+        throw new Error(
+          `kafka broker on port ${this.port} was not ready within ${START_TIMEOUT_MS / 1000} s:\n${this.output}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
