@@ -35,9 +35,10 @@ import {
   type SASLOptions,
   type TopicMessages,
 } from 'kafkajs';
-import type { AttributeValue } from '../../../attributes';
 import type { AdapterEnv } from '../../contract';
+import type { LogEntryInstance } from '../../../templates';
 import { AUDIT_SCHEMA_VERSION } from '../audit';
+import type { ExportSink, SpooledRecord } from '../export';
 import {
   finishTopic,
   parseKafkaTemplates,
@@ -45,14 +46,6 @@ import {
   type KafkaRouteTemplates,
   type KafkaSinkParams,
 } from './config';
-
-/** The record as the spool gives it back (the export layer's SpooledRecord). */
-export interface KafkaSpooledRecord {
-  readonly id: string;
-  /** `[topic, key, …header values in configuration order]`, as route() made it. */
-  readonly route: readonly string[];
-  readonly json: Buffer;
-}
 
 /** What the sink needs of the handler's environment. */
 export type KafkaSinkEnvironment = Pick<AdapterEnv, 'logger' | 'handlerName' | 'configFile'>;
@@ -94,7 +87,7 @@ interface Progress {
   requestsDone: number;
 }
 
-export class KafkaSink {
+export class KafkaSink implements ExportSink {
   readonly description: string;
   private readonly templates: KafkaRouteTemplates;
   private readonly kafka: Kafka;
@@ -180,8 +173,10 @@ export class KafkaSink {
    * Where a record goes, computed once when it is accepted and kept with it in the spool:
    * `[topic, key, …header values]`. Variables are the instance's, before redaction (a route
    * may use a variable that the record masks; it is the operator's choice to name it).
+   * Never throws: an absent variable without a default expands to the empty string.
    */
-  route(variables: ReadonlyMap<string, AttributeValue>): string[] {
+  route(instance: Pick<LogEntryInstance, 'variables'>): string[] {
+    const variables = instance.variables;
     const t = this.templates;
     const out = [finishTopic(t.topic.expand(variables, sanitizeTopicPart)), t.key.expand(variables)];
     for (const header of t.headers) out.push(header.value.expand(variables));
@@ -211,7 +206,7 @@ export class KafkaSink {
    * Produces the records, in order; resolves once the brokers acknowledged all of them.
    * Rejects with the reason otherwise; the sender offers the same batch again later.
    */
-  async deliver(records: readonly KafkaSpooledRecord[]): Promise<void> {
+  async deliver(records: readonly SpooledRecord[]): Promise<void> {
     if (this.closed) throw new Error(`${this.description}: the sink is closed`);
     if (records.length === 0) return;
     const requests = this.requests(records);
@@ -258,7 +253,7 @@ export class KafkaSink {
     this.progress = undefined;
   }
 
-  stats(): KafkaSinkStats {
+  stats(): Record<string, unknown> & KafkaSinkStats {
     return { ...this.counters };
   }
 
@@ -273,7 +268,7 @@ export class KafkaSink {
 
   /** Splits the records into produce requests of at most maxRequestBytes, in order. Deterministic. */
   private requests(
-    records: readonly KafkaSpooledRecord[],
+    records: readonly SpooledRecord[],
   ): { topicMessages: TopicMessages[]; records: number; bytes: number }[] {
     const out: { topicMessages: TopicMessages[]; records: number; bytes: number }[] = [];
     let byTopic = new Map<string, Message[]>();

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { KafkaSink, type KafkaSpooledRecord } from '../../../../adapters/logging/kafka/kafka-sink';
+import type { SpooledRecord } from '../../../../adapters/logging/export';
+import { KafkaSink } from '../../../../adapters/logging/kafka/kafka-sink';
 import { parseWithSchema, s } from '../../../../adapters';
 import { KAFKA_SINK_PARAMS, type KafkaSinkParams } from '../../../../adapters/logging/kafka/config';
 import { KafkaBroker, requireKcat } from '../../../support/kafka-broker';
@@ -19,11 +20,11 @@ function records(
   count: number,
   variables: Record<string, string> = {},
   from = 0,
-): KafkaSpooledRecord[] {
+): SpooledRecord[] {
   return Array.from({ length: count }, (_, i) => {
     const id = `id-${String(from + i).padStart(6, '0')}`;
     const vars = new Map<string, string>(Object.entries({ n: String(from + i), ...variables }));
-    return { id, route: sink.route(vars), json: Buffer.from(JSON.stringify({ event: { id }, n: from + i })) };
+    return { id, route: sink.route({ variables: vars }), json: Buffer.from(JSON.stringify({ event: { id }, n: from + i })) };
   });
 }
 
