@@ -24,7 +24,11 @@ function records(
   return Array.from({ length: count }, (_, i) => {
     const id = `id-${String(from + i).padStart(6, '0')}`;
     const vars = new Map<string, string>(Object.entries({ n: String(from + i), ...variables }));
-    return { id, route: sink.route({ variables: vars }), json: Buffer.from(JSON.stringify({ event: { id }, n: from + i })) };
+    return {
+      id,
+      route: sink.route({ variables: vars }),
+      json: Buffer.from(JSON.stringify({ event: { id }, n: from + i })),
+    };
   });
 }
 
