@@ -266,8 +266,9 @@ async function handlerStats(
   const own = stats.handlers?.[HANDLER] as Record<string, unknown> | undefined;
   if (own === undefined)
     throw new Error(`/stats of ${adminAddress} has no handler ${HANDLER}: ${JSON.stringify(stats)}`);
+  const spool = (own['spool'] ?? {}) as Record<string, unknown>;
   const count = (name: string): number => {
-    const value = own[name];
+    const value = spool[name];
     return typeof value === 'number' ? value : 0;
   };
   return {
