@@ -19,6 +19,7 @@
  *   BENCH_REPORTS_PER_CALL=20 attribute sets in one Report call
  *   BENCH_FSYNC=ALWAYS,INTERVAL,NEVER  the server runs
  *   BENCH_CASES=kafka         the cases to run (comma-separated names)
+ *   BENCH_SERVER_NODE_ARGS=   node options of the server process (e.g. --cpu-prof --cpu-prof-dir=DIR)
  *   BENCH_KEEP=0              1: keep the temporary folder (configs, spools, logs)
  * Not a test: nothing asserts a speed. Exit code 1 when a record was lost or a run failed.
  */

@@ -37,6 +37,8 @@ export interface AuditBenchRow {
   readonly recordsPerSecond: number;
   /** CPU seconds the producing process (the server, all threads; or the baseline's client) used per second of the window. */
   readonly coresUsed: number;
+  /** Of coresUsed, the server's main (JavaScript) thread alone, when measured. */
+  readonly mainThreadCoresUsed?: number;
   /** Records the producing process accepted over the whole run (warm-up included). */
   readonly accepted: number;
   /** Records found in the sink for this run. */

@@ -28,7 +28,11 @@ import type { AuditBenchCase, AuditBenchOptions, AuditBenchRow } from './audit-c
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 
 const HANDLER = 'audit.handler.istio-system';
-const BATCH_RECORDS = 1000;
+/** BENCH_SERVER_NODE_ARGS: node options for the server (`--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it). */
+const SERVER_NODE_ARGS = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+
+/** As the adapter's defaults: produce requests of at most maxRequestBytes (1,000,000), one in flight. */
+const MAX_REQUEST_BYTES = 1_000_000;
 
 /** A report as an inbound proxy sends it after the response: the typical Check's attributes and the response's. */
 function reportBag(): AttributeBag {
@@ -188,20 +192,23 @@ async function baseline(kafka: Kafka, options: AuditBenchOptions): Promise<Audit
   const instance = baselineInstance();
   const redactor = new Redactor(DEFAULT_REDACTION_RULES, undefined);
   const key = 'reviews';
-  const batch = (): Message[] =>
-    Array.from({ length: BATCH_RECORDS }, () => {
-      const id = randomUUID().replaceAll('-', '');
-      const record = buildAuditRecord(instance, { id, handlerName: HANDLER, nowMs: Date.now() }, redactor);
-      return {
-        key,
-        value: JSON.stringify(record),
-        headers: {
-          'content-type': 'application/json',
-          'switchboard-schema-version': '1.0.0',
-          'switchboard-event-id': id,
-        },
-      };
-    });
+  const message = (): Message => {
+    const id = randomUUID().replaceAll('-', '');
+    const record = buildAuditRecord(instance, { id, handlerName: HANDLER, nowMs: Date.now() }, redactor);
+    return {
+      key,
+      value: JSON.stringify(record),
+      headers: {
+        'switchboard-event-id': id,
+      },
+    };
+  };
+  // Records per request: as many as fit in MAX_REQUEST_BYTES, as the adapter splits its batches.
+  const perRequest = Math.max(
+    1,
+    Math.floor(MAX_REQUEST_BYTES / (Buffer.byteLength(message().value as string) + 120)),
+  );
+  const batch = (): Message[] => Array.from({ length: perRequest }, message);
   let sent = 0;
   const runFor = async (seconds: number): Promise<number> => {
     const end = Date.now() + seconds * 1000;
@@ -212,7 +219,7 @@ async function baseline(kafka: Kafka, options: AuditBenchOptions): Promise<Audit
         acks: -1,
         compression: CompressionTypes.None,
       });
-      n += BATCH_RECORDS;
+      n += perRequest;
     }
     return n;
   };
@@ -298,7 +305,7 @@ async function serverRun(
   const server: Started = await startServer(
     `switchboard fsync=${fsync}`,
     process.execPath,
-    [options.cli, 'server', '--config', configDir, '--address', '127.0.0.1:0', '--admin-address', adminAddress, '--data-dir', join(runDir, 'data')], // prettier-ignore
+    [...SERVER_NODE_ARGS, options.cli, 'server', '--config', configDir, '--address', '127.0.0.1:0', '--admin-address', adminAddress, '--data-dir', join(runDir, 'data')], // prettier-ignore
     /listening on (\S+:\d+)/,
     join(runDir, 'switchboard.log'),
   );
@@ -311,6 +318,7 @@ async function serverRun(
     });
     const before = await handlerStats(adminAddress);
     const cpuBefore = server.cpuSeconds();
+    const mainBefore = server.mainThreadCpuSeconds();
     const started = process.hrtime.bigint();
     const run = await runH2load(server.address, path, bodyFile, join(runDir, 'h2load.log'), {
       ...load,
@@ -318,6 +326,7 @@ async function serverRun(
     });
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = server.cpuSeconds() - cpuBefore;
+    const mainThread = server.mainThreadCpuSeconds() - mainBefore;
     const after = await handlerStats(adminAddress);
     const arrived = await waitForCount(kafka, topic, after.accepted);
     const notes: string[] = [];
@@ -331,6 +340,7 @@ async function serverRun(
       fsync,
       recordsPerSecond: (after.accepted - before.accepted) / wall,
       coresUsed: cpu / wall,
+      mainThreadCoresUsed: mainThread / wall,
       accepted: after.accepted,
       arrived,
       lost: Math.max(0, after.accepted - arrived),

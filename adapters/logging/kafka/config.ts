@@ -54,7 +54,7 @@ export const KAFKA_SINK_PARAMS = {
   topic: s.string(),
   /** The record key (partitioning: records with one key stay in order on one partition); a template; empty: no key. */
   key: s.string().default(''),
-  /** Extra record headers, name → template. Every record also carries content-type, switchboard-schema-version and switchboard-event-id. */
+  /** Extra record headers, name → template. Every record also carries switchboard-event-id (its event.id). */
   headers: s.record(s.string()).default({}),
   /** The client id the brokers see (quotas, logs). */
   clientId: s.string().default('switchboard'),
@@ -113,8 +113,12 @@ export function parseKafkaTemplates(params: KafkaSinkParams): KafkaRouteTemplate
   };
 }
 
-/** Headers every record carries; `headers` may not set them. */
-export const RESERVED_HEADERS = ['content-type', 'switchboard-schema-version', 'switchboard-event-id'];
+/**
+ * Headers every record carries; `headers` may not set them. Only the record's id, for
+ * deduplication without parsing the value: each header costs the producer several
+ * microseconds per record (the schema version is in the record itself).
+ */
+export const RESERVED_HEADERS = ['switchboard-event-id'];
 
 /** Every problem with the sink's parameters beyond the schema, with its path; no I/O. */
 export function checkKafkaSinkParams(params: KafkaSinkParams): ConfigProblem[] {

@@ -37,7 +37,6 @@ import {
 } from 'kafkajs';
 import type { AdapterEnv } from '../../contract';
 import type { LogEntryInstance } from '../../../templates';
-import { AUDIT_SCHEMA_VERSION } from '../audit';
 import type { ExportSink, SpooledRecord } from '../export';
 import {
   finishTopic,
@@ -106,8 +105,6 @@ export class KafkaSink implements ExportSink {
     producerResets: 0,
   };
   private readonly compression: CompressionTypes;
-  private readonly schemaVersion = Buffer.from(AUDIT_SCHEMA_VERSION);
-  private readonly contentType = Buffer.from('application/json');
 
   /**
    * Reads the TLS files and the SASL password file named in `params` (relative paths against
@@ -289,8 +286,6 @@ export class KafkaSink implements ExportSink {
     for (const record of records) {
       const [topic = '', key = ''] = record.route;
       const headers: Record<string, Buffer | string> = {
-        'content-type': this.contentType,
-        'switchboard-schema-version': this.schemaVersion,
         'switchboard-event-id': record.id,
       };
       let size = RECORD_OVERHEAD_BYTES + record.json.length + key.length + record.id.length + 80;

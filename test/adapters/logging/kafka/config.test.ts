@@ -113,12 +113,12 @@ describe('adapters/logging/kafka: parameters', () => {
     ],
     [
       'a reserved header',
-      { headers: { 'Content-Type': 'text/plain' } },
+      { headers: { 'Switchboard-Event-Id': 'x' } },
       [
         {
-          path: 'headers.Content-Type',
+          path: 'headers.Switchboard-Event-Id',
           message:
-            'is set on every record by the adapter; choose another name (reserved: content-type, switchboard-schema-version, switchboard-event-id)',
+            'is set on every record by the adapter; choose another name (reserved: switchboard-event-id)',
         },
       ],
     ],

@@ -218,8 +218,6 @@ redaction:
     const id = record['event']!['id'] as string;
     assert.match(id, /^[0-9a-f]{32}$/);
     assert.deepEqual(message.headers, {
-      'content-type': 'application/json',
-      'switchboard-schema-version': '1.0.0',
       'switchboard-event-id': id,
       'x-destination': 'reviews',
     });
