@@ -7,9 +7,12 @@
  * library directly, in one run. Prints each run, the ratios to the baseline, and the records
  * lost (what the server accepted minus what arrived in the sink, counted there): must be 0.
  *
- * "Per core": records accepted per CPU-second the server process used (all its threads) in
- * the measured window — the server's cost per record, steadier than records/s when the sink
- * (a JVM broker on the same two cores) and the load generator compete for the machine.
+ * "Per core": records accepted per CPU-second the server process used (all its threads: the
+ * JavaScript thread, libuv's, the garbage collector's) in the measured window — the server's
+ * cost per record, steadier than records/s when the sink (a JVM broker on the same two
+ * cores) and the load generator compete for the machine. "Per JS": the same per CPU-second
+ * of the main thread alone, which bounds one server process (the JavaScript thread is the
+ * one that saturates; `--workers N` runs N of them).
  *
  * Options (environment variables):
  *   BENCH_SECONDS=10          measured seconds per run
@@ -62,13 +65,14 @@ function print(rows: readonly AuditBenchRow[]): void {
     'records/s',
     'cores',
     'per core',
+    'per JS',
     'accepted',
     'arrived',
     'lost',
     'dup',
     'p99 ms',
   ];
-  const widths = [14, 26, 10, 6, 10, 10, 10, 6, 6, 8];
+  const widths = [14, 26, 10, 6, 9, 9, 10, 10, 6, 6, 8];
   console.log(header.map((h, i) => pad(h, widths[i]!)).join(' '));
   for (const r of rows) {
     const cells = [
@@ -77,6 +81,7 @@ function print(rows: readonly AuditBenchRow[]): void {
       r.recordsPerSecond.toFixed(0),
       r.coresUsed.toFixed(2),
       (r.recordsPerSecond / r.coresUsed).toFixed(0),
+      r.mainThreadCoresUsed === undefined ? '-' : (r.recordsPerSecond / r.mainThreadCoresUsed).toFixed(0),
       String(r.accepted),
       String(r.arrived),
       String(r.lost),
