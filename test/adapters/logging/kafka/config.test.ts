@@ -8,6 +8,7 @@ import {
 } from '../../../../adapters/logging/kafka/config';
 import { parseRouteTemplate, type RouteTemplate } from '../../../../adapters/logging/kafka/route-template';
 import { Duration, type AttributeValue } from '../../../../attributes';
+import { validateConfigTexts } from '../../../../policy-server';
 
 /** Every problem of a configuration: the schema's, then the relations'. */
 function problems(params: Record<string, unknown>): ConfigProblem[] {
@@ -208,5 +209,46 @@ describe('adapters/logging/kafka: route templates', () => {
     assert.equal(finishTopic(''), '_');
     assert.equal(finishTopic('..'), '_..');
     assert.equal(finishTopic('x'.repeat(300)).length, 249);
+  });
+});
+
+describe('adapters/logging/kafka: configuration errors in a handler resource', () => {
+  it('names the file, the line and the field of every problem', () => {
+    const errors = validateConfigTexts({
+      'audit.yaml': `apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: { name: audit, namespace: istio-system }
+spec:
+  compiledAdapter: kafka
+  params:
+    brokers: ['kafka']
+    topic: 'audit-{ns'
+    spool: { maxSpoolBytes: 10 }
+`,
+    });
+    assert.deepEqual(
+      errors.map((e) => ({ ...e })),
+      [
+        {
+          file: 'audit.yaml',
+          line: 7,
+          path: 'spec.params.brokers[0]',
+          message:
+            'kafka: must be host:port with a port from 1 to 65535, such as 127.0.0.1:9092, got "kafka"',
+        },
+        {
+          file: 'audit.yaml',
+          line: 8,
+          path: 'spec.params.topic',
+          message: 'kafka: has a "{" at offset 6 that is never closed',
+        },
+        {
+          file: 'audit.yaml',
+          line: 9,
+          path: 'spec.params.spool.maxSpoolBytes',
+          message: 'kafka: must be at least 4 × spool.maxSegmentBytes (67108864), got 10',
+        },
+      ],
+    );
   });
 });
