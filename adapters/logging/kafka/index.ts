@@ -1,6 +1,6 @@
 /**
- * The `kafka` adapter: audit-log export to Apache Kafka. Each logentry instance becomes an
- * audit record (adapters/logging/audit), is appended to the handler's durable spool before
+ * The `kafka` adapter: audit-log export to Apache Kafka. Each logentry (metric, tracespan)
+ * instance becomes an audit record (adapters/logging/audit), is appended to the handler's durable spool before
  * the Report is answered, and is produced to a topic (fixed or chosen per record from its
  * variables) with the idempotent producer and `acks: all`. See README.md for a complete
  * configuration and the delivery guarantee.
@@ -8,8 +8,7 @@
 import { defineAdapter } from '../../contract';
 import type { ConfigProblem } from '../../schema';
 import { s, type SchemaType } from '../../schema';
-import { LOGENTRY } from '../../../templates';
-import { EXPORT_COMMON_PARAMS, ExportHandler, checkExportParams } from '../export';
+import { EXPORT_COMMON_PARAMS, EXPORT_TEMPLATES, ExportHandler, checkExportParams } from '../export';
 import { KAFKA_SINK_PARAMS, checkKafkaSinkParams } from './config';
 import { KafkaSink } from './kafka-sink';
 
@@ -18,11 +17,12 @@ export type KafkaParams = SchemaType<typeof KAFKA_PARAMS>;
 
 export const KAFKA = defineAdapter<KafkaParams>({
   name: 'kafka',
-  description: 'Exports log entries as audit records to Apache Kafka, through a durable spool',
-  templates: [LOGENTRY.name],
+  description:
+    'Exports log entries, metrics and trace spans as audit records to Apache Kafka, through a durable spool',
+  templates: [...EXPORT_TEMPLATES],
   config: KAFKA_PARAMS,
   validate: (params): ConfigProblem[] => [...checkKafkaSinkParams(params), ...checkExportParams(params)],
-  // The handler is an ExportHandler; checked against the logentry handler interface there.
+  // An ExportHandler: it implements the logentry, metric and tracespan handler interfaces.
   build: (params, env) => ExportHandler.create(params, new KafkaSink(params, env), env),
 });
 

@@ -36,8 +36,7 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import type { AdapterEnv } from '../../contract';
-import type { LogEntryInstance } from '../../../templates';
-import type { ExportSink, SpooledRecord } from '../export';
+import type { ExportSink, ExportedInstance, SpooledRecord } from '../export';
 import {
   finishTopic,
   parseKafkaTemplates,
@@ -168,11 +167,12 @@ export class KafkaSink implements ExportSink {
 
   /**
    * Where a record goes, computed once when it is accepted and kept with it in the spool:
-   * `[topic, key, …header values]`. Variables are the instance's, before redaction (a route
+   * `[topic, key, …header values]`. Variables are the instance's (a metric's dimensions, a
+   * span's tags), before redaction (a route
    * may use a variable that the record masks; it is the operator's choice to name it).
    * Never throws: an absent variable without a default expands to the empty string.
    */
-  route(instance: Pick<LogEntryInstance, 'variables'>): string[] {
+  route(instance: Pick<ExportedInstance, 'variables'>): string[] {
     const variables = instance.variables;
     const t = this.templates;
     const out = [finishTopic(t.topic.expand(variables, sanitizeTopicPart)), t.key.expand(variables)];

@@ -19,6 +19,7 @@ import {
   encodeReportRequest,
   type AttributeValue,
 } from '../../../../attributes';
+import { AUDIT_SCHEMA_VERSION } from '../../../../adapters/logging/audit';
 import { createPolicyServer, type PolicyServer } from '../../../../policy-server';
 import { mixer } from '../../../../proto';
 import { startCli, stopAllCli, stopCli, type Running as RunningCli } from '../../../support/cli-process';
@@ -239,7 +240,8 @@ redaction:
       switchboard: {
         source: { namespace: 'bookinfo' },
         destination: { app: 'reviews' },
-        schema_version: '1.0.0',
+        schema_version: AUDIT_SCHEMA_VERSION,
+        record_type: 'logentry',
         instance: 'auditlog.instance.istio-system',
         handler: HANDLER,
         variables: {
@@ -283,6 +285,71 @@ redaction:
       ['reviews', 'r-1'],
     ]);
     assert.deepEqual(JSON.parse(lines.find(([key]) => key === 'reviews')![1]!), record);
+  });
+
+  it('exports metric instances too, routed by their dimensions', async () => {
+    const root = mkdtempSync(path.join(dir, 'metric-'));
+    const configDir = path.join(root, 'config');
+    mkdirSync(configDir);
+    writeFileSync(
+      path.join(configDir, 'metrics.yaml'),
+      `apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: { name: audit, namespace: istio-system }
+spec:
+  compiledAdapter: kafka
+  params:
+    brokers: ['${broker.address}']
+    topic: 'metrics-{destinationApp|none}'
+    createTopics: {}
+---
+apiVersion: config.istio.io/v1alpha2
+kind: instance
+metadata: { name: requestsize, namespace: istio-system }
+spec:
+  compiledTemplate: metric
+  params:
+    value: request.size | 0
+    dimensions:
+      destinationApp: destination.labels["app"] | ""
+      responseCode: response.code | 0
+---
+apiVersion: config.istio.io/v1alpha2
+kind: rule
+metadata: { name: metrics, namespace: istio-system }
+spec:
+  match: 'true'
+  actions:
+    - handler: audit.handler
+      instances: [requestsize]
+`,
+    );
+    const server = createPolicyServer({
+      address: '127.0.0.1:0',
+      configDir,
+      dataDir: path.join(root, 'data'),
+      watch: false,
+      logger: { error: (m: string) => logged.push(m) },
+    });
+    const { address } = await server.start();
+    const client = createRawClient(address);
+    const run: Running = {
+      server,
+      client,
+      send: (bags) => callUnary(client, REPORT, encodeReportRequest(bags), decodeReportResponse, 20_000),
+      stats: () => server.runtime!.handlerStats()[HANDLER] as ReturnType<Running['stats']>,
+    };
+    running.push(run);
+    const sent = await run.send([report('m-1', { 'request.size': 512n })]);
+    assert.ok(sent.ok, sent.ok ? '' : sent.error.message);
+    const [message] = await readTopic(broker, 'metrics-reviews', 1);
+    const record = JSON.parse(message!.value) as {
+      event: { kind: string };
+      switchboard: { metric: { value: unknown }; variables: unknown };
+    };
+    assert.equal(record.event.kind, 'metric');
+    assert.equal(record.switchboard.metric.value, 512);
+    assert.deepEqual(record.switchboard.variables, { destinationApp: 'reviews', responseCode: 200 });
   });
 
   it('delivers every accepted record exactly once after the broker is down for a minute under steady traffic', async () => {
