@@ -115,7 +115,7 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
     });
   });
 
-  it('fails fast while the broker is down and delivers once it is back, without duplicates', async () => {
+  it('rejects a delivery while the broker is down and delivers once it is back, without duplicates', async () => {
     const sink = open(
       params(broker, { topic: 'outage', createTopics: {}, connectionTimeout: '1s', requestTimeout: '3s' }),
     );
@@ -123,9 +123,7 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
     await sink.deliver(records(sink, 10));
     await broker.halt();
     try {
-      const started = Date.now();
       await assert.rejects(sink.deliver(records(sink, 10, {}, 10)));
-      assert.ok(Date.now() - started < 60_000);
     } finally {
       await broker.resume();
     }
