@@ -114,6 +114,12 @@ function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** Options of a broker: a SASL (SCRAM) listener besides the plaintext one. */
+export interface KafkaBrokerOptions {
+  /** A user the SASL listener accepts with SCRAM-SHA-256 and SCRAM-SHA-512. */
+  readonly scramUser?: { readonly name: string; readonly password: string };
+}
+
 /** One KRaft node on loopback. */
 export class KafkaBroker {
   private child: ChildProcess | undefined;
@@ -125,6 +131,9 @@ export class KafkaBroker {
     readonly controllerPort: number,
     readonly dir: string,
     private readonly libs: string,
+    /** The SASL_PLAINTEXT listener's port (SCRAM), when asked for; else 0. */
+    readonly saslPort: number,
+    private readonly options: KafkaBrokerOptions,
   ) {}
 
   /**
@@ -132,13 +141,20 @@ export class KafkaBroker {
    * says `Kafka Server started` and the port accepts.
    * @throws Error naming `bash scripts/install-kafka.sh` when the jars are missing
    */
-  static async start(): Promise<KafkaBroker> {
+  static async start(options: KafkaBrokerOptions = {}): Promise<KafkaBroker> {
     const libs = requireKafkaJars();
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-kafka-'));
-    const port = await freePort();
-    let controllerPort = await freePort();
-    while (controllerPort === port) controllerPort = await freePort();
-    const broker = new KafkaBroker(port, controllerPort, dir, libs);
+    const ports = new Set<number>();
+    while (ports.size < 3) ports.add(await freePort());
+    const [port, controllerPort, saslPort] = [...ports] as [number, number, number];
+    const broker = new KafkaBroker(
+      port,
+      controllerPort,
+      dir,
+      libs,
+      options.scramUser === undefined ? 0 : saslPort,
+      options,
+    );
     try {
       broker.writeConfig();
       broker.formatStorage();
@@ -194,7 +210,14 @@ export class KafkaBroker {
     return join(this.dir, 'server.properties');
   }
 
+  /** `127.0.0.1:PORT` of the SASL (SCRAM) listener. */
+  get saslAddress(): string {
+    return `127.0.0.1:${this.saslPort}`;
+  }
+
   private writeConfig(): void {
+    const sasl = this.saslPort !== 0;
+    const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
     const logs = join(this.dir, 'logs');
     mkdirSync(logs, { recursive: true });
     writeFileSync(join(this.dir, 'log4j2.yaml'), LOG4J2_BROKER);
@@ -205,11 +228,21 @@ export class KafkaBroker {
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.bootstrap.servers=127.0.0.1:${this.controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}` +
+          (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : ''),
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}` +
+          (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : ''),
         'controller.listener.names=CONTROLLER',
         'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT' +
+          (sasl ? ',SASL:SASL_PLAINTEXT' : ''),
+        ...(sasl
+          ? [
+              'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',
+              `listener.name.sasl.scram-sha-256.sasl.jaas.config=${scram}`,
+              `listener.name.sasl.scram-sha-512.sasl.jaas.config=${scram}`,
+            ]
+          : []),
         `log.dirs=${logs}`,
         'num.partitions=1',
         'offsets.topic.replication.factor=1',
@@ -239,6 +272,16 @@ export class KafkaBroker {
     ];
   }
 
+  /** The storage tool's arguments that store the SCRAM user's credentials. */
+  private scramArgs(): string[] {
+    const user = this.options.scramUser;
+    if (user === undefined) return [];
+    return ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((mechanism) => [
+      '--add-scram',
+      `${mechanism}=[name=${user.name},password=${user.password}]`,
+    ]);
+  }
+
   private formatStorage(): void {
     const uuid = spawnSync(
       'java',
@@ -256,7 +299,7 @@ export class KafkaBroker {
       'java',
       this.java(
         'kafka.tools.StorageTool',
-        ['format', '-t', clusterId, '-c', this.configFile, '--standalone'],
+        ['format', '-t', clusterId, '-c', this.configFile, '--standalone', ...this.scramArgs()],
         'log4j2-tool.yaml',
       ),
       { encoding: 'utf8', timeout: 120_000 },

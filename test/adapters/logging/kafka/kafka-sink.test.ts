@@ -43,7 +43,7 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
   };
 
   before(async () => {
-    broker = await KafkaBroker.start();
+    broker = await KafkaBroker.start({ scramUser: { name: 'audit', password: 'audit-secret' } });
   });
   afterEach(async () => {
     await Promise.all(sinks.splice(0).map((sink) => sink.close()));
@@ -105,6 +105,22 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
       a.map((m) => JSON.parse(m.value).n),
       [...Array(30).keys()],
     );
+  });
+
+  it('authenticates with SASL SCRAM-SHA-512, and refuses to start with a wrong password', async () => {
+    const sasl = (password: string): KafkaSinkParams =>
+      params(broker, {
+        brokers: [broker.saslAddress],
+        topic: 'scram',
+        createTopics: {},
+        sasl: { mechanism: 'SCRAM-SHA-512', username: 'audit', password },
+      });
+    const sink = open(sasl('audit-secret'));
+    await sink.start();
+    await sink.deliver(records(sink, 5));
+    assert.equal((await readTopic(broker, 'scram', 5)).length, 5);
+    const refused = open(sasl('wrong'));
+    await assert.rejects(refused.start(), /SASL SCRAM SHA512 authentication failed/);
   });
 
   it('refuses to start for a missing topic it may not create, naming the fix', async () => {
