@@ -10,7 +10,7 @@
  * the command that installs them, never silently.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,8 @@ function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
 export interface KafkaBrokerOptions {
   /** A user the SASL listener accepts with SCRAM-SHA-256 and SCRAM-SHA-512. */
   readonly scramUser?: { readonly name: string; readonly password: string };
+  /** A TLS listener too, with a self-signed certificate for 127.0.0.1 made by openssl (see caFile). */
+  readonly tls?: boolean;
 }
 
 /** One KRaft node on loopback. */
@@ -133,6 +135,8 @@ export class KafkaBroker {
     private readonly libs: string,
     /** The SASL_PLAINTEXT listener's port (SCRAM), when asked for; else 0. */
     readonly saslPort: number,
+    /** The SSL listener's port, when asked for; else 0. */
+    readonly tlsPort: number,
     private readonly options: KafkaBrokerOptions,
   ) {}
 
@@ -145,14 +149,15 @@ export class KafkaBroker {
     const libs = requireKafkaJars();
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-kafka-'));
     const ports = new Set<number>();
-    while (ports.size < 3) ports.add(await freePort());
-    const [port, controllerPort, saslPort] = [...ports] as [number, number, number];
+    while (ports.size < 4) ports.add(await freePort());
+    const [port, controllerPort, saslPort, tlsPort] = [...ports] as [number, number, number, number];
     const broker = new KafkaBroker(
       port,
       controllerPort,
       dir,
       libs,
       options.scramUser === undefined ? 0 : saslPort,
+      options.tls === true ? tlsPort : 0,
       options,
     );
     try {
@@ -215,8 +220,41 @@ export class KafkaBroker {
     return `127.0.0.1:${this.saslPort}`;
   }
 
+  /** `127.0.0.1:PORT` of the TLS listener. */
+  get tlsAddress(): string {
+    return `127.0.0.1:${this.tlsPort}`;
+  }
+
+  /** The PEM certificate of the TLS listener (self-signed: it is its own CA). */
+  get caFile(): string {
+    return join(this.dir, 'cert.pem');
+  }
+
+  private makeCertificate(): void {
+    if (spawnSync('sh', ['-c', 'command -v openssl']).status !== 0) {
+      throw new Error('openssl is not installed; run: bash scripts/install-test-tools.sh');
+    }
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout', join(this.dir, 'key.pem'), '-out', this.caFile], // prettier-ignore
+      { encoding: 'utf8' },
+    );
+    if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`);
+    // Kafka's PEM key store: the private key (unencrypted PKCS#8) and its certificate in one file.
+    writeFileSync(
+      join(this.dir, 'keystore.pem'),
+      readFileSync(join(this.dir, 'key.pem'), 'utf8') + readFileSync(this.caFile, 'utf8'),
+    );
+  }
+
   private writeConfig(): void {
     const sasl = this.saslPort !== 0;
+    const tls = this.tlsPort !== 0;
+    if (tls) this.makeCertificate();
+    const extra =
+      (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : '') + (tls ? `,SSL://127.0.0.1:${this.tlsPort}` : '');
     const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
     const logs = join(this.dir, 'logs');
     mkdirSync(logs, { recursive: true });
@@ -228,14 +266,14 @@ export class KafkaBroker {
         'process.roles=broker,controller',
         'node.id=1',
         `controller.quorum.bootstrap.servers=127.0.0.1:${this.controllerPort}`,
-        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}` +
-          (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : ''),
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}` +
-          (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : ''),
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}` + extra,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}` + extra,
         'controller.listener.names=CONTROLLER',
         'inter.broker.listener.name=PLAINTEXT',
         'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT' +
-          (sasl ? ',SASL:SASL_PLAINTEXT' : ''),
+          (sasl ? ',SASL:SASL_PLAINTEXT' : '') +
+          (tls ? ',SSL:SSL' : ''),
+        ...(tls ? ['ssl.keystore.type=PEM', `ssl.keystore.location=${join(this.dir, 'keystore.pem')}`] : []),
         ...(sasl
           ? [
               'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',

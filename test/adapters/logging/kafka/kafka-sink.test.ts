@@ -43,7 +43,7 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
   };
 
   before(async () => {
-    broker = await KafkaBroker.start({ scramUser: { name: 'audit', password: 'audit-secret' } });
+    broker = await KafkaBroker.start({ scramUser: { name: 'audit', password: 'audit-secret' }, tls: true });
   });
   afterEach(async () => {
     await Promise.all(sinks.splice(0).map((sink) => sink.close()));
@@ -121,6 +121,17 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
     assert.equal((await readTopic(broker, 'scram', 5)).length, 5);
     const refused = open(sasl('wrong'));
     await assert.rejects(refused.start(), /SASL SCRAM SHA512 authentication failed/);
+  });
+
+  it("speaks TLS, checking the brokers' certificate against caFile, and refuses one it cannot verify", async () => {
+    const tls = (tlsParams: Record<string, unknown>): KafkaSinkParams =>
+      params(broker, { brokers: [broker.tlsAddress], topic: 'tls', createTopics: {}, tls: tlsParams });
+    const sink = open(tls({ caFile: broker.caFile }));
+    await sink.start();
+    await sink.deliver(records(sink, 5));
+    assert.equal((await readTopic(broker, 'tls', 5)).length, 5);
+    const unverified = open(tls({}));
+    await assert.rejects(unverified.start(), /self[- ]signed certificate/);
   });
 
   it('refuses to start for a missing topic it may not create, naming the fix', async () => {
