@@ -12,7 +12,6 @@
  * The exchange object is the handler of its upstream attempts and the facts record of the
  * request at once, so the request path allocates few objects of its own.
  */
-import * as http2 from 'node:http2';
 import type { AttributeBag } from '../attributes';
 import type { Endpoint } from './cluster';
 import type {
@@ -33,7 +32,7 @@ import {
   type RequestIds,
 } from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
-import type { DownstreamRequest, DownstreamResponse } from './http-exchange-types';
+import type { Downstream, DownstreamHandler } from './http-exchange-types';
 import type { Http1ConnectionPool } from './http1-connection-pool';
 import type { Http2SessionPool } from './http2-session-pool';
 import { OVERFLOW_HEADER, sendLocalReply, type LocalReply } from './local-reply';
@@ -79,7 +78,7 @@ export interface ExchangeOrigin {
 
 type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
 
-export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequestFacts {
+export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, RouteRequest, HttpRequestFacts {
   // RouteRequest
   readonly method: string;
   readonly host: string;
@@ -156,12 +155,10 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
   private tryTimer: NodeJS.Timeout | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
   private holdingRequestSlot = false;
-  private responseDrainListener: (() => void) | undefined;
 
   constructor(
     private readonly context: HttpExchangeContext,
-    private readonly req: DownstreamRequest,
-    private readonly res: DownstreamResponse,
+    private readonly downstream: Downstream,
     private readonly origin: ExchangeOrigin,
   ) {
     const listener = context.listener;
@@ -169,20 +166,19 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.role = listener.role;
     this.node = context.generation.config.node;
     this.secure = origin.secure;
-    const headers = req.headers as IncomingHeaders;
+    const headers = downstream.headers;
     this.headers = headers;
     this.requestHeaders = headers;
-    this.method = req.method ?? 'GET';
-    const socket = req.socket;
-    this.remoteAddress = socket?.remoteAddress ?? '';
-    this.remotePort = socket?.remotePort ?? 0;
-    this.localAddress = socket?.localAddress ?? '';
-    this.localPort = socket?.localPort ?? 0;
+    this.method = downstream.method;
+    this.remoteAddress = downstream.remoteAddress;
+    this.remotePort = downstream.remotePort;
+    this.localAddress = downstream.localAddress;
+    this.localPort = downstream.localPort;
     this.startTimeMs = context.services.environment.now();
     this.ids = requestIdsOf(headers);
     this.requestId = this.ids.requestId;
     this.traceparent = this.ids.traceparent;
-    const target = parseRequestTarget(req.url, headers, origin.http2);
+    const target = parseRequestTarget(downstream.url, headers, origin.http2);
     this.authority = target.authority;
     this.host = target.host;
     this.url = target.url;
@@ -195,10 +191,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
         ? 'grpc'
         : 'http2'
       : 'http';
-    this.hasBody = origin.http2
-      ? !(req as http2.Http2ServerRequest).stream.endAfterHeaders
-      : headers['transfer-encoding'] !== undefined ||
-        (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+    this.hasBody = downstream.hasBody;
   }
 
   queryParameter(name: string): string | undefined {
@@ -212,7 +205,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     const { generation, services } = this.context;
     generation.acquire();
     services.counters.httpRequests++;
-    this.res.on('close', () => this.onDownstreamClose());
+    this.downstream.attach(this);
     const route = this.context.routes.match(this);
     if (route === undefined) {
       this.replyLocally({
@@ -347,16 +340,16 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
       applyHeaderOperations(headers, this.verdict.responseHeaders);
     this.phase = 'responding';
-    const res = this.res;
-    if (res.destroyed) return;
+    const downstream = this.downstream;
+    if (downstream.destroyed) return;
     if (!this.origin.http2 && this.context.draining()) headers['connection'] = 'close';
     headers['content-length'] = String(Buffer.byteLength(body));
     this.status = status;
     this.responseHeaders = headers;
     this.responseBytes = this.method === 'HEAD' ? 0 : Buffer.byteLength(body);
     this.discardRequestBody();
-    res.writeHead(status, headers);
-    res.end(body);
+    downstream.writeHead(status, headers);
+    downstream.end(body);
   }
 
   // ---- forwarding ---------------------------------------------------------------------
@@ -382,7 +375,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       this.replay = [];
     }
     const headers = upstreamRequestHeaders(
-      this.req.headers as IncomingHeaders,
+      this.headers,
       { remoteAddress: this.remoteAddress, secure: this.secure },
       this.ids,
       false,
@@ -407,10 +400,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     if (this.hasBody) {
       this.bodyListening = true;
       this.bodyToUpstream = true;
-      const req = this.req;
-      req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
-      req.on('end', () => this.onRequestEnd());
-      req.pause();
+      this.downstream.readBody();
     } else {
       this.bodyComplete = true;
     }
@@ -482,10 +472,10 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     for (const chunk of this.held.splice(0)) writable = call.write(chunk) && writable;
     if (this.bodyComplete) call.end();
-    else if (writable) this.req.resume();
+    else if (writable) this.downstream.resumeBody();
   }
 
-  private onRequestData(chunk: Buffer): void {
+  onRequestData(chunk: Buffer): void {
     this.requestBytes += chunk.length;
     if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
     if (this.replay !== undefined) {
@@ -499,14 +489,14 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     const call = this.call;
     if (call !== undefined && this.callReady) {
-      if (!call.write(chunk)) this.req.pause();
+      if (!call.write(chunk)) this.downstream.pauseBody();
     } else {
       this.held.push(chunk);
-      this.req.pause();
+      this.downstream.pauseBody();
     }
   }
 
-  private onRequestEnd(): void {
+  onRequestEnd(): void {
     this.bodyComplete = true;
     if (!this.bodyToUpstream) return;
     if (this.call !== undefined && this.callReady) this.call.end();
@@ -516,13 +506,13 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
 
   onDrain(call: UpstreamCall): void {
     // Also while the response streams: a request body may still be on its way (full duplex).
-    if (call === this.call && !this.bodyComplete && this.bodyToUpstream) this.req.resume();
+    if (call === this.call && !this.bodyComplete && this.bodyToUpstream) this.downstream.resumeBody();
   }
 
   onContinue(call: UpstreamCall): void {
     if (call !== this.call || !this.origin.expectContinue || this.continueSent) return;
     this.continueSent = true;
-    this.res.writeContinue();
+    this.downstream.writeContinue();
   }
 
   /** Whether the request may go again: it is replayable, the policy wants it, the budget and breaker allow. */
@@ -567,7 +557,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.tryTimer = undefined;
     this.call = undefined;
     this.callReady = false;
-    if (this.bodyListening && !this.bodyComplete) this.req.pause();
+    if (this.bodyListening && !this.bodyComplete) this.downstream.pauseBody();
   }
 
   /** A retry attempt ended (answered or failed): its breaker slot and budget share come back. */
@@ -609,18 +599,17 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     this.status = status;
     this.responseHeaders = out;
-    const res = this.res;
-    if (res.destroyed) return;
+    const downstream = this.downstream;
+    if (downstream.destroyed) return;
     if (endsStream && this.origin.http2) {
       // A trailers-only answer (gRPC errors): forward it as one, the stream ending with the head.
-      const stream = (this.req as http2.Http2ServerRequest).stream;
-      if (!stream.destroyed) stream.respond({ ...out, ':status': status }, { endStream: true });
+      downstream.respondTrailersOnly({ ...out, ':status': String(status) });
       this.call = undefined;
       this.finish();
       return;
     }
     try {
-      res.writeHead(status, out);
+      downstream.writeHead(status, out);
     } catch (error) {
       // A header Node refuses for this protocol (say, a malformed value from upstream).
       this.context.services.logger.error(
@@ -646,35 +635,35 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       status === 304 ||
       this.method === 'HEAD'
     )
-      (res as { flushHeaders(): void }).flushHeaders();
+      downstream.flushHead();
   }
 
   onData(call: UpstreamCall, chunk: Buffer): void {
     if (call !== this.call || this.phase !== 'responding') return;
     this.responseBytes += chunk.length;
-    if (!(this.res as NodeJS.WritableStream).write(chunk)) {
-      call.pause();
-      this.responseDrainListener ??= () => this.call?.resume();
-      this.res.once('drain', this.responseDrainListener);
-    }
+    if (!this.downstream.write(chunk)) call.pause();
+  }
+
+  onResponseDrain(): void {
+    this.call?.resume();
   }
 
   onEnd(call: UpstreamCall, trailers: IncomingHeaders | undefined): void {
     if (call !== this.call || this.phase !== 'responding') return;
-    const res = this.res;
+    let forwarded: OutgoingHeaders | undefined;
     if (trailers !== undefined) {
       const grpcStatus = trailers['grpc-status'];
       if (typeof grpcStatus === 'string') {
         this.grpcStatus = grpcStatus;
         this.grpcMessage = trailers['grpc-message'] as string | undefined;
       }
-      if (!res.destroyed) res.addTrailers(forwardedTrailers(trailers));
+      forwarded = forwardedTrailers(trailers);
     }
     this.call = undefined;
     // The upstream is done: any request body still arriving has nowhere to go.
     this.bodyToUpstream = false;
-    if (this.bodyListening && !this.bodyComplete) this.req.resume();
-    if (!res.destroyed) res.end();
+    if (this.bodyListening && !this.bodyComplete) this.downstream.resumeBody();
+    if (!this.downstream.destroyed) this.downstream.end(undefined, forwarded);
   }
 
   onFailure(call: UpstreamCall, failure: CallFailure): void {
@@ -777,13 +766,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     this.discardRequestBody();
     const grpc = this.protocol === 'grpc';
-    const sent = sendLocalReply(
-      this.res,
-      reply,
-      grpc,
-      this.origin.http2 ? (this.req as http2.Http2ServerRequest).stream : undefined,
-      !this.origin.http2 && this.context.draining(),
-    );
+    const sent = sendLocalReply(this.downstream, reply, grpc, !this.origin.http2 && this.context.draining());
     if (sent !== undefined) {
       this.status = grpc ? 200 : reply.status;
       this.responseHeaders = sent;
@@ -803,12 +786,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.reason = reason;
     const reasons = this.context.services.counters.reasons;
     reasons[reason] = (reasons[reason] ?? 0) + 1;
-    if (this.origin.http2) {
-      const stream = (this.req as http2.Http2ServerRequest).stream;
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    } else {
-      this.res.destroy();
-    }
+    this.downstream.destroy();
     this.finish();
   }
 
@@ -817,16 +795,16 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.bodyToUpstream = false;
     this.replay = undefined;
     this.held = [];
-    this.req.resume();
+    this.downstream.resumeBody();
   }
 
-  private onDownstreamClose(): void {
+  onDownstreamClose(): void {
     if (this.phase === 'done') return;
-    if (!this.res.writableFinished && this.reason === undefined) {
+    if (!this.downstream.finished && this.reason === undefined) {
       this.reason = 'downstream-disconnect';
       const reasons = this.context.services.counters.reasons;
       reasons['downstream-disconnect'] = (reasons['downstream-disconnect'] ?? 0) + 1;
-      this.status = this.res.headersSent ? this.status : 0;
+      this.status = this.downstream.headersSent ? this.status : 0;
     }
     this.finish();
   }
@@ -848,7 +826,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       this.upstream!.budget.activeRequests--;
       this.upstream!.cluster.release('requests');
     }
-    if (this.bodyListening && !this.bodyComplete) this.req.resume();
+    if (this.bodyListening && !this.bodyComplete) this.downstream.resumeBody();
     this.durationMs = Number(process.hrtime.bigint() - this.startNs) / 1e6;
     const { generation, services } = this.context;
     generation.accessLog?.logRequest(this);
