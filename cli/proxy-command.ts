@@ -16,6 +16,7 @@ import {
   PolicyClient,
   ProxyConfigLoadError,
   proxyWorkerSlot,
+  whilePolicyConfigured,
   type ListeningAddress,
   type ProxyLogger,
 } from '../proxy';
@@ -134,7 +135,11 @@ async function serveInProcess(
   signals: StopSignals,
 ): Promise<number> {
   const logger = loggerFor(output, '');
-  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
+  const proxy = createProxy({
+    configFile,
+    logger,
+    hook: whilePolicyConfigured(new PolicyClient((m) => logger.error(m))),
+  });
   let listeners;
   try {
     listeners = await proxy.start();
@@ -158,7 +163,11 @@ async function serveAsWorker(
 ): Promise<number> {
   const link = connectProxyWorker();
   const logger = loggerFor(output, `switchboard proxy worker ${slot} (pid ${process.pid}): `);
-  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
+  const proxy = createProxy({
+    configFile,
+    logger,
+    hook: whilePolicyConfigured(new PolicyClient((m) => logger.error(m))),
+  });
   try {
     let listeners;
     try {
