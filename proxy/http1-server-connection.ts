@@ -196,7 +196,10 @@ export class Http1ServerRequest implements Downstream {
         close = true; // the end of the body is the close
       }
     }
-    if (close || this.connection.peerEnded) this.keepAlive = false;
+    // A final answer before a 100 Continue: the client may or may not send the body, so
+    // the connection cannot be trusted for another request (Node's server does the same).
+    if (close || this.connection.peerEnded || (this.expectContinue && !this.continueSent))
+      this.keepAlive = false;
     if (!this.keepAlive) text += 'connection: close\r\n';
     else if (this.minorVersion === 0) text += 'connection: keep-alive\r\n';
     this.pendingHead = `${text}\r\n`;
