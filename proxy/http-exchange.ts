@@ -119,7 +119,8 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
   grpcMessage: string | undefined;
 
   private phase: Phase = 'routing';
-  private readonly startNs = process.hrtime.bigint();
+  /** Monotonic start, in ms (performance.now: a double, where hrtime.bigint allocates). */
+  private readonly startMonotonicMs = performance.now();
   private route: CompiledRoute | undefined;
   private action: ForwardAction | undefined;
   private upstream: UpstreamCluster | undefined;
@@ -827,7 +828,7 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
       this.upstream!.cluster.release('requests');
     }
     if (this.bodyListening && !this.bodyComplete) this.downstream.resumeBody();
-    this.durationMs = Number(process.hrtime.bigint() - this.startNs) / 1e6;
+    this.durationMs = performance.now() - this.startMonotonicMs;
     const { generation, services } = this.context;
     generation.accessLog?.logRequest(this);
     const hook = services.hook;

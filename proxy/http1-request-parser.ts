@@ -11,7 +11,7 @@
  * (or beyond the listener's limit) a 413.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { CHUNKED, LENGTH, NO_BODY, parseFieldLines } from './http1-response-parser';
+import { CHUNKED, hasToken, LENGTH, NO_BODY, parseFieldLines } from './http1-response-parser';
 
 /** Limits of the downstream HTTP/1.1 server. */
 export interface Http1ServerLimits {
@@ -64,12 +64,6 @@ const MAX_LENGTH_DIGITS = 15;
 
 function refuse(status: RequestHeadError['status'], message: string): RequestHeadError {
   return { status, message };
-}
-
-/** Whether a comma-separated header value lists `token` (case-insensitive). */
-function hasToken(value: string, token: string): boolean {
-  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
-  return false;
 }
 
 /**
