@@ -155,6 +155,9 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
   private routeTimer: NodeJS.Timeout | undefined;
   private tryTimer: NodeJS.Timeout | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
+  /** The stream idle timeout, refreshed by every byte either way; undefined when there is none. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimeoutMs = 0;
   private holdingRequestSlot = false;
 
   constructor(
@@ -398,6 +401,11 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
         ? this.url
         : action.prefixRewrite + this.url.slice(route.matchedPrefixLength);
     this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    const idleTimeoutMs = action.idleTimeoutMs ?? this.context.listener.streamIdleTimeoutMs;
+    if (idleTimeoutMs > 0) {
+      this.idleTimeoutMs = idleTimeoutMs;
+      this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleTimeoutMs);
+    }
     if (this.hasBody) {
       this.bodyListening = true;
       this.bodyToUpstream = true;
@@ -478,6 +486,7 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
 
   onRequestData(chunk: Buffer): void {
     this.requestBytes += chunk.length;
+    this.idleTimer?.refresh();
     if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
     if (this.replay !== undefined) {
       if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
@@ -571,6 +580,7 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
 
   onResponse(call: UpstreamCall, status: number, headers: IncomingHeaders, endsStream: boolean): void {
     if (call !== this.call || this.phase !== 'forwarding') return;
+    this.idleTimer?.refresh();
     clearTimeout(this.tryTimer);
     this.tryTimer = undefined;
     const outcome = { kind: 'response', status } as const;
@@ -642,10 +652,13 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
   onData(call: UpstreamCall, chunk: Buffer): void {
     if (call !== this.call || this.phase !== 'responding') return;
     this.responseBytes += chunk.length;
+    this.idleTimer?.refresh();
     if (!this.downstream.write(chunk)) call.pause();
   }
 
   onResponseDrain(): void {
+    // The client took bytes: the stream is not idle, only slower than the upstream.
+    this.idleTimer?.refresh();
     this.call?.resume();
   }
 
@@ -745,6 +758,29 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     });
   }
 
+  /** No byte either way for the idle timeout: 408 before the response head, a cut after it. */
+  private onIdleTimeout(): void {
+    this.idleTimer = undefined;
+    if (this.phase === 'responding' && this.status !== 0 && this.reason === undefined) {
+      this.cut('stream-idle-timeout');
+      return;
+    }
+    if (this.phase !== 'forwarding') return;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    if (this.call !== undefined) {
+      this.call.abort();
+      this.upstream!.cluster.attemptFinished(this.endpoint!, { kind: 'timeout' });
+    }
+    this.detachCall();
+    this.releaseRetry();
+    this.replyLocally({
+      status: 408,
+      reason: 'stream-idle-timeout',
+      message: `no bytes in either direction for ${this.idleTimeoutMs} ms (stream idle timeout)`,
+    });
+  }
+
   private replyOverflow(breaker: string): void {
     this.replyLocally({
       status: 503,
@@ -817,6 +853,7 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     clearTimeout(this.routeTimer);
     clearTimeout(this.tryTimer);
     clearTimeout(this.waitTimer);
+    clearTimeout(this.idleTimer);
     if (this.call !== undefined) {
       this.call.abort();
       this.call = undefined;
