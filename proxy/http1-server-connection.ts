@@ -19,7 +19,8 @@
  * - **Upgrade** (`Connection: upgrade` with `Upgrade`): the socket is handed to the sink with
  *   the bytes that followed the head; this object lets go of it.
  * - **Malformed requests** get a precise 400, 413, 431, 501 or 505 and the connection closes.
- * - **Idle connections** close after `KEEP_ALIVE_TIMEOUT_MS` without bytes and no exchange.
+ * - **Idle connections** close after `KEEP_ALIVE_TIMEOUT_MS` without bytes and no exchange,
+ *   and so does a connection whose last response went out while its client keeps it open.
  */
 import { STATUS_CODES } from 'node:http';
 import type * as net from 'node:net';
@@ -330,7 +331,8 @@ export class Http1ServerConnection implements ChunkedBodySink {
     if (current !== undefined && !current.closed) current.handler?.onResponseDrain();
   };
   private readonly onTimeout = (): void => {
-    if (this.current === undefined) this.socket.destroy();
+    // Idle between requests, or answered and waiting for a client that never closes.
+    if (this.current === undefined || this.state === CLOSED) this.socket.destroy();
   };
 
   constructor(
@@ -363,6 +365,8 @@ export class Http1ServerConnection implements ChunkedBodySink {
   }
 
   private received(chunk: Buffer): void {
+    // After the last response (or a refusal) nothing more is read: bytes are dropped, not held.
+    if (this.state === CLOSED) return;
     const held = this.buffered;
     this.buffered = held === undefined ? chunk : Buffer.concat([held, chunk]);
     this.process();
