@@ -240,12 +240,16 @@ export class HttpListener implements Http1RequestSink {
     // A connection that says nothing is closed, as the HTTP servers' header timeouts would.
     const onSilence = (): void => void socket.destroy();
     socket.setTimeout(SNIFF_TIMEOUT_MS, onSilence);
+    // The socket is half-open capable: a client that ends before saying anything is done.
+    const onEarlyEnd = (): void => void socket.destroy();
+    socket.once('end', onEarlyEnd);
     const onData = (chunk: Buffer): void => {
       seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, PREFACE_START.length);
       const isPreface = seen.subarray(0, n).equals(PREFACE_START.subarray(0, n));
       if (isPreface && seen.length < PREFACE_START.length) return; // too short to tell yet
       socket.off('data', onData);
+      socket.off('end', onEarlyEnd);
       socket.setTimeout(0);
       socket.off('timeout', onSilence);
       if (isPreface) {
