@@ -17,6 +17,7 @@ import {
   PolicyClient,
   ProxyConfigLoadError,
   proxyWorkerSlot,
+  whilePolicyConfigured,
   type ListeningAddress,
   type ProxyLogger,
 } from '../proxy';
@@ -151,7 +152,7 @@ async function serveInProcess(
 ): Promise<number> {
   const logger = loggerFor(output, '');
   const policy = new PolicyClient((m) => logger.error(m));
-  const proxy = createProxy({ configFile, logger, hook: policy });
+  const proxy = createProxy({ configFile, logger, hook: whilePolicyConfigured(policy) });
   const admin =
     adminAddress === undefined
       ? undefined
@@ -184,7 +185,11 @@ async function serveAsWorker(
 ): Promise<number> {
   const link = connectProxyWorker();
   const logger = loggerFor(output, `switchboard proxy worker ${slot} (pid ${process.pid}): `);
-  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
+  const proxy = createProxy({
+    configFile,
+    logger,
+    hook: whilePolicyConfigured(new PolicyClient((m) => logger.error(m))),
+  });
   try {
     let listeners;
     try {

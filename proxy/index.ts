@@ -15,7 +15,7 @@ export type { ProxyConfigError } from './config-errors';
 export type * from './config-model';
 export { createSeededRandom, DEFAULT_ENVIRONMENT } from './environment';
 export type { ProxyEnvironment } from './environment';
-export { NO_HOOK } from './traffic-hook';
+export { NO_HOOK, whilePolicyConfigured } from './traffic-hook';
 export type { RequestVerdict, TrafficHook } from './traffic-hook';
 export type { ProxyCounters, ProxyLogger } from './proxy-generation';
 export type { ProxyReason } from './traffic-facts';
