@@ -16,14 +16,15 @@
  *
  * It restarts a worker that exits unexpectedly, after a delay that doubles with each
  * consecutive failure of that worker. On stop it passes the signal on to every worker (as
- * an IPC message, see stopAll), each drains gracefully, and it waits for them.
+ * an IPC message), each drains gracefully, and it waits for them. Forking, restarting and
+ * stopping are the shared worker pool's (supervision/worker-pool.ts), as for the proxy.
  *
  * The admin endpoint, when asked for, runs in the supervisor: it stays up while a worker
  * restarts, and it answers from every worker by asking them over the cluster IPC channel
  * (`/stats` sums their counters and lists each; `/config` is the first serving worker's,
  * with each worker's generation). Nothing on the Check/Report path uses IPC.
  */
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import {
   createAdminEndpoint,
@@ -33,6 +34,7 @@ import {
   type AdminStatsView,
 } from './admin-endpoint';
 import type { PolicyServer } from './policy-server';
+import { createWorkerPool, isMessageOf, type PoolSlot, type WorkerPool } from '../supervision/worker-pool';
 
 /** Environment of a worker: its slot number, 1 to N. */
 export const WORKER_SLOT_ENV = 'SWITCHBOARD_WORKER_SLOT';
@@ -106,11 +108,11 @@ export function connectToSupervisor(server: PolicyServer, configDir: string | un
   let requestStop: (signal: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (requestStop = resolve));
   const onMessage = (message: unknown): void => {
-    if (isStop(message)) {
+    if (isMessageOf<StopMessage>(message, 'switchboard:stop')) {
       requestStop(message.signal);
       return;
     }
-    if (!isAsk(message)) return;
+    if (!isMessageOf<AskMessage>(message, 'switchboard:ask')) return;
     let answer: WorkerMessage;
     try {
       const runtime = server.runtime;
@@ -202,51 +204,65 @@ export interface WorkerSupervisor {
   kill(): void;
 }
 
-interface Slot {
-  readonly index: number;
-  worker: Worker | undefined;
-  serving: boolean;
-  forkedAt: number;
-  /** Consecutive unexpected exits, for the back-off. */
-  failures: number;
-  restartTimer: NodeJS.Timeout | undefined;
-  /** Settles the wait of start() on this worker. */
-  onListening: ((message: Extract<WorkerMessage, { type: 'switchboard:listening' }>) => void) | undefined;
-  onEarlyExit: ((reason: string) => void) | undefined;
-  /** Resolves stop()'s wait on this worker. */
-  exited: Promise<number | null>;
-  markExited: (code: number | null) => void;
-}
-
 interface PendingAsk {
   readonly resolve: (body: unknown) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
-  readonly slot: Slot;
+  readonly slot: PoolSlot;
 }
+
+type ListeningMessage = Extract<WorkerMessage, { type: 'switchboard:listening' }>;
 
 /**
  * Creates a supervisor; nothing is forked until `start()`.
  * @throws TypeError when `workers` is not a whole number ≥ 1
  */
 export function createWorkerSupervisor(options: WorkerSupervisorOptions): WorkerSupervisor {
-  if (!Number.isInteger(options.workers) || options.workers < 1) {
-    throw new TypeError(`workers must be a whole number ≥ 1, got ${options.workers}`);
-  }
-  if (!cluster.isPrimary) throw new Error('a worker supervisor must run in the primary process');
-  const restartDelayMs = options.restartDelayMs ?? 100;
-  const maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
-  const stableAfterMs = options.stableAfterMs ?? 10_000;
   const askTimeoutMs = options.askTimeoutMs ?? 1_000;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
-  const slots: Slot[] = [];
   const pending = new Map<number, PendingAsk>();
   let nextAskId = 1;
   /** The address with the port the first worker bound; the address as asked until then. */
   let boundAddress = options.address;
-  let started = false;
   let stopping: Promise<boolean> | undefined;
   let starting: Promise<SupervisedListening> | undefined;
+
+  const pool: WorkerPool<ListeningMessage> = createWorkerPool<ListeningMessage>({
+    ...options,
+    logPrefix: 'switchboard',
+    stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+    // Cluster shares one listening socket per address *as asked* (port 0 included): while a
+    // worker holds it, a new worker must ask for the same address to join it. Once none
+    // does, the socket is gone, and asking for port 0 again would pick a new port: ask for
+    // the port the first worker got instead.
+    env: (slot) => ({
+      [WORKER_SLOT_ENV]: String(slot.index),
+      [WORKER_ADDRESS_ENV]: pool.slots.some((s) => s.serving) ? options.address : boundAddress,
+    }),
+    listening: (message) =>
+      isMessageOf<ListeningMessage>(message, 'switchboard:listening') ? message : undefined,
+    firstListening: (listening) => {
+      boundAddress = listening.address;
+    },
+    onMessage: (_slot, message) => {
+      if (!isMessageOf<Extract<WorkerMessage, { type: 'switchboard:answer' }>>(message, 'switchboard:answer'))
+        return;
+      const ask = pending.get(message.id);
+      if (ask === undefined) return;
+      pending.delete(message.id);
+      clearTimeout(ask.timer);
+      if (message.error !== undefined) ask.reject(new Error(`worker ${ask.slot.index}: ${message.error}`));
+      else ask.resolve(message.body);
+    },
+    onExit: (slot) => {
+      for (const [id, ask] of pending) {
+        if (ask.slot !== slot) continue;
+        pending.delete(id);
+        clearTimeout(ask.timer);
+        ask.reject(new Error(`worker ${slot.index} exited`));
+      }
+    },
+    stopMessage: (signal): StopMessage => ({ type: 'switchboard:stop', signal }),
+  });
 
   const admin: AdminEndpoint | undefined =
     options.adminAddress === undefined
@@ -256,178 +272,38 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
           source: {
             draining: () => stopping !== undefined,
             readiness: () => {
-              const serving = slots.filter((s) => s.serving).length;
+              const serving = pool.slots.filter((s) => s.serving).length;
+              const workers = pool.slots.length;
               if (stopping !== undefined) return { ready: false, reason: 'draining' };
-              if (!started)
-                return { ready: false, reason: 'workers are starting', serving, workers: slots.length };
-              if (serving === 0)
-                return { ready: false, reason: 'no worker is serving', serving, workers: slots.length };
-              return { ready: true, serving, workers: slots.length };
+              if (!pool.started()) return { ready: false, reason: 'workers are starting', serving, workers };
+              if (serving === 0) return { ready: false, reason: 'no worker is serving', serving, workers };
+              return { ready: true, serving, workers };
             },
             config: () => configView(),
             stats: () => statsView(),
           },
         });
 
-  const fork = (slot: Slot): void => {
-    cluster.setupPrimary({ exec: options.exec, args: [...options.args] });
-    // Cluster shares one listening socket per address *as asked* (port 0 included): while a
-    // worker holds it, a new worker must ask for the same address to join it. Once none
-    // does, the socket is gone, and asking for port 0 again would pick a new port: ask for
-    // the port the first worker got instead.
-    const address = slots.some((s) => s.serving) ? options.address : boundAddress;
-    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.index), [WORKER_ADDRESS_ENV]: address });
-    slot.worker = worker;
-    slot.forkedAt = Date.now();
-    slot.exited = new Promise((resolve) => (slot.markExited = resolve));
-    worker.on('message', (message: unknown) => onMessage(slot, worker, message));
-    worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
-    // A send to a worker that is exiting fails (EPIPE); each send handles its own failure,
-    // and the exit is seen through 'exit'. Without a listener the error would end the supervisor.
-    worker.on('error', () => undefined);
-  };
-
-  const onMessage = (slot: Slot, worker: Worker, message: unknown): void => {
-    if (!isWorkerMessage(message) || slot.worker !== worker) return;
-    if (message.type === 'switchboard:listening') {
-      slot.serving = true;
-      if (slot.onListening !== undefined) slot.onListening(message);
-      else options.log(`switchboard: worker ${slot.index} restarted (pid ${worker.process.pid}) and serves`);
-      return;
-    }
-    const ask = pending.get(message.id);
-    if (ask === undefined) return;
-    pending.delete(message.id);
-    clearTimeout(ask.timer);
-    if (message.error !== undefined) ask.reject(new Error(`worker ${slot.index}: ${message.error}`));
-    else ask.resolve(message.body);
-  };
-
-  const onExit = (slot: Slot, worker: Worker, code: number | null, signal: string | null): void => {
-    if (slot.worker !== worker) return;
-    slot.worker = undefined;
-    slot.serving = false;
-    slot.markExited(code);
-    for (const [id, ask] of pending) {
-      if (ask.slot !== slot) continue;
-      pending.delete(id);
-      clearTimeout(ask.timer);
-      ask.reject(new Error(`worker ${slot.index} exited`));
-    }
-    const how = signal === null ? `code ${code}` : `signal ${signal}`;
-    if (slot.onEarlyExit !== undefined) {
-      slot.onEarlyExit(
-        `worker ${slot.index} (pid ${worker.process.pid}) exited with ${how} before listening`,
-      );
-      return;
-    }
-    if (stopping !== undefined) {
-      if (code !== 0)
-        options.log(`switchboard: worker ${slot.index} (pid ${worker.process.pid}) stopped with ${how}`);
-      return;
-    }
-    if (Date.now() - slot.forkedAt >= stableAfterMs) slot.failures = 0;
-    const delay = Math.min(restartDelayMs * 2 ** slot.failures, maxRestartDelayMs);
-    slot.failures++;
-    options.log(
-      `switchboard: worker ${slot.index} (pid ${worker.process.pid}) exited unexpectedly with ${how}; ` +
-        `restarting it in ${delay} ms`,
-    );
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = undefined;
-      if (stopping === undefined) fork(slot);
-    }, delay);
-  };
-
-  /** Forks a slot's worker and waits until it listens; rejects when it exits first. */
-  const startSlot = (slot: Slot): Promise<Extract<WorkerMessage, { type: 'switchboard:listening' }>> =>
-    new Promise((resolve, reject) => {
-      slot.onListening = (message) => {
-        slot.onListening = undefined;
-        slot.onEarlyExit = undefined;
-        resolve(message);
-      };
-      slot.onEarlyExit = (reason) => {
-        slot.onListening = undefined;
-        slot.onEarlyExit = undefined;
-        reject(new Error(reason));
-      };
-      fork(slot);
-    });
-
   const startAll = async (): Promise<SupervisedListening> => {
     const adminListening = await admin?.start();
-    for (let index = 1; index <= options.workers; index++) {
-      slots.push({
-        index,
-        worker: undefined,
-        serving: false,
-        forkedAt: 0,
-        failures: 0,
-        restartTimer: undefined,
-        onListening: undefined,
-        onEarlyExit: undefined,
-        exited: Promise.resolve(null),
-        markExited: () => undefined,
-      });
-    }
-    const [first, ...others] = slots as [Slot, ...Slot[]];
-    const firstListening = await startSlot(first);
-    if (stopping !== undefined) throw new Error('stopped while the workers were starting');
-    boundAddress = firstListening.address;
-    await Promise.all(others.map(startSlot));
-    started = true;
+    const first = await pool.start();
     return {
-      address: firstListening.address,
-      port: firstListening.port,
-      generation: firstListening.generation,
-      resources: firstListening.resources,
+      address: first.address,
+      port: first.port,
+      generation: first.generation,
+      resources: first.resources,
       ...(adminListening === undefined ? {} : { admin: adminListening }),
     };
   };
 
-  // Does not wait for start(): workers still starting get the signal too, and start() rejects.
   const stopAll = async (signal: NodeJS.Signals): Promise<boolean> => {
-    // The request travels as a message, not as the signal itself: when a terminal signals
-    // the whole process group, a worker would get the signal twice, and the second copy can
-    // land while the worker exits, when nothing catches it any more (an exit by signal).
-    const stop: StopMessage = { type: 'switchboard:stop', signal };
-    for (const slot of slots) {
-      clearTimeout(slot.restartTimer);
-      const worker = slot.worker;
-      if (worker === undefined) continue;
-      // A worker that cannot hear it is exiting already; stopTimeoutMs bounds the wait anyway.
-      if (worker.isConnected()) worker.send(stop, undefined, {}, () => undefined);
-      else worker.process.kill(signal);
-    }
-    const codes = slots.map((slot) => (slot.worker === undefined ? Promise.resolve(0) : slot.exited));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), stopTimeoutMs);
-    });
-    const outcome = await Promise.race([Promise.all(codes), timedOut]);
-    clearTimeout(timer);
-    let clean = true;
-    if (outcome === 'timeout') {
-      clean = false;
-      for (const slot of slots) {
-        if (slot.worker === undefined) continue;
-        options.log(
-          `switchboard: worker ${slot.index} (pid ${slot.worker.process.pid}) did not stop within ` +
-            `${stopTimeoutMs} ms; killing it`,
-        );
-        slot.worker.process.kill('SIGKILL');
-      }
-      await Promise.all(slots.map((slot) => slot.exited));
-    } else {
-      clean = outcome.every((code) => code === 0);
-    }
+    const clean = await pool.stop(signal);
     await admin?.close();
     return clean;
   };
 
   /** Asks one worker; rejects after askTimeoutMs. */
-  const ask = (slot: Slot, what: AskMessage['what']): Promise<unknown> =>
+  const ask = (slot: PoolSlot, what: AskMessage['what']): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const worker = slot.worker;
       if (worker === undefined || !worker.isConnected()) {
@@ -450,7 +326,7 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     });
 
   const configView = async (): Promise<object | undefined> => {
-    const serving = slots.filter((s) => s.serving);
+    const serving = pool.slots.filter((s) => s.serving);
     const answers = await Promise.allSettled(serving.map((slot) => ask(slot, 'config')));
     let view: Record<string, unknown> | undefined;
     const workers = serving.map((slot, i) => {
@@ -465,7 +341,7 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
   };
 
   const statsView = async (): Promise<object> => {
-    const live = slots.filter((s) => s.worker !== undefined);
+    const live = pool.slots.filter((s) => s.worker !== undefined);
     const answers = await Promise.allSettled(live.map((slot) => ask(slot, 'stats')));
     // Summed by name, so that a counter the dispatcher gains is summed too.
     const total: Record<string, number> = {};
@@ -491,7 +367,7 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     start() {
       if (stopping !== undefined) return Promise.reject(new Error('the worker supervisor is stopped'));
       starting ??= startAll().catch(async (error: unknown) => {
-        // A worker failed to start: stop the others, which may still be starting.
+        // A worker (or the admin address) failed: stop the workers, which may still be starting.
         stopping ??= stopAll('SIGTERM');
         await stopping;
         throw error;
@@ -502,33 +378,6 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
       stopping ??= stopAll(signal);
       return stopping;
     },
-    kill() {
-      for (const slot of slots) {
-        clearTimeout(slot.restartTimer);
-        slot.worker?.process.kill('SIGKILL');
-      }
-    },
+    kill: () => pool.kill(),
   };
-}
-
-function isStop(message: unknown): message is StopMessage {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    (message as { type?: unknown }).type === 'switchboard:stop'
-  );
-}
-
-function isAsk(message: unknown): message is AskMessage {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    (message as { type?: unknown }).type === 'switchboard:ask'
-  );
-}
-
-function isWorkerMessage(message: unknown): message is WorkerMessage {
-  if (typeof message !== 'object' || message === null) return false;
-  const type = (message as { type?: unknown }).type;
-  return type === 'switchboard:listening' || type === 'switchboard:answer';
 }

@@ -9,13 +9,12 @@
  * worker asks for, port 0 would give every port-0 listener of a worker the same socket:
  * with more than one worker, listeners need fixed ports (the CLI refuses port 0 then).
  *
- * Worker 1 starts first, so that a configuration that does not load is reported once; the
- * others start once it listens. A worker that exits unexpectedly is restarted after a delay
- * that doubles with each consecutive failure. On stop, each worker is asked (by an IPC
- * message, not a signal: a terminal's Ctrl-C reaches the whole process group) to drain and
- * exit; those still running after `stopTimeoutMs` are killed.
+ * Starting, restarting and stopping the workers is the shared worker pool's
+ * (supervision/worker-pool.ts): worker 1 first, restarts with back-off, stop by an IPC
+ * message, a kill after `stopTimeoutMs`.
  */
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
+import { createWorkerPool, isMessageOf } from '../supervision/worker-pool';
 import type { ListeningAddress } from './proxy';
 
 /** Environment of a worker: its slot number, 1 to N. */
@@ -55,7 +54,7 @@ export function connectProxyWorker(): ProxyWorkerLink {
   let requestStop: (signal: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (requestStop = resolve));
   const onMessage = (message: unknown): void => {
-    if (isMessage<StopMessage>(message, 'switchboard-proxy:stop')) requestStop(message.signal);
+    if (isMessageOf<StopMessage>(message, 'switchboard-proxy:stop')) requestStop(message.signal);
   };
   worker.on('message', onMessage);
   return {
@@ -105,173 +104,28 @@ export interface ProxySupervisor {
   pids(): number[];
 }
 
-interface Slot {
-  readonly index: number;
-  worker: Worker | undefined;
-  forkedAt: number;
-  failures: number;
-  restartTimer: NodeJS.Timeout | undefined;
-  onListening: ((message: ListeningMessage) => void) | undefined;
-  onEarlyExit: ((reason: string) => void) | undefined;
-  exited: Promise<number | null>;
-  markExited: (code: number | null) => void;
-}
-
 /** @throws TypeError when `workers` is not a whole number ≥ 1, Error outside the primary process */
 export function createProxySupervisor(options: ProxySupervisorOptions): ProxySupervisor {
-  if (!Number.isInteger(options.workers) || options.workers < 1) {
-    throw new TypeError(`workers must be a whole number ≥ 1, got ${options.workers}`);
-  }
-  if (!cluster.isPrimary) throw new Error('a proxy supervisor must run in the primary process');
-  const restartDelayMs = options.restartDelayMs ?? 100;
-  const maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
-  const stableAfterMs = options.stableAfterMs ?? 10_000;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 35_000;
-  const slots: Slot[] = [];
-  let stopping: Promise<boolean> | undefined;
-  let starting: Promise<SupervisedProxy> | undefined;
-
-  const fork = (slot: Slot): void => {
-    cluster.setupPrimary({ exec: options.exec, args: [...options.args] });
-    const worker = cluster.fork({ [PROXY_WORKER_SLOT_ENV]: String(slot.index) });
-    slot.worker = worker;
-    slot.forkedAt = Date.now();
-    slot.exited = new Promise((resolve) => (slot.markExited = resolve));
-    worker.on('message', (message: unknown) => {
-      if (slot.worker !== worker || !isMessage<ListeningMessage>(message, 'switchboard-proxy:listening'))
-        return;
-      if (slot.onListening !== undefined) slot.onListening(message);
-      else
-        options.log(
-          `switchboard proxy: worker ${slot.index} restarted (pid ${worker.process.pid}) and serves`,
-        );
-    });
-    worker.on('exit', (code, signal) => onExit(slot, worker, code, signal));
-    worker.on('error', () => undefined); // a send to an exiting worker; 'exit' tells the rest
-  };
-
-  const onExit = (slot: Slot, worker: Worker, code: number | null, signal: string | null): void => {
-    if (slot.worker !== worker) return;
-    slot.worker = undefined;
-    slot.markExited(code);
-    const how = signal === null ? `code ${code}` : `signal ${signal}`;
-    if (slot.onEarlyExit !== undefined) {
-      slot.onEarlyExit(
-        `worker ${slot.index} (pid ${worker.process.pid}) exited with ${how} before listening`,
-      );
-      return;
-    }
-    if (stopping !== undefined) {
-      if (code !== 0)
-        options.log(
-          `switchboard proxy: worker ${slot.index} (pid ${worker.process.pid}) stopped with ${how}`,
-        );
-      return;
-    }
-    if (Date.now() - slot.forkedAt >= stableAfterMs) slot.failures = 0;
-    const delay = Math.min(restartDelayMs * 2 ** slot.failures, maxRestartDelayMs);
-    slot.failures++;
-    options.log(
-      `switchboard proxy: worker ${slot.index} (pid ${worker.process.pid}) exited unexpectedly with ${how}; restarting it in ${delay} ms`,
-    );
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = undefined;
-      if (stopping === undefined) fork(slot);
-    }, delay);
-  };
-
-  const startSlot = (slot: Slot): Promise<ListeningMessage> =>
-    new Promise((resolve, reject) => {
-      slot.onListening = (message) => {
-        slot.onListening = undefined;
-        slot.onEarlyExit = undefined;
-        resolve(message);
-      };
-      slot.onEarlyExit = (reason) => {
-        slot.onListening = undefined;
-        slot.onEarlyExit = undefined;
-        reject(new Error(reason));
-      };
-      fork(slot);
-    });
-
-  const startAll = async (): Promise<SupervisedProxy> => {
-    for (let index = 1; index <= options.workers; index++) {
-      slots.push({
-        index,
-        worker: undefined,
-        forkedAt: 0,
-        failures: 0,
-        restartTimer: undefined,
-        onListening: undefined,
-        onEarlyExit: undefined,
-        exited: Promise.resolve(null),
-        markExited: () => undefined,
-      });
-    }
-    const [first, ...others] = slots as [Slot, ...Slot[]];
-    const firstListening = await startSlot(first);
-    if (stopping !== undefined) throw new Error('stopped while the workers were starting');
-    await Promise.all(others.map(startSlot));
-    return { listeners: firstListening.listeners, generation: firstListening.generation };
-  };
-
-  const stopAll = async (signal: NodeJS.Signals): Promise<boolean> => {
-    const stop: StopMessage = { type: 'switchboard-proxy:stop', signal };
-    for (const slot of slots) {
-      clearTimeout(slot.restartTimer);
-      const worker = slot.worker;
-      if (worker === undefined) continue;
-      if (worker.isConnected()) worker.send(stop, undefined, {}, () => undefined);
-      else worker.process.kill(signal);
-    }
-    const codes = slots.map((slot) => (slot.worker === undefined ? Promise.resolve(0) : slot.exited));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), stopTimeoutMs);
-    });
-    const outcome = await Promise.race([Promise.all(codes), timedOut]);
-    clearTimeout(timer);
-    if (outcome !== 'timeout') return outcome.every((code) => code === 0);
-    for (const slot of slots) {
-      if (slot.worker === undefined) continue;
-      options.log(
-        `switchboard proxy: worker ${slot.index} (pid ${slot.worker.process.pid}) did not stop within ${stopTimeoutMs} ms; killing it`,
-      );
-      slot.worker.process.kill('SIGKILL');
-    }
-    await Promise.all(slots.map((slot) => slot.exited));
-    return false;
-  };
-
+  const pool = createWorkerPool<ListeningMessage>({
+    ...options,
+    logPrefix: 'switchboard proxy',
+    stopTimeoutMs: options.stopTimeoutMs ?? 35_000,
+    env: (slot) => ({ [PROXY_WORKER_SLOT_ENV]: String(slot.index) }),
+    listening: (message) =>
+      isMessageOf<ListeningMessage>(message, 'switchboard-proxy:listening') ? message : undefined,
+    stopMessage: (signal): StopMessage => ({ type: 'switchboard-proxy:stop', signal }),
+  });
   return {
-    start() {
-      if (stopping !== undefined) return Promise.reject(new Error('the proxy supervisor is stopped'));
-      starting ??= startAll().catch(async (error: unknown) => {
-        stopping ??= stopAll('SIGTERM');
-        await stopping;
-        throw error;
-      });
-      return starting;
+    async start() {
+      const first = await pool.start();
+      return { listeners: first.listeners, generation: first.generation };
     },
-    stop(signal) {
-      stopping ??= stopAll(signal);
-      return stopping;
-    },
-    kill() {
-      for (const slot of slots) {
-        clearTimeout(slot.restartTimer);
-        slot.worker?.process.kill('SIGKILL');
-      }
-    },
+    stop: (signal) => pool.stop(signal),
+    kill: () => pool.kill(),
     pids() {
-      return slots.flatMap((slot) =>
+      return pool.slots.flatMap((slot) =>
         slot.worker?.process.pid === undefined ? [] : [slot.worker.process.pid],
       );
     },
   };
-}
-
-function isMessage<M extends { type: string }>(message: unknown, type: M['type']): message is M {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }
