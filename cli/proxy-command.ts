@@ -23,6 +23,7 @@ import {
 } from '../proxy';
 import type { CommandOutput } from './server-command';
 import { UsageError } from './usage-error';
+import { catchStopSignals, type StopSignals } from './stop-signals';
 
 export const PROXY_USAGE = `Usage: switchboard proxy --config FILE [--workers N] [--admin HOST:PORT]
 
@@ -104,37 +105,6 @@ export async function runProxyCommand(args: readonly string[], output: CommandOu
   } finally {
     if (slot === undefined) signals.dispose();
   }
-}
-
-interface StopSignals {
-  next(): Promise<NodeJS.Signals>;
-  dispose(): void;
-}
-
-/** SIGINT and SIGTERM, caught from the start; `onSecond` runs on a second one. */
-function catchStopSignals(onSecond: (() => void) | undefined): StopSignals {
-  let received: NodeJS.Signals | undefined;
-  let wake: ((signal: NodeJS.Signals) => void) | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (received !== undefined) {
-      onSecond?.();
-      return;
-    }
-    received = signal;
-    wake?.(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    next: () =>
-      received !== undefined
-        ? Promise.resolve(received)
-        : new Promise<NodeJS.Signals>((resolve) => (wake = resolve)),
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 function loggerFor(output: CommandOutput, prefix: string): ProxyLogger {

@@ -21,6 +21,7 @@ import {
 } from '../policy-server';
 import type { PolicyServerLogger } from '../policy-server';
 import { UsageError } from './usage-error';
+import { catchStopSignals, type StopSignals } from './stop-signals';
 
 export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--data-dir DIR] [--workers N]
 
@@ -156,41 +157,6 @@ function checkAddress(flag: string, address: string): string {
     );
   }
   return address;
-}
-
-/** SIGINT and SIGTERM, caught for as long as the command runs. */
-interface StopSignals {
-  /** Resolves with the first stop signal (at once if one came already). */
-  next(): Promise<NodeJS.Signals>;
-  dispose(): void;
-}
-
-/** Catches stop signals; `onSecond` (when given) runs on the second one, which is otherwise ignored. */
-function catchStopSignals(onSecond: (() => void) | undefined): StopSignals {
-  let received: NodeJS.Signals | undefined;
-  let wake: ((signal: NodeJS.Signals) => void) | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (received !== undefined) {
-      onSecond?.(); // a second signal cuts the graceful wait short
-      return;
-    }
-    received = signal;
-    wake?.(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    next: () =>
-      received !== undefined
-        ? Promise.resolve(received)
-        : new Promise<NodeJS.Signals>((resolve) => {
-            wake = resolve;
-          }),
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 async function serveUntilSignalled(
