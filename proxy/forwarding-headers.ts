@@ -24,7 +24,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 export type IncomingHeaders = IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>;
 
 /** Names listed in a Connection header (other than the options close / keep-alive / upgrade). */
-function connectionListed(headers: IncomingHeaders): ReadonlySet<string> | undefined {
+export function connectionListed(headers: IncomingHeaders): ReadonlySet<string> | undefined {
   const connection = headers['connection'];
   if (connection === undefined) return undefined;
   const text = Array.isArray(connection) ? connection.join(',') : (connection as string);

@@ -4,6 +4,7 @@
  * (http1-server-connection.ts) and Node's `http2` server, whose compatibility objects also
  * carry HTTP/1.1 over TLS (node-downstream.ts).
  */
+import type { HeaderOperations } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
 
@@ -56,6 +57,22 @@ export interface Downstream {
    * @throws Error when a field cannot be sent on this protocol (the response is then untouched)
    */
   writeHead(status: number, headers: OutgoingHeaders): void;
+  /**
+   * Our HTTP/1.1 server only (absent elsewhere): sets the response head from the text of a
+   * received HTTP/1.1 response head (latin1, status line first, without its final CRLFCRLF,
+   * already validated by http1-response-parser.ts), its field lines forwarded as received
+   * except the hop-by-hop ones, those `listed` (by the upstream's `Connection`, lower-case)
+   * and those `ops` removes or sets; then the lines `ops` sets and adds. The status line is
+   * ours. `close` closes the connection after the response. Otherwise as `writeHead`.
+   * @throws Error when an operation's value cannot be sent (the response is then untouched)
+   */
+  writeReceivedHead?(
+    status: number,
+    head: string,
+    listed: ReadonlySet<string> | undefined,
+    ops: HeaderOperations | undefined,
+    close: boolean,
+  ): void;
   flushHead(): void;
   /** Writes body bytes; false means wait for onResponseDrain. */
   write(chunk: Buffer): boolean;

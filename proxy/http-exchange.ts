@@ -16,6 +16,7 @@ import type { AttributeBag } from '../attributes';
 import type { Endpoint } from './cluster';
 import type {
   ForwardAction,
+  HeaderOperations,
   HttpListenerConfig,
   NodeIdentity,
   RedirectAction,
@@ -23,6 +24,7 @@ import type {
 } from './config-model';
 import { decideFault } from './fault-injection';
 import {
+  connectionListed,
   downstreamResponseHeaders,
   forwardedTrailers,
   plainAddress,
@@ -105,7 +107,6 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
   private readonly ids: RequestIds;
   requestBytes = 0;
   status = 0;
-  responseHeaders: OutgoingHeaders | undefined;
   responseBytes = 0;
   durationMs = 0;
   routeName: string | undefined;
@@ -117,6 +118,17 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
   reason: ProxyReason | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
+
+  /** The response head as sent, once built (see `responseHeaders`). */
+  private sentHeaders: OutgoingHeaders | undefined;
+  /**
+   * A received HTTP/1.1 head forwarded as text: its parsed fields, from which the head as sent
+   * is built only when read (by the access log or the traffic hook), with `receivedOps`
+   * applied and `connection: close` when `receivedClose`.
+   */
+  private receivedHeaders: IncomingHeaders | undefined;
+  private receivedOps: HeaderOperations | undefined;
+  private receivedClose = false;
 
   private phase: Phase = 'routing';
   /** Monotonic start, in ms (performance.now: a double, where hrtime.bigint allocates). */
@@ -578,7 +590,30 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     this.upstream!.cluster.release('retries');
   }
 
-  onResponse(call: UpstreamCall, status: number, headers: IncomingHeaders, endsStream: boolean): void {
+  /** The response head as sent downstream (what the access log and the traffic hook see). */
+  get responseHeaders(): OutgoingHeaders | undefined {
+    const received = this.receivedHeaders;
+    if (this.sentHeaders === undefined && received !== undefined) {
+      const out = downstreamResponseHeaders(received);
+      if (this.receivedOps !== undefined) applyHeaderOperations(out, this.receivedOps);
+      if (this.receivedClose) out['connection'] = 'close';
+      this.sentHeaders = out;
+    }
+    return this.sentHeaders;
+  }
+
+  set responseHeaders(headers: OutgoingHeaders | undefined) {
+    this.sentHeaders = headers;
+    this.receivedHeaders = undefined;
+  }
+
+  onResponse(
+    call: UpstreamCall,
+    status: number,
+    headers: IncomingHeaders,
+    endsStream: boolean,
+    receivedHead?: string,
+  ): void {
     if (call !== this.call || this.phase !== 'forwarding') return;
     this.idleTimer?.refresh();
     clearTimeout(this.tryTimer);
@@ -596,8 +631,18 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     this.phase = 'responding';
     // No retry from here on: the replay buffer is not needed any more.
     this.replay = undefined;
-    const out = downstreamResponseHeaders(headers);
     const route = this.route!.config;
+    const downstream = this.downstream;
+    if (
+      receivedHead !== undefined &&
+      downstream.writeReceivedHead !== undefined &&
+      this.retryOverflow === undefined &&
+      !(this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
+    ) {
+      this.forwardReceivedHead(call, status, headers, receivedHead, route.responseHeaders);
+      return;
+    }
+    const out = downstreamResponseHeaders(headers);
     if (route.responseHeaders !== undefined) applyHeaderOperations(out, route.responseHeaders);
     if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
       applyHeaderOperations(out, this.verdict.responseHeaders);
@@ -610,7 +655,6 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     }
     this.status = status;
     this.responseHeaders = out;
-    const downstream = this.downstream;
     if (downstream.destroyed) return;
     if (endsStream && this.origin.http2) {
       // A trailers-only answer (gRPC errors): forward it as one, the stream ending with the head.
@@ -623,18 +667,7 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
       downstream.writeHead(status, out);
     } catch (error) {
       // A header Node refuses for this protocol (say, a malformed value from upstream).
-      this.context.services.logger.error(
-        `response head from ${this.endpointId} not forwardable: ${(error as Error).message}`,
-      );
-      call.abort();
-      this.phase = 'forwarding';
-      this.status = 0;
-      this.responseHeaders = undefined;
-      this.replyLocally({
-        status: 502,
-        reason: 'upstream-reset',
-        message: 'the upstream response head could not be forwarded',
-      });
+      this.headNotForwardable(call, error as Error);
       return;
     }
     // A streamed response's head goes out now (a client may act on it before any body
@@ -647,6 +680,58 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
       this.method === 'HEAD'
     )
       downstream.flushHead();
+  }
+
+  /**
+   * The HTTP/1.1 fast path: the received head goes on as text, minus its hop-by-hop lines and
+   * with the route's header operations applied to it; no header object is built unless the
+   * access log or the traffic hook reads `responseHeaders`.
+   */
+  private forwardReceivedHead(
+    call: UpstreamCall,
+    status: number,
+    headers: IncomingHeaders,
+    receivedHead: string,
+    ops: HeaderOperations | undefined,
+  ): void {
+    const close = this.context.draining();
+    const grpcStatus = headers['grpc-status'];
+    if (typeof grpcStatus === 'string') {
+      this.grpcStatus = grpcStatus;
+      this.grpcMessage = headers['grpc-message'] as string | undefined;
+    }
+    this.status = status;
+    this.sentHeaders = undefined;
+    this.receivedHeaders = headers;
+    this.receivedOps = ops;
+    this.receivedClose = close;
+    const downstream = this.downstream;
+    if (downstream.destroyed) return;
+    try {
+      downstream.writeReceivedHead!(status, receivedHead, connectionListed(headers), ops, close);
+    } catch (error) {
+      this.headNotForwardable(call, error as Error);
+      return;
+    }
+    // As in onResponse: a streamed response's head goes out now.
+    if (headers['content-length'] === undefined || status === 204 || status === 304 || this.method === 'HEAD')
+      downstream.flushHead();
+  }
+
+  /** The response head could not be written downstream: the client gets a 502 instead. */
+  private headNotForwardable(call: UpstreamCall, error: Error): void {
+    this.context.services.logger.error(
+      `response head from ${this.endpointId} not forwardable: ${error.message}`,
+    );
+    call.abort();
+    this.phase = 'forwarding';
+    this.status = 0;
+    this.responseHeaders = undefined;
+    this.replyLocally({
+      status: 502,
+      reason: 'upstream-reset',
+      message: 'the upstream response head could not be forwarded',
+    });
   }
 
   onData(call: UpstreamCall, chunk: Buffer): void {

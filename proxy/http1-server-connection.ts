@@ -25,6 +25,7 @@
 import { STATUS_CODES } from 'node:http';
 import type * as net from 'node:net';
 import type { IncomingHeaders } from './forwarding-headers';
+import type { HeaderOperations } from './config-model';
 import type { OutgoingHeaders } from './header-operations';
 import type { Downstream, DownstreamHandler } from './http-exchange-types';
 import {
@@ -186,6 +187,70 @@ export class Http1ServerRequest implements Downstream {
         }
       }
     }
+    this.finishHead(text, status, hasLength, hasDate, close);
+  }
+
+  writeReceivedHead(
+    status: number,
+    head: string,
+    listed: ReadonlySet<string> | undefined,
+    ops: HeaderOperations | undefined,
+    close: boolean,
+  ): void {
+    if (this.headersSent) throw new Error('the response head was sent already');
+    let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let hasLength = false;
+    let hasDate = false;
+    let cut: ReadonlySet<string> | undefined = listed;
+    if (ops !== undefined && (ops.remove.length > 0 || ops.set.length > 0)) {
+      const names = new Set(listed);
+      for (const name of ops.remove) names.add(name);
+      for (const [name] of ops.set) names.add(name);
+      cut = names;
+    }
+    // Runs of kept lines are copied as slices: [keepFrom, pos) is kept so far.
+    let pos = head.indexOf(CRLF);
+    pos = pos < 0 ? head.length : pos + 2;
+    let keepFrom = pos;
+    while (pos < head.length) {
+      let end = head.indexOf(CRLF, pos);
+      if (end < 0) end = head.length;
+      // The response parser refused lines without a name and colon, and obs-folds.
+      const colon = head.indexOf(':', pos);
+      const nameLength = colon - pos;
+      let drop = false;
+      if (cut !== undefined || (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1)) {
+        const name = head.slice(pos, colon).toLowerCase();
+        if (HOP_BY_HOP_RESPONSE.has(name) || cut?.has(name) === true) drop = true;
+        else if (name === 'content-length') {
+          // Repeats were checked equal by the parser; one line goes on (as Node's client keeps one).
+          if (hasLength) drop = true;
+          hasLength = true;
+        } else if (name === 'date') hasDate = true;
+      }
+      if (drop) {
+        if (pos > keepFrom) text += head.slice(keepFrom, pos);
+        keepFrom = end + 2;
+      }
+      pos = end + 2;
+    }
+    if (keepFrom < head.length) text += `${head.slice(keepFrom)}\r\n`;
+    if (ops !== undefined) {
+      for (const [name, value] of ops.set) text += opLine(name, value);
+      for (const [name, value] of ops.add) text += opLine(name, value);
+      if (!hasDate) hasDate = hasOp(ops, 'date');
+    }
+    this.finishHead(text, status, hasLength, hasDate, close);
+  }
+
+  /** Ends a head whose field lines are `text`: date, framing, persistence. */
+  private finishHead(
+    text: string,
+    status: number,
+    hasLength: boolean,
+    hasDate: boolean,
+    close: boolean,
+  ): void {
     if (!hasDate) text += `date: ${httpDate()}\r\n`;
     if (this.method === 'HEAD' || status < 200 || status === 204 || status === 304) {
       this.noResponseBody = true;
@@ -280,6 +345,36 @@ export class Http1ServerRequest implements Downstream {
   destroy(): void {
     this.connection.socket.destroy();
   }
+}
+
+/**
+ * Response fields a proxy never forwards (hop-by-hop, RFC 9110 §7.6.1; `host` and
+ * `http2-settings` do not belong in a response): as `downstreamResponseHeaders` leaves out.
+ */
+const HOP_BY_HOP_RESPONSE: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'http2-settings',
+  'host',
+]);
+/** 1 at the lengths of the names `writeReceivedHead` must look at (hop-by-hop, content-length, date). */
+const NOTED_LENGTHS = new Uint8Array(18);
+for (const name of [...HOP_BY_HOP_RESPONSE, 'content-length', 'date']) NOTED_LENGTHS[name.length] = 1;
+
+/** A field line from a route's header operation (names were checked when the route was read). */
+function opLine(name: string, value: string): string {
+  if (BAD_VALUE.test(value)) throw new Error(`invalid character in header ${name}`);
+  return `${name}: ${value}\r\n`;
+}
+
+function hasOp(ops: HeaderOperations, name: string): boolean {
+  for (const [one] of ops.set) if (one === name) return true;
+  for (const [one] of ops.add) if (one === name) return true;
+  return false;
 }
 
 /** Trailer fields as lines, the ones that cannot be written left out. */

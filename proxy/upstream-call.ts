@@ -37,8 +37,16 @@ export interface UpstreamCallHandler {
   /**
    * The response head; the body follows through onData. Headers include pseudo-headers for
    * HTTP/2; `endsStream` when the head ends the response (an HTTP/2 trailers-only answer).
+   * `receivedHead`: on HTTP/1.1, the head's text as received (latin1, without its final
+   * CRLFCRLF), for a downstream that forwards it as text (`Downstream.writeReceivedHead`).
    */
-  onResponse(call: UpstreamCall, status: number, headers: IncomingHeaders, endsStream: boolean): void;
+  onResponse(
+    call: UpstreamCall,
+    status: number,
+    headers: IncomingHeaders,
+    endsStream: boolean,
+    receivedHead?: string,
+  ): void;
   onData(call: UpstreamCall, chunk: Buffer): void;
   /** The response is complete; `trailers` when the upstream sent any. */
   onEnd(call: UpstreamCall, trailers: IncomingHeaders | undefined): void;
@@ -270,10 +278,11 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
           return;
         }
         if (end - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
-        const parsed = parseResponseHead(buf.toString('latin1', at, end - 4), this.head.method === 'HEAD');
+        const text = buf.toString('latin1', at, end - 4);
+        const parsed = parseResponseHead(text, this.head.method === 'HEAD');
         at = end;
         if (typeof parsed === 'string') return this.fail(`malformed upstream response head: ${parsed}`);
-        if (!this.onHead(parsed)) return;
+        if (!this.onHead(parsed, text)) return;
         continue;
       }
       if (this.phase === BODY_PHASE) {
@@ -313,7 +322,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
   }
 
   /** A response head; false when nothing more is to be read (done, or failed). */
-  private onHead(parsed: ResponseHead): boolean {
+  private onHead(parsed: ResponseHead, text: string): boolean {
     const status = parsed.status;
     if (status < 200) {
       if (status === 101) {
@@ -331,7 +340,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
       this.pool.noteKeepAliveTimeout(this.connection!, parsed.keepAliveSeconds);
     if (parsed.framing === CHUNKED) this.decoder = new ChunkedDecoder();
     this.phase = BODY_PHASE;
-    this.handler.onResponse(this, status, parsed.headers, false);
+    this.handler.onResponse(this, status, parsed.headers, false, text);
     if (this.done) return false;
     if (parsed.framing === NO_BODY) {
       this.complete(false);
