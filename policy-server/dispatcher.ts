@@ -98,7 +98,10 @@ type HandlerMethod = (first: unknown, ...rest: unknown[]) => unknown;
 class CallDeadline implements CallContext {
   private controller: AbortController | undefined;
 
-  constructor(readonly attributes: Bag | undefined) {}
+  constructor(
+    readonly attributes: Bag | undefined,
+    readonly deduplicationId?: string,
+  ) {}
 
   get signal(): AbortSignal {
     this.controller ??= new AbortController();
@@ -381,12 +384,16 @@ export class Dispatcher {
     };
   }
 
-  async report(bags: readonly Bag[]): Promise<ReportOutcome> {
+  /**
+   * @param reportId the client's id of this Report, the same on its resends ('' when none):
+   *   each handler call gets `<reportId>/<handler>/<template>` as its deduplicationId.
+   */
+  async report(bags: readonly Bag[], reportId = ''): Promise<ReportOutcome> {
     this.stats.reports++;
     // Instances per handler and template, across every bag of the batch.
     const batches = new Map<
       string,
-      { rule: RuleConfig; handler: HandlerConfig; method: string; instances: unknown[] }
+      { rule: RuleConfig; handler: HandlerConfig; method: string; key: string; instances: unknown[] }
     >();
     for (const bag of bags) {
       for (const rule of this.matching(bag)) {
@@ -406,6 +413,7 @@ export class Dispatcher {
                 rule,
                 handler: action.handler,
                 method: instance.template.handlerMethod,
+                key,
                 instances: [],
               };
               batches.set(key, batch);
@@ -419,7 +427,15 @@ export class Dispatcher {
     const faults: HandlerFault[] = [];
     await Promise.all(
       [...batches.values()].map(async (batch) => {
-        const result = await this.call(batch.rule, batch.handler, batch.method, batch.instances);
+        const result = await this.call(
+          batch.rule,
+          batch.handler,
+          batch.method,
+          batch.instances,
+          undefined,
+          undefined,
+          reportId === '' ? undefined : `${reportId}/${batch.key}`,
+        );
         if (result instanceof HandlerFault) faults.push(result);
         else dispatched += batch.instances.length;
       }),
@@ -443,7 +459,8 @@ export class Dispatcher {
    * Calls `method` of a handler under the deadline, as `(instance, context)` or, for quotas,
    * `(instance, args, context)`; a throw or a timeout becomes a HandlerFault. The method is
    * called by name, not through a closure: no allocation per call for the usual answer.
-   * `attributes` (Check calls only) is the recording bag the handler may read.
+   * `attributes` (Check calls only) is the recording bag the handler may read;
+   * `deduplicationId` (Report calls) the call's stable id.
    */
   private call<R>(
     rule: RuleConfig,
@@ -452,10 +469,11 @@ export class Dispatcher {
     instance: unknown,
     args?: QuotaArgs,
     attributes?: Bag,
+    deduplicationId?: string,
   ): R | HandlerFault | Promise<R | HandlerFault> {
     const handler = this.handlers.get(config.qualifiedName);
     if (handler === undefined) return this.fault(rule, config, StatusCode.INTERNAL, 'handler is not built');
-    const context = new CallDeadline(attributes);
+    const context = new CallDeadline(attributes, deduplicationId);
     let answer: R | Promise<R>;
     try {
       const target = handler as unknown as Record<string, HandlerMethod>;

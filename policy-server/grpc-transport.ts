@@ -49,10 +49,13 @@ export function responseHeaders(metadata: Readonly<Record<string, string>>): htt
 
 /**
  * Serves one unary call. `request` is the request message, decompressed; it may be a view
- * into a larger buffer, so a handler that keeps it past the call copies it. May throw only
- * for bugs: a throw answers INTERNAL.
+ * into a larger buffer, so a handler that keeps it past the call copies it. `headers` are the
+ * call's request headers (its metadata). May throw only for bugs: a throw answers INTERNAL.
  */
-export type UnaryHandler = (request: Buffer) => UnaryAnswer | Promise<UnaryAnswer>;
+export type UnaryHandler = (
+  request: Buffer,
+  headers: http2.IncomingHttpHeaders,
+) => UnaryAnswer | Promise<UnaryAnswer>;
 
 /** The sending side of a server-streaming call. */
 export interface ServerStreamWriter {
@@ -282,7 +285,7 @@ class IncomingCall {
     }
     let answer: UnaryAnswer | Promise<UnaryAnswer>;
     try {
-      answer = this.method.handle(message);
+      answer = this.method.handle(message, this.headers);
     } catch (error) {
       respondOnce(this.stream, internalFailure(error));
       return;

@@ -6,7 +6,12 @@ export {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from './policy-server';
 export type { PolicyServer, PolicyServerOptions, ListeningAddress } from './policy-server';
-export { DEFAULT_VALID_DURATION_MS, DEFAULT_VALID_USE_COUNT, GENERATION_HEADER } from './mixer-service';
+export {
+  DEFAULT_VALID_DURATION_MS,
+  DEFAULT_VALID_USE_COUNT,
+  GENERATION_HEADER,
+  REPORT_ID_HEADER,
+} from './mixer-service';
 export { HEALTH_SERVICE_NAMES } from './health-service';
 export { loadConfigDirectory, parseConfigFile } from './config-loader';
 export type { LoadConfigOptions, ParsedConfigFile } from './config-loader';

@@ -101,6 +101,14 @@ export function toCheckResponse(outcome: CheckOutcome, globalWordCount: number):
  */
 export const GENERATION_HEADER = 'x-switchboard-config-generation';
 
+/**
+ * Report request metadata: the client's id of a Report, the same when it sends that Report
+ * again after a lost answer. Handlers get it (as CallContext.deduplicationId) to give the
+ * records they keep stable ids, so a resend does not make a second audit document. Optional.
+ */
+export const REPORT_ID_HEADER = 'x-switchboard-report-id';
+const REPORT_ID = /^(?:[A-Za-z0-9_-]{1,128})?$/;
+
 /** Response headers per generation, made once each (the last one is kept). */
 class GenerationHeaders {
   private generation = -1;
@@ -157,7 +165,14 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
       active.release();
       return answerCheck(outcome, globalWordCount, headers, logger);
     },
-    report: (bytes) => {
+    report: (bytes, metadata) => {
+      const reportId = metadata[REPORT_ID_HEADER] ?? '';
+      if (typeof reportId !== 'string' || !REPORT_ID.test(reportId)) {
+        return {
+          code: StatusCode.INVALID_ARGUMENT,
+          message: `${REPORT_ID_HEADER} must be 1 to 128 letters, digits, '-' or '_' (got ${JSON.stringify(reportId).slice(0, 80)})`,
+        };
+      }
       const active = runtime.current().acquire();
       let bags;
       try {
@@ -167,7 +182,7 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
         return toGrpcFailure(error, 'Report', logger);
       }
       return active.dispatcher
-        .report(bags)
+        .report(bags, reportId)
         .then(
           (outcome): UnaryAnswer =>
             outcome.status.code === StatusCode.OK

@@ -90,4 +90,12 @@ export interface CallContext {
    * decide on their instance alone should not read it.
    */
   readonly attributes?: Bag;
+  /**
+   * On Report calls: an id of this call's instances that is the same when the client sends
+   * the same Report again (after a lost answer), so a handler can give each instance a stable
+   * id (`<deduplicationId>#<index>`: the export adapters' record ids). Made from the client's
+   * `x-switchboard-report-id` metadata with the handler and template; absent when the client
+   * sent none.
+   */
+  readonly deduplicationId?: string;
 }

@@ -19,7 +19,10 @@ import {
   DEFAULT_VALID_DURATION_MS,
   DEFAULT_VALID_USE_COUNT,
   GENERATION_HEADER,
+  REPORT_ID_HEADER,
 } from '../../policy-server';
+import { createBuiltinRegistry, defineAdapter, s } from '../../adapters';
+import { writeFileSync } from 'node:fs';
 import type { PolicyServer, PolicyServerOptions } from '../../policy-server';
 import { attributesPb, health, mixer } from '../../proto';
 import { callUnary, checkHealth, createRawClient } from '../support/raw-grpc-client';
@@ -326,6 +329,74 @@ describe('policy server', () => {
       const result = await callUnary(client, REPORT, bytes, decodeReportResponse);
       assert.ok(result.ok, result.ok ? '' : result.error.message);
       assert.deepEqual(result.response, {});
+    });
+
+    it("gives report handlers the client's report id, joined with handler and template, the same on a resend", async () => {
+      const seen: (string | undefined)[] = [];
+      const registry = createBuiltinRegistry().register(
+        defineAdapter({
+          name: 'recorder',
+          description: 'records the report ids it is given',
+          templates: ['logentry'],
+          config: s.object({}),
+          build: () => ({
+            handleLogEntry: (_instances: unknown[], context: { deduplicationId?: string }) => {
+              seen.push(context.deduplicationId);
+            },
+            close: async () => undefined,
+          }),
+        }),
+      );
+      const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-report-id-'));
+      try {
+        writeFileSync(
+          path.join(dir, 'audit.yaml'),
+          [
+            'apiVersion: config.istio.io/v1alpha2',
+            'kind: handler',
+            'metadata: { name: audit, namespace: istio-system }',
+            'spec: { compiledAdapter: recorder, params: {} }',
+            '---',
+            'apiVersion: config.istio.io/v1alpha2',
+            'kind: instance',
+            'metadata: { name: access, namespace: istio-system }',
+            'spec: { compiledTemplate: logentry, params: { severity: \'"info"\', variables: { path: request.path | "" } } }',
+            '---',
+            'apiVersion: config.istio.io/v1alpha2',
+            'kind: rule',
+            'metadata: { name: all, namespace: istio-system }',
+            'spec: { actions: [{ handler: audit, instances: [access] }] }',
+            '',
+          ].join('\n'),
+        );
+        const { client } = await startServer({ configDir: dir, registry });
+        const bytes = encodeReportRequest([new AttributeBag([['request.path', '/r']])]);
+        for (const id of ['batch-7', 'batch-7', '']) {
+          const result = await callUnary(
+            client,
+            REPORT,
+            bytes,
+            decodeReportResponse,
+            5_000,
+            id === '' ? {} : { [REPORT_ID_HEADER]: id },
+          );
+          assert.ok(result.ok, result.ok ? '' : result.error.message);
+        }
+        assert.deepEqual(seen, [
+          'batch-7/audit.handler.istio-system/logentry',
+          'batch-7/audit.handler.istio-system/logentry',
+          undefined,
+        ]);
+        const bad = await callUnary(client, REPORT, bytes, decodeReportResponse, 5_000, {
+          [REPORT_ID_HEADER]: 'no spaces',
+        });
+        assert.ok(!bad.ok);
+        assert.equal(bad.error.code, GrpcStatus.INVALID_ARGUMENT);
+        assert.match(bad.error.details, /x-switchboard-report-id must be 1 to 128 letters/);
+        assert.equal(seen.length, 3, 'a refused Report reaches no handler');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('answers INVALID_ARGUMENT when an attribute set is malformed', async () => {

@@ -3,7 +3,7 @@
  * request bytes itself (so it can send malformed ones) and decodes the answer with the
  * generated code.
  */
-import { Client, credentials } from '@grpc/grpc-js';
+import { Client, Metadata, credentials } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { health } from '../../proto';
 
@@ -22,13 +22,17 @@ export function callUnary<Response>(
   requestBytes: Uint8Array,
   decodeResponse: (bytes: Uint8Array) => Response,
   timeoutMs = 5_000,
+  metadata: Readonly<Record<string, string>> = {},
 ): Promise<CallResult<Response>> {
+  const sent = new Metadata();
+  for (const [key, value] of Object.entries(metadata)) sent.set(key, value);
   return new Promise((resolve) => {
     client.makeUnaryRequest<Uint8Array, Response>(
       path,
       (bytes) => Buffer.from(bytes),
       (bytes) => decodeResponse(bytes),
       requestBytes,
+      sent,
       { deadline: Date.now() + timeoutMs },
       (error, response) => {
         if (error !== null) resolve({ ok: false, error });

@@ -18,7 +18,9 @@ export const AUDIT_SCHEMA_VERSION = '1.0.0';
 /** The ECS version the ECS-named fields follow. */
 export const ECS_VERSION = '8.11.0';
 
-type JsonObject = { [key: string]: JsonValue };
+/** An audit record, as built: a JSON object. */
+export type AuditRecord = { [key: string]: JsonValue };
+type JsonObject = AuditRecord;
 
 /**
  * Well-known variable names (compared without regard to case) and the record field each is

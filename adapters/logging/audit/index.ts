@@ -4,7 +4,7 @@
  * README.md documents the schema.
  */
 export { AUDIT_SCHEMA_VERSION, ECS_VERSION, WELL_KNOWN_VARIABLES, buildAuditRecord } from './audit-record';
-export type { AuditContext } from './audit-record';
+export type { AuditContext, AuditRecord } from './audit-record';
 export {
   DEFAULT_REDACTION_RULES,
   HASH_PREFIX,

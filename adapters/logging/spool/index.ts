@@ -6,7 +6,12 @@
 export { Spool } from './spool';
 export type { SpoolBatch, SpoolEnvironment, SpoolPosition, SpoolStats } from './spool';
 export { SpoolSender } from './spool-sender';
-export type { SpoolSenderSettings, SpoolSenderStats, SpoolSink } from './spool-sender';
+export type {
+  SpoolSenderEnvironment,
+  SpoolSenderSettings,
+  SpoolSenderStats,
+  SpoolSink,
+} from './spool-sender';
 export {
   DEFAULT_FSYNC_INTERVAL_MS,
   DEFAULT_MAX_SEGMENT_BYTES,

@@ -72,6 +72,8 @@ interface Segment {
   records: number;
   /** Records the reader has read (or that were acknowledged before the spool opened). */
   readRecords: number;
+  /** Records acknowledged (including before the spool opened). */
+  acknowledgedRecords: number;
   /** No more records will be appended to it. */
   sealed: boolean;
 }
@@ -95,6 +97,9 @@ export class Spool {
   private active!: Segment;
   private activeHandle!: fs.FileHandle;
   private readPosition: SpoolPosition;
+  /** Where the last acknowledged batch ended (or the start, before any). */
+  private acknowledgedPosition: SpoolPosition;
+  private current: SpoolSettings;
   private readHandle: { readonly segmentId: number; readonly handle: fs.FileHandle } | undefined;
   private queue: PendingAppend[] = [];
   private queuedBytes = 0;
@@ -117,12 +122,19 @@ export class Spool {
   };
 
   private constructor(
-    readonly settings: SpoolSettings,
+    settings: SpoolSettings,
     private readonly env: SpoolEnvironment,
     private readonly label: string,
     start: SpoolPosition,
   ) {
+    this.current = settings;
     this.readPosition = start;
+    this.acknowledgedPosition = start;
+  }
+
+  /** The settings in force (see reconfigure). */
+  get settings(): SpoolSettings {
+    return this.current;
   }
 
   /**
@@ -171,6 +183,7 @@ export class Spool {
         bytes: decoded.consumedBytes,
         records: decoded.payloads.length,
         readRecords,
+        acknowledgedRecords: readRecords,
         sealed: true,
       });
     }
@@ -185,13 +198,46 @@ export class Spool {
     spool.segments.push(...recovered);
     spool.counters.recoveredRecords = recoveredRecords;
     await spool.beginSegment((ids.at(-1) ?? 0) + 1);
-    if (settings.fsync === 'INTERVAL') {
-      spool.syncTimer = env.every(() => spool.requestSync(), settings.fsyncIntervalMs);
-    }
+    spool.startSyncTimer();
     if (recoveredRecords > 0) {
       env.logger.info(`${label}: spool ${directory}: ${recoveredRecords} undelivered records recovered`);
     }
     return spool;
+  }
+
+  /**
+   * Takes new settings for the same directory (a handler rebuilt by a reload with changed
+   * spool parameters): bounds and the overflow policy apply to the next append, the fsync
+   * policy at once, the segment size from the next segment on.
+   * @throws Error naming the setting when the settings are unusable or name another directory
+   */
+  reconfigure(settings: SpoolSettings): void {
+    const problems = checkSpoolSettings(settings);
+    if (settings.directory !== this.current.directory) {
+      problems.push(`directory must stay ${this.current.directory}, got ${settings.directory}`);
+    }
+    if (problems.length > 0) throw new Error(`${this.label}: spool ${problems.join('; ')}`);
+    const previous = this.current;
+    this.current = settings;
+    if (previous.fsync !== settings.fsync || previous.fsyncIntervalMs !== settings.fsyncIntervalMs) {
+      this.syncTimer?.cancel();
+      this.syncTimer = undefined;
+      if (this.closing === undefined) this.startSyncTimer();
+    }
+  }
+
+  /**
+   * Forgets what was read but not acknowledged, so the next read starts after the last
+   * acknowledgement: for a new reader taking over from one that stopped mid-batch.
+   */
+  rewindToAcknowledged(): void {
+    const acknowledged = this.acknowledgedPosition;
+    const first = this.segments.find((s) => s.id >= acknowledged.segmentId);
+    this.readPosition =
+      first === undefined
+        ? acknowledged
+        : { segmentId: first.id, offset: first.id === acknowledged.segmentId ? acknowledged.offset : 0 };
+    for (const segment of this.segments) segment.readRecords = segment.acknowledgedRecords;
   }
 
   /**
@@ -286,6 +332,9 @@ export class Spool {
   async acknowledge(batch: SpoolBatch): Promise<void> {
     this.counters.acknowledgedRecords += batch.records.length;
     const end = batch.end;
+    this.acknowledgedPosition = end;
+    const segment = this.segments.find((s) => s.id === end.segmentId);
+    if (segment !== undefined) segment.acknowledgedRecords += batch.records.length;
     while (this.segments.length > 0) {
       const oldest = this.segments[0]!;
       const done =
@@ -395,6 +444,11 @@ export class Spool {
     });
   }
 
+  private startSyncTimer(): void {
+    if (this.current.fsync !== 'INTERVAL') return;
+    this.syncTimer = this.env.every(() => this.requestSync(), this.current.fsyncIntervalMs);
+  }
+
   /** The INTERVAL timer: a sync is due if anything was written since the last one. */
   private requestSync(): void {
     if (!this.dirty || this.closing !== undefined || this.broken !== undefined) return;
@@ -489,7 +543,15 @@ export class Spool {
     const file = segmentPath(this.settings.directory, id);
     this.activeHandle = await fs.open(file, 'wx');
     if (this.settings.fsync !== 'NEVER') await syncDirectory(this.settings.directory);
-    this.active = { id, path: file, bytes: 0, records: 0, readRecords: 0, sealed: false };
+    this.active = {
+      id,
+      path: file,
+      bytes: 0,
+      records: 0,
+      readRecords: 0,
+      acknowledgedRecords: 0,
+      sealed: false,
+    };
     this.segments.push(this.active);
   }
 

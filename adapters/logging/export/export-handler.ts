@@ -1,0 +1,117 @@
+/**
+ * The handler of an export adapter (kafka, elasticsearch): what both do, with the sink as
+ * the only difference.
+ *
+ * A logentry call turns each instance into an audit record (redacted; see
+ * adapters/logging/audit), asks the sink where the record goes (its route: topic and key,
+ * or index), and appends record, id and route to the handler's spool, in
+ * `<handler data dir>/spool`. The call resolves, and the Report is answered OK, only once
+ * the append has (see the spool's fsync policy); a full spool refuses the call with a
+ * HandlerFullError (RESOURCE_EXHAUSTED), so the proxy keeps the records. A sender delivers
+ * the spool to the sink at least once, in order, and the spool forgets records only once
+ * the sink has acknowledged them.
+ */
+import * as path from 'node:path';
+import type { AdapterEnv, Handler } from '../../contract';
+import type { CallContext, LogEntryHandler, LogEntryInstance } from '../../../templates';
+import { Redactor, buildAuditRecord, type AuditRecord } from '../audit';
+import type { SpoolSink } from '../spool';
+import { exportSenderSettings, exportSpoolSettings, type ExportCommonParams } from './export-params';
+import { recordId } from './record-id';
+import { leaseSpool, type SpoolLease } from './shared-spool';
+import { decodeSpooledRecord, encodeSpooledRecord, type SpooledRecord } from './spooled-record';
+
+/** Where an export adapter delivers: all that differs between kafka and elasticsearch. */
+export interface ExportSink {
+  /** For messages: `kafka topic audit at 127.0.0.1:9092`. */
+  readonly description: string;
+  /**
+   * Where a record goes, decided once when it is accepted and kept with it in the spool
+   * (kafka: `[topic, key]`; elasticsearch: `[index]`). Must not throw: fall back to a default.
+   */
+  route(instance: LogEntryInstance, record: AuditRecord): readonly string[];
+  /** Connects, creates what is missing (topic, index template). A rejection fails the handler's build. */
+  start(): Promise<void>;
+  /**
+   * Delivers records, in order. Resolves once the sink has acknowledged every one (or set it
+   * aside for good, as a dead letter); rejects, with the reason, to have the whole batch
+   * offered again after a back-off.
+   */
+  deliver(records: readonly SpooledRecord[]): Promise<void>;
+  /** Counters for the admin endpoint. */
+  stats(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export class ExportHandler implements Handler, LogEntryHandler {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly sink: ExportSink,
+    private readonly lease: SpoolLease,
+    private readonly redactor: Redactor,
+    private readonly env: AdapterEnv,
+  ) {}
+
+  /**
+   * Starts the sink, then leases the handler's spool (recovering what a previous process
+   * left there, and taking over from an older handler of the same name after a reload).
+   */
+  static async create(params: ExportCommonParams, sink: ExportSink, env: AdapterEnv): Promise<ExportHandler> {
+    await sink.start();
+    const spoolSink: SpoolSink = {
+      description: sink.description,
+      deliver: (payloads) => sink.deliver(payloads.map(decodeSpooledRecord)),
+    };
+    let lease: SpoolLease;
+    try {
+      lease = await leaseSpool(
+        exportSpoolSettings(params, path.join(env.dataDir, 'spool')),
+        {
+          label: env.handlerName,
+          sink: spoolSink,
+          senderSettings: exportSenderSettings(params),
+          env,
+        },
+        env.logger,
+      );
+    } catch (error) {
+      await sink.close();
+      throw error;
+    }
+    return new ExportHandler(sink, lease, new Redactor(params.redaction, params.hashKey), env);
+  }
+
+  handleLogEntry(instances: readonly LogEntryInstance[], context: CallContext): Promise<void> {
+    const nowMs = this.env.now();
+    const handlerName = this.env.handlerName;
+    const payloads = instances.map((instance, index) => {
+      const id = recordId(context.deduplicationId, index);
+      const record = buildAuditRecord(instance, { id, handlerName, nowMs }, this.redactor);
+      return encodeSpooledRecord(id, this.sink.route(instance, record), JSON.stringify(record));
+    });
+    // A full spool rejects with SpoolFullError, a HandlerFullError: RESOURCE_EXHAUSTED.
+    return this.lease.spool.append(payloads);
+  }
+
+  /** Resolves once every record accepted so far was delivered (tests, flushes). */
+  async delivered(): Promise<void> {
+    await this.lease.sender()?.idle();
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      sink: this.sink.description,
+      reading: this.lease.isReading(),
+      spool: this.lease.spool.stats(),
+      sender: this.lease.sender()?.stats(),
+      ...this.sink.stats(),
+    };
+  }
+
+  /** Stops delivering (handing the spool to a newer handler, if any) and closes the sink. */
+  close(): Promise<void> {
+    this.closing ??= this.lease.release().finally(() => this.sink.close());
+    return this.closing;
+  }
+}
