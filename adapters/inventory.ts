@@ -6,6 +6,7 @@ import { DENIER } from './acl/denier';
 import { LISTCHECKER } from './acl/list';
 import { OPA } from './acl/opa';
 import type { AdapterInfo } from './contract';
+import { ELASTICSEARCH } from './logging/elasticsearch';
 import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
 import { MEMQUOTA } from './quota/memquota';
@@ -20,6 +21,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   MEMQUOTA,
   REDISQUOTA,
   STDIO,
+  ELASTICSEARCH,
 ] as readonly AdapterInfo<unknown>[];
 
 /** A registry with every built-in adapter. */

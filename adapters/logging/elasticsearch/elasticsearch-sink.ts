@@ -20,17 +20,16 @@ import { Client, errors } from '@elastic/elasticsearch';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AdapterEnv } from '../../contract';
+import type { LogEntryInstance } from '../../../templates';
+import type { AuditRecord } from '../audit';
+import type { ExportSink, SpooledRecord } from '../export';
 import { defaultTemplateName, type ElasticsearchSinkParams } from './config';
 import { DeadLetterFile, type DeadLetter } from './dead-letter-file';
 import { IndexPattern } from './index-pattern';
 import { indexTemplateBody } from './index-template';
 
-/** A record as the spool keeps it (export's SpooledRecord): id, route (`[index]`), JSON. */
-export interface BulkRecord {
-  readonly id: string;
-  readonly route: readonly string[];
-  readonly json: Buffer;
-}
+/** A record as the spool keeps it: id (`event.id`, the document's `_id`), route (`[index]`), JSON. */
+export type BulkRecord = SpooledRecord;
 
 /** The file name of the dead-letter file in the handler's data directory, by default. */
 export const DEAD_LETTER_FILE_NAME = 'dead-letter.jsonl';
@@ -71,7 +70,7 @@ export class ElasticsearchConfigError extends Error {
   override readonly name = 'ElasticsearchConfigError';
 }
 
-export class ElasticsearchSink {
+export class ElasticsearchSink implements ExportSink {
   readonly description: string;
   private readonly pattern: IndexPattern;
   private readonly templateName: string;
@@ -108,7 +107,7 @@ export class ElasticsearchSink {
   }
 
   /** The index a record goes to: `[index]`. Never throws. */
-  route(_instance: unknown, record: Readonly<Record<string, unknown>>): readonly string[] {
+  route(_instance: LogEntryInstance | undefined, record: AuditRecord): readonly string[] {
     return [this.pattern.indexFor(record, this.env.now())];
   }
 
@@ -216,7 +215,7 @@ export class ElasticsearchSink {
     this.settled.clear();
   }
 
-  stats(): ElasticsearchSinkStats {
+  stats(): ElasticsearchSinkStats & Record<string, unknown> {
     return {
       ...this.counters,
       deadLetterFile: this.deadLetters.file,

@@ -1,8 +1,34 @@
 /**
- * The `elasticsearch` export adapter: audit records (adapters/logging/audit) bulk-indexed
- * into dated indices, through the durable spool, with an index template of the audit
- * schema's mappings and a dead-letter file. README.md has a complete configuration.
+ * The `elasticsearch` export adapter: logentry instances as audit records
+ * (adapters/logging/audit), accepted into the handler's durable spool and bulk-indexed into
+ * dated indices, with an index template of the audit schema's mappings and a dead-letter
+ * file for what Elasticsearch refuses for good. README.md has a complete configuration and
+ * the delivery guarantee.
  */
+import type { LogEntryHandler } from '../../../templates';
+import { LOGENTRY } from '../../../templates';
+import { defineAdapter, type Handler } from '../../contract';
+import { s, type SchemaType } from '../../schema';
+import { EXPORT_COMMON_PARAMS, ExportHandler, checkExportParams } from '../export';
+import { ELASTICSEARCH_SINK_PARAMS, checkElasticsearchParams } from './config';
+import { ElasticsearchSink } from './elasticsearch-sink';
+
+/** The adapter's parameters: the sink's own, and those every export adapter has. */
+export const ELASTICSEARCH_PARAMS = s.object({ ...ELASTICSEARCH_SINK_PARAMS, ...EXPORT_COMMON_PARAMS });
+export type ElasticsearchParams = SchemaType<typeof ELASTICSEARCH_PARAMS>;
+
+export const ELASTICSEARCH = defineAdapter<ElasticsearchParams>({
+  name: 'elasticsearch',
+  description:
+    'Exports log entries as audit records to Elasticsearch: durable spool, bulk indexing into dated indices with an index template, 429 retries, dead-letter file',
+  templates: [LOGENTRY.name],
+  config: ELASTICSEARCH_PARAMS,
+  validate: (params) => [...checkElasticsearchParams(params), ...checkExportParams(params)],
+  build: async (params, env) =>
+    (await ExportHandler.create(params, new ElasticsearchSink(params, env), env)) satisfies LogEntryHandler &
+      Handler,
+});
+
 export {
   DEFAULT_INDEX,
   ELASTICSEARCH_SINK_PARAMS,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdapterEnv, type AdapterLogger } from '../../../../adapters';
 import { parseWithSchema } from '../../../../adapters';
-import { Redactor, buildAuditRecord, type JsonValue } from '../../../../adapters/logging/audit';
+import { Redactor, buildAuditRecord, type AuditRecord, type JsonValue } from '../../../../adapters/logging/audit';
 import {
   ELASTICSEARCH_SINK_SCHEMA,
   type ElasticsearchSinkParams,
@@ -72,7 +72,7 @@ export function accessLogInstance(n: number, extra: Record<string, AttributeValu
 /** The record the export handler would spool for an instance, routed by `route`. */
 export function spooledRecord(
   n: number,
-  route: (record: Record<string, unknown>) => readonly string[],
+  route: (record: AuditRecord) => readonly string[],
   extra: Record<string, AttributeValue> = {},
 ): BulkRecord & { readonly record: Record<string, JsonValue> } {
   const id = `record-${String(n).padStart(8, '0')}`;
