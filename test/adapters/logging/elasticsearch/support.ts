@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdapterEnv, type AdapterLogger } from '../../../../adapters';
 import { parseWithSchema } from '../../../../adapters';
-import { Redactor, buildAuditRecord, type AuditRecord, type JsonValue } from '../../../../adapters/logging/audit';
+import {
+  Redactor,
+  buildAuditRecord,
+  type AuditRecord,
+  type JsonValue,
+} from '../../../../adapters/logging/audit';
 import {
   ELASTICSEARCH_SINK_SCHEMA,
   type ElasticsearchSinkParams,
