@@ -15,8 +15,10 @@
  *   cannot explode the mapping; each leaf is searchable as a keyword
  *   (`switchboard.variables.requestHeaders.x-tenant: "a"`). Values longer than
  *   8191 characters are kept in `_source` but not indexed.
- * - Other string fields are `keyword` (exact, aggregatable) with `ignore_above` where they
- *   can be long; this distribution has no analysis plugins, and audits search exact values.
+ * - Other string fields are `keyword` (exact, aggregatable), with `ignore_above` (1024, or
+ *   8191 for URLs and user agents) so that a huge value is kept in `_source` rather than
+ *   refusing the record; this distribution has no analysis plugins, and audits search exact
+ *   values.
  * - Root `dynamic: true`: a field added in a later minor version of the schema is mapped
  *   from its first value until the template of that version is installed.
  * No ingest pipeline, data stream or ILM policy: the integ-test distribution (and many
@@ -26,16 +28,16 @@ import { AUDIT_SCHEMA_VERSION } from '../audit';
 
 type Mapping = Readonly<Record<string, unknown>>;
 
-const keyword = (ignoreAbove?: number): Mapping =>
-  ignoreAbove === undefined ? { type: 'keyword' } : { type: 'keyword', ignore_above: ignoreAbove };
+/** Longer values stay in `_source` but are not indexed (Lucene refuses terms over 32 KiB, which would refuse the record). */
+const keyword = (ignoreAbove = 1024): Mapping => ({ type: 'keyword', ignore_above: ignoreAbove });
 const long: Mapping = { type: 'long', ignore_malformed: true };
 const ip: Mapping = { type: 'ip', ignore_malformed: true };
 const object = (properties: Record<string, Mapping>): Mapping => ({ properties });
 
 const PEER = object({
-  principal: keyword(1024),
-  name: keyword(1024),
-  workload: keyword(1024),
+  principal: keyword(),
+  name: keyword(),
+  workload: keyword(),
   namespace: keyword(),
   app: keyword(),
 });
@@ -53,8 +55,8 @@ export const AUDIT_MAPPINGS: Mapping = {
       duration: long,
     }),
     log: object({ level: keyword() }),
-    source: object({ ip, port: long, user: object({ name: keyword(1024) }) }),
-    destination: object({ ip, port: long, address: keyword(1024) }),
+    source: object({ ip, port: long, user: object({ name: keyword() }) }),
+    destination: object({ ip, port: long, address: keyword() }),
     http: object({
       request: object({
         method: keyword(),
@@ -64,7 +66,7 @@ export const AUDIT_MAPPINGS: Mapping = {
       }),
       response: object({ status_code: long, bytes: long }),
     }),
-    url: object({ original: keyword(8191), path: keyword(8191), domain: keyword(1024) }),
+    url: object({ original: keyword(8191), path: keyword(8191), domain: keyword() }),
     network: object({ protocol: keyword() }),
     user_agent: object({ original: keyword(8191) }),
     trace: object({ id: keyword() }),
@@ -75,7 +77,7 @@ export const AUDIT_MAPPINGS: Mapping = {
       handler: keyword(),
       monitored_resource_type: keyword(),
       decision: keyword(),
-      rule: keyword(1024),
+      rule: keyword(),
       source: PEER,
       destination: PEER,
       variables: { type: 'flattened', ignore_above: 8191, depth_limit: 20 },
