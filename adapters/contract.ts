@@ -46,6 +46,13 @@ export interface AdapterEnv {
   /** The current time in milliseconds since the epoch; tests give handlers a clock they control. */
   now(): number;
   /**
+   * The handler of the running configuration with this qualified name
+   * (`name.handler.namespace`), looked up at each call so a handler rebuilt by a reload is
+   * found; undefined when there is none. For handlers that pass records on to another
+   * handler (opa's decision log into an export handler).
+   */
+  findHandler(qualifiedName: string): Handler | undefined;
+  /**
    * Timers owned by the environment: they do not keep the process alive, and every one
    * still pending is cancelled when the handler closes, so no callback outlives it.
    */

@@ -1,6 +1,6 @@
 /** The environment handlers run in: their logger and the timers they own. */
 import * as path from 'node:path';
-import type { AdapterEnv, AdapterLogger, TimerHandle } from './contract';
+import type { AdapterEnv, AdapterLogger, Handler, TimerHandle } from './contract';
 
 /**
  * The server's data directory when `--data-dir` is not given: where handlers keep durable
@@ -23,12 +23,17 @@ export interface OwnedEnvironment {
  * @param clock the handler's `now()`; default Date.now. Timers run on real time whatever the clock.
  * @param where.configFile the file that declared the handler, when there is one (AdapterEnv.configFile)
  * @param where.dataDir the server's data directory (the handler gets its own subdirectory); default {@link DEFAULT_DATA_DIR}
+ * @param where.findHandler looks up the running configuration's handlers (AdapterEnv.findHandler); default: none found
  */
 export function createAdapterEnv(
   handlerName: string,
   logger: AdapterLogger,
   clock: () => number = Date.now,
-  where: { readonly dataDir?: string; readonly configFile?: string } = {},
+  where: {
+    readonly dataDir?: string;
+    readonly configFile?: string;
+    readonly findHandler?: (qualifiedName: string) => Handler | undefined;
+  } = {},
 ): OwnedEnvironment {
   const pending = new Set<NodeJS.Timeout>();
   let disposed = false;
@@ -52,6 +57,7 @@ export function createAdapterEnv(
     logger,
     dataDir: handlerDataDir(where.dataDir ?? DEFAULT_DATA_DIR, handlerName),
     now: clock,
+    findHandler: where.findHandler ?? (() => undefined),
     schedule(callback: () => void, delayMs: number): TimerHandle {
       refuseAfterDispose();
       const timer: NodeJS.Timeout = setTimeout(() => {

@@ -133,6 +133,7 @@ export class HandlerSet {
     const owned = createAdapterEnv(h.qualifiedName, this.logger, this.clock, {
       dataDir: this.dataDir,
       configFile: h.resource.file,
+      findHandler: (name) => this.live.get(name)?.handler,
     });
     try {
       const handler = await h.adapter.build(h.config as never, owned.env);

@@ -74,11 +74,17 @@ export const OPA_CONFIG = s.object(
     regoVersion: s.enumeration(REGO_VERSIONS).default('auto'),
     /** Decide and log, but never deny. Default false. */
     dryRun: s.boolean().default(false),
-    /** Where every decision is written, one JSON object per line. Default: nowhere. */
+    /** Where every decision goes: a file (`path`) or a handler (`handler`). Default: nowhere. */
     decisionLog: s
       .object({
-        /** The file, appended to; its folder must exist. */
-        path: s.string(),
+        /** A file, appended to, one JSON object per line; its folder must exist. */
+        path: s.string().optionalField(),
+        /**
+         * A handler that takes logentry instances (kafka, elasticsearch, stdio): `name` (in
+         * this handler's namespace) or `name.handler.namespace`. Each decision reaches it as
+         * an `opa-decision` log entry.
+         */
+        handler: s.string().optionalField(),
         /** Write each decision's input. Default true. */
         includeInput: s.boolean().default(true),
       })
@@ -159,6 +165,15 @@ export function validateOpaConfig(config: OpaConfig): ConfigProblem[] {
   config.policy.forEach((text, i) => {
     if (text.trim() === '') problems.push({ path: `policy[${i}]`, message: 'is empty: give a Rego module' });
   });
+  const log = config.decisionLog;
+  if (log !== undefined && (log.path === undefined) === (log.handler === undefined)) {
+    problems.push({
+      path: 'decisionLog',
+      message:
+        'give either path (a file) or handler (a logentry handler such as kafka), ' +
+        (log.path === undefined ? 'got neither' : 'not both'),
+    });
+  }
   if (config.evaluationTimeout !== undefined && config.evaluationThreads === 0) {
     problems.push({
       path: 'evaluationTimeout',

@@ -28,7 +28,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { compileRego, PolicyCompileError } from './compiler';
 import { entrypointOf, validateOpaConfig, type OpaConfig } from './config';
 import { interpretResult, REJECTED_MESSAGE, type Decision } from './decision';
-import { DecisionLog, type DecisionLogStats } from './decision-log';
+import { openDecisionLog, type DecisionLog, type DecisionLogStats } from './decision-log';
 import {
   EventLoopEvaluator,
   ThreadEvaluator,
@@ -156,11 +156,7 @@ export class OpaHandler {
       decisionLog =
         config.decisionLog === undefined
           ? undefined
-          : await DecisionLog.open(
-              path.resolve(baseDir, config.decisionLog.path),
-              config.decisionLog.includeInput,
-              env,
-            );
+          : await openDecisionLog(config.decisionLog, baseDir, env);
     } catch (error) {
       await first.evaluator.close();
       throw error;

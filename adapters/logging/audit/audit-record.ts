@@ -9,12 +9,12 @@
  * Compatibility: AUDIT_SCHEMA_VERSION changes its minor number when fields are added and
  * its major number when a field changes meaning or type or goes away.
  */
-import { Duration, type AttributeValue } from '../../../attributes';
+import { Duration, type AttributeValue, type Timestamp } from '../../../attributes';
 import type { LogEntryInstance } from '../../../templates';
 import { formatTimestamp, type JsonValue } from './json-value';
 import type { Redactor } from './redaction';
 
-export const AUDIT_SCHEMA_VERSION = '1.0.0';
+export const AUDIT_SCHEMA_VERSION = '1.1.0';
 /** The ECS version the ECS-named fields follow. */
 export const ECS_VERSION = '8.11.0';
 
@@ -82,30 +82,62 @@ export function buildAuditRecord(
   redactor: Redactor,
 ): JsonObject {
   const variables = redactor.redact(instance.variables);
+  const record = recordSkeleton('logentry', instance.name, instance.timestamp, context, variables);
+  record['log'] = { level: instance.severity === '' ? 'info' : instance.severity.toLowerCase() };
+  const latency = durationNanos(instance.variables.get('latency') ?? instance.variables.get('duration'));
+  if (latency !== undefined) setPath(record, 'event.duration', latency);
+  if (instance.monitoredResourceType !== '') {
+    setPath(record, 'switchboard.monitored_resource_type', instance.monitoredResourceType);
+  }
+  return record;
+}
+
+/**
+ * What every record has: `@timestamp`, `ecs`, `event` (id, kind, dataset), the well-known
+ * variables copied to their fields, and `switchboard.{schema_version, record_type,
+ * instance, handler, variables}`. Builders add their own fields after.
+ */
+export function recordSkeleton(
+  recordType: 'logentry' | 'metric' | 'tracespan',
+  instanceName: string,
+  timestamp: Timestamp | undefined,
+  context: AuditContext,
+  variables: ReadonlyMap<string, JsonValue>,
+): JsonObject {
   const record: JsonObject = {
-    '@timestamp':
-      instance.timestamp !== undefined
-        ? formatTimestamp(instance.timestamp)
-        : new Date(context.nowMs).toISOString().replace('Z', '000000Z'),
+    '@timestamp': recordTimestamp(timestamp, context.nowMs),
     ecs: { version: ECS_VERSION },
-    event: { id: context.id, kind: 'event', dataset: `switchboard.${instance.name}` },
-    log: { level: instance.severity === '' ? 'info' : instance.severity.toLowerCase() },
+    event: {
+      id: context.id,
+      kind: recordType === 'metric' ? 'metric' : 'event',
+      dataset: `switchboard.${instanceName}`,
+    },
   };
+  copyWellKnown(record, variables);
+  record['switchboard'] = {
+    ...((record['switchboard'] as JsonObject | undefined) ?? {}),
+    schema_version: AUDIT_SCHEMA_VERSION,
+    record_type: recordType,
+    instance: instanceName,
+    handler: context.handlerName,
+    variables: Object.fromEntries(variables),
+  };
+  return record;
+}
+
+/** Copies the well-known variables (WELL_KNOWN_VARIABLES) among `variables` to their fields. */
+export function copyWellKnown(record: JsonObject, variables: ReadonlyMap<string, JsonValue>): void {
   for (const [name, value] of variables) {
     const target = WELL_KNOWN_VARIABLES.get(name.toLowerCase());
     if (target !== undefined && value !== null && typeof value !== 'object') setPath(record, target, value);
   }
-  const latency = durationNanos(instance.variables.get('latency') ?? instance.variables.get('duration'));
-  if (latency !== undefined) setPath(record, 'event.duration', latency);
-  const own: JsonObject = {
-    schema_version: AUDIT_SCHEMA_VERSION,
-    instance: instance.name,
-    handler: context.handlerName,
-    variables: Object.fromEntries(variables),
-  };
-  if (instance.monitoredResourceType !== '') own['monitored_resource_type'] = instance.monitoredResourceType;
-  record['switchboard'] = { ...((record['switchboard'] as JsonObject | undefined) ?? {}), ...own };
-  return record;
+}
+
+/** The record's `@timestamp`: the instance's time, or the handler's clock. */
+export function recordTimestamp(timestamp: Timestamp | undefined, nowMs: number): string {
+  return timestamp !== undefined
+    ? formatTimestamp(timestamp)
+    : new Date(nowMs).toISOString().replace('Z', '000000Z');
 }
 
 function durationNanos(value: AttributeValue | undefined): number | undefined {
@@ -113,7 +145,8 @@ function durationNanos(value: AttributeValue | undefined): number | undefined {
   return value.seconds * 1e9 + value.nanos;
 }
 
-function setPath(record: JsonObject, dotted: string, value: JsonValue): void {
+/** Sets a dotted field (`http.request.method`), creating the objects on its way. */
+export function setPath(record: JsonObject, dotted: string, value: JsonValue): void {
   const parts = dotted.split('.');
   let node = record;
   for (const part of parts.slice(0, -1)) {

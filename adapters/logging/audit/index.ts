@@ -5,6 +5,7 @@
  */
 export { AUDIT_SCHEMA_VERSION, ECS_VERSION, WELL_KNOWN_VARIABLES, buildAuditRecord } from './audit-record';
 export type { AuditContext, AuditRecord } from './audit-record';
+export { buildMetricRecord, buildTraceSpanRecord } from './telemetry-records';
 export {
   DEFAULT_REDACTION_RULES,
   HASH_PREFIX,

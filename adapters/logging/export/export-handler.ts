@@ -13,13 +13,41 @@
  */
 import * as path from 'node:path';
 import type { AdapterEnv, Handler } from '../../contract';
-import type { CallContext, LogEntryHandler, LogEntryInstance } from '../../../templates';
-import { Redactor, buildAuditRecord, type AuditRecord } from '../audit';
+import type { AttributeValue } from '../../../attributes';
+import type {
+  CallContext,
+  LogEntryHandler,
+  LogEntryInstance,
+  MetricHandler,
+  MetricInstance,
+  TraceSpanHandler,
+  TraceSpanInstance,
+} from '../../../templates';
+import {
+  Redactor,
+  buildAuditRecord,
+  buildMetricRecord,
+  buildTraceSpanRecord,
+  type AuditContext,
+  type AuditRecord,
+} from '../audit';
 import type { SpoolSink } from '../spool';
 import { exportSenderSettings, exportSpoolSettings, type ExportCommonParams } from './export-params';
 import { recordId } from './record-id';
 import { leaseSpool, type SpoolLease } from './shared-spool';
 import { decodeSpooledRecord, encodeSpooledRecord, type SpooledRecord } from './spooled-record';
+
+/** The templates an export handler takes. */
+export const EXPORT_TEMPLATES = ['logentry', 'metric', 'tracespan'] as const;
+
+/** An instance as a sink sees it when choosing a route. */
+export interface ExportedInstance {
+  /** The instance's name, `accesslog.instance.istio-system`. */
+  readonly name: string;
+  readonly template: (typeof EXPORT_TEMPLATES)[number];
+  /** Its variables (logentry), dimensions (metric) or span tags (tracespan), unredacted. */
+  readonly variables: ReadonlyMap<string, AttributeValue>;
+}
 
 /** Where an export adapter delivers: all that differs between kafka and elasticsearch. */
 export interface ExportSink {
@@ -29,7 +57,7 @@ export interface ExportSink {
    * Where a record goes, decided once when it is accepted and kept with it in the spool
    * (kafka: `[topic, key]`; elasticsearch: `[index]`). Must not throw: fall back to a default.
    */
-  route(instance: LogEntryInstance, record: AuditRecord): readonly string[];
+  route(instance: ExportedInstance, record: AuditRecord): readonly string[];
   /** Connects, creates what is missing (topic, index template). A rejection fails the handler's build. */
   start(): Promise<void>;
   /**
@@ -43,7 +71,7 @@ export interface ExportSink {
   close(): Promise<void>;
 }
 
-export class ExportHandler implements Handler, LogEntryHandler {
+export class ExportHandler implements Handler, LogEntryHandler, MetricHandler, TraceSpanHandler {
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -83,12 +111,41 @@ export class ExportHandler implements Handler, LogEntryHandler {
   }
 
   handleLogEntry(instances: readonly LogEntryInstance[], context: CallContext): Promise<void> {
+    return this.spool(instances, context, (instance, audit) => {
+      const record = buildAuditRecord(instance, audit, this.redactor);
+      const exported = { name: instance.name, template: 'logentry', variables: instance.variables } as const;
+      return { record, route: this.sink.route(exported, record) };
+    });
+  }
+
+  handleMetric(instances: readonly MetricInstance[], context: CallContext): Promise<void> {
+    return this.spool(instances, context, (instance, audit) => {
+      const record = buildMetricRecord(instance, audit, this.redactor);
+      const exported = { name: instance.name, template: 'metric', variables: instance.dimensions } as const;
+      return { record, route: this.sink.route(exported, record) };
+    });
+  }
+
+  handleTraceSpan(instances: readonly TraceSpanInstance[], context: CallContext): Promise<void> {
+    return this.spool(instances, context, (instance, audit) => {
+      const record = buildTraceSpanRecord(instance, audit, this.redactor);
+      const exported = { name: instance.name, template: 'tracespan', variables: instance.spanTags } as const;
+      return { record, route: this.sink.route(exported, record) };
+    });
+  }
+
+  /** Builds each instance's record and route, and appends them all to the spool. */
+  private spool<I>(
+    instances: readonly I[],
+    context: CallContext,
+    build: (instance: I, audit: AuditContext) => { record: AuditRecord; route: readonly string[] },
+  ): Promise<void> {
     const nowMs = this.env.now();
     const handlerName = this.env.handlerName;
     const payloads = instances.map((instance, index) => {
       const id = recordId(context.deduplicationId, index);
-      const record = buildAuditRecord(instance, { id, handlerName, nowMs }, this.redactor);
-      return encodeSpooledRecord(id, this.sink.route(instance, record), JSON.stringify(record));
+      const { record, route } = build(instance, { id, handlerName, nowMs });
+      return encodeSpooledRecord(id, route, JSON.stringify(record));
     });
     // A full spool rejects with SpoolFullError, a HandlerFullError: RESOURCE_EXHAUSTED.
     return this.lease.spool.append(payloads);

@@ -3,8 +3,8 @@
  * instances into audit records and spools them (export-handler.ts), the sink each adapter
  * provides, the common parameters, and the spool shared across a reload (shared-spool.ts).
  */
-export { ExportHandler } from './export-handler';
-export type { ExportSink } from './export-handler';
+export { EXPORT_TEMPLATES, ExportHandler } from './export-handler';
+export type { ExportSink, ExportedInstance } from './export-handler';
 export {
   EXPORT_COMMON_PARAMS,
   checkExportParams,

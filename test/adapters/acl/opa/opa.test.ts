@@ -429,6 +429,73 @@ decision := {"allow": true, "headers": {
     assert.equal('input' in JSON.parse(readFileSync(quiet, 'utf8')), false);
   });
 
+  it('the decision log can be a logentry handler: every decision reaches it as an opa-decision entry', async () => {
+    const dir = temp.make();
+    const out = path.join(dir, 'audit.jsonl');
+    const s = await scenario({
+      'rbac.yaml': opaConfig({
+        policyDir: RBAC_DIR,
+        checkMethod: 'data.rbac.decision',
+        decisionLog: { handler: 'audit' },
+      }),
+      'audit.yaml': `apiVersion: config.istio.io/v1alpha2
+kind: handler
+metadata: { name: audit, namespace: istio-system }
+spec:
+  compiledAdapter: stdio
+  params: { logStream: FILE, outputPath: ${JSON.stringify(out)} }
+`,
+    });
+    const outcomes = await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        s.check({
+          'request.headers': { 'x-user': i % 2 === 0 ? 'alice' : 'nobody' },
+          'request.method': 'DELETE',
+          'request.path': `/admin/users/${i}`,
+        }),
+      ),
+    );
+    assert.equal(outcomes.filter((o) => o.status.code === 0).length, 60);
+    for (let i = 0; i < 300 && (stats(s).decisionLog as { delivered: number }).delivered < 120; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(stats(s).decisionLog, {
+      handler: 'audit.handler.istio-system',
+      delivered: 120,
+      pending: 0,
+      dropped: 0,
+      failedAttempts: 0,
+    });
+    await s.close();
+    const entries = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(entries.length, 120);
+    assert.deepEqual(
+      entries.map((e) => e['instance']).filter((n) => n !== 'opa-decision'),
+      [],
+    );
+    assert.equal(entries.filter((e) => e['decision'] === 'allow').length, 60);
+    const denied = entries.find((e) => e['decision'] === 'deny')!;
+    assert.equal(denied['handler'], HANDLER);
+    assert.equal(denied['checkedInstance'], 'request.instance.istio-system');
+    assert.match(String(denied['input']), /"path":"\/admin\/users\/\d+"/);
+  });
+
+  it('refuses a decision log with both a file and a handler, or neither', async () => {
+    await assert.rejects(
+      scenario({
+        'rbac.yaml': opaConfig({
+          policyDir: RBAC_DIR,
+          checkMethod: 'data.rbac.decision',
+          decisionLog: { handler: 'audit', path: '/tmp/x.jsonl' },
+        }),
+      }),
+      /decisionLog.*give either path \(a file\) or handler/,
+    );
+  });
+
   it('checknothing: the whole request as input.attributes, every attribute referenced, never cached', async () => {
     const policy = `package bag
 import rego.v1

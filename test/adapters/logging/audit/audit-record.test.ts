@@ -73,6 +73,7 @@ describe('adapters/logging/audit: the audit record', () => {
         decision: 'ALLOW',
         rule: 'allow-reviews.rule.default',
         schema_version: AUDIT_SCHEMA_VERSION,
+        record_type: 'logentry',
         instance: 'accesslog.instance.istio-system',
         handler: 'audit.handler.istio-system',
         variables: {

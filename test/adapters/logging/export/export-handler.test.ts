@@ -18,9 +18,11 @@ import {
   recordId,
   type ExportCommonParams,
   type ExportSink,
+  type ExportedInstance,
   type SpooledRecord,
 } from '../../../../adapters/logging/export';
-import type { CallContext, LogEntryInstance } from '../../../../templates';
+import { IpAddress, Timestamp } from '../../../../attributes';
+import type { CallContext, LogEntryInstance, MetricInstance, TraceSpanInstance } from '../../../../templates';
 import { RecordingLogger } from '../spool/support';
 
 const COMMON = s.object(EXPORT_COMMON_PARAMS);
@@ -54,8 +56,8 @@ class MemorySink implements ExportSink {
   failing = false;
   closed = false;
 
-  route(instance: LogEntryInstance): readonly string[] {
-    return [`topic-${instance.name}`, 'käy'];
+  route(instance: ExportedInstance): readonly string[] {
+    return [`topic-${instance.template}-${instance.name}`, 'käy'];
   }
   start(): Promise<void> {
     return Promise.resolve();
@@ -168,7 +170,7 @@ describe('adapters/logging/export', () => {
     await h.delivered();
     assert.deepEqual(paths(sink), ['/a', '/b']);
     const first = sink.delivered[0]!;
-    assert.deepEqual(first.route, ['topic-accesslog', 'käy']);
+    assert.deepEqual(first.route, ['topic-logentry-accesslog', 'käy']);
     assert.equal(first.id, recordId('report-1/audit.handler.istio-system/logentry', 0));
     assert.equal((first.record['event'] as { id: string }).id, first.id);
     assert.equal(
@@ -176,6 +178,74 @@ describe('adapters/logging/export', () => {
       '[REDACTED]',
     );
     assert.equal((h.stats()['spool'] as { acceptedRecords: number }).acceptedRecords, 2);
+  });
+
+  it('exports metric and tracespan instances in the same schema, redacted', async () => {
+    const sink = new MemorySink();
+    const h = await handler(sink);
+    const metric: MetricInstance = {
+      name: 'requestcount',
+      value: 1n,
+      dimensions: new Map<string, string>([
+        ['sourceNamespace', 'shop'],
+        ['cookie', 'session=1'],
+      ]),
+      monitoredResourceType: '',
+      monitoredResourceDimensions: new Map(),
+    };
+    const span: TraceSpanInstance = {
+      name: 'span',
+      traceId: 'a'.repeat(32),
+      spanId: 'b'.repeat(16),
+      parentSpanId: 'c'.repeat(16),
+      spanName: 'GET /ratings',
+      startTime: new Timestamp(1_700_000_000, 0),
+      endTime: new Timestamp(1_700_000_000, 2_500_000),
+      spanTags: new Map([['authorization', 'Bearer x']]),
+      httpStatusCode: 503n,
+      clientSpan: true,
+      rewriteClientSpanId: false,
+      sourceName: 'frontend',
+      sourceIp: IpAddress.parse('10.0.0.1'),
+      destinationName: 'catalog',
+      destinationIp: undefined,
+      requestSize: 10n,
+      requestTotalSize: 0n,
+      responseSize: 0n,
+      responseTotalSize: 0n,
+      apiProtocol: 'http',
+    };
+    await h.handleMetric([metric], context());
+    await h.handleTraceSpan([span], context());
+    await h.delivered();
+    const [m, s] = sink.delivered;
+    assert.deepEqual(m!.route, ['topic-metric-requestcount', 'käy']);
+    assert.deepEqual((m!.record['event'] as { kind: string }).kind, 'metric');
+    assert.deepEqual(m!.record['switchboard'], {
+      source: { namespace: 'shop' },
+      schema_version: '1.1.0',
+      record_type: 'metric',
+      instance: 'requestcount',
+      handler: 'audit.handler.istio-system',
+      metric: { value: 1 },
+      variables: { cookie: '[REDACTED]', sourceNamespace: 'shop' },
+    });
+    assert.deepEqual(s!.route, ['topic-tracespan-span', 'käy']);
+    assert.equal(s!.record['@timestamp'], '2023-11-14T22:13:20.000000000Z');
+    assert.deepEqual(s!.record['trace'], { id: 'a'.repeat(32) });
+    assert.deepEqual(s!.record['http'], { response: { status_code: 503 }, request: { bytes: 10 } });
+    assert.deepEqual((s!.record['event'] as { duration: number }).duration, 2_500_000);
+    assert.deepEqual((s!.record['source'] as { ip: string }).ip, '10.0.0.1');
+    const own = s!.record['switchboard'] as { span: unknown; variables: unknown };
+    assert.deepEqual(own.span, {
+      name: 'GET /ratings',
+      client: true,
+      parent_id: 'c'.repeat(16),
+      source_name: 'frontend',
+      destination_name: 'catalog',
+      api_protocol: 'http',
+    });
+    assert.deepEqual(own.variables, { authorization: '[REDACTED]' });
   });
 
   it('keeps what the sink did not take across a restart, and delivers it then', async () => {

@@ -474,6 +474,7 @@ quotas:
         handlerName: 'quota.handler.istio-system',
         logger: SILENT,
         dataDir: '/nonexistent/switchboard-memquota-keeps-nothing',
+        findHandler: () => undefined,
         now: () => nowMs,
         schedule: () => assert.fail('memquota schedules no one-off timer'),
         every(callback, intervalMs): TimerHandle {
