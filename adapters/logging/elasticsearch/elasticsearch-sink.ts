@@ -20,9 +20,8 @@ import { Client, errors } from '@elastic/elasticsearch';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AdapterEnv } from '../../contract';
-import type { LogEntryInstance } from '../../../templates';
 import type { AuditRecord } from '../audit';
-import type { ExportSink, SpooledRecord } from '../export';
+import type { ExportSink, ExportedInstance, SpooledRecord } from '../export';
 import { defaultTemplateName, type ElasticsearchSinkParams } from './config';
 import { DeadLetterFile, type DeadLetter } from './dead-letter-file';
 import { IndexPattern } from './index-pattern';
@@ -107,7 +106,7 @@ export class ElasticsearchSink implements ExportSink {
   }
 
   /** The index a record goes to: `[index]`. Never throws. */
-  route(_instance: LogEntryInstance | undefined, record: AuditRecord): readonly string[] {
+  route(_instance: ExportedInstance | undefined, record: AuditRecord): readonly string[] {
     return [this.pattern.indexFor(record, this.env.now())];
   }
 

@@ -42,7 +42,7 @@ const PEER = object({
   app: keyword(),
 });
 
-/** The mappings of the audit record, schema 1.x (adapters/logging/audit/README.md). */
+/** The mappings of the audit record, schema 1.1 (adapters/logging/audit/README.md): logentry, metric and tracespan records. */
 export const AUDIT_MAPPINGS: Mapping = {
   dynamic: true,
   properties: {
@@ -53,6 +53,8 @@ export const AUDIT_MAPPINGS: Mapping = {
       kind: keyword(),
       dataset: keyword(),
       duration: long,
+      start: { type: 'date_nanos' },
+      end: { type: 'date_nanos' },
     }),
     log: object({ level: keyword() }),
     source: object({ ip, port: long, user: object({ name: keyword() }) }),
@@ -73,6 +75,7 @@ export const AUDIT_MAPPINGS: Mapping = {
     span: object({ id: keyword() }),
     switchboard: object({
       schema_version: keyword(),
+      record_type: keyword(),
       instance: keyword(),
       handler: keyword(),
       monitored_resource_type: keyword(),
@@ -80,6 +83,18 @@ export const AUDIT_MAPPINGS: Mapping = {
       rule: keyword(),
       source: PEER,
       destination: PEER,
+      // A metric's value: a number, or text when it was not one (kept in _source, not indexed).
+      metric: object({ value: { type: 'double', ignore_malformed: true } }),
+      span: object({
+        name: keyword(),
+        client: { type: 'boolean' },
+        parent_id: keyword(),
+        source_name: keyword(),
+        destination_name: keyword(),
+        api_protocol: keyword(),
+        request_total_bytes: long,
+        response_total_bytes: long,
+      }),
       variables: { type: 'flattened', ignore_above: 8191, depth_limit: 20 },
     }),
   },

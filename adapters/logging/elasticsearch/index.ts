@@ -1,15 +1,14 @@
 /**
- * The `elasticsearch` export adapter: logentry instances as audit records
+ * The `elasticsearch` export adapter: logentry, metric and tracespan instances as audit records
  * (adapters/logging/audit), accepted into the handler's durable spool and bulk-indexed into
  * dated indices, with an index template of the audit schema's mappings and a dead-letter
  * file for what Elasticsearch refuses for good. README.md has a complete configuration and
  * the delivery guarantee.
  */
-import type { LogEntryHandler } from '../../../templates';
-import { LOGENTRY } from '../../../templates';
+import type { LogEntryHandler, MetricHandler, TraceSpanHandler } from '../../../templates';
 import { defineAdapter, type Handler } from '../../contract';
 import { s, type SchemaType } from '../../schema';
-import { EXPORT_COMMON_PARAMS, ExportHandler, checkExportParams } from '../export';
+import { EXPORT_COMMON_PARAMS, EXPORT_TEMPLATES, ExportHandler, checkExportParams } from '../export';
 import { ELASTICSEARCH_SINK_PARAMS, checkElasticsearchParams } from './config';
 import { ElasticsearchSink } from './elasticsearch-sink';
 
@@ -20,12 +19,14 @@ export type ElasticsearchParams = SchemaType<typeof ELASTICSEARCH_PARAMS>;
 export const ELASTICSEARCH = defineAdapter<ElasticsearchParams>({
   name: 'elasticsearch',
   description:
-    'Exports log entries as audit records to Elasticsearch: durable spool, bulk indexing into dated indices with an index template, 429 retries, dead-letter file',
-  templates: [LOGENTRY.name],
+    'Exports log entries, metrics and spans as audit records to Elasticsearch: durable spool, bulk indexing into dated indices with an index template, 429 retries, dead-letter file',
+  templates: EXPORT_TEMPLATES,
   config: ELASTICSEARCH_PARAMS,
   validate: (params) => [...checkElasticsearchParams(params), ...checkExportParams(params)],
   build: async (params, env) =>
     (await ExportHandler.create(params, new ElasticsearchSink(params, env), env)) satisfies LogEntryHandler &
+      MetricHandler &
+      TraceSpanHandler &
       Handler,
 });
 

@@ -19,7 +19,7 @@ import { mixer } from '../../../../proto';
 import { startCli, stopAllCli, type Running } from '../../../support/cli-process';
 import { ElasticsearchNode, ELASTICSEARCH_START_MS } from '../../../support/elasticsearch-node';
 import { callUnary, createRawClient } from '../../../support/raw-grpc-client';
-import { MemoryLogger, accessLogInstance, count, documents } from './support';
+import { MemoryLogger, accessLogInstance, count, dig, documents } from './support';
 
 const REPORT = '/istio.mixer.v1.Mixer/Report';
 const HASH_KEY = 'a-key-of-at-least-16-characters';
@@ -58,9 +58,9 @@ describe('elasticsearch: the adapter into a real node', function () {
   });
   afterEach(() => stopAllCli());
 
-  it('is registered as elasticsearch, for logentry', () => {
+  it('is registered as elasticsearch, for logentry, metric and tracespan', () => {
     assert.equal(createBuiltinRegistry().get('elasticsearch'), ELASTICSEARCH);
-    assert.deepEqual(ELASTICSEARCH.templates, ['logentry']);
+    assert.deepEqual(ELASTICSEARCH.templates, ['logentry', 'metric', 'tracespan']);
   });
 
   it('stores each record complete, in the schema, with every variable, redacted, in the index of its day', async () => {
@@ -120,7 +120,8 @@ describe('elasticsearch: the adapter into a real node', function () {
         switchboard: {
           source: { principal: 'spiffe://cluster.local/ns/default/sa/productpage' },
           destination: { namespace: 'default' },
-          schema_version: '1.0.0',
+          schema_version: '1.1.0',
+          record_type: 'logentry',
           instance: 'accesslog.instance.istio-system',
           handler: 'audit.handler.istio-system',
           variables: {
@@ -147,6 +148,79 @@ describe('elasticsearch: the adapter into a real node', function () {
     }
   });
 
+  it('stores metric and span records too, mapped (value as a number, span times as dates)', async () => {
+    const { handler, close } = await buildHandler({
+      urls: [node.url],
+      index: 'telemetry-{yyyy.MM}',
+      template: { replicas: 0 },
+    });
+    try {
+      // The server gives each handler and template its own report id (`<report>/<handler>/<template>`).
+      const context = (template: string) => ({
+        signal: new AbortController().signal,
+        deduplicationId: `r-2/audit.handler.istio-system/${template}`,
+      });
+      await handler.handleMetric(
+        [
+          {
+            name: 'requestcount.instance.istio-system',
+            value: 1n,
+            dimensions: new Map([['destinationNamespace', 'shop']]),
+            monitoredResourceType: '',
+            monitoredResourceDimensions: new Map(),
+          },
+        ],
+        context('metric'),
+      );
+      await handler.handleTraceSpan(
+        [
+          {
+            name: 'span.instance.istio-system',
+            traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+            spanId: '00f067aa0ba902b7',
+            parentSpanId: '',
+            spanName: 'GET /orders',
+            startTime: new Timestamp(1_795_000_000, 0),
+            endTime: new Timestamp(1_795_000_000, 2_000_000),
+            spanTags: new Map([['http.method', 'GET']]),
+            httpStatusCode: 200n,
+            clientSpan: true,
+            rewriteClientSpanId: false,
+            sourceName: 'frontend',
+            sourceIp: IpAddress.parse('10.0.0.7'),
+            destinationName: 'orders',
+            destinationIp: IpAddress.parse('10.0.0.8'),
+            requestSize: 10n,
+            requestTotalSize: 100n,
+            responseSize: 20n,
+            responseTotalSize: 200n,
+            apiProtocol: 'http',
+          },
+        ],
+        context('tracespan'),
+      );
+      await handler.delivered();
+      const stored = [...(await documents(node, 'telemetry-*')).values()];
+      const types = stored.map((doc) => dig(doc, 'switchboard.record_type')).sort();
+      assert.deepEqual(types, ['metric', 'tracespan']);
+      const found = (await node.call('POST', '/telemetry-*/_search', {
+        query: {
+          bool: {
+            should: [
+              { range: { 'switchboard.metric.value': { gte: 1 } } },
+              { range: { 'event.end': { gt: '2026-11-18T11:06:40.001Z' } } },
+            ],
+          },
+        },
+        size: 0,
+        track_total_hits: true,
+      })) as { hits: { total: { value: number } } };
+      assert.equal(found.hits.total.value, 2, 'the value is a number and the span end a date');
+    } finally {
+      await close();
+    }
+  });
+
   it('survives SIGKILL of the policy server mid-traffic: replayed from the spool, none lost, none twice', async () => {
     const configDir = mkdtempSync(join(tmpdir(), 'switchboard-es-config-'));
     const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-es-data-'));
@@ -154,11 +228,12 @@ describe('elasticsearch: the adapter into a real node', function () {
     writeFileSync(join(configDir, 'audit.yaml'), auditConfig(node.url, 'crash-{yyyy.MM.dd}'));
     const args = ['server', '--config', configDir, '--address', '127.0.0.1:0', '--data-dir', dataDir];
     let server: Running = startCli(args);
+    let stop = false;
+    let clients: Promise<void>[] = [];
     try {
       let address = (await server.line('stdout', /listening on (127\.0\.0\.1:\d+) /))[1]!;
       const accepted = new Set<string>();
       let reportsSent = 0;
-      let stop = false;
       const BATCH = 20;
       // Eight clients send Reports of 20 records each until told to stop; an OK answer
       // means the 20 records are the server's.
@@ -180,12 +255,14 @@ describe('elasticsearch: the adapter into a real node', function () {
               },
             );
             if (result.ok) for (let i = 0; i < BATCH; i++) accepted.add(`${report}-${i}`);
+            // The server is down (killed, restarting): try again shortly, without spinning.
+            else await new Promise((resolve) => setTimeout(resolve, 20));
           }
         } finally {
           client.close();
         }
       };
-      let clients = Array.from({ length: 8 }, (_, w) => traffic(w));
+      clients = Array.from({ length: 8 }, (_, w) => traffic(w));
       await waitUntil('records stored before the block', async () => (await count(node, 'crash-*')) >= 500);
       // Writes blocked: what the server accepts from now on stays in its spool.
       await node.call('PUT', '/crash-*/_settings', { 'index.blocks.write': true });
@@ -238,6 +315,8 @@ describe('elasticsearch: the adapter into a real node', function () {
       assert.ok(stored.size - accepted.size <= 8 * BATCH, `${stored.size} stored, ${accepted.size} accepted`);
       assert.ok(reportsSent * BATCH >= stored.size);
     } finally {
+      stop = true;
+      await Promise.all(clients);
       stopAllCli();
       await server.finished;
       rmSync(configDir, { recursive: true, force: true });

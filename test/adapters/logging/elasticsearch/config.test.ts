@@ -242,7 +242,7 @@ describe('elasticsearch: the index pattern', () => {
   it('carries the schema version in the template', () => {
     const body = indexTemplateBody({ indexPattern: 'audit-*', priority: 7, shards: 2, replicas: 0 });
     assert.equal(templateVersion('1.2.3'), 10203);
-    assert.equal(body['version'], 10000);
+    assert.equal(body['version'], 10100);
     assert.deepEqual(body['index_patterns'], ['audit-*']);
     assert.equal(body['priority'], 7);
   });

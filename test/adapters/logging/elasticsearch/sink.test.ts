@@ -42,7 +42,7 @@ describe('elasticsearch: the sink against a real node', function () {
     const answer = await node.call('GET', '/_index_template/sink-a');
     const template = dig(answer, 'index_templates.0.index_template');
     assert.deepEqual(dig(template, 'index_patterns'), ['sink-a-*']);
-    assert.equal(dig(template, '_meta.schema_version'), '1.0.0');
+    assert.equal(dig(template, '_meta.schema_version'), '1.1.0');
     assert.equal(dig(template, 'template.settings.index.number_of_shards'), '2');
     const properties = dig(template, 'template.mappings.properties');
     assert.equal(dig(properties, 'switchboard.properties.variables.type'), 'flattened');

@@ -1,5 +1,5 @@
 /** Shared by the elasticsearch adapter's tests: records, an environment, and reading back. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdapterEnv, type AdapterLogger } from '../../../../adapters';
@@ -39,7 +39,14 @@ export function sinkEnvironment(): { env: SinkEnvironment; logger: MemoryLogger;
   const logger = new MemoryLogger();
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-es-sink-'));
   const owned = createAdapterEnv('audit.handler.istio-system', logger, Date.now, { dataDir });
-  return { env: owned.env, logger, dispose: () => owned.dispose() };
+  return {
+    env: owned.env,
+    logger,
+    dispose: () => {
+      owned.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The sink's parameters from a mapping (defaults applied), or an error listing the problems. */
