@@ -6,8 +6,9 @@
  * stopped by PID; `bash scripts/install-elasticsearch.sh` installs it).
  *
  * - Baseline: the records the server would write (same instance, same audit schema, same
- *   size), `_bulk` requests of `delivery.maxBatchRecords` (1000) `index` actions with their
- *   ids, one request in flight — what the adapter's sender does — for `seconds`.
+ *   size, built before the clock starts), `_bulk` requests of `delivery.maxBatchRecords`
+ *   (1000) `index` actions with their ids, one request in flight — what the adapter's sender
+ *   does — for `seconds`; run before and after the server sides, the ratio is to the mean.
  * - Per fsync policy: a fresh server (fresh data dir, its own index), BENCH_CLIENTS gRPC
  *   clients in this process sending Reports of BENCH_RECORDS_PER_REPORT records (with a
  *   report id each) for `seconds`; then the wait until every accepted record is searchable.
@@ -70,11 +71,16 @@ export async function run(options: ElasticsearchBenchOptions): Promise<Elasticse
   const node = await ElasticsearchNode.start({ heapMb: 1024 });
   const work = mkdtempSync(path.join(tmpdir(), 'switchboard-bench-es-'));
   try {
-    await node.warmUp(5000);
-    const rows: ElasticsearchBenchRow[] = [await baseline(node, options.seconds)];
+    await node.warmUp(20_000);
+    // The baseline before and after the sides, so that the node's warming (and the machine's
+    // other load) weighs on both; the ratio is to their mean.
+    const before = await baseline(node, options.seconds, 'before');
+    const sides: ElasticsearchBenchRow[] = [];
     for (const fsync of options.fsyncPolicies)
-      rows.push(await throughServer(node, work, fsync, options.seconds));
-    printTable(rows, options.seconds);
+      sides.push(await throughServer(node, work, fsync, options.seconds));
+    const after = await baseline(node, options.seconds, 'after');
+    const rows = [before, after, ...sides];
+    printTable(rows, (before.endToEndPerSecond + after.endToEndPerSecond) / 2, options.seconds);
     return rows;
   } finally {
     killAllStarted();
@@ -177,43 +183,55 @@ spec:
 `;
 }
 
-/** The same records, bulk-indexed directly with the client: 1000 per request, one request in flight. */
-async function baseline(node: ElasticsearchNode, seconds: number): Promise<ElasticsearchBenchRow> {
+/**
+ * The same records, bulk-indexed directly with the client: built and serialized before the
+ * clock starts (so this measures Elasticsearch and the client, not record building), 1000
+ * per request, one request in flight.
+ */
+async function baseline(
+  node: ElasticsearchNode,
+  seconds: number,
+  label: string,
+): Promise<ElasticsearchBenchRow> {
   const client = new Client({ node: node.url });
-  const index = `bench-direct-${new Date().toISOString().slice(0, 10).replaceAll('-', '.')}`;
+  const index = `bench-direct-${label}-${new Date().toISOString().slice(0, 10).replaceAll('-', '.')}`;
   try {
     await node.call('PUT', `/${index}`, { settings: { number_of_replicas: 0 } });
     const redactor = new Redactor([{ field: 'authorization', action: 'MASK' }], undefined);
+    const records: string[] = [];
+    for (let i = 0; i < BULK_RECORDS; i++) {
+      const record = buildAuditRecord(
+        {
+          name: 'audit.instance.istio-system',
+          variables: benchInstanceVariables(`r-${i % RECORDS_PER_REPORT}`),
+          timestamp: new Timestamp(Math.floor(Date.now() / 1000), 0),
+          severity: 'info',
+          monitoredResourceType: '',
+          monitoredResourceDimensions: new Map(),
+        },
+        { id: `direct-${i}`, handlerName: 'audit.handler.istio-system', nowMs: Date.now() },
+        redactor,
+      );
+      records.push(JSON.stringify(record));
+    }
     let sent = 0;
     const started = Date.now();
     const deadline = started + seconds * 1000;
     while (Date.now() < deadline) {
-      const operations: unknown[] = [];
+      const operations: string[] = [];
       for (let i = 0; i < BULK_RECORDS; i++) {
-        const id = `direct-${sent + i}`;
-        const record = buildAuditRecord(
-          {
-            name: 'audit.instance.istio-system',
-            variables: benchInstanceVariables(id),
-            timestamp: new Timestamp(Math.floor(Date.now() / 1000), 0),
-            severity: 'info',
-            monitoredResourceType: '',
-            monitoredResourceDimensions: new Map(),
-          },
-          { id, handlerName: 'audit.handler.istio-system', nowMs: Date.now() },
-          redactor,
-        );
-        operations.push({ index: { _index: index, _id: id } }, record);
+        operations.push(`{"index":{"_index":"${index}","_id":"direct-${sent + i}"}}`, records[i]!);
       }
-      const answer = await client.bulk({ operations });
+      // Strings go into the NDJSON body as they are.
+      const answer = await client.bulk({ operations: operations as unknown as object[] });
       if (answer.errors) throw new Error(`baseline bulk had errors: ${JSON.stringify(answer.items[0])}`);
       sent += BULK_RECORDS;
     }
-    await node.call('POST', `/${index}/_refresh`);
     const elapsed = (Date.now() - started) / 1000;
+    await node.call('POST', `/${index}/_refresh`);
     const stored = ((await node.call('GET', `/${index}/_count`)) as { count: number }).count;
     return {
-      side: 'direct bulk (client)',
+      side: `direct bulk (client), ${label}`,
       reportsPerSecond: undefined,
       acceptedPerSecond: undefined,
       endToEndPerSecond: sent / elapsed,
@@ -304,11 +322,10 @@ async function throughServer(
   }
 }
 
-function printTable(rows: readonly ElasticsearchBenchRow[], seconds: number): void {
-  const base = rows[0]!.endToEndPerSecond;
+function printTable(rows: readonly ElasticsearchBenchRow[], base: number, seconds: number): void {
   const fmt = (n: number | undefined, digits = 0): string => (n === undefined ? '-' : n.toFixed(digits));
   console.log(
-    `\nAudit export into Elasticsearch (${seconds} s per side; ${CLIENTS} clients, ${RECORDS_PER_REPORT} records per Report; bulk ${BULK_RECORDS})`,
+    `\nAudit export into Elasticsearch (${seconds} s per side; ${CLIENTS} clients, ${RECORDS_PER_REPORT} records per Report; bulk ${BULK_RECORDS}; × direct: to the mean of the two direct runs, ${base.toFixed(0)} records/s)`,
   );
   const header = [
     'side',
