@@ -266,6 +266,7 @@ async function throughServer(
     let acceptedRecords = 0;
     let acceptedReports = 0;
     let failedReports = 0;
+    const failures = new Map<string, number>();
     const started = Date.now();
     const deadline = started + seconds * 1000;
     const body = encodeReportRequest(
@@ -289,7 +290,11 @@ async function throughServer(
           if (result.ok) {
             acceptedReports++;
             acceptedRecords += RECORDS_PER_REPORT;
-          } else failedReports++;
+          } else {
+            failedReports++;
+            const reason = `${result.error.code} ${result.error.details}`.slice(0, 160);
+            failures.set(reason, (failures.get(reason) ?? 0) + 1);
+          }
         }
       } finally {
         client.close();

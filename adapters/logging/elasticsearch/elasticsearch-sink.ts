@@ -119,8 +119,9 @@ export class ElasticsearchSink implements ExportSink {
     const { tls } = this.params;
     let ca: Buffer | undefined;
     if (tls.caFile !== undefined) {
+      const configFile = this.env.configFile;
       const caFile = path.resolve(
-        path.dirname(this.env.configFile ?? path.join(process.cwd(), 'x')),
+        configFile === undefined ? process.cwd() : path.dirname(configFile),
         tls.caFile,
       );
       try {
