@@ -49,7 +49,8 @@ export interface AdapterEnv {
    * The handler of the running configuration with this qualified name
    * (`name.handler.namespace`), looked up at each call so a handler rebuilt by a reload is
    * found; undefined when there is none. For handlers that pass records on to another
-   * handler (opa's decision log into an export handler).
+   * handler (opa's decision log into an export handler). A handler that has named another
+   * here is closed before it at shutdown, so it can flush into it.
    */
   findHandler(qualifiedName: string): Handler | undefined;
   /**

@@ -37,6 +37,8 @@ export type PrepareOutcome = { ok: true; prepared: PreparedHandlers } | { ok: fa
 export class HandlerSet {
   private live = new Map<string, LiveHandler>();
   private closed = false;
+  /** Names handlers looked up (AdapterEnv.findHandler): they pass records to them. */
+  private readonly targets = new Set<string>();
 
   constructor(
     private readonly logger: AdapterLogger,
@@ -124,16 +126,24 @@ export class HandlerSet {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const all = [...this.live.values()];
+    const all = [...this.live.entries()];
+    // Handlers that pass records on (opa's decision log) flush into their targets as they
+    // close: the targets close after them.
+    const targets = all.filter(([name]) => this.targets.has(name)).map(([, live]) => live);
+    const others = all.filter(([name]) => !this.targets.has(name)).map(([, live]) => live);
+    await Promise.all(others.map((h) => closeQuietly(h, this.logger)));
     this.live = new Map();
-    await Promise.all(all.map((h) => closeQuietly(h, this.logger)));
+    await Promise.all(targets.map((h) => closeQuietly(h, this.logger)));
   }
 
   private async build(h: HandlerConfig): Promise<LiveHandler> {
     const owned = createAdapterEnv(h.qualifiedName, this.logger, this.clock, {
       dataDir: this.dataDir,
       configFile: h.resource.file,
-      findHandler: (name) => this.live.get(name)?.handler,
+      findHandler: (name) => {
+        this.targets.add(name);
+        return this.live.get(name)?.handler;
+      },
     });
     try {
       const handler = await h.adapter.build(h.config as never, owned.env);

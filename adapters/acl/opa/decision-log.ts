@@ -217,6 +217,8 @@ export class HandlerDecisionLog implements DecisionLog {
     private readonly env: AdapterEnv,
   ) {
     this.target = qualifiedHandlerName(handler, env.handlerName);
+    // Named once now, so the server knows to close this handler before its target.
+    env.findHandler(this.target);
   }
 
   write(record: DecisionRecord): void {
