@@ -1,7 +1,20 @@
 import { strict as assert } from 'node:assert';
-import { ElasticsearchSink } from '../../../../adapters/logging/elasticsearch';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAdapterEnv, parseWithSchema } from '../../../../adapters';
+import { ELASTICSEARCH, ElasticsearchSink } from '../../../../adapters/logging/elasticsearch';
+import type { ExportHandler } from '../../../../adapters/logging/export';
 import { ElasticsearchNode, ELASTICSEARCH_START_MS } from '../../../support/elasticsearch-node';
-import { count, documents, sinkEnvironment, sinkParams, spooledRecord } from './support';
+import {
+  MemoryLogger,
+  accessLogInstance,
+  count,
+  documents,
+  sinkEnvironment,
+  sinkParams,
+  spooledRecord,
+} from './support';
 
 /**
  * Elasticsearch's own 429s: a node whose write thread pool has one thread and a queue of
@@ -96,6 +109,38 @@ describe('elasticsearch: items rejected with 429 by a busy node', function () {
     } finally {
       await sink.close();
       dispose();
+    }
+  });
+
+  it('through the adapter: every record accepted into the spool is stored, though the node keeps rejecting', async () => {
+    const parsed = parseWithSchema(ELASTICSEARCH.config, {
+      urls: [node.url],
+      index: 'busiest-{yyyy.MM.dd}',
+      template: { shards: 8, replicas: 0 },
+      itemRetry: { maxAttempts: 2, minDelay: '10ms', maxDelay: '10ms' },
+      delivery: { minRetryDelay: '10ms', maxRetryDelay: '50ms' },
+    });
+    assert.ok(parsed.ok, parsed.ok ? '' : JSON.stringify(parsed.problems));
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-es-busy-'));
+    const owned = createAdapterEnv('audit.handler.istio-system', new MemoryLogger(), Date.now, { dataDir });
+    const handler = (await ELASTICSEARCH.build(parsed.value, owned.env)) as ExportHandler;
+    try {
+      for (let call = 0; call < 30; call++) {
+        const instances = Array.from({ length: 100 }, (_, i) => accessLogInstance(call * 100 + i));
+        await handler.handleLogEntry(instances, {
+          signal: new AbortController().signal,
+          deduplicationId: `busy-${call}/audit.handler.istio-system/logentry`,
+        });
+      }
+      await handler.delivered();
+      const stats = handler.stats() as { retriedItems: number; deadLetteredRecords: number };
+      assert.ok(stats.retriedItems > 0, `the node rejected items: ${JSON.stringify(stats)}`);
+      assert.equal(stats.deadLetteredRecords, 0);
+      assert.equal(await count(node, 'busiest-*'), 3000);
+    } finally {
+      await handler.close();
+      owned.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
