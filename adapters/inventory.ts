@@ -7,6 +7,7 @@ import { LISTCHECKER } from './acl/list';
 import { OPA } from './acl/opa';
 import type { AdapterInfo } from './contract';
 import { ELASTICSEARCH } from './logging/elasticsearch';
+import { KAFKA } from './logging/kafka';
 import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
 import { MEMQUOTA } from './quota/memquota';
@@ -22,6 +23,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   REDISQUOTA,
   STDIO,
   ELASTICSEARCH,
+  KAFKA,
 ] as readonly AdapterInfo<unknown>[];
 
 /** A registry with every built-in adapter. */

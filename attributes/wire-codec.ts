@@ -7,7 +7,7 @@
  * rules answer quickly; the generated classes remain the reference they are tested against.
  */
 import { BinaryWriter, WireType as Wire } from '@bufbuild/protobuf/wire';
-import type { AttributeBag, Bag } from './bag';
+import { AttributeBag, type Bag } from './bag';
 import { CompressedAttributesDecoder } from './compressed-decoder';
 import {
   MessageWords,
@@ -324,13 +324,28 @@ export function encodeReportRequest(
   options?: EncodeOptions & { readonly independent?: boolean },
 ): Uint8Array {
   const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
-  const independent =
-    options?.independent === true || bags.some((bag, i) => i > 0 && removesAny(bags[i - 1]!, bag));
+  // Each bag's changes since the one before, computed once: whether any bag drops an
+  // attribute (then the batch is encoded independently), and the names to write if not.
+  const deltas: (string[] | undefined)[] = [undefined];
+  let independent = options?.independent === true;
+  for (let i = 1; i < bags.length && !independent; i++) {
+    const previous = bags[i - 1]!;
+    const bag = bags[i]!;
+    if (previous instanceof AttributeBag && bag instanceof AttributeBag) {
+      const { changed, removesAny } = bag.changesSince(previous, sameWireValue);
+      if (removesAny) independent = true;
+      deltas.push(changed);
+    } else if (removesAnyOf(previous, bag)) {
+      independent = true;
+    } else {
+      deltas.push(changedNames(previous, bag));
+    }
+  }
   const words = new MessageWords(globalWordCount);
   const writer = new BinaryWriter();
   for (let i = 0; i < bags.length; i++) {
     const bag = bags[i]!;
-    const names = independent || i === 0 ? bag.names() : changedNames(bags[i - 1]!, bag);
+    const names = independent || i === 0 ? bag.names() : deltas[i]!;
     writer.tag(1, Wire.LengthDelimited).fork();
     writeCompressedAttributes(writer, bag, names, words, false);
     writer.join();
@@ -342,7 +357,7 @@ export function encodeReportRequest(
 }
 
 /** Whether `next` lacks an attribute `previous` has. */
-function removesAny(previous: Bag, next: Bag): boolean {
+function removesAnyOf(previous: Bag, next: Bag): boolean {
   for (const name of previous.names()) if (next.get(name) === undefined) return true;
   return false;
 }

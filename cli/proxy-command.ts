@@ -10,19 +10,21 @@ import { parseWorkerCount } from '../policy-server';
 import {
   connectProxyWorker,
   createProxy,
+  createProxyAdminEndpoint,
   createProxySupervisor,
   formatProxyConfigError,
   loadProxyConfigFile,
   PolicyClient,
   ProxyConfigLoadError,
   proxyWorkerSlot,
+  whilePolicyConfigured,
   type ListeningAddress,
   type ProxyLogger,
 } from '../proxy';
 import type { CommandOutput } from './server-command';
 import { UsageError } from './usage-error';
 
-export const PROXY_USAGE = `Usage: switchboard proxy --config FILE [--workers N]
+export const PROXY_USAGE = `Usage: switchboard proxy --config FILE [--workers N] [--admin HOST:PORT]
 
 Runs the sidecar proxy: HTTP/1.1, HTTP/2, gRPC, WebSocket and TCP listeners, routes and
 clusters from one YAML file (see README.md, "The sidecar proxy"), reloaded when it changes.
@@ -32,6 +34,9 @@ Options:
   -w, --workers N     proxy processes sharing the listeners; 0 or auto for one per CPU
                       (default: one per CPU). With N > 1 this process supervises them and
                       restarts a worker that dies; listeners then need fixed ports (not 0)
+      --admin HOST:PORT  serve the admin endpoint there: GET /stats (counters of the data
+                      path and the policy client: checks, cache hits, quotas, reports sent
+                      and dropped) and /ready, as JSON; port 0 picks a free port. Needs --workers 1
   -h, --help          show this help
 
 Stops gracefully on SIGINT or SIGTERM (requests in flight finish, up to the configuration's
@@ -50,6 +55,7 @@ export async function runProxyCommand(args: readonly string[], output: CommandOu
       options: {
         config: { type: 'string', short: 'c' },
         workers: { type: 'string', short: 'w' },
+        admin: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -73,12 +79,22 @@ export async function runProxyCommand(args: readonly string[], output: CommandOu
     );
   }
 
+  const admin = values.admin;
+  if (admin !== undefined && (workers !== 1 || !/^\S+:\d{1,5}$/.test(admin))) {
+    throw new UsageError(
+      workers !== 1
+        ? 'proxy: --admin needs --workers 1 (each worker would need its own admin address)'
+        : `proxy: --admin must be HOST:PORT, e.g. 127.0.0.1:15000, got "${admin}"`,
+      PROXY_USAGE,
+    );
+  }
+
   const slot = proxyWorkerSlot();
   let forceStop = (): void => process.exit(1);
   const signals = catchStopSignals(slot === undefined ? () => forceStop() : undefined);
   try {
     if (slot !== undefined) return await serveAsWorker(slot, configFile, output, signals);
-    if (workers === 1) return await serveInProcess(configFile, output, signals);
+    if (workers === 1) return await serveInProcess(configFile, admin, output, signals);
     return await supervise(workers, args, configFile, output, signals, (kill) => {
       forceStop = () => {
         kill();
@@ -130,23 +146,34 @@ function loggerFor(output: CommandOutput, prefix: string): ProxyLogger {
 
 async function serveInProcess(
   configFile: string,
+  adminAddress: string | undefined,
   output: CommandOutput,
   signals: StopSignals,
 ): Promise<number> {
   const logger = loggerFor(output, '');
-  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
+  const policy = new PolicyClient((m) => logger.error(m));
+  const proxy = createProxy({ configFile, logger, hook: whilePolicyConfigured(policy) });
+  const admin =
+    adminAddress === undefined
+      ? undefined
+      : createProxyAdminEndpoint({ address: adminAddress, proxy, policy });
   let listeners;
+  let adminBound;
   try {
+    adminBound = await admin?.start();
     listeners = await proxy.start();
   } catch (error) {
     await proxy.close();
+    await admin?.close();
     reportStartFailure(error, output);
     return 1;
   }
-  output.stdout.write(`${listeningLine(listeners, [], proxy.generation, configFile)}\n`);
+  const extra = adminBound === undefined ? [] : [`admin http://${adminBound.address}/stats`];
+  output.stdout.write(`${listeningLine(listeners, extra, proxy.generation, configFile)}\n`);
   const signal = await signals.next();
   output.stderr.write(`switchboard proxy: ${signal} received, draining\n`);
   await proxy.close();
+  await admin?.close();
   return 0;
 }
 
@@ -158,7 +185,11 @@ async function serveAsWorker(
 ): Promise<number> {
   const link = connectProxyWorker();
   const logger = loggerFor(output, `switchboard proxy worker ${slot} (pid ${process.pid}): `);
-  const proxy = createProxy({ configFile, logger, hook: new PolicyClient((m) => logger.error(m)) });
+  const proxy = createProxy({
+    configFile,
+    logger,
+    hook: whilePolicyConfigured(new PolicyClient((m) => logger.error(m))),
+  });
   try {
     let listeners;
     try {

@@ -14,6 +14,7 @@ import {
   runValidateCommand,
   VALIDATE_USAGE,
 } from './config-commands';
+import { DEMO_USAGE, runDemoCommand } from './demo-command';
 import { EVAL_USAGE, runEvalCommand } from './eval-command';
 import { POLICY_USAGE, runPolicyCommand } from './policy-command';
 import { PROXY_USAGE, runProxyCommand } from './proxy-command';
@@ -26,7 +27,9 @@ export const USAGE = `Usage: switchboard <command> [options]
 Commands:
   server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--workers N]
                                              run the policy server (Istio Mixer's Check/Report API)
-  proxy --config FILE [--workers N]          run the sidecar proxy (HTTP/1.1, HTTP/2, gRPC, WebSocket, TCP)
+  proxy --config FILE [--workers N] [--admin HOST:PORT]
+                                             run the sidecar proxy (HTTP/1.1, HTTP/2, gRPC, WebSocket, TCP)
+  demo [--keep-running] [--free-ports]       run the demo mesh (npm start): policy server, two services, four proxies, traffic
   validate DIR                               check a configuration directory, every error as file:line: path: message
   check --config DIR --attributes FILE.json [--quota NAME=AMOUNT]...
                                              run one Check offline and print the CheckResponse
@@ -55,6 +58,8 @@ export async function main(args: readonly string[], output: CommandOutput = PROC
         return await runServerCommand(rest, output);
       case 'proxy':
         return await runProxyCommand(rest, output);
+      case 'demo':
+        return await runDemoCommand(rest, output);
       case 'eval':
         return await runEvalCommand(rest);
       case 'validate':
@@ -106,6 +111,7 @@ function runHelp(args: readonly string[], output: CommandOutput): number {
   else if (topic === 'server') output.stdout.write(`${SERVER_USAGE}\n`);
   else if (topic === 'eval') output.stdout.write(`${EVAL_USAGE}\n`);
   else if (topic === 'proxy') output.stdout.write(`${PROXY_USAGE}\n`);
+  else if (topic === 'demo') output.stdout.write(`${DEMO_USAGE}\n`);
   else if (topic === 'validate') output.stdout.write(`${VALIDATE_USAGE}\n`);
   else if (topic === 'check') output.stdout.write(`${CHECK_USAGE}\n`);
   else if (topic === 'report') output.stdout.write(`${REPORT_USAGE}\n`);

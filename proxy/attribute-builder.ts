@@ -75,8 +75,11 @@ export function addResponseAttributes(bag: AttributeBag, facts: HttpRequestFacts
   return bag;
 }
 
-/** A TCP connection's attributes at `event` (open or close). */
-export function buildConnectionAttributes(facts: TcpConnectionFacts, event: 'open' | 'close'): AttributeBag {
+/** A TCP connection's attributes at `event` (open, continue — while open — or close). */
+export function buildConnectionAttributes(
+  facts: TcpConnectionFacts,
+  event: 'open' | 'continue' | 'close',
+): AttributeBag {
   const bag = new AttributeBag();
   bag.set('connection.id', facts.connectionId);
   bag.set('connection.event', event);

@@ -53,6 +53,11 @@ export interface HttpListenerConfig extends ListenerBase {
   readonly tls: TlsConfig | undefined;
   /** The route table this listener serves: its own, a named one, or the top-level one. */
   readonly routeTable: RouteTable;
+  /**
+   * Stream idle timeout of forwarded requests, in ms; 0 means none (the default). A route's
+   * `idleTimeout` overrides it. See ForwardAction.idleTimeoutMs.
+   */
+  readonly streamIdleTimeoutMs: number;
 }
 
 export interface TcpListenerConfig extends ListenerBase {
@@ -133,6 +138,13 @@ export interface ForwardAction {
    * across all attempts, in ms; 0 means none. Default 15000.
    */
   readonly timeoutMs: number;
+  /**
+   * Stream idle timeout, in ms: once forwarding starts, the longest time without a byte in
+   * either direction (request body, response head or body). Before the response head it is
+   * answered 408 `stream-idle-timeout`, after it the downstream stream is cut. 0 means none;
+   * undefined means the listener's `streamIdleTimeout`.
+   */
+  readonly idleTimeoutMs: number | undefined;
   readonly retries: RetryPolicy | undefined;
   /** Replaces the matched path prefix (the route must match `path: {prefix}`). */
   readonly prefixRewrite: string | undefined;

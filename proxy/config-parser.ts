@@ -46,7 +46,17 @@ const TOP_KEYS = [
   'drainTimeout',
   'policy',
 ];
-const LISTENER_KEYS = ['name', 'role', 'address', 'port', 'protocol', 'tls', 'routes', 'cluster'];
+const LISTENER_KEYS = [
+  'name',
+  'role',
+  'address',
+  'port',
+  'protocol',
+  'tls',
+  'routes',
+  'streamIdleTimeout',
+  'cluster',
+];
 const NODE_KEYS = ['name', 'namespace', 'uid', 'serviceAccount', 'labels'];
 /** Default time retired listeners' connections get to finish, in ms. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -369,7 +379,7 @@ function parseListeners(
     }
     const base = { name: name!, role: role as 'inbound' | 'outbound', address: address!, port: port! };
     if (protocol === 'tcp') {
-      for (const key of ['tls', 'routes']) {
+      for (const key of ['tls', 'routes', 'streamIdleTimeout']) {
         if (l[key] !== undefined)
           problems.push({
             path: at(where, key),
@@ -444,8 +454,15 @@ function parseListeners(
     } else {
       routeTable = parseTable(routes, at(where, 'routes'), where);
     }
+    const streamIdleTimeoutMs = readDurationMs(l, 'streamIdleTimeout', where, problems, { fallback: 0 });
     if (problems.length === before && routeTable !== undefined)
-      listeners.push({ ...base, protocol: 'http', tls, routeTable });
+      listeners.push({
+        ...base,
+        protocol: 'http',
+        tls,
+        routeTable,
+        streamIdleTimeoutMs: streamIdleTimeoutMs!,
+      });
   });
   return listeners;
 }

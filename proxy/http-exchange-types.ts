@@ -1,6 +1,71 @@
-/** The downstream side of an exchange: Node's HTTP/1.1 or HTTP/2 (compatibility API) objects. */
-import type * as http from 'node:http';
-import type * as http2 from 'node:http2';
+/**
+ * The downstream side of an exchange: the seam between the request path (http-exchange.ts)
+ * and a server. Two servers stand behind it: our own HTTP/1.1 server on `node:net`
+ * (http1-server-connection.ts) and Node's `http2` server, whose compatibility objects also
+ * carry HTTP/1.1 over TLS (node-downstream.ts).
+ */
+import type { IncomingHeaders } from './forwarding-headers';
+import type { OutgoingHeaders } from './header-operations';
 
-export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
+/** What a downstream tells its exchange. After `onDownstreamClose`, nothing more. */
+export interface DownstreamHandler {
+  /** A piece of the request body (only after `readBody`, and not while paused). */
+  onRequestData(chunk: Buffer): void;
+  /** The request body is complete. */
+  onRequestEnd(): void;
+  /** The response may be written again after `write` returned false. */
+  onResponseDrain(): void;
+  /**
+   * The exchange is over for the downstream: the response was handed over whole (`finished`),
+   * or the connection or stream went away first.
+   */
+  onDownstreamClose(): void;
+}
+
+/** One request and its response, as the exchange sees them. */
+export interface Downstream {
+  readonly http2: boolean;
+  readonly method: string;
+  /** The request target as sent (`:path` on HTTP/2). */
+  readonly url: string;
+  readonly headers: IncomingHeaders;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** The request has a body (it may still be empty, as a chunked one can be). */
+  readonly hasBody: boolean;
+  /** The response head went out (or is queued to go out with the first body bytes). */
+  readonly headersSent: boolean;
+  /** The connection or stream is gone. */
+  readonly destroyed: boolean;
+  /** All of the response was handed to the connection or stream. */
+  readonly finished: boolean;
+  /** Where the events go; called once, before anything else. */
+  attach(handler: DownstreamHandler): void;
+  /** Starts delivering the request body to the handler, paused: `resumeBody` lets it flow. */
+  readBody(): void;
+  pauseBody(): void;
+  /** Lets the request body flow; before `readBody`, it is read and dropped. */
+  resumeBody(): void;
+  /** Sends `100 Continue`. */
+  writeContinue(): void;
+  /**
+   * Sets the response head. It goes out with the first body bytes, or at once on `flushHead`.
+   * A `connection: close` field closes the connection after the response (HTTP/1.1).
+   * @throws Error when a field cannot be sent on this protocol (the response is then untouched)
+   */
+  writeHead(status: number, headers: OutgoingHeaders): void;
+  flushHead(): void;
+  /** Writes body bytes; false means wait for onResponseDrain. */
+  write(chunk: Buffer): boolean;
+  /** Ends the response, after `body` (a local answer's text) and with `trailers` when given. */
+  end(body?: string, trailers?: OutgoingHeaders): void;
+  /**
+   * HTTP/2: answers with a head that ends the stream (gRPC's trailers-only form). False on
+   * HTTP/1.1, or when the stream is gone.
+   */
+  respondTrailersOnly(headers: OutgoingHeaders): boolean;
+  /** Cuts the exchange: the stream is reset, or the HTTP/1.1 connection closed. */
+  destroy(): void;
+}

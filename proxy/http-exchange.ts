@@ -12,7 +12,6 @@
  * The exchange object is the handler of its upstream attempts and the facts record of the
  * request at once, so the request path allocates few objects of its own.
  */
-import * as http2 from 'node:http2';
 import type { AttributeBag } from '../attributes';
 import type { Endpoint } from './cluster';
 import type {
@@ -33,7 +32,7 @@ import {
   type RequestIds,
 } from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
-import type { DownstreamRequest, DownstreamResponse } from './http-exchange-types';
+import type { Downstream, DownstreamHandler } from './http-exchange-types';
 import type { Http1ConnectionPool } from './http1-connection-pool';
 import type { Http2SessionPool } from './http2-session-pool';
 import { OVERFLOW_HEADER, sendLocalReply, type LocalReply } from './local-reply';
@@ -79,7 +78,7 @@ export interface ExchangeOrigin {
 
 type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
 
-export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequestFacts {
+export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, RouteRequest, HttpRequestFacts {
   // RouteRequest
   readonly method: string;
   readonly host: string;
@@ -120,7 +119,8 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
   grpcMessage: string | undefined;
 
   private phase: Phase = 'routing';
-  private readonly startNs = process.hrtime.bigint();
+  /** Monotonic start, in ms (performance.now: a double, where hrtime.bigint allocates). */
+  private readonly startMonotonicMs = performance.now();
   private route: CompiledRoute | undefined;
   private action: ForwardAction | undefined;
   private upstream: UpstreamCluster | undefined;
@@ -155,13 +155,14 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
   private routeTimer: NodeJS.Timeout | undefined;
   private tryTimer: NodeJS.Timeout | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
+  /** The stream idle timeout, refreshed by every byte either way; undefined when there is none. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimeoutMs = 0;
   private holdingRequestSlot = false;
-  private responseDrainListener: (() => void) | undefined;
 
   constructor(
     private readonly context: HttpExchangeContext,
-    private readonly req: DownstreamRequest,
-    private readonly res: DownstreamResponse,
+    private readonly downstream: Downstream,
     private readonly origin: ExchangeOrigin,
   ) {
     const listener = context.listener;
@@ -169,20 +170,19 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.role = listener.role;
     this.node = context.generation.config.node;
     this.secure = origin.secure;
-    const headers = req.headers as IncomingHeaders;
+    const headers = downstream.headers;
     this.headers = headers;
     this.requestHeaders = headers;
-    this.method = req.method ?? 'GET';
-    const socket = req.socket;
-    this.remoteAddress = socket?.remoteAddress ?? '';
-    this.remotePort = socket?.remotePort ?? 0;
-    this.localAddress = socket?.localAddress ?? '';
-    this.localPort = socket?.localPort ?? 0;
+    this.method = downstream.method;
+    this.remoteAddress = downstream.remoteAddress;
+    this.remotePort = downstream.remotePort;
+    this.localAddress = downstream.localAddress;
+    this.localPort = downstream.localPort;
     this.startTimeMs = context.services.environment.now();
     this.ids = requestIdsOf(headers);
     this.requestId = this.ids.requestId;
     this.traceparent = this.ids.traceparent;
-    const target = parseRequestTarget(req.url, headers, origin.http2);
+    const target = parseRequestTarget(downstream.url, headers, origin.http2);
     this.authority = target.authority;
     this.host = target.host;
     this.url = target.url;
@@ -195,10 +195,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
         ? 'grpc'
         : 'http2'
       : 'http';
-    this.hasBody = origin.http2
-      ? !(req as http2.Http2ServerRequest).stream.endAfterHeaders
-      : headers['transfer-encoding'] !== undefined ||
-        (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+    this.hasBody = downstream.hasBody;
   }
 
   queryParameter(name: string): string | undefined {
@@ -212,7 +209,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     const { generation, services } = this.context;
     generation.acquire();
     services.counters.httpRequests++;
-    this.res.on('close', () => this.onDownstreamClose());
+    this.downstream.attach(this);
     const route = this.context.routes.match(this);
     if (route === undefined) {
       this.replyLocally({
@@ -347,16 +344,16 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
       applyHeaderOperations(headers, this.verdict.responseHeaders);
     this.phase = 'responding';
-    const res = this.res;
-    if (res.destroyed) return;
+    const downstream = this.downstream;
+    if (downstream.destroyed) return;
     if (!this.origin.http2 && this.context.draining()) headers['connection'] = 'close';
     headers['content-length'] = String(Buffer.byteLength(body));
     this.status = status;
     this.responseHeaders = headers;
     this.responseBytes = this.method === 'HEAD' ? 0 : Buffer.byteLength(body);
     this.discardRequestBody();
-    res.writeHead(status, headers);
-    res.end(body);
+    downstream.writeHead(status, headers);
+    downstream.end(body);
   }
 
   // ---- forwarding ---------------------------------------------------------------------
@@ -382,7 +379,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       this.replay = [];
     }
     const headers = upstreamRequestHeaders(
-      this.req.headers as IncomingHeaders,
+      this.headers,
       { remoteAddress: this.remoteAddress, secure: this.secure },
       this.ids,
       false,
@@ -404,13 +401,15 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
         ? this.url
         : action.prefixRewrite + this.url.slice(route.matchedPrefixLength);
     this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    const idleTimeoutMs = action.idleTimeoutMs ?? this.context.listener.streamIdleTimeoutMs;
+    if (idleTimeoutMs > 0) {
+      this.idleTimeoutMs = idleTimeoutMs;
+      this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleTimeoutMs);
+    }
     if (this.hasBody) {
       this.bodyListening = true;
       this.bodyToUpstream = true;
-      const req = this.req;
-      req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
-      req.on('end', () => this.onRequestEnd());
-      req.pause();
+      this.downstream.readBody();
     } else {
       this.bodyComplete = true;
     }
@@ -482,11 +481,12 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     for (const chunk of this.held.splice(0)) writable = call.write(chunk) && writable;
     if (this.bodyComplete) call.end();
-    else if (writable) this.req.resume();
+    else if (writable) this.downstream.resumeBody();
   }
 
-  private onRequestData(chunk: Buffer): void {
+  onRequestData(chunk: Buffer): void {
     this.requestBytes += chunk.length;
+    this.idleTimer?.refresh();
     if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
     if (this.replay !== undefined) {
       if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
@@ -499,14 +499,14 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     const call = this.call;
     if (call !== undefined && this.callReady) {
-      if (!call.write(chunk)) this.req.pause();
+      if (!call.write(chunk)) this.downstream.pauseBody();
     } else {
       this.held.push(chunk);
-      this.req.pause();
+      this.downstream.pauseBody();
     }
   }
 
-  private onRequestEnd(): void {
+  onRequestEnd(): void {
     this.bodyComplete = true;
     if (!this.bodyToUpstream) return;
     if (this.call !== undefined && this.callReady) this.call.end();
@@ -516,13 +516,13 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
 
   onDrain(call: UpstreamCall): void {
     // Also while the response streams: a request body may still be on its way (full duplex).
-    if (call === this.call && !this.bodyComplete && this.bodyToUpstream) this.req.resume();
+    if (call === this.call && !this.bodyComplete && this.bodyToUpstream) this.downstream.resumeBody();
   }
 
   onContinue(call: UpstreamCall): void {
     if (call !== this.call || !this.origin.expectContinue || this.continueSent) return;
     this.continueSent = true;
-    this.res.writeContinue();
+    this.downstream.writeContinue();
   }
 
   /** Whether the request may go again: it is replayable, the policy wants it, the budget and breaker allow. */
@@ -567,7 +567,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.tryTimer = undefined;
     this.call = undefined;
     this.callReady = false;
-    if (this.bodyListening && !this.bodyComplete) this.req.pause();
+    if (this.bodyListening && !this.bodyComplete) this.downstream.pauseBody();
   }
 
   /** A retry attempt ended (answered or failed): its breaker slot and budget share come back. */
@@ -580,6 +580,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
 
   onResponse(call: UpstreamCall, status: number, headers: IncomingHeaders, endsStream: boolean): void {
     if (call !== this.call || this.phase !== 'forwarding') return;
+    this.idleTimer?.refresh();
     clearTimeout(this.tryTimer);
     this.tryTimer = undefined;
     const outcome = { kind: 'response', status } as const;
@@ -609,18 +610,17 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     this.status = status;
     this.responseHeaders = out;
-    const res = this.res;
-    if (res.destroyed) return;
+    const downstream = this.downstream;
+    if (downstream.destroyed) return;
     if (endsStream && this.origin.http2) {
       // A trailers-only answer (gRPC errors): forward it as one, the stream ending with the head.
-      const stream = (this.req as http2.Http2ServerRequest).stream;
-      if (!stream.destroyed) stream.respond({ ...out, ':status': status }, { endStream: true });
+      downstream.respondTrailersOnly({ ...out, ':status': String(status) });
       this.call = undefined;
       this.finish();
       return;
     }
     try {
-      res.writeHead(status, out);
+      downstream.writeHead(status, out);
     } catch (error) {
       // A header Node refuses for this protocol (say, a malformed value from upstream).
       this.context.services.logger.error(
@@ -646,35 +646,38 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       status === 304 ||
       this.method === 'HEAD'
     )
-      (res as { flushHeaders(): void }).flushHeaders();
+      downstream.flushHead();
   }
 
   onData(call: UpstreamCall, chunk: Buffer): void {
     if (call !== this.call || this.phase !== 'responding') return;
     this.responseBytes += chunk.length;
-    if (!(this.res as NodeJS.WritableStream).write(chunk)) {
-      call.pause();
-      this.responseDrainListener ??= () => this.call?.resume();
-      this.res.once('drain', this.responseDrainListener);
-    }
+    this.idleTimer?.refresh();
+    if (!this.downstream.write(chunk)) call.pause();
+  }
+
+  onResponseDrain(): void {
+    // The client took bytes: the stream is not idle, only slower than the upstream.
+    this.idleTimer?.refresh();
+    this.call?.resume();
   }
 
   onEnd(call: UpstreamCall, trailers: IncomingHeaders | undefined): void {
     if (call !== this.call || this.phase !== 'responding') return;
-    const res = this.res;
+    let forwarded: OutgoingHeaders | undefined;
     if (trailers !== undefined) {
       const grpcStatus = trailers['grpc-status'];
       if (typeof grpcStatus === 'string') {
         this.grpcStatus = grpcStatus;
         this.grpcMessage = trailers['grpc-message'] as string | undefined;
       }
-      if (!res.destroyed) res.addTrailers(forwardedTrailers(trailers));
+      forwarded = forwardedTrailers(trailers);
     }
     this.call = undefined;
     // The upstream is done: any request body still arriving has nowhere to go.
     this.bodyToUpstream = false;
-    if (this.bodyListening && !this.bodyComplete) this.req.resume();
-    if (!res.destroyed) res.end();
+    if (this.bodyListening && !this.bodyComplete) this.downstream.resumeBody();
+    if (!this.downstream.destroyed) this.downstream.end(undefined, forwarded);
   }
 
   onFailure(call: UpstreamCall, failure: CallFailure): void {
@@ -755,6 +758,29 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     });
   }
 
+  /** No byte either way for the idle timeout: 408 before the response head, a cut after it. */
+  private onIdleTimeout(): void {
+    this.idleTimer = undefined;
+    if (this.phase === 'responding' && this.status !== 0 && this.reason === undefined) {
+      this.cut('stream-idle-timeout');
+      return;
+    }
+    if (this.phase !== 'forwarding') return;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    if (this.call !== undefined) {
+      this.call.abort();
+      this.upstream!.cluster.attemptFinished(this.endpoint!, { kind: 'timeout' });
+    }
+    this.detachCall();
+    this.releaseRetry();
+    this.replyLocally({
+      status: 408,
+      reason: 'stream-idle-timeout',
+      message: `no bytes in either direction for ${this.idleTimeoutMs} ms (stream idle timeout)`,
+    });
+  }
+
   private replyOverflow(breaker: string): void {
     this.replyLocally({
       status: 503,
@@ -777,13 +803,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     }
     this.discardRequestBody();
     const grpc = this.protocol === 'grpc';
-    const sent = sendLocalReply(
-      this.res,
-      reply,
-      grpc,
-      this.origin.http2 ? (this.req as http2.Http2ServerRequest).stream : undefined,
-      !this.origin.http2 && this.context.draining(),
-    );
+    const sent = sendLocalReply(this.downstream, reply, grpc, !this.origin.http2 && this.context.draining());
     if (sent !== undefined) {
       this.status = grpc ? 200 : reply.status;
       this.responseHeaders = sent;
@@ -803,12 +823,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.reason = reason;
     const reasons = this.context.services.counters.reasons;
     reasons[reason] = (reasons[reason] ?? 0) + 1;
-    if (this.origin.http2) {
-      const stream = (this.req as http2.Http2ServerRequest).stream;
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    } else {
-      this.res.destroy();
-    }
+    this.downstream.destroy();
     this.finish();
   }
 
@@ -817,16 +832,16 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     this.bodyToUpstream = false;
     this.replay = undefined;
     this.held = [];
-    this.req.resume();
+    this.downstream.resumeBody();
   }
 
-  private onDownstreamClose(): void {
+  onDownstreamClose(): void {
     if (this.phase === 'done') return;
-    if (!this.res.writableFinished && this.reason === undefined) {
+    if (!this.downstream.finished && this.reason === undefined) {
       this.reason = 'downstream-disconnect';
       const reasons = this.context.services.counters.reasons;
       reasons['downstream-disconnect'] = (reasons['downstream-disconnect'] ?? 0) + 1;
-      this.status = this.res.headersSent ? this.status : 0;
+      this.status = this.downstream.headersSent ? this.status : 0;
     }
     this.finish();
   }
@@ -838,6 +853,7 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
     clearTimeout(this.routeTimer);
     clearTimeout(this.tryTimer);
     clearTimeout(this.waitTimer);
+    clearTimeout(this.idleTimer);
     if (this.call !== undefined) {
       this.call.abort();
       this.call = undefined;
@@ -848,8 +864,8 @@ export class HttpExchange implements UpstreamCallHandler, RouteRequest, HttpRequ
       this.upstream!.budget.activeRequests--;
       this.upstream!.cluster.release('requests');
     }
-    if (this.bodyListening && !this.bodyComplete) this.req.resume();
-    this.durationMs = Number(process.hrtime.bigint() - this.startNs) / 1e6;
+    if (this.bodyListening && !this.bodyComplete) this.downstream.resumeBody();
+    this.durationMs = performance.now() - this.startMonotonicMs;
     const { generation, services } = this.context;
     generation.accessLog?.logRequest(this);
     const hook = services.hook;

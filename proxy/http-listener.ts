@@ -1,9 +1,11 @@
 /**
  * An HTTP listener: HTTP/1.1 and HTTP/2 on one port. Without TLS, HTTP/2 is "prior
  * knowledge" h2c, told apart from HTTP/1.1 by the connection preface (RFC 9113 §3.4: it
- * starts with `PRI `, which no HTTP/1.1 method is); with TLS, ALPN offers h2 and
- * http/1.1. Each request becomes an {@link HttpExchange} on the listener's current context;
- * a reload swaps the context, and requests in flight keep the one they started with.
+ * starts with `PRI `, which no HTTP/1.1 method is) and served by Node's `http2`; HTTP/1.1
+ * by our own server on the socket (http1-server-connection.ts). With TLS, Node's secure
+ * `http2` server offers h2 and http/1.1 by ALPN and serves both. Each request becomes an
+ * {@link HttpExchange} on the listener's current context; a reload swaps the context, and
+ * requests in flight keep the one they started with.
  */
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
@@ -11,6 +13,13 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { HttpListenerConfig } from './config-model';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
+import {
+  Http1ServerConnection,
+  type Http1RequestSink,
+  type Http1ServerRequest,
+} from './http1-server-connection';
+import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from './http1-request-parser';
+import { NodeDownstream } from './node-downstream';
 import { proxyUpgrade } from './upgrade-proxy';
 
 /** How long a new plaintext connection may stay silent before its protocol is known, in ms. */
@@ -46,12 +55,14 @@ export async function readTlsMaterial(config: HttpListenerConfig): Promise<TlsMa
   return { cert: await read(config.tls.certFile), key: await read(config.tls.keyFile) };
 }
 
-export class HttpListener {
+export class HttpListener implements Http1RequestSink {
   private context: HttpExchangeContext;
   private readonly server: net.Server;
-  private readonly h1: http.Server | undefined;
   private readonly h2: http2.Http2Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private readonly h1Connections = new Set<Http1ServerConnection>();
+  private readonly forgetH1 = (connection: Http1ServerConnection): void =>
+    void this.h1Connections.delete(connection);
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private draining = false;
   /** Set while draining: called when a connection closes. */
@@ -62,13 +73,15 @@ export class HttpListener {
     private config: HttpListenerConfig,
     context: Omit<HttpExchangeContext, 'draining'>,
     tls: TlsMaterial | undefined,
+    /** Limits of the plaintext HTTP/1.1 server (tests make them small). */
+    private readonly http1Limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
   ) {
     this.context = { ...context, draining: this.isDraining };
     const onRequest = (
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
-      new HttpExchange(this.context, req, res, {
+      new HttpExchange(this.context, new NodeDownstream(req, res), {
         http2: req.httpVersionMajor === 2,
         secure: tls !== undefined,
         expectContinue: false,
@@ -78,14 +91,20 @@ export class HttpListener {
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
-      new HttpExchange(this.context, req, res, {
+      new HttpExchange(this.context, new NodeDownstream(req, res), {
         http2: req.httpVersionMajor === 2,
         secure: tls !== undefined,
         expectContinue: true,
       }).start();
     };
     const onUpgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
-      proxyUpgrade(this.context, req, socket, head, tls !== undefined);
+      proxyUpgrade(
+        this.context,
+        { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers },
+        socket,
+        head,
+        true,
+      );
     };
     const onSession = (session: http2.ServerHttp2Session): void => {
       this.sessions.add(session);
@@ -114,28 +133,14 @@ export class HttpListener {
       secure.on('tlsClientError', () => undefined);
       this.server = secure;
     } else {
-      const h1 = http.createServer({
-        // Long uploads and downloads are normal through a proxy: no whole-request deadline.
-        requestTimeout: 0,
-        headersTimeout: 60_000,
-        keepAliveTimeout: 5_000,
-      });
-      h1.on('request', onRequest);
-      h1.on('checkContinue', onCheckContinue);
-      h1.on('upgrade', onUpgrade);
-      h1.on('clientError', (_error, socket: net.Socket) => {
-        if (socket.writable)
-          socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-        else socket.destroy();
-      });
       const h2 = http2.createServer({ settings: { maxConcurrentStreams: 1024 } });
       h2.on('request', onRequest);
       h2.on('checkContinue', onCheckContinue);
       h2.on('session', onSession);
       h2.on('stream', onStream);
-      this.h1 = h1;
       this.h2 = h2;
-      this.server = net.createServer({ noDelay: true }, (socket) => this.sniff(socket));
+      // Half-open: a client that ends its side after a request still gets the response.
+      this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.sniff(socket));
     }
     // listen() reports bind errors; later ones (EMFILE on accept, …) are an operator's business.
     this.server.on('error', (error: Error) => {
@@ -180,7 +185,7 @@ export class HttpListener {
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.server.close();
-    this.h1?.closeIdleConnections();
+    for (const connection of this.h1Connections) connection.closeIfIdle();
     for (const session of this.sessions) session.close();
     if (this.sockets.size === 0) return;
     await new Promise<void>((resolve) => {
@@ -205,6 +210,20 @@ export class HttpListener {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  /** A plaintext HTTP/1.1 request (Http1RequestSink). */
+  onRequest(request: Http1ServerRequest): void {
+    new HttpExchange(this.context, request, {
+      http2: false,
+      secure: false,
+      expectContinue: request.expectContinue,
+    }).start();
+  }
+
+  /** A plaintext HTTP/1.1 request that asks to switch protocols (Http1RequestSink). */
+  onUpgrade(request: Http1ServerRequest, socket: net.Socket, rest: Buffer): void {
+    proxyUpgrade(this.context, request, socket, rest, false);
+  }
+
   private track(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => {
@@ -221,23 +240,29 @@ export class HttpListener {
     // A connection that says nothing is closed, as the HTTP servers' header timeouts would.
     const onSilence = (): void => void socket.destroy();
     socket.setTimeout(SNIFF_TIMEOUT_MS, onSilence);
+    // The socket is half-open capable: a client that ends before saying anything is done.
+    const onEarlyEnd = (): void => void socket.destroy();
+    socket.once('end', onEarlyEnd);
     const onData = (chunk: Buffer): void => {
       seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, PREFACE_START.length);
       const isPreface = seen.subarray(0, n).equals(PREFACE_START.subarray(0, n));
       if (isPreface && seen.length < PREFACE_START.length) return; // too short to tell yet
       socket.off('data', onData);
+      socket.off('end', onEarlyEnd);
       socket.setTimeout(0);
       socket.off('timeout', onSilence);
       if (isPreface) {
+        // Node's HTTP/2 server expects a socket that ends with its peer.
+        socket.allowHalfOpen = false;
         // The HTTP/2 session reads bytes already buffered in the socket (node#35475).
         socket.pause();
         socket.unshift(seen);
         this.h2!.emit('connection', socket);
       } else {
-        // The HTTP/1.1 server reads from the socket's handle; the bytes already read are handed over as an event.
-        this.h1!.emit('connection', socket);
-        socket.emit('data', seen);
+        const connection = new Http1ServerConnection(socket, this, this.http1Limits, this.forgetH1);
+        this.h1Connections.add(connection);
+        connection.receive(seen);
       }
     };
     socket.on('data', onData);

@@ -72,8 +72,10 @@ function trimOws(value: string): string {
   return from === 0 && to === value.length ? value : value.slice(from, to);
 }
 
-/** Whether a comma-separated header value lists `token` (case-insensitive). */
-function hasToken(value: string, token: string): boolean {
+/** Whether a comma-separated header value lists `token` (lower-case; compared case-insensitively). */
+export function hasToken(value: string, token: string): boolean {
+  // The usual case, one token and nothing else, without splitting.
+  if (value.length === token.length) return value === token || value.toLowerCase() === token;
   for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
   return false;
 }
@@ -149,7 +151,9 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
 
   let contentLength = -1;
   const lengthValue = headers['content-length'];
-  if (typeof lengthValue === 'string') {
+  if (typeof lengthValue === 'string' && DIGITS.test(lengthValue)) {
+    contentLength = Number(lengthValue); // the usual case: one plain number
+  } else if (typeof lengthValue === 'string') {
     for (const part of lengthValue.split(',')) {
       const text = part.trim();
       if (!DIGITS.test(text)) return `malformed content-length ${JSON.stringify(lengthValue)}`;

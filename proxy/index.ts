@@ -15,7 +15,7 @@ export type { ProxyConfigError } from './config-errors';
 export type * from './config-model';
 export { createSeededRandom, DEFAULT_ENVIRONMENT } from './environment';
 export type { ProxyEnvironment } from './environment';
-export { NO_HOOK } from './traffic-hook';
+export { NO_HOOK, whilePolicyConfigured } from './traffic-hook';
 export type { RequestVerdict, TrafficHook } from './traffic-hook';
 export type { ProxyCounters, ProxyLogger } from './proxy-generation';
 export type { ProxyReason } from './traffic-facts';
@@ -35,7 +35,10 @@ export type {
   SupervisedProxy,
 } from './proxy-workers';
 export { PolicyClient } from './policy/policy-client';
-export type { PolicyClientStats } from './policy/policy-client';
+export type { PolicyClientStats, PolicyClientView } from './policy/policy-client';
+export { REPORT_ID_HEADER } from './policy/policy-client';
+export { createProxyAdminEndpoint } from './admin-endpoint';
+export type { ProxyAdminEndpoint, ProxyAdminOptions, ProxyAdminStats } from './admin-endpoint';
 export { parsePolicySettings } from './policy/policy-settings';
 export type { PolicySettings } from './policy/policy-settings';
 export { DecisionCache } from './policy/decision-cache';

@@ -6,9 +6,8 @@
  * `grpc-status` mapped from the HTTP status as gRPC's own mapping does), so that gRPC
  * clients see UNAVAILABLE or DEADLINE_EXCEEDED rather than a protocol error.
  */
-import * as http2 from 'node:http2';
 import type { OutgoingHeaders } from './header-operations';
-import type { DownstreamResponse } from './http-exchange-types';
+import type { Downstream } from './http-exchange-types';
 import type { ProxyReason } from './traffic-facts';
 
 /** The header that says why the proxy answered itself. */
@@ -46,35 +45,33 @@ export interface LocalReply {
 }
 
 /**
- * Sends `reply` on `res` (nothing is sent when the response has started or the stream is
- * gone). `grpc` answers in gRPC's trailers-only form on HTTP/2; `http2Stream` is the
- * downstream stream then. Returns the headers sent.
+ * Sends `reply` downstream (nothing is sent when the response has started or the stream is
+ * gone). `grpc` answers in gRPC's trailers-only form on HTTP/2. Returns the headers sent.
  */
 export function sendLocalReply(
-  res: DownstreamResponse,
+  downstream: Downstream,
   reply: LocalReply,
   grpc: boolean,
-  http2Stream: http2.ServerHttp2Stream | undefined,
   closeConnection: boolean,
 ): OutgoingHeaders | undefined {
-  if (res.headersSent || res.destroyed || res.writableEnded) return undefined;
+  if (downstream.headersSent || downstream.destroyed || downstream.finished) return undefined;
   const headers: OutgoingHeaders = { ...reply.headers };
   if (reply.reason !== undefined) headers[REASON_HEADER] = reply.reason;
-  if (grpc && http2Stream !== undefined && !http2Stream.destroyed) {
+  if (grpc && downstream.http2) {
     headers[':status'] = '200';
     headers['content-type'] = 'application/grpc';
     headers['grpc-status'] = String(grpcStatusFor(reply.status));
     headers['grpc-message'] = encodeGrpcMessage(reply.message);
-    http2Stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: true });
+    const sent = downstream.respondTrailersOnly(headers);
     delete headers[':status'];
-    return headers;
+    return sent ? headers : undefined;
   }
   const body = `${reply.message}\n`;
   headers['content-type'] ??= 'text/plain; charset=utf-8';
   headers['content-length'] = String(Buffer.byteLength(body));
   if (closeConnection) headers['connection'] = 'close';
-  res.writeHead(reply.status, headers);
-  res.end(body);
+  downstream.writeHead(reply.status, headers);
+  downstream.end(body);
   return headers;
 }
 

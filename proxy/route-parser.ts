@@ -48,6 +48,7 @@ const ROUTE_KEYS = [
   'redirect',
   'directResponse',
   'timeout',
+  'idleTimeout',
   'retries',
   'fault',
   'rewrite',
@@ -55,7 +56,7 @@ const ROUTE_KEYS = [
   'responseHeaders',
 ] as const;
 const ACTION_KEYS = ['cluster', 'destinations', 'redirect', 'directResponse'] as const;
-const FORWARD_ONLY_KEYS = ['timeout', 'retries', 'rewrite'] as const;
+const FORWARD_ONLY_KEYS = ['timeout', 'idleTimeout', 'retries', 'rewrite'] as const;
 const MATCH_KEYS = ['authority', 'path', 'methods', 'headers', 'query'];
 const STRING_MATCH_KEYS = ['exact', 'prefix', 'suffix', 'regex'] as const;
 const VALUE_MATCH_KEYS = ['name', ...STRING_MATCH_KEYS, 'present', 'absent'];
@@ -374,6 +375,7 @@ function parseForward(
     }
   }
   const timeoutMs = readDurationMs(route, 'timeout', path, problems, { fallback: DEFAULT_ROUTE_TIMEOUT_MS });
+  const idleTimeoutMs = readDurationMs(route, 'idleTimeout', path, problems, {});
   const retries =
     route['retries'] === undefined
       ? undefined
@@ -402,7 +404,7 @@ function parseForward(
     }
   }
   if (problems.length > before || timeoutMs === undefined) return undefined;
-  return { kind: 'forward', destinations, timeoutMs, retries, prefixRewrite, hostRewrite };
+  return { kind: 'forward', destinations, timeoutMs, idleTimeoutMs, retries, prefixRewrite, hostRewrite };
 }
 
 /** A prefix rewrite replaces the matched prefix, so the route must match one. */

@@ -184,7 +184,10 @@ class TcpConnection implements TcpConnectionFacts {
       const hook = services.hook;
       if (hook.connectionOpened !== undefined) {
         try {
-          hook.connectionOpened(buildConnectionAttributes(this, 'open'));
+          hook.connectionOpened(buildConnectionAttributes(this, 'open'), () => {
+            this.measure();
+            return buildConnectionAttributes(this, 'continue');
+          });
         } catch (error) {
           services.logger.error(
             `traffic hook connectionOpened threw: ${(error as Error).stack ?? String(error)}`,
@@ -207,13 +210,18 @@ class TcpConnection implements TcpConnectionFacts {
     this.socket.destroy();
   }
 
+  /** Byte counts and duration so far. */
+  private measure(): void {
+    this.receivedBytes = this.socket.bytesRead;
+    this.sentBytes = this.socket.bytesWritten;
+    this.durationMs = Number(process.hrtime.bigint() - this.startNs) / 1e6;
+  }
+
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
     this.upstreamSocket?.destroySoon();
-    this.receivedBytes = this.socket.bytesRead;
-    this.sentBytes = this.socket.bytesWritten;
-    this.durationMs = Number(process.hrtime.bigint() - this.startNs) / 1e6;
+    this.measure();
     const { generation, services } = this.context;
     generation.accessLog?.logConnection(this);
     const hook = services.hook;

@@ -18,6 +18,7 @@ export type ProxyReason =
   | 'upstream-reset'
   | 'upstream-timeout'
   | 'upstream-per-try-timeout'
+  | 'stream-idle-timeout'
   | 'overflow'
   | 'fault-abort'
   | 'denied'
@@ -32,6 +33,7 @@ export const RESPONSE_FLAGS: Readonly<Record<ProxyReason, string>> = {
   'upstream-reset': 'UR',
   'upstream-timeout': 'UT',
   'upstream-per-try-timeout': 'UT',
+  'stream-idle-timeout': 'SI',
   overflow: 'UO',
   'fault-abort': 'FI',
   denied: 'UAEX',

@@ -29,10 +29,20 @@ import type { HttpRequestFacts, ProxyReason } from './traffic-facts';
 import type { RequestVerdict } from './traffic-hook';
 import type { UpstreamCluster } from './upstream-cluster';
 
-/** Handles an `upgrade` event of the HTTP/1.1 server. */
+/** The handshake request: what an HTTP/1.1 server parsed of it. */
+export interface UpgradeRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHeaders;
+}
+
+/**
+ * Takes over a connection whose request asked to switch protocols; `head` holds the bytes
+ * that followed the request head.
+ */
 export function proxyUpgrade(
   context: HttpExchangeContext,
-  req: http.IncomingMessage,
+  req: UpgradeRequest,
   socket: net.Socket,
   head: Buffer,
   secure: boolean,
@@ -87,14 +97,14 @@ class UpgradeExchange implements RouteRequest, HttpRequestFacts {
 
   constructor(
     private readonly context: HttpExchangeContext,
-    req: http.IncomingMessage,
+    req: UpgradeRequest,
     private readonly socket: net.Socket,
     private readonly head: Buffer,
     readonly secure: boolean,
   ) {
     this.headers = req.headers;
     this.requestHeaders = req.headers;
-    this.method = req.method ?? 'GET';
+    this.method = req.method;
     this.ids = requestIdsOf(req.headers);
     this.requestId = this.ids.requestId;
     this.traceparent = this.ids.traceparent;

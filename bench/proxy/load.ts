@@ -31,7 +31,8 @@ function wrkDurationMs(value: string, unit: string): number {
 }
 
 /**
- * `wrk -t THREADS -c CONNECTIONS -d SECONDS --latency URL`.
+ * `wrk -t THREADS -c CONNECTIONS -d SECONDS --latency [-s SCRIPT] URL`; `script` is a wrk Lua
+ * script (headers, a request per call).
  * @throws Error when wrk fails or prints nothing we can read
  */
 export async function runWrk(
@@ -39,8 +40,11 @@ export async function runWrk(
   connections: number,
   threads: number,
   seconds: number,
+  script?: string,
 ): Promise<LoadResult> {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', url];
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency'];
+  if (script !== undefined) args.push('-s', script);
+  args.push(url);
   const out = await runToEnd('wrk', args, (seconds + 60) * 1000);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out.stdout);
   const total = /(\d+) requests in/.exec(out.stdout);

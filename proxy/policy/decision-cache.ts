@@ -105,6 +105,20 @@ export class DecisionCache<Answer> {
   }
 
   /**
+   * The key `bag` would have under the most recently stored signature it can match, whether
+   * or not an answer is held: requests with the same one would most likely get the same
+   * answer, so a caller can let them wait for one Check (then look up again). Undefined when
+   * no signature is known yet or none matches.
+   */
+  likelyKey(bag: Bag): string | undefined {
+    for (let i = this.signatures.length - 1; i >= 0; i--) {
+      const key = keyOf(this.signatures[i] as Signature, bag);
+      if (key !== undefined) return key;
+    }
+    return undefined;
+  }
+
+  /**
    * Keeps `answer`, made for `bag` after reading exactly `references`, on `terms`. An answer
    * from a newer generation first drops every older entry; one from an older generation
    * than already seen is not kept.

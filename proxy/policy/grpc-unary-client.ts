@@ -26,8 +26,16 @@ export class GrpcUnaryClient {
   /** `address` is `host:port` of a server speaking gRPC over h2c. */
   constructor(private readonly address: string) {}
 
-  /** Calls `path` with `message`; answers within `deadlineMs` (DEADLINE_EXCEEDED otherwise). */
-  call(path: string, message: Uint8Array, deadlineMs: number): Promise<UnaryResult> {
+  /**
+   * Calls `path` with `message`; answers within `deadlineMs` (DEADLINE_EXCEEDED otherwise).
+   * `metadata` adds request headers (gRPC metadata; lower-case names, ASCII values).
+   */
+  call(
+    path: string,
+    message: Uint8Array,
+    deadlineMs: number,
+    metadata?: Readonly<Record<string, string>>,
+  ): Promise<UnaryResult> {
     if (this.closed) return Promise.resolve({ code: UNAVAILABLE, message: 'the policy client is closed' });
     return new Promise((resolve) => {
       let settled = false;
@@ -45,6 +53,7 @@ export class GrpcUnaryClient {
           'content-type': 'application/grpc',
           te: 'trailers',
           'grpc-timeout': `${Math.max(1, Math.ceil(deadlineMs))}m`,
+          ...metadata,
         });
       } catch (error) {
         finish({

@@ -4,6 +4,8 @@
  * rest of the proxy configuration, so a mistake is refused with its file and line.
  */
 
+import { NO_QUOTA_SPECS, parseQuotaSpecs, type QuotaSpecs } from './quota-specs';
+
 /** The `policy` section, defaults applied. */
 export interface PolicySettings {
   readonly server: string;
@@ -13,15 +15,38 @@ export interface PolicySettings {
   readonly reportBatchEntries: number;
   readonly reportBatchDelayMs: number;
   readonly reportBufferEntries: number;
+  /** Further attempts of a Check the server did not answer (UNAVAILABLE), within the fail policy. */
+  readonly checkRetries: number;
+  /** Back-off before the first retry, doubled for each next one (with jitter), in ms. */
+  readonly checkRetryBaseMs: number;
+  /** Longest back-off between retries, in ms. */
+  readonly checkRetryMaxMs: number;
+  /** Prefetched quotas: the fewest units a fetch asks for. */
+  readonly prefetchMinAmount: number;
+  /** Prefetched quotas: the window whose spending sizes the next fetch, in ms. */
+  readonly prefetchWindowMs: number;
+  /** Prefetched quotas: how long a partial grant stops further asks, in ms. */
+  readonly prefetchCloseWaitMs: number;
+  /** How often an open TCP connection is reported (`connection.event` = continue), in ms. */
+  readonly tcpReportIntervalMs: number;
+  /** Which requests ask for which quotas (`quotas`; see quota-specs.ts). */
+  readonly quotas: QuotaSpecs;
 }
 
-const DEFAULTS: Omit<PolicySettings, 'server'> = {
+const DEFAULTS: Omit<PolicySettings, 'server' | 'quotas'> = {
   checkTimeoutMs: 1000,
   failPolicy: 'FAIL_CLOSE',
   cacheEntries: 10_000,
   reportBatchEntries: 100,
   reportBatchDelayMs: 1000,
   reportBufferEntries: 10_000,
+  checkRetries: 2,
+  checkRetryBaseMs: 20,
+  checkRetryMaxMs: 200,
+  prefetchMinAmount: 5,
+  prefetchWindowMs: 1000,
+  prefetchCloseWaitMs: 1000,
+  tcpReportIntervalMs: 10_000,
 };
 
 /**
@@ -58,7 +83,15 @@ export function parsePolicySettings(section: Readonly<Record<string, unknown>> |
     reportBatchEntries: whole('reportBatchEntries', 1),
     reportBatchDelayMs: whole('reportBatchDelayMs', 0),
     reportBufferEntries: whole('reportBufferEntries', 1),
+    checkRetries: whole('checkRetries', 0),
+    checkRetryBaseMs: whole('checkRetryBaseMs', 1),
+    checkRetryMaxMs: whole('checkRetryMaxMs', 1),
+    prefetchMinAmount: whole('prefetchMinAmount', 1),
+    prefetchWindowMs: whole('prefetchWindowMs', 1),
+    prefetchCloseWaitMs: whole('prefetchCloseWaitMs', 0),
+    tcpReportIntervalMs: whole('tcpReportIntervalMs', 1),
   };
+  const quotas = parseQuotaSpecs(section['quotas'], problems);
   const failPolicy = section['failPolicy'] ?? DEFAULTS.failPolicy;
   if (failPolicy !== 'FAIL_CLOSE' && failPolicy !== 'FAIL_OPEN') {
     problems.push({
@@ -66,7 +99,7 @@ export function parsePolicySettings(section: Readonly<Record<string, unknown>> |
       message: `must be FAIL_CLOSE or FAIL_OPEN, got ${JSON.stringify(failPolicy)}`,
     });
   }
-  const known = new Set(['server', 'failPolicy', ...Object.keys(DEFAULTS)]);
+  const known = new Set(['server', 'failPolicy', ...Object.keys(DEFAULTS), 'quotas']);
   for (const key of Object.keys(section)) {
     if (!known.has(key))
       problems.push({ path: `policy.${key}`, message: `unknown key; known: ${[...known].join(', ')}` });
@@ -75,6 +108,7 @@ export function parsePolicySettings(section: Readonly<Record<string, unknown>> |
     server: server as string,
     failPolicy: failPolicy as PolicySettings['failPolicy'],
     ...numbers,
+    quotas: quotas ?? NO_QUOTA_SPECS,
   };
   return problems.length > 0 ? { problems } : { settings, problems };
 }

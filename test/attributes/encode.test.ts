@@ -149,6 +149,16 @@ describe('encodeReportRequest', () => {
     });
   });
 
+  it('deltas and removals of attributes outside the global dictionary too', () => {
+    const a = bag(['request.path', '/a'], ['x', true], ['y', 'same']);
+    const b = bag(['request.path', '/a'], ['x', false], ['y', 'same']);
+    const delta = ReportRequest.decode(encodeReportRequest([a, b]));
+    assert.equal(delta.repeatedAttributesSemantics, 0);
+    assert.deepEqual(delta.attributes[1], { ...EMPTY_MAPS, words: [], bools: { [-2]: false } });
+    const withoutY = bag(['request.path', '/a'], ['x', false]);
+    assert.equal(ReportRequest.decode(encodeReportRequest([a, withoutY])).repeatedAttributesSemantics, 1);
+  });
+
   it('encodes every set complete when asked to', () => {
     const decoded = ReportRequest.decode(encodeReportRequest([first, second], { independent: true }));
     assert.equal(decoded.repeatedAttributesSemantics, 1);

@@ -20,7 +20,7 @@ function errorsOf(name: string): string[] {
 
 const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'unknown-key.yaml': [
-    'unknown-key.yaml:6: listeners[0].protocl: unknown key; did you mean protocol? The keys here are name, role, address, port, protocol, tls, routes, cluster',
+    'unknown-key.yaml:6: listeners[0].protocl: unknown key; did you mean protocol? The keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, cluster',
   ],
   'header-match-without-condition.yaml': [
     'header-match-without-condition.yaml:11: routes[2].match.headers[0]: says nothing about x-canary; give one of exact, prefix, suffix, regex, present or absent, e.g. {name: x-canary, exact: "1"}',
@@ -44,6 +44,12 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'duplicate-listener-address.yaml': [
     'duplicate-listener-address.yaml:3: listeners[1].port: 127.0.0.1:15001 is also where listeners[0] listens; give each listener its own address or port',
+  ],
+  'idle-timeouts-misplaced.yaml': [
+    'idle-timeouts-misplaced.yaml:6: listeners[0].streamIdleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the number 5; write the unit, e.g. streamIdleTimeout: 1s',
+    'idle-timeouts-misplaced.yaml:13: listeners[1].streamIdleTimeout: applies only to protocol http; remove it, or set protocol: http',
+    'idle-timeouts-misplaced.yaml:16: routes[0].idleTimeout: applies only to routes that forward (cluster or destinations); remove it from this directResponse route',
+    'idle-timeouts-misplaced.yaml:18: routes[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "soon"; write the unit, e.g. idleTimeout: 1s',
   ],
   'tcp-listener-with-routes.yaml': [
     'tcp-listener-with-routes.yaml:2: listeners[0].cluster: is required, e.g. cluster: postgres',
@@ -76,6 +82,15 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'empty.yaml': [
     'empty.yaml:1: the file is empty; give at least listeners and clusters (see proxy/README.md)',
+  ],
+  'quota-charge-zero.yaml': [
+    'quota-charge-zero.yaml:8: policy.quotas.rules[0].quotas[0].charge: must be a whole number >= 1, got 0',
+  ],
+  'quota-unknown-mode.yaml': [
+    'quota-unknown-mode.yaml:8: policy.quotas.modes.requestcount: must be exact or prefetch, got "lazy"',
+  ],
+  'quota-binding-unknown-spec.yaml': [
+    'quota-binding-unknown-spec.yaml:12: policy.quotas.bindings[0].spec.quotaSpecs[0]: names no QuotaSpec in policy.quotas.specs; known: none',
   ],
   'policy-not-mapping.yaml': [
     'policy-not-mapping.yaml:8: policy: must be a mapping, got the string "on"; the policy section is reserved for policy settings (Check/Report)',

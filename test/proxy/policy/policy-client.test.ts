@@ -129,6 +129,29 @@ describe('proxy: policy client against a real policy server', function () {
     assert.equal(client.stats.failedOpen, 1);
   });
 
+  it('lets concurrent misses of an expired decision wait for one Check instead of asking each', async () => {
+    writeFileSync(path.join(dir, 'policy.yaml'), policyYaml('/admin'));
+    server = createPolicyServer({
+      address: '127.0.0.1:0',
+      configDir: dir,
+      watch: false,
+      validDurationMs: 50,
+    });
+    const address = (await server.start()).address;
+    client = new PolicyClient();
+    client.configurationApplied(config({ server: address }));
+    await client.checkRequest(request('/public')); // the decision's signature is known from now on
+    await new Promise((resolve) => setTimeout(resolve, 120)); // …and the decision has expired
+    const verdicts = await Promise.all(
+      Array.from({ length: 20 }, () => client!.checkRequest(request('/public'))),
+    );
+    assert.ok(verdicts.every((v) => v.allowed));
+    // Waiters look again as soon as the one answer arrives, well within its 50 ms validity.
+    const checks = server.runtime!.current().dispatcher.stats.checks;
+    assert.equal(checks, 2, `${checks} Checks at the server for 21 requests`);
+    assert.equal(client.stats.checks + client.stats.checksCoalesced, 21);
+  });
+
   it('reads the policy section with every problem named', () => {
     assert.deepEqual(parsePolicySettings(undefined), { problems: [] });
     assert.deepEqual(
@@ -140,7 +163,7 @@ describe('proxy: policy client against a real policy server', function () {
         {
           path: 'policy.extra',
           message:
-            'unknown key; known: server, failPolicy, checkTimeoutMs, cacheEntries, reportBatchEntries, reportBatchDelayMs, reportBufferEntries',
+            'unknown key; known: server, failPolicy, checkTimeoutMs, cacheEntries, reportBatchEntries, reportBatchDelayMs, reportBufferEntries, checkRetries, checkRetryBaseMs, checkRetryMaxMs, prefetchMinAmount, prefetchWindowMs, prefetchCloseWaitMs, tcpReportIntervalMs, quotas',
         },
       ],
     );

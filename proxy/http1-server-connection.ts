@@ -1,0 +1,631 @@
+/**
+ * The downstream HTTP/1.1 server on `node:net`: one object per connection, its socket
+ * listeners bound once, reading request heads itself (http1-request-parser.ts) and acting as
+ * the {@link Downstream} of one exchange at a time.
+ *
+ * - **Bodies** are handed on as they arrive: Content-Length counted down, chunked decoded into
+ *   slices of the received buffers. While the exchange has paused the body (or not asked for
+ *   it yet), the socket is paused and at most the buffer in hand is held.
+ * - **Pipelining**: the next request's head is read only once the current response is
+ *   finished and its request body read; bytes that come early are held (and the socket paused
+ *   when they pass the head limit), so two exchanges never share the connection.
+ * - **Responses**: the head is written with the first body bytes (one write for a small
+ *   response), chunk-encoded when it has no Content-Length on an HTTP/1.1 request, until the
+ *   close on an HTTP/1.0 one; `connection: close` when the request, the response or draining
+ *   asks for it.
+ * - **100-continue**: relayed by the exchange (`writeContinue`); a final answer sent without a
+ *   100 while the body is still unread closes the connection, as the client may or may not
+ *   send the body.
+ * - **Upgrade** (`Connection: upgrade` with `Upgrade`): the socket is handed to the sink with
+ *   the bytes that followed the head; this object lets go of it.
+ * - **Malformed requests** get a precise 400, 413, 431, 501 or 505 and the connection closes.
+ * - **Idle connections** close after `KEEP_ALIVE_TIMEOUT_MS` without bytes and no exchange,
+ *   and so does a connection whose last response went out while its client keeps it open.
+ */
+import { STATUS_CODES } from 'node:http';
+import type * as net from 'node:net';
+import type { IncomingHeaders } from './forwarding-headers';
+import type { OutgoingHeaders } from './header-operations';
+import type { Downstream, DownstreamHandler } from './http-exchange-types';
+import {
+  DEFAULT_HTTP1_SERVER_LIMITS,
+  parseRequestHead,
+  type Http1ServerLimits,
+  type RequestHead,
+} from './http1-request-parser';
+import {
+  CHUNKED,
+  ChunkedBodyError,
+  ChunkedDecoder,
+  headEnd,
+  LENGTH,
+  NO_BODY,
+  type ChunkedBodySink,
+} from './http1-response-parser';
+
+/** How long a connection may stay silent between requests, in ms (Node's server default). */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+/** Where the connection's requests go. */
+export interface Http1RequestSink {
+  /** A request head was read: start its exchange (it calls `attach` at once). */
+  onRequest(request: Http1ServerRequest): void;
+  /**
+   * A request asks to switch protocols: the socket is the sink's from now on (paused), with
+   * `rest`, the bytes received after the head.
+   */
+  onUpgrade(request: Http1ServerRequest, socket: net.Socket, rest: Buffer): void;
+}
+
+const READ_HEAD = 0;
+const READ_BODY = 1;
+/** The request is read; its response is not finished yet. */
+const AWAIT_RESPONSE = 2;
+const CLOSED = 3;
+
+const CRLF = '\r\n';
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Characters a header value cannot carry on HTTP/1.1 (Node's server refuses the same). */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Responses smaller than this go out with their head in one buffer; larger ones corked. */
+const COALESCE_BYTES = 16 * 1024;
+
+let cachedDate = '';
+let cachedDateSecond = -1;
+
+/** The Date header value, computed at most once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== cachedDateSecond) {
+    cachedDateSecond = second;
+    cachedDate = new Date(now).toUTCString();
+  }
+  return cachedDate;
+}
+
+/** One request of a connection and its response: the exchange's {@link Downstream}. */
+export class Http1ServerRequest implements Downstream {
+  readonly http2 = false;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHeaders;
+  readonly hasBody: boolean;
+  readonly expectContinue: boolean;
+  readonly minorVersion: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  handler: DownstreamHandler | undefined;
+  headersSent = false;
+  finished = false;
+  /** The handler was told the exchange is over. */
+  closed = false;
+  /** readBody was called: body bytes go to the handler. */
+  bodyListening = false;
+  /** Body bytes may flow (to the handler when listening, else dropped). */
+  bodyFlowing = false;
+  continueSent = false;
+  /** The response head, not yet written. */
+  pendingHead: string | undefined;
+  chunkedResponse = false;
+  /** HEAD, 1xx, 204, 304: the response has no body whatever the head says. */
+  noResponseBody = false;
+  keepAlive: boolean;
+
+  constructor(
+    private readonly connection: Http1ServerConnection,
+    head: RequestHead,
+  ) {
+    this.method = head.method;
+    this.url = head.target;
+    this.headers = head.headers;
+    this.hasBody = head.framing !== NO_BODY;
+    this.expectContinue = head.expectContinue;
+    this.minorVersion = head.minorVersion;
+    this.keepAlive = head.keepAlive;
+    this.remoteAddress = connection.remoteAddress;
+    this.remotePort = connection.remotePort;
+    this.localAddress = connection.localAddress;
+    this.localPort = connection.localPort;
+  }
+
+  get destroyed(): boolean {
+    return this.connection.socket.destroyed;
+  }
+
+  attach(handler: DownstreamHandler): void {
+    this.handler = handler;
+  }
+
+  readBody(): void {
+    this.bodyListening = true;
+    this.bodyFlowing = false;
+  }
+
+  pauseBody(): void {
+    this.bodyFlowing = false;
+  }
+
+  resumeBody(): void {
+    if (this.bodyFlowing) return;
+    this.bodyFlowing = true;
+    if (this.connection.current === this) this.connection.resumeReading();
+  }
+
+  writeContinue(): void {
+    if (this.headersSent || this.continueSent || this.connection.current !== this) return;
+    this.continueSent = true;
+    this.connection.socket.write(CONTINUE, 'latin1');
+  }
+
+  writeHead(status: number, headers: OutgoingHeaders): void {
+    if (this.headersSent) throw new Error('the response head was sent already');
+    let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let hasLength = false;
+    let hasDate = false;
+    let close = false;
+    for (const name in headers) {
+      const value = headers[name]!;
+      if (name.length === 14 && name === 'content-length') hasLength = true;
+      else if (name.length === 4 && name === 'date') hasDate = true;
+      else if (name.length === 10 && name === 'connection') {
+        close = /(^|,)\s*close\s*(,|$)/i.test(String(value));
+        continue; // written below, once persistence is known
+      } else if (name.length === 17 && name === 'transfer-encoding') continue; // the framing is ours
+      if (!TOKEN.test(name)) throw new Error(`invalid header name ${JSON.stringify(name)}`);
+      if (typeof value === 'string') {
+        if (BAD_VALUE.test(value)) throw new Error(`invalid character in header ${name}`);
+        text += `${name}: ${value}\r\n`;
+      } else {
+        for (const one of value) {
+          if (BAD_VALUE.test(one)) throw new Error(`invalid character in header ${name}`);
+          text += `${name}: ${one}\r\n`;
+        }
+      }
+    }
+    if (!hasDate) text += `date: ${httpDate()}\r\n`;
+    if (this.method === 'HEAD' || status < 200 || status === 204 || status === 304) {
+      this.noResponseBody = true;
+    } else if (!hasLength) {
+      if (this.minorVersion === 1) {
+        this.chunkedResponse = true;
+        text += 'transfer-encoding: chunked\r\n';
+      } else {
+        close = true; // the end of the body is the close
+      }
+    }
+    // A final answer before a 100 Continue: the client may or may not send the body, so
+    // the connection cannot be trusted for another request (Node's server does the same).
+    if (close || this.connection.peerEnded || (this.expectContinue && !this.continueSent))
+      this.keepAlive = false;
+    if (!this.keepAlive) text += 'connection: close\r\n';
+    else if (this.minorVersion === 0) text += 'connection: keep-alive\r\n';
+    this.pendingHead = `${text}\r\n`;
+    this.headersSent = true;
+  }
+
+  flushHead(): void {
+    const head = this.pendingHead;
+    if (head === undefined || this.connection.current !== this) return;
+    this.pendingHead = undefined;
+    this.connection.socket.write(head, 'latin1');
+  }
+
+  write(chunk: Buffer): boolean {
+    const connection = this.connection;
+    const socket = connection.socket;
+    if (this.finished || connection.current !== this || socket.destroyed) return true;
+    if (this.noResponseBody || chunk.length === 0) {
+      this.flushHead();
+      return true;
+    }
+    const head = this.pendingHead;
+    this.pendingHead = undefined;
+    if (this.chunkedResponse) {
+      const size = `${chunk.length.toString(16)}\r\n`;
+      socket.cork();
+      socket.write(head === undefined ? size : head + size, 'latin1');
+      socket.write(chunk);
+      const writable = socket.write(CRLF, 'latin1');
+      socket.uncork();
+      return writable;
+    }
+    if (head === undefined) return socket.write(chunk);
+    if (chunk.length < COALESCE_BYTES) {
+      // One buffer, one write: the head and a small body leave in one packet.
+      const headLength = head.length;
+      const out = Buffer.allocUnsafe(headLength + chunk.length);
+      out.write(head, 0, headLength, 'latin1');
+      chunk.copy(out, headLength);
+      return socket.write(out);
+    }
+    socket.cork();
+    socket.write(head, 'latin1');
+    const writable = socket.write(chunk);
+    socket.uncork();
+    return writable;
+  }
+
+  end(body?: string, trailers?: OutgoingHeaders): void {
+    const connection = this.connection;
+    if (this.finished || connection.current !== this) return;
+    this.finished = true;
+    const socket = connection.socket;
+    if (!socket.destroyed) {
+      const head = this.pendingHead ?? '';
+      this.pendingHead = undefined;
+      const last = this.chunkedResponse ? `0\r\n${trailerLines(trailers)}\r\n` : '';
+      if (body === undefined || body === '' || this.noResponseBody) {
+        if (head !== '' || last !== '') socket.write(head + last, 'latin1');
+      } else {
+        // A local answer: its text is UTF-8, the head latin1.
+        const bytes = Buffer.from(body, 'utf8');
+        socket.cork();
+        socket.write(this.chunkedResponse ? `${head}${bytes.length.toString(16)}\r\n` : head, 'latin1');
+        socket.write(bytes);
+        if (this.chunkedResponse) socket.write(`\r\n${last}`, 'latin1');
+        socket.uncork();
+      }
+    }
+    connection.responseFinished(this);
+  }
+
+  respondTrailersOnly(): boolean {
+    return false;
+  }
+
+  destroy(): void {
+    this.connection.socket.destroy();
+  }
+}
+
+/** Trailer fields as lines, the ones that cannot be written left out. */
+function trailerLines(trailers: OutgoingHeaders | undefined): string {
+  if (trailers === undefined) return '';
+  let text = '';
+  for (const name in trailers) {
+    if (!TOKEN.test(name)) continue;
+    const value = trailers[name]!;
+    for (const one of typeof value === 'string' ? [value] : value)
+      if (!BAD_VALUE.test(one)) text += `${name}: ${one}\r\n`;
+  }
+  return text;
+}
+
+/** Tells the exchange its downstream is over; after the write, as Node's 'close' is. */
+function notifyClosed(request: Http1ServerRequest): void {
+  if (request.closed) return;
+  request.closed = true;
+  request.handler?.onDownstreamClose();
+}
+
+export class Http1ServerConnection implements ChunkedBodySink {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** The request whose exchange owns the connection now. */
+  current: Http1ServerRequest | undefined;
+  /** The client ended its side: no request after the current one. */
+  peerEnded = false;
+  private state = READ_HEAD;
+  /** Received bytes not yet consumed: a partial head, held body bytes, or pipelined requests. */
+  private buffered: Buffer | undefined;
+  /** Where to look for the end of a head in `buffered` (bytes before were searched already). */
+  private searchFrom = 0;
+  private framing = NO_BODY;
+  private remaining = 0;
+  private decoder: ChunkedDecoder | undefined;
+  private bodyBytes = 0;
+  private bodyComplete = true;
+  private processing = false;
+  private readPaused = false;
+  private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  private readonly onEnd = (): void => this.peerEnd();
+  private readonly onClose = (): void => this.socketClosed();
+  private readonly onDrain = (): void => {
+    const current = this.current;
+    if (current !== undefined && !current.closed) current.handler?.onResponseDrain();
+  };
+  private readonly onTimeout = (): void => {
+    // Idle between requests, or answered and waiting for a client that never closes.
+    if (this.current === undefined || this.state === CLOSED) this.socket.destroy();
+  };
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly sink: Http1RequestSink,
+    private readonly limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
+    /** Called once the connection is closed (or handed over by an upgrade). */
+    private readonly onGone: ((connection: Http1ServerConnection) => void) | undefined = undefined,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
+    socket.on('timeout', this.onTimeout);
+    socket.setTimeout(KEEP_ALIVE_TIMEOUT_MS);
+  }
+
+  /** Bytes that arrived before this object took the socket (the protocol sniff's). */
+  receive(first: Buffer): void {
+    this.received(first);
+  }
+
+  /** Closes the connection now if no request is on it (draining). */
+  closeIfIdle(): void {
+    if (this.current === undefined && this.state === READ_HEAD) this.socket.destroy();
+  }
+
+  private received(chunk: Buffer): void {
+    // After the last response (or a refusal) nothing more is read: bytes are dropped, not held.
+    if (this.state === CLOSED) return;
+    const held = this.buffered;
+    this.buffered = held === undefined ? chunk : Buffer.concat([held, chunk]);
+    this.process();
+  }
+
+  /** Consumes buffered bytes as far as the state allows. Not re-entered: nested calls only set flags. */
+  private process(): void {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (this.buffered !== undefined && this.state !== CLOSED) {
+        if (this.state === READ_HEAD) {
+          if (this.current !== undefined) {
+            // A pipelined request waits for the current response.
+            if (this.buffered.length > this.limits.maxHeadBytes) this.pauseReading();
+            return;
+          }
+          if (!this.readHead()) return;
+        } else if (this.state === READ_BODY) {
+          if (!this.readBody()) return;
+        } else {
+          // AWAIT_RESPONSE: bytes of the next request wait for this response.
+          if (this.buffered.length > this.limits.maxHeadBytes) this.pauseReading();
+          return;
+        }
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  /** Reads a head from `buffered`; false when more bytes are needed or the connection is done. */
+  private readHead(): boolean {
+    let buf = this.buffered!;
+    // A client may send empty lines between requests (RFC 9112 §2.2).
+    if (buf[0] === 13) {
+      let skip = 0;
+      while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
+      if (skip > 0) {
+        this.consume(skip);
+        this.searchFrom = 0;
+        if (this.buffered === undefined) return false;
+        buf = this.buffered;
+      }
+    }
+    const end = headEnd(buf, this.searchFrom);
+    const max = this.limits.maxHeadBytes;
+    if (end < 0) {
+      if (buf.length > max) {
+        this.refuse(431, `request head larger than ${max} bytes`);
+        return false;
+      }
+      this.searchFrom = Math.max(0, buf.length - 3);
+      return false;
+    }
+    if (end > max) {
+      this.refuse(431, `request head larger than ${max} bytes`);
+      return false;
+    }
+    this.searchFrom = 0;
+    const parsed = parseRequestHead(buf.toString('latin1', 0, end - 4), this.limits);
+    if ('status' in parsed) {
+      this.refuse(parsed.status, parsed.message);
+      return false;
+    }
+    this.consume(end);
+    if (parsed.method === 'CONNECT') {
+      this.refuse(501, 'CONNECT is not supported by this listener');
+      return false;
+    }
+    const request = new Http1ServerRequest(this, parsed);
+    this.current = request;
+    if (parsed.upgrade) {
+      this.handOver(request);
+      return false;
+    }
+    this.framing = parsed.framing;
+    this.remaining = parsed.length;
+    this.bodyBytes = 0;
+    this.decoder = parsed.framing === CHUNKED ? new ChunkedDecoder() : undefined;
+    this.bodyComplete = parsed.framing === NO_BODY;
+    this.state = this.bodyComplete ? AWAIT_RESPONSE : READ_BODY;
+    this.sink.onRequest(request);
+    return true;
+  }
+
+  /** Hands body bytes on; false when they must wait (paused) or more are needed. */
+  private readBody(): boolean {
+    const request = this.current;
+    // Once the response is finished, what is left of the body is read and dropped.
+    const flowing = request === undefined || request.finished || request.bodyFlowing;
+    if (!flowing) {
+      this.pauseReading();
+      return false;
+    }
+    const buf = this.buffered!;
+    if (this.framing === LENGTH) {
+      const take = Math.min(this.remaining, buf.length);
+      this.remaining -= take;
+      this.consume(take);
+      this.deliver(take === buf.length ? buf : buf.subarray(0, take));
+      if (this.remaining === 0) this.bodyEnded();
+      return true;
+    }
+    let end: number;
+    try {
+      end = this.decoder!.decode(buf, 0, buf.length, this);
+    } catch (error) {
+      if (!(error instanceof ChunkedBodyError)) throw error;
+      const tooLarge = error.message === 'chunk size too large';
+      this.refuse(tooLarge ? 413 : 400, `malformed chunked body: ${error.message}`);
+      return false;
+    }
+    if (this.state === CLOSED) return false;
+    if (end < 0) {
+      this.buffered = undefined;
+      return false;
+    }
+    this.consume(end);
+    this.bodyEnded();
+    return true;
+  }
+
+  onBodyData(buf: Buffer, start: number, end: number): void {
+    if (this.state === CLOSED || end <= start) return;
+    this.bodyBytes += end - start;
+    if (this.bodyBytes > this.limits.maxBodyBytes) {
+      this.refuse(413, `request body over the limit of ${this.limits.maxBodyBytes} bytes`);
+      return;
+    }
+    this.deliver(buf.subarray(start, end));
+  }
+
+  private deliver(chunk: Buffer): void {
+    const request = this.current;
+    if (request === undefined || request.finished || !request.bodyListening || chunk.length === 0) return;
+    request.handler?.onRequestData(chunk);
+  }
+
+  private bodyEnded(): void {
+    this.bodyComplete = true;
+    this.decoder = undefined;
+    const request = this.current;
+    if (request === undefined || request.finished) {
+      this.nextRequest();
+      return;
+    }
+    this.state = AWAIT_RESPONSE;
+    if (request.bodyListening) request.handler?.onRequestEnd();
+  }
+
+  /** The current response is finished (called by the request's `end`). */
+  responseFinished(request: Http1ServerRequest): void {
+    process.nextTick(notifyClosed, request);
+    if (this.state === CLOSED) return;
+    const unreadBody = !this.bodyComplete;
+    if (
+      !request.keepAlive ||
+      (unreadBody && request.expectContinue && !request.continueSent) ||
+      this.peerEnded
+    ) {
+      // The client hears the end of the connection after the response.
+      this.state = CLOSED;
+      this.buffered = undefined;
+      this.socket.end();
+      return;
+    }
+    if (unreadBody) {
+      // Read the rest of the body and drop it; the next request follows it.
+      this.state = READ_BODY;
+      this.resumeReading();
+      return;
+    }
+    this.nextRequest();
+  }
+
+  private nextRequest(): void {
+    this.current = undefined;
+    this.state = READ_HEAD;
+    this.resumeReading();
+  }
+
+  /** Reading may go on (the body was resumed, or a request finished). */
+  resumeReading(): void {
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    if (this.buffered !== undefined) this.process();
+  }
+
+  private pauseReading(): void {
+    if (this.readPaused) return;
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  private consume(bytes: number): void {
+    const buf = this.buffered!;
+    this.buffered = bytes >= buf.length ? undefined : buf.subarray(bytes);
+  }
+
+  /** Answers a request that cannot be read, and closes the connection. */
+  private refuse(status: number, message: string): void {
+    const current = this.current;
+    this.state = CLOSED;
+    this.buffered = undefined;
+    const socket = this.socket;
+    if (current !== undefined && current.headersSent) {
+      socket.destroy();
+      return;
+    }
+    // The exchange must not answer on top of this: its response counts as started, and the
+    // connection is no longer its.
+    this.current = undefined;
+    if (current !== undefined) current.headersSent = true;
+    const body = `${message}\n`;
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\n` +
+        `date: ${httpDate()}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    if (current !== undefined) process.nextTick(notifyClosed, current);
+  }
+
+  private handOver(request: Http1ServerRequest): void {
+    const rest = this.buffered ?? Buffer.alloc(0);
+    this.buffered = undefined;
+    this.state = CLOSED;
+    this.current = undefined;
+    const socket = this.socket;
+    socket.pause();
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onClose);
+    socket.off('drain', this.onDrain);
+    socket.off('timeout', this.onTimeout);
+    socket.setTimeout(0);
+    this.onGone?.(this);
+    this.sink.onUpgrade(request, socket, rest);
+  }
+
+  private peerEnd(): void {
+    this.peerEnded = true;
+    const current = this.current;
+    if (current === undefined || this.state === READ_BODY) {
+      // Nothing to answer, or a body that will never be complete.
+      this.state = CLOSED;
+      if (current === undefined) this.socket.end();
+      else this.socket.destroy();
+    }
+    // Else the response is on its way; responseFinished ends the connection after it.
+  }
+
+  private socketClosed(): void {
+    this.state = CLOSED;
+    this.buffered = undefined;
+    const current = this.current;
+    if (current !== undefined) notifyClosed(current);
+    this.onGone?.(this);
+  }
+}
