@@ -40,6 +40,7 @@ import { mixer } from '../../proto';
 import { ElasticsearchNode } from '../../test/support/elasticsearch-node';
 import { callUnary, createRawClient } from '../../test/support/raw-grpc-client';
 import { killAllStarted, startServer } from '../check/processes';
+import type { AuditBenchCase, AuditBenchOptions, AuditBenchRow } from './audit-case';
 
 type FsyncPolicy = 'ALWAYS' | 'INTERVAL' | 'NEVER';
 
@@ -47,6 +48,10 @@ export interface ElasticsearchBenchOptions {
   /** Seconds of traffic per side. */
   readonly seconds: number;
   readonly fsyncPolicies: readonly FsyncPolicy[];
+  /** Report calls in flight at once; default BENCH_CLIENTS or 16. */
+  readonly clients?: number;
+  /** Records (attribute sets) in one Report call; default BENCH_RECORDS_PER_REPORT or 10. */
+  readonly recordsPerReport?: number;
 }
 
 /** One row of the table. */
@@ -57,10 +62,19 @@ export interface ElasticsearchBenchRow {
   readonly endToEndPerSecond: number;
   readonly serverCpuMicrosPerRecord: number | undefined;
   readonly lost: number;
+  readonly fsync?: FsyncPolicy;
+  /** Records sent (baseline) or accepted (server), and found in Elasticsearch afterwards. */
+  readonly accepted: number;
+  readonly arrived: number;
+  /** CPU seconds of the producing process (the server, all threads; the baseline's own) and of the server's main thread. */
+  readonly cpuSeconds: number;
+  readonly mainThreadCpuSeconds?: number;
+  /** Seconds of the measured window (accepting, for the server). */
+  readonly windowSeconds: number;
 }
 
-const CLIENTS = Number(process.env['BENCH_CLIENTS'] ?? '16');
-const RECORDS_PER_REPORT = Number(process.env['BENCH_RECORDS_PER_REPORT'] ?? '10');
+let CLIENTS = Number(process.env['BENCH_CLIENTS'] ?? '16');
+let RECORDS_PER_REPORT = Number(process.env['BENCH_RECORDS_PER_REPORT'] ?? '10');
 const BULK_RECORDS = 1000;
 const DRAIN_TIMEOUT_MS = 300_000;
 const CLI = path.resolve(__dirname, '..', '..', 'cli', 'switchboard.js');
@@ -68,6 +82,8 @@ const REPORT = '/istio.mixer.v1.Mixer/Report';
 
 /** Runs the baseline and every policy, prints the table, and returns its rows. */
 export async function run(options: ElasticsearchBenchOptions): Promise<ElasticsearchBenchRow[]> {
+  if (options.clients !== undefined) CLIENTS = options.clients;
+  if (options.recordsPerReport !== undefined) RECORDS_PER_REPORT = options.recordsPerReport;
   const node = await ElasticsearchNode.start({ heapMb: 1024 });
   const work = mkdtempSync(path.join(tmpdir(), 'switchboard-bench-es-'));
   try {
@@ -215,6 +231,7 @@ async function baseline(
       records.push(JSON.stringify(record));
     }
     let sent = 0;
+    const cpuBefore = process.cpuUsage();
     const started = Date.now();
     const deadline = started + seconds * 1000;
     while (Date.now() < deadline) {
@@ -228,6 +245,7 @@ async function baseline(
       sent += BULK_RECORDS;
     }
     const elapsed = (Date.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     await node.call('POST', `/${index}/_refresh`);
     const stored = ((await node.call('GET', `/${index}/_count`)) as { count: number }).count;
     return {
@@ -237,6 +255,10 @@ async function baseline(
       endToEndPerSecond: sent / elapsed,
       serverCpuMicrosPerRecord: undefined,
       lost: sent - stored,
+      accepted: sent,
+      arrived: stored,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      windowSeconds: elapsed,
     };
   } finally {
     await client.close();
@@ -263,6 +285,7 @@ async function throughServer(
   );
   try {
     const cpuBefore = server.cpuSeconds();
+    const mainBefore = server.mainThreadCpuSeconds();
     let acceptedRecords = 0;
     let acceptedReports = 0;
     let failedReports = 0;
@@ -312,6 +335,7 @@ async function throughServer(
     }
     const endToEnd = (Date.now() - started) / 1000;
     const cpu = server.cpuSeconds() - cpuBefore;
+    const mainCpu = server.mainThreadCpuSeconds() - mainBefore;
     if (failedReports > 0)
       console.log(`  fsync ${fsync}: ${failedReports} Reports failed (not counted as accepted)`);
     return {
@@ -321,6 +345,12 @@ async function throughServer(
       endToEndPerSecond: acceptedRecords / endToEnd,
       serverCpuMicrosPerRecord: (cpu * 1e6) / acceptedRecords,
       lost: Math.max(0, acceptedRecords - stored),
+      fsync,
+      accepted: acceptedRecords,
+      arrived: stored,
+      cpuSeconds: cpu,
+      mainThreadCpuSeconds: mainCpu,
+      windowSeconds: acceptElapsed,
     };
   } finally {
     await server.stop();
@@ -374,3 +404,56 @@ if (require.main === module) {
     },
   );
 }
+
+/**
+ * The case of `npm run bench:audit` (bench/audit.ts): the same measurement, its rows in the
+ * runner's form. Calls in flight = clients × streams; records per Report = reportsPerCall.
+ * The baseline row is the mean of the direct runs before and after the server's.
+ */
+export const ELASTICSEARCH_CASE: AuditBenchCase = {
+  name: 'elasticsearch',
+  async run(options: AuditBenchOptions): Promise<AuditBenchRow[]> {
+    const rows = await run({
+      seconds: options.seconds,
+      fsyncPolicies: options.fsyncPolicies,
+      clients: options.clients * options.streams,
+      recordsPerReport: options.reportsPerCall,
+    });
+    const direct = rows.filter((row) => row.fsync === undefined);
+    const sum = (f: (row: ElasticsearchBenchRow) => number, of: readonly ElasticsearchBenchRow[]): number =>
+      of.reduce((total, row) => total + f(row), 0);
+    const baselineRow: AuditBenchRow = {
+      sink: 'elasticsearch',
+      variant: 'baseline (client bulk)',
+      baseline: true,
+      recordsPerSecond: sum((r) => r.endToEndPerSecond, direct) / direct.length,
+      coresUsed: sum((r) => r.cpuSeconds, direct) / sum((r) => r.windowSeconds, direct),
+      accepted: sum((r) => r.accepted, direct),
+      arrived: sum((r) => r.arrived, direct),
+      lost: sum((r) => r.lost, direct),
+      duplicated: 0,
+      note: `mean of ${direct.map((r) => r.endToEndPerSecond.toFixed(0)).join(' and ')} records/s (before, after)`,
+    };
+    return [
+      baselineRow,
+      ...rows
+        .filter((row) => row.fsync !== undefined)
+        .map((row): AuditBenchRow => ({
+          sink: 'elasticsearch',
+          variant: `server fsync=${row.fsync!}`,
+          baseline: false,
+          fsync: row.fsync!,
+          recordsPerSecond: row.acceptedPerSecond ?? 0,
+          coresUsed: row.cpuSeconds / row.windowSeconds,
+          ...(row.mainThreadCpuSeconds === undefined
+            ? {}
+            : { mainThreadCoresUsed: row.mainThreadCpuSeconds / row.windowSeconds }),
+          accepted: row.accepted,
+          arrived: row.arrived,
+          lost: row.lost,
+          duplicated: Math.max(0, row.arrived - row.accepted),
+          note: `end to end ${row.endToEndPerSecond.toFixed(0)} records/s (accepted until searchable)`,
+        })),
+    ];
+  },
+};
