@@ -6,6 +6,7 @@ import { DENIER } from './acl/denier';
 import { LISTCHECKER } from './acl/list';
 import { OPA } from './acl/opa';
 import type { AdapterInfo } from './contract';
+import { ELASTICSEARCH } from './logging/elasticsearch';
 import { KAFKA } from './logging/kafka';
 import { STDIO } from './logging/stdio';
 import { NOOP } from './noop';
@@ -21,6 +22,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterInfo<unknown>[] = [
   MEMQUOTA,
   REDISQUOTA,
   STDIO,
+  ELASTICSEARCH,
   KAFKA,
 ] as readonly AdapterInfo<unknown>[];
 

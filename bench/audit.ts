@@ -21,7 +21,7 @@
  *   BENCH_STREAMS=8           h2load -m
  *   BENCH_REPORTS_PER_CALL=20 attribute sets in one Report call
  *   BENCH_FSYNC=ALWAYS,INTERVAL,NEVER  the server runs
- *   BENCH_CASES=kafka         the cases to run (comma-separated names)
+ *   BENCH_CASES=kafka,elasticsearch  the cases to run (comma-separated names)
  *   BENCH_SERVER_NODE_ARGS=   node options of the server process (e.g. --cpu-prof --cpu-prof-dir=DIR)
  *   BENCH_KEEP=0              1: keep the temporary folder (configs, spools, logs)
  * Not a test: nothing asserts a speed. Exit code 1 when a record was lost or a run failed.
@@ -31,11 +31,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../adapters/logging/spool';
 import type { AuditBenchCase, AuditBenchOptions, AuditBenchRow } from './audit/audit-case';
+import { ELASTICSEARCH_CASE } from './audit/elasticsearch';
 import { KAFKA_CASE } from './audit/kafka';
 import { killAllStarted } from './check/processes';
 
 /** The sink cases, in the order they run. Another sink adds its case here. */
-const CASES: readonly AuditBenchCase[] = [KAFKA_CASE];
+const CASES: readonly AuditBenchCase[] = [KAFKA_CASE, ELASTICSEARCH_CASE];
 
 const env = process.env;
 function num(name: string, fallback: number): number {

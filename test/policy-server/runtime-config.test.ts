@@ -42,7 +42,7 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   {
     fixture: 'unknown-kind',
     expected: [
-      `handler.yaml:3: kind: unknown kind handlers: expected attributemanifest, handler, instance, rule, an adapter (denier, kafka, listchecker, memquota, noop, opa, redisquota, stdio), a template (${TEMPLATE_LIST}) or a proxy kind (QuotaSpec, QuotaSpecBinding, HTTPAPISpec, HTTPAPISpecBinding)`,
+      `handler.yaml:3: kind: unknown kind handlers: expected attributemanifest, handler, instance, rule, an adapter (denier, elasticsearch, kafka, listchecker, memquota, noop, opa, redisquota, stdio), a template (${TEMPLATE_LIST}) or a proxy kind (QuotaSpec, QuotaSpecBinding, HTTPAPISpec, HTTPAPISpecBinding)`,
     ],
   },
 
@@ -56,14 +56,14 @@ const CASES: ReadonlyArray<{ readonly fixture: string; readonly expected: readon
   {
     fixture: 'unknown-adapter',
     expected: [
-      'handler.yaml:8: spec.compiledAdapter: no adapter named prometheus; adapters: denier, kafka, listchecker, memquota, noop, opa, redisquota, stdio',
+      'handler.yaml:8: spec.compiledAdapter: no adapter named prometheus; adapters: denier, elasticsearch, kafka, listchecker, memquota, noop, opa, redisquota, stdio',
     ],
   },
   {
     // The adapter is named under Mixer's other key, spec.adapter: the error points at that key.
     fixture: 'handler-adapter-field-unknown',
     expected: [
-      'handler.yaml:8: spec.adapter: no adapter named prometheus; adapters: denier, kafka, listchecker, memquota, noop, opa, redisquota, stdio',
+      'handler.yaml:8: spec.adapter: no adapter named prometheus; adapters: denier, elasticsearch, kafka, listchecker, memquota, noop, opa, redisquota, stdio',
     ],
   },
   {
