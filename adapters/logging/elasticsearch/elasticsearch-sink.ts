@@ -160,7 +160,7 @@ export class ElasticsearchSink implements ExportSink {
     }
   }
 
-  async deliver(records: readonly BulkRecord[]): Promise<void> {
+  async deliver(records: readonly BulkRecord[], signal?: AbortSignal): Promise<void> {
     if (this.closed) throw new Error(`${this.description}: the sink is closed`);
     if (!this.templateInstalled) await this.installTemplate();
     let pending: Pending[] = [];
@@ -208,8 +208,10 @@ export class ElasticsearchSink implements ExportSink {
             `(${firstRetryReason ?? 'index missing'}); the batch is offered again later`,
         );
       }
-      await this.pause(Math.min(retry.maxDelay, retry.minDelay * 2 ** (attempt - 1)));
-      if (this.closed) throw new Error(`${this.description}: closed while records were being retried`);
+      await this.pause(Math.min(retry.maxDelay, retry.minDelay * 2 ** (attempt - 1)), signal);
+      if (this.closed || signal?.aborted === true) {
+        throw new Error(`${this.description}: stopped while records were being retried`);
+      }
       pending = again;
     }
     this.settled.clear();
@@ -326,17 +328,19 @@ export class ElasticsearchSink implements ExportSink {
     return this.client;
   }
 
-  private pause(delayMs: number): Promise<void> {
+  /** Waits `delayMs`, or until the sink closes or `signal` aborts. */
+  private pause(delayMs: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted === true) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = this.env.schedule(() => {
-        this.wake = undefined;
-        resolve();
-      }, delayMs);
-      this.wake = () => {
+      const done = (): void => {
         timer.cancel();
+        signal?.removeEventListener('abort', done);
         this.wake = undefined;
         resolve();
       };
+      const timer = this.env.schedule(done, delayMs);
+      this.wake = done;
+      signal?.addEventListener('abort', done);
     });
   }
 }

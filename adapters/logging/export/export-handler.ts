@@ -63,9 +63,11 @@ export interface ExportSink {
   /**
    * Delivers records, in order. Resolves once the sink has acknowledged every one (or set it
    * aside for good, as a dead letter); rejects, with the reason, to have the whole batch
-   * offered again after a back-off.
+   * offered again after a back-off. `signal` is aborted when the handler closes (or hands
+   * its spool to a newer handler): a sink waiting to retry inside a delivery should stop
+   * waiting and reject then.
    */
-  deliver(records: readonly SpooledRecord[]): Promise<void>;
+  deliver(records: readonly SpooledRecord[], signal: AbortSignal): Promise<void>;
   /** Counters for the admin endpoint. */
   stats(): Record<string, unknown>;
   close(): Promise<void>;
@@ -89,7 +91,7 @@ export class ExportHandler implements Handler, LogEntryHandler, MetricHandler, T
     await sink.start();
     const spoolSink: SpoolSink = {
       description: sink.description,
-      deliver: (payloads) => sink.deliver(payloads.map(decodeSpooledRecord)),
+      deliver: (payloads, signal) => sink.deliver(payloads.map(decodeSpooledRecord), signal),
     };
     let lease: SpoolLease;
     try {

@@ -18,9 +18,10 @@ export interface SpoolSink {
   readonly description: string;
   /**
    * Delivers the records, in order. Resolves once the sink has acknowledged every one;
-   * rejects (with the reason) to have the whole batch offered again later.
+   * rejects (with the reason) to have the whole batch offered again later. `signal` is
+   * aborted when the sender closes: a sink waiting to retry inside a delivery stops then.
    */
-  deliver(records: readonly Buffer[]): Promise<void>;
+  deliver(records: readonly Buffer[], signal: AbortSignal): Promise<void>;
 }
 
 export interface SpoolSenderSettings {
@@ -56,6 +57,7 @@ export class SpoolSender {
   private counters = { deliveredRecords: 0, deliveredBatches: 0, failedAttempts: 0 };
   private inFlight: SpoolBatch | undefined;
   private stop!: () => void;
+  private readonly aborter = new AbortController();
   private readonly stopped = new Promise<void>((resolve) => (this.stop = resolve));
 
   constructor(
@@ -88,6 +90,7 @@ export class SpoolSender {
   async close(): Promise<void> {
     this.stopping = true;
     this.stop();
+    this.aborter.abort();
     this.wakeRetry?.();
     await this.running;
     this.wakeIdle();
@@ -112,7 +115,7 @@ export class SpoolSender {
       this.inFlight = batch;
       while (!this.stopping) {
         try {
-          await this.sink.deliver(batch.records);
+          await this.sink.deliver(batch.records, this.aborter.signal);
         } catch (error) {
           this.counters.failedAttempts++;
           if (failures++ === 0) {

@@ -53,6 +53,35 @@ describe('adapters/logging/spool: sender', () => {
     assert.equal(spool.stats().acknowledgedRecords, 50);
   });
 
+  it('aborts the delivery in flight when it closes, so a sink waiting inside it stops at once', async () => {
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let aborted = false;
+    const waiting: MemorySink = Object.assign(new MemorySink(), {
+      deliver: (_batch: readonly Buffer[], signal: AbortSignal): Promise<void> =>
+        new Promise<void>((_resolve, reject) => {
+          entered();
+          // A sink retrying inside a delivery: it waits for an hour unless aborted.
+          const timer = setTimeout(() => reject(new Error('never')), 3_600_000);
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            clearTimeout(timer);
+            reject(new Error('stopped'));
+          });
+        }),
+    });
+    const { spool, sender } = await started(waiting);
+    await spool.append(records(0, 1));
+    await inside;
+    await sender.close();
+    assert.ok(aborted, 'the delivery saw the abort');
+    assert.equal(
+      spool.stats().acknowledgedRecords,
+      0,
+      'nothing acknowledged: the record stays for the next sender',
+    );
+  });
+
   it('offers a failed batch again until the sink takes it, logging the outage and the recovery once', async () => {
     const sink = new MemorySink(4);
     const { spool, sender } = await started(sink);
