@@ -12,7 +12,7 @@
 import { Duration, type AttributeValue, type Timestamp } from '../../../attributes';
 import type { LogEntryInstance } from '../../../templates';
 import { formatTimestamp, type JsonValue } from './json-value';
-import type { Redactor } from './redaction';
+import type { RedactedVariables, Redactor } from './redaction';
 
 export const AUDIT_SCHEMA_VERSION = '1.1.0';
 /** The ECS version the ECS-named fields follow. */
@@ -81,7 +81,7 @@ export function buildAuditRecord(
   context: AuditContext,
   redactor: Redactor,
 ): JsonObject {
-  const variables = redactor.redact(instance.variables);
+  const variables = redactor.redactToObject(instance.variables);
   const record = recordSkeleton('logentry', instance.name, instance.timestamp, context, variables);
   record['log'] = { level: instance.severity === '' ? 'info' : instance.severity.toLowerCase() };
   const latency = durationNanos(instance.variables.get('latency') ?? instance.variables.get('duration'));
@@ -102,7 +102,7 @@ export function recordSkeleton(
   instanceName: string,
   timestamp: Timestamp | undefined,
   context: AuditContext,
-  variables: ReadonlyMap<string, JsonValue>,
+  variables: RedactedVariables,
 ): JsonObject {
   const record: JsonObject = {
     '@timestamp': recordTimestamp(timestamp, context.nowMs),
@@ -114,22 +114,46 @@ export function recordSkeleton(
     },
   };
   copyWellKnown(record, variables);
-  record['switchboard'] = {
-    ...((record['switchboard'] as JsonObject | undefined) ?? {}),
-    schema_version: AUDIT_SCHEMA_VERSION,
-    record_type: recordType,
-    instance: instanceName,
-    handler: context.handlerName,
-    variables: Object.fromEntries(variables),
-  };
+  // A well-known variable may have made `switchboard` already (switchboard.source.*): its
+  // fields come first, then these, in this order.
+  let own = record['switchboard'] as JsonObject | undefined;
+  if (own === undefined) record['switchboard'] = own = {};
+  own['schema_version'] = AUDIT_SCHEMA_VERSION;
+  own['record_type'] = recordType;
+  own['instance'] = instanceName;
+  own['handler'] = context.handlerName;
+  own['variables'] = variables;
   return record;
 }
 
-/** Copies the well-known variables (WELL_KNOWN_VARIABLES) among `variables` to their fields. */
-export function copyWellKnown(record: JsonObject, variables: ReadonlyMap<string, JsonValue>): void {
-  for (const [name, value] of variables) {
-    const target = WELL_KNOWN_VARIABLES.get(name.toLowerCase());
-    if (target !== undefined && value !== null && typeof value !== 'object') setPath(record, target, value);
+/** WELL_KNOWN_VARIABLES' fields split at the dots, once. */
+const WELL_KNOWN_PATHS: ReadonlyMap<string, readonly string[]> = new Map(
+  [...WELL_KNOWN_VARIABLES].map(([name, field]) => [name, field.split('.')]),
+);
+/**
+ * Variable names as written (`sourceIp`) → their field's path, or null: a variable name is
+ * lower-cased once, not once per record. Names come from configuration, so few; bounded anyway.
+ */
+const wellKnownByName = new Map<string, readonly string[] | null>();
+const MAX_CACHED_NAMES = 4096;
+
+function wellKnownPath(name: string): readonly string[] | null {
+  let target = wellKnownByName.get(name);
+  if (target === undefined) {
+    target = WELL_KNOWN_PATHS.get(name.toLowerCase()) ?? null;
+    if (wellKnownByName.size >= MAX_CACHED_NAMES) wellKnownByName.clear();
+    wellKnownByName.set(name, target);
+  }
+  return target;
+}
+
+/** Copies the well-known variables (WELL_KNOWN_VARIABLES) among `variables` to their fields, in key order. */
+export function copyWellKnown(record: JsonObject, variables: RedactedVariables): void {
+  for (const name in variables) {
+    const target = wellKnownPath(name);
+    if (target === null) continue;
+    const value = variables[name]!;
+    if (value !== null && typeof value !== 'object') setParts(record, target, value);
   }
 }
 
@@ -147,12 +171,18 @@ function durationNanos(value: AttributeValue | undefined): number | undefined {
 
 /** Sets a dotted field (`http.request.method`), creating the objects on its way. */
 export function setPath(record: JsonObject, dotted: string, value: JsonValue): void {
-  const parts = dotted.split('.');
+  setParts(record, dotted.split('.'), value);
+}
+
+/** setPath with the field already split: `['http', 'request', 'method']`. */
+function setParts(record: JsonObject, parts: readonly string[], value: JsonValue): void {
   let node = record;
-  for (const part of parts.slice(0, -1)) {
+  const last = parts.length - 1;
+  for (let i = 0; i < last; i++) {
+    const part = parts[i]!;
     const next = node[part];
     if (typeof next === 'object' && next !== null && !Array.isArray(next)) node = next;
     else node = node[part] = {};
   }
-  node[parts.at(-1)!] = value;
+  node[parts[last]!] = value;
 }

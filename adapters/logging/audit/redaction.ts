@@ -64,9 +64,28 @@ export function checkRedactionRules(
   return problems;
 }
 
+/** Names whose decision a Redactor remembers, at most (map keys come from traffic: bounded). */
+const MAX_CACHED_NAMES = 4096;
+/** Variable-name lists whose sorted order a Redactor remembers (one per instance shape), at most. */
+const MAX_CACHED_ORDERS = 8;
+
+/** A redacted variables object: plain, keys in name order (code-unit order, as Array#sort). */
+export type RedactedVariables = { [name: string]: JsonValue };
+
 /** Rules compiled for the hot path. */
 export class Redactor {
   private readonly actions: ReadonlyMap<string, RedactionAction>;
+  /**
+   * Each name seen (variable or map key, as written) → its rule's action, or null: saves
+   * lower-casing every name of every record. Cleared when it reaches MAX_CACHED_NAMES.
+   */
+  private readonly decisions = new Map<string, RedactionAction | null>();
+  /**
+   * The variable names of an instance in their Map order, with the same names sorted: an
+   * instance's variables come in the same order every time (its configuration's), so the
+   * sort is done once per instance shape instead of once per record.
+   */
+  private orders: { readonly names: readonly string[]; readonly sorted: readonly string[] }[] = [];
 
   constructor(
     rules: readonly RedactionRule[],
@@ -77,28 +96,71 @@ export class Redactor {
 
   /** The variables as JSON values, redacted; in name order. */
   redact(variables: ReadonlyMap<string, AttributeValue>): Map<string, JsonValue> {
-    const out = new Map<string, JsonValue>();
-    for (const name of [...variables.keys()].sort()) {
+    return new Map(Object.entries(this.redactToObject(variables)));
+  }
+
+  /**
+   * The variables as one plain object of JSON values, redacted, keys in name order: what
+   * redact() returns, without the Map (the record builders' form).
+   */
+  redactToObject(variables: ReadonlyMap<string, AttributeValue>): RedactedVariables {
+    const out: RedactedVariables = {};
+    const checkMaps = this.actions.size > 0;
+    for (const name of this.sortedNames(variables)) {
       const value = variables.get(name);
-      const action = this.actions.get(name.toLowerCase());
-      if (action !== undefined) {
-        if (action !== 'DROP') out.set(name, this.replace(action, toJsonValue(value)));
+      const action = this.actionFor(name);
+      if (action !== null) {
+        if (action !== 'DROP') setOwn(out, name, this.replace(action, toJsonValue(value)));
         continue;
       }
-      if (isStringMap(value) && this.actions.size > 0) {
+      if (checkMaps && isStringMap(value)) {
         const map: { [key: string]: JsonValue } = {};
         for (const key of [...value.keys()].sort()) {
-          const keyAction = this.actions.get(key.toLowerCase());
+          const keyAction = this.actionFor(key);
           const text = value.get(key) ?? null;
-          if (keyAction === undefined) map[key] = text;
+          if (keyAction === null) map[key] = text;
           else if (keyAction !== 'DROP') map[key] = this.replace(keyAction, text);
         }
-        out.set(name, map);
+        setOwn(out, name, map);
         continue;
       }
-      out.set(name, toJsonValue(value));
+      setOwn(out, name, toJsonValue(value));
     }
     return out;
+  }
+
+  /** The rule's action for a name (compared without regard to case), or null. */
+  private actionFor(name: string): RedactionAction | null {
+    if (this.actions.size === 0) return null;
+    let action = this.decisions.get(name);
+    if (action === undefined) {
+      action = this.actions.get(name.toLowerCase()) ?? null;
+      if (this.decisions.size >= MAX_CACHED_NAMES) this.decisions.clear();
+      this.decisions.set(name, action);
+    }
+    return action;
+  }
+
+  /** The variables' names sorted; remembered per list of names. */
+  private sortedNames(variables: ReadonlyMap<string, AttributeValue>): readonly string[] {
+    const size = variables.size;
+    for (const order of this.orders) {
+      if (order.names.length !== size) continue;
+      let i = 0;
+      let same = true;
+      for (const name of variables.keys()) {
+        if (order.names[i++] !== name) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return order.sorted;
+    }
+    const names = [...variables.keys()];
+    const sorted = [...names].sort();
+    if (this.orders.length >= MAX_CACHED_ORDERS) this.orders = [];
+    this.orders.push({ names, sorted });
+    return sorted;
   }
 
   private replace(action: 'MASK' | 'HASH', value: JsonValue): string {
@@ -110,5 +172,14 @@ export class Redactor {
         .update(text)
         .digest('hex')
     );
+  }
+}
+
+/** `object[key] = value`, as an own property even for `__proto__` (as Object.fromEntries does). */
+function setOwn(object: RedactedVariables, key: string, value: JsonValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    object[key] = value;
   }
 }

@@ -20,7 +20,7 @@ export function buildMetricRecord(
     instance.name,
     undefined,
     context,
-    redactor.redact(instance.dimensions),
+    redactor.redactToObject(instance.dimensions),
   );
   setPath(record, 'switchboard.metric.value', toJsonValue(instance.value));
   if (instance.monitoredResourceType !== '') {
@@ -39,7 +39,7 @@ export function buildTraceSpanRecord(
     span.name,
     span.startTime,
     context,
-    redactor.redact(span.spanTags),
+    redactor.redactToObject(span.spanTags),
   );
   const set = (field: string, value: JsonValue | undefined, unless: JsonValue = ''): void => {
     if (value !== undefined && value !== unless) setPath(record, field, value);

@@ -31,11 +31,16 @@ import {
   type AuditContext,
   type AuditRecord,
 } from '../audit';
-import type { SpoolSink } from '../spool';
+import { FRAME_HEADER_BYTES, sealFrame, type SpoolSink } from '../spool';
 import { exportSenderSettings, exportSpoolSettings, type ExportCommonParams } from './export-params';
 import { recordId } from './record-id';
 import { leaseSpool, type SpoolLease } from './shared-spool';
-import { decodeSpooledRecord, encodeSpooledRecord, type SpooledRecord } from './spooled-record';
+import {
+  decodeSpooledRecord,
+  spooledRecordBytes,
+  writeSpooledRecord,
+  type SpooledRecord,
+} from './spooled-record';
 
 /** The templates an export handler takes. */
 export const EXPORT_TEMPLATES = ['logentry', 'metric', 'tracespan'] as const;
@@ -144,13 +149,30 @@ export class ExportHandler implements Handler, LogEntryHandler, MetricHandler, T
   ): Promise<void> {
     const nowMs = this.env.now();
     const handlerName = this.env.handlerName;
-    const payloads = instances.map((instance, index) => {
-      const id = recordId(context.deduplicationId, index);
-      const { record, route } = build(instance, { id, handlerName, nowMs });
-      return encodeSpooledRecord(id, route, JSON.stringify(record));
-    });
+    const count = instances.length;
+    const ids: string[] = new Array<string>(count);
+    const routes: (readonly string[])[] = new Array<readonly string[]>(count);
+    const jsons: string[] = new Array<string>(count);
+    let bytes = 0;
+    for (let i = 0; i < count; i++) {
+      const id = recordId(context.deduplicationId, i);
+      const { record, route } = build(instances[i]!, { id, handlerName, nowMs });
+      const json = JSON.stringify(record);
+      ids[i] = id;
+      routes[i] = route;
+      jsons[i] = json;
+      bytes += FRAME_HEADER_BYTES + spooledRecordBytes(id, route, json);
+    }
+    // The spool's frames, each record written in place: no buffer per record, no copy.
+    const frames = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const end = writeSpooledRecord(frames, at + FRAME_HEADER_BYTES, ids[i]!, routes[i]!, jsons[i]!);
+      sealFrame(frames, at, end);
+      at = end;
+    }
     // A full spool rejects with SpoolFullError, a HandlerFullError: RESOURCE_EXHAUSTED.
-    return this.lease.spool.append(payloads);
+    return this.lease.spool.appendFrames(frames, count);
   }
 
   /** Resolves once every record accepted so far was delivered (tests, flushes). */

@@ -18,29 +18,50 @@ export interface SpooledRecord {
 const VERSION = 1;
 
 export function encodeSpooledRecord(id: string, route: readonly string[], json: string): Buffer {
-  const parts = route.map((part) => Buffer.from(part, 'utf8'));
-  if (id.length > 255) throw new RangeError(`a record id has at most 255 characters, got ${id.length}`);
-  if (parts.length > 255) throw new RangeError(`a route has at most 255 parts, got ${parts.length}`);
-  let header = 3 + id.length;
-  for (const part of parts) {
-    if (part.length > 0xffff)
-      throw new RangeError(`a route part has at most 65535 bytes, got ${part.length}`);
-    header += 2 + part.length;
-  }
-  const jsonBytes = Buffer.byteLength(json, 'utf8');
-  const out = Buffer.allocUnsafe(header + jsonBytes);
-  out[0] = VERSION;
-  out[1] = id.length;
-  out.write(id, 2, 'latin1');
-  let at = 2 + id.length;
-  out[at++] = parts.length;
-  for (const part of parts) {
-    out.writeUInt16BE(part.length, at);
-    part.copy(out, at + 2);
-    at += 2 + part.length;
-  }
-  out.write(json, at, 'utf8');
+  const out = Buffer.allocUnsafe(spooledRecordBytes(id, route, json));
+  writeSpooledRecord(out, 0, id, route, json);
   return out;
+}
+
+/**
+ * The bytes encodeSpooledRecord makes for these.
+ * @throws RangeError when the id has more than 255 characters, the route more than 255
+ *   parts or a part more than 65535 bytes
+ */
+export function spooledRecordBytes(id: string, route: readonly string[], json: string): number {
+  if (id.length > 255) throw new RangeError(`a record id has at most 255 characters, got ${id.length}`);
+  if (route.length > 255) throw new RangeError(`a route has at most 255 parts, got ${route.length}`);
+  let bytes = 3 + id.length;
+  for (const part of route) {
+    const length = Buffer.byteLength(part, 'utf8');
+    if (length > 0xffff) throw new RangeError(`a route part has at most 65535 bytes, got ${length}`);
+    bytes += 2 + length;
+  }
+  return bytes + Buffer.byteLength(json, 'utf8');
+}
+
+/**
+ * Writes the record as encodeSpooledRecord does, into `out` at `at`, which has room for
+ * spooledRecordBytes() (checked by the caller, with it); returns where it ends. Lets the export
+ * handler write a call's records straight into one buffer of spool frames.
+ */
+export function writeSpooledRecord(
+  out: Buffer,
+  at: number,
+  id: string,
+  route: readonly string[],
+  json: string,
+): number {
+  out[at] = VERSION;
+  out[at + 1] = id.length;
+  at += 2 + out.write(id, at + 2, 'latin1');
+  out[at++] = route.length;
+  for (const part of route) {
+    const length = out.write(part, at + 2, 'utf8');
+    out.writeUInt16BE(length, at);
+    at += 2 + length;
+  }
+  return at + out.write(json, at, 'utf8');
 }
 
 /** @throws Error when the payload is not a spooled record of a version this code reads */

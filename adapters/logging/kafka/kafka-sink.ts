@@ -23,6 +23,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
+// Before kafkajs loads: its batches' CRC-32C by crc32c.ts (four times faster than its own).
+import './use-crc32c';
 import {
   CompressionTypes,
   Kafka,

@@ -27,6 +27,17 @@ export function encodeFrames(payloads: readonly Buffer[]): Buffer {
   return out;
 }
 
+/**
+ * Frames a payload written in place, at `buffer[start + FRAME_HEADER_BYTES, end)`: fills in
+ * the header before it. For writers that build many frames in one buffer without copying
+ * each payload again (the export handler); the result is what encodeFrames makes.
+ */
+export function sealFrame(buffer: Buffer, start: number, end: number): void {
+  const payloadStart = start + FRAME_HEADER_BYTES;
+  buffer.writeUInt32BE(end - payloadStart, start);
+  buffer.writeUInt32BE(crc32(buffer.subarray(payloadStart, end)), start + 4);
+}
+
 /** The whole frames at the start of a buffer. */
 export interface DecodedFrames {
   /** The payloads, in order (views into the buffer). */

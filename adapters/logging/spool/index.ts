@@ -24,4 +24,4 @@ export {
 export type { FsyncPolicy, OverflowPolicy, SpoolSettings } from './spool-settings';
 export { SpoolError, SpoolFullError } from './errors';
 export type { SpoolErrorCode } from './errors';
-export { FRAME_HEADER_BYTES, decodeFrames, encodeFrames } from './frame-codec';
+export { FRAME_HEADER_BYTES, decodeFrames, encodeFrames, sealFrame } from './frame-codec';

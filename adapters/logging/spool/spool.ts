@@ -247,19 +247,26 @@ export class Spool {
    *   spool may grow); SpoolError CLOSED after close, WRITE_FAILED when the disk refused the write.
    */
   append(payloads: readonly Buffer[]): Promise<void> {
+    return this.appendFrames(payloads.length === 0 ? EMPTY : encodeFrames(payloads), payloads.length);
+  }
+
+  /**
+   * append() for records already framed (frame-codec.ts: encodeFrames, or sealFrame in
+   * place): `frames` holds exactly `records` whole frames. Same results and errors as append().
+   */
+  appendFrames(frames: Buffer, records: number): Promise<void> {
     if (this.closing !== undefined) {
       return Promise.reject(
         new SpoolError('CLOSED', `${this.label}: the spool is closed and accepts no more records`),
       );
     }
     if (this.broken !== undefined) {
-      this.counters.refusedRecords += payloads.length;
+      this.counters.refusedRecords += records;
       return Promise.reject(new SpoolError('WRITE_FAILED', `${this.label}: ${this.broken}`));
     }
-    if (payloads.length === 0) return Promise.resolve();
-    const frames = encodeFrames(payloads);
-    if (!this.makeRoom(frames.length, payloads.length)) {
-      this.counters.refusedRecords += payloads.length;
+    if (records === 0) return Promise.resolve();
+    if (!this.makeRoom(frames.length, records)) {
+      this.counters.refusedRecords += records;
       return Promise.reject(
         new SpoolFullError(
           `${this.label}: the spool in ${this.settings.directory} is full (${this.settings.maxSpoolBytes} bytes ` +
@@ -267,10 +274,10 @@ export class Spool {
         ),
       );
     }
-    this.counters.acceptedRecords += payloads.length;
+    this.counters.acceptedRecords += records;
     this.queuedBytes += frames.length;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ frames, records: payloads.length, resolve, reject });
+      this.queue.push({ frames, records, resolve, reject });
       this.startWriter();
     });
   }
@@ -605,6 +612,8 @@ async function readAt(handle: fs.FileHandle, offset: number, length: number): Pr
   }
   return buffer.subarray(0, filled);
 }
+
+const EMPTY = Buffer.alloc(0);
 
 async function writeAll(handle: fs.FileHandle, buffer: Buffer): Promise<void> {
   let written = 0;
