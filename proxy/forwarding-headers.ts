@@ -9,7 +9,11 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OutgoingHeaders } from './header-operations';
 
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
+/**
+ * Fields a proxy never forwards, in either direction: hop-by-hop (RFC 9110 §7.6.1), plus
+ * `http2-settings`, and `host` (rebuilt from the authority).
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

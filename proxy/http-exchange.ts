@@ -825,9 +825,8 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     });
   }
 
-  private onRouteTimeout(): void {
-    this.routeTimer = undefined;
-    if (this.phase !== 'forwarding') return;
+  /** A timeout ends the attempt in flight (counted as a timeout) and any wait before the next. */
+  private abandonAttempt(): void {
     clearTimeout(this.waitTimer);
     this.waitTimer = undefined;
     if (this.call !== undefined) {
@@ -836,6 +835,12 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     }
     this.detachCall();
     this.releaseRetry();
+  }
+
+  private onRouteTimeout(): void {
+    this.routeTimer = undefined;
+    if (this.phase !== 'forwarding') return;
+    this.abandonAttempt();
     this.replyLocally({
       status: 504,
       reason: 'upstream-timeout',
@@ -851,14 +856,7 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
       return;
     }
     if (this.phase !== 'forwarding') return;
-    clearTimeout(this.waitTimer);
-    this.waitTimer = undefined;
-    if (this.call !== undefined) {
-      this.call.abort();
-      this.upstream!.cluster.attemptFinished(this.endpoint!, { kind: 'timeout' });
-    }
-    this.detachCall();
-    this.releaseRetry();
+    this.abandonAttempt();
     this.replyLocally({
       status: 408,
       reason: 'stream-idle-timeout',

@@ -43,6 +43,7 @@ import {
   NO_BODY,
   type ChunkedBodySink,
 } from './http1-response-parser';
+import { HOP_BY_HOP } from './forwarding-headers';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
@@ -347,20 +348,8 @@ export class Http1ServerRequest implements Downstream {
   }
 }
 
-/**
- * Response fields a proxy never forwards (hop-by-hop, RFC 9110 §7.6.1; `host` and
- * `http2-settings` do not belong in a response): as `downstreamResponseHeaders` leaves out.
- */
-const HOP_BY_HOP_RESPONSE: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'http2-settings',
-  'host',
-]);
+/** Response fields a proxy never forwards: as `downstreamResponseHeaders` leaves out. */
+const HOP_BY_HOP_RESPONSE = HOP_BY_HOP;
 /** 1 at the lengths of the names `writeReceivedHead` must look at (hop-by-hop, content-length, date). */
 const NOTED_LENGTHS = new Uint8Array(18);
 for (const name of [...HOP_BY_HOP_RESPONSE, 'content-length', 'date']) NOTED_LENGTHS[name.length] = 1;
