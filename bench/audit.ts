@@ -34,15 +34,16 @@ import type { AuditBenchCase, AuditBenchOptions, AuditBenchRow } from './audit/a
 import { ELASTICSEARCH_CASE } from './audit/elasticsearch';
 import { KAFKA_CASE } from './audit/kafka';
 import { killAllStarted } from './check/processes';
+import { envNumber } from './bench-env';
 
 /** The sink cases, in the order they run. Another sink adds its case here. */
 const CASES: readonly AuditBenchCase[] = [KAFKA_CASE, ELASTICSEARCH_CASE];
 
 const env = process.env;
+/** A positive number from the environment (every audit setting is a count or a duration). */
 function num(name: string, fallback: number): number {
-  const value = Number(env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a number > 0, got ${env[name]}`);
+  const value = envNumber(name, fallback);
+  if (value === 0) throw new Error(`${name} must be a number > 0, got 0`);
   return value;
 }
 

@@ -57,14 +57,10 @@ import { frameGrpcMessage, mergeLatencies, percentile, runH2load } from './h2loa
 import { sampleChecks } from './check/grpc-verify';
 import { killAllStarted, runToEnd, startServer, type Started } from './check/processes';
 import { CHECK_RULES_YAML } from './check/rules';
+import { envNumber } from './bench-env';
 
 const env = process.env;
-const num = (name: string, fallback: number): number => {
-  const value = Number(env[name] ?? fallback);
-  if (!Number.isFinite(value) || value < 0)
-    throw new Error(`${name} must be a number >= 0, got ${env[name]}`);
-  return value;
-};
+const num = (name: string, fallback: number): number => envNumber(name, fallback);
 const SECONDS = num('BENCH_SECONDS', 10);
 const WARMUP = num('BENCH_WARMUP_SECONDS', 2);
 const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 2)));

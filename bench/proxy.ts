@@ -74,14 +74,10 @@ import {
   type Side,
   type SideContext,
 } from './proxy/sides';
+import { envNumber } from './bench-env';
 
 const env = process.env;
-const num = (name: string, fallback: number): number => {
-  const value = Number(env[name] ?? fallback);
-  if (!Number.isFinite(value) || value < 0)
-    throw new Error(`${name} must be a number >= 0, got ${env[name]}`);
-  return value;
-};
+const num = (name: string, fallback: number): number => envNumber(name, fallback);
 const SECONDS = num('BENCH_SECONDS', 6);
 const WARMUP = num('BENCH_WARMUP_SECONDS', 1);
 const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 3)));

@@ -108,14 +108,10 @@ import {
   type Load,
   type QuotaSide,
 } from './quota/sides';
+import { envNumber } from './bench-env';
 
 const env = process.env;
-const num = (name: string, fallback: number): number => {
-  const value = Number(env[name] ?? fallback);
-  if (!Number.isFinite(value) || value < 0)
-    throw new Error(`${name} must be a number >= 0, got ${env[name]}`);
-  return value;
-};
+const num = (name: string, fallback: number): number => envNumber(name, fallback);
 const off = (name: string, fallback: string): boolean =>
   ['0', 'off', 'false', 'no'].includes((env[name] ?? fallback).toLowerCase());
 const SECONDS = num('BENCH_SECONDS', 5);
