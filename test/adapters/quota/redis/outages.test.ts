@@ -127,7 +127,13 @@ describe('redisquota: when Redis fails', function () {
     phase = 'stopping';
     await redis.server.stop();
     phase = 'down';
-    await pause(600);
+    // Down until the local share (10) ran out: a loaded machine may need longer than a fixed wait.
+    await eventually('the local share ran out while Redis is down', async () =>
+      answers.some(
+        (a) =>
+          a.policy === 'LOCAL_FALLBACK' && a.phase === 'down' && a.code === StatusCode.RESOURCE_EXHAUSTED,
+      ),
+    );
     phase = 'restarting';
     await redis.restart();
     await eventually('every handler counting in Redis again', async () =>
