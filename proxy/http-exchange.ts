@@ -18,7 +18,6 @@ import type {
   ForwardAction,
   HeaderOperations,
   HttpListenerConfig,
-  NodeIdentity,
   RedirectAction,
   RetryPolicy,
 } from './config-model';
@@ -28,10 +27,8 @@ import {
   downstreamResponseHeaders,
   forwardedTrailers,
   plainAddress,
-  requestIdsOf,
   upstreamRequestHeaders,
   type IncomingHeaders,
-  type RequestIds,
 } from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
 import type { Downstream, DownstreamHandler } from './http-exchange-types';
@@ -46,11 +43,11 @@ import {
   withinRetryBudget,
   type RetryableOutcome,
 } from './retry-policy';
-import type { CompiledRoute, CompiledRouteTable, RouteRequest } from './route-table';
+import type { CompiledRoute, CompiledRouteTable } from './route-table';
 import { addResponseAttributes, buildRequestAttributes } from './attribute-builder';
 import type { RequestVerdict } from './traffic-hook';
 import type { HttpRequestFacts, ProxyReason } from './traffic-facts';
-import { parseRequestTarget } from './request-target';
+import { ProxiedRequest } from './proxied-request';
 import {
   Http1Call,
   Http2Call,
@@ -80,42 +77,11 @@ export interface ExchangeOrigin {
 
 type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
 
-export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, RouteRequest, HttpRequestFacts {
+export class HttpExchange
+  extends ProxiedRequest
+  implements UpstreamCallHandler, DownstreamHandler, HttpRequestFacts
+{
   // RouteRequest
-  readonly method: string;
-  readonly host: string;
-  readonly path: string;
-  readonly headers: IncomingHeaders;
-  // HttpRequestFacts
-  readonly listenerName: string;
-  readonly role: HttpListenerConfig['role'];
-  readonly node: NodeIdentity;
-  readonly protocol: 'http' | 'http2' | 'grpc';
-  readonly secure: boolean;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
-  readonly authority: string;
-  readonly url: string;
-  readonly urlPath: string;
-  readonly query: string | undefined;
-  readonly requestHeaders: IncomingHeaders;
-  readonly startTimeMs: number;
-  readonly requestId: string;
-  readonly traceparent: string;
-  private readonly ids: RequestIds;
-  requestBytes = 0;
-  status = 0;
-  responseBytes = 0;
-  durationMs = 0;
-  routeName: string | undefined;
-  clusterName: string | undefined;
-  endpointId: string | undefined;
-  endpointHost: string | undefined;
-  endpointPort: number | undefined;
-  attempts = 0;
-  reason: ProxyReason | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
 
@@ -139,7 +105,6 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
   private retryPolicy: RetryPolicy | undefined;
   private verdict: RequestVerdict | undefined;
   private bag: AttributeBag | undefined;
-  private parsedQuery: URLSearchParams | undefined;
   // Upstream request
   private upstreamHead:
     | { method: string; path: string; authority: string; headers: OutgoingHeaders; hasBody: boolean }
@@ -177,43 +142,14 @@ export class HttpExchange implements UpstreamCallHandler, DownstreamHandler, Rou
     private readonly downstream: Downstream,
     private readonly origin: ExchangeOrigin,
   ) {
-    const listener = context.listener;
-    this.listenerName = listener.name;
-    this.role = listener.role;
-    this.node = context.generation.config.node;
-    this.secure = origin.secure;
-    const headers = downstream.headers;
-    this.headers = headers;
-    this.requestHeaders = headers;
-    this.method = downstream.method;
-    this.remoteAddress = downstream.remoteAddress;
-    this.remotePort = downstream.remotePort;
-    this.localAddress = downstream.localAddress;
-    this.localPort = downstream.localPort;
-    this.startTimeMs = context.services.environment.now();
-    this.ids = requestIdsOf(headers);
-    this.requestId = this.ids.requestId;
-    this.traceparent = this.ids.traceparent;
-    const target = parseRequestTarget(downstream.url, headers, origin.http2);
-    this.authority = target.authority;
-    this.host = target.host;
-    this.url = target.url;
-    this.urlPath = target.urlPath;
-    this.path = target.urlPath;
-    this.query = target.query;
-    const contentType = headers['content-type'];
-    this.protocol = origin.http2
-      ? typeof contentType === 'string' && contentType.startsWith('application/grpc')
-        ? 'grpc'
-        : 'http2'
-      : 'http';
+    super(
+      context.listener,
+      context.generation.config.node,
+      context.services.environment.now(),
+      downstream,
+      origin,
+    );
     this.hasBody = downstream.hasBody;
-  }
-
-  queryParameter(name: string): string | undefined {
-    if (this.query === undefined) return undefined;
-    this.parsedQuery ??= new URLSearchParams(this.query);
-    return this.parsedQuery.get(name) ?? undefined;
   }
 
   /** Routes the request and starts answering it. */

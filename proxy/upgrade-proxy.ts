@@ -11,20 +11,12 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AttributeBag } from '../attributes';
 import { addResponseAttributes, buildRequestAttributes } from './attribute-builder';
-import type { NodeIdentity } from './config-model';
 import { decideFault } from './fault-injection';
-import {
-  plainAddress,
-  requestIdsOf,
-  upstreamRequestHeaders,
-  type IncomingHeaders,
-  type RequestIds,
-} from './forwarding-headers';
+import { plainAddress, upstreamRequestHeaders, type IncomingHeaders } from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
 import type { HttpExchangeContext } from './http-exchange';
 import { OVERFLOW_HEADER, REASON_HEADER } from './local-reply';
-import { parseRequestTarget } from './request-target';
-import type { RouteRequest } from './route-table';
+import { ProxiedRequest } from './proxied-request';
 import type { HttpRequestFacts, ProxyReason } from './traffic-facts';
 import type { RequestVerdict } from './traffic-hook';
 import type { UpstreamCluster } from './upstream-cluster';
@@ -50,40 +42,8 @@ export function proxyUpgrade(
   new UpgradeExchange(context, req, socket, head, secure).start();
 }
 
-class UpgradeExchange implements RouteRequest, HttpRequestFacts {
-  readonly method: string;
-  readonly host: string;
-  readonly path: string;
-  readonly headers: IncomingHeaders;
-  readonly listenerName: string;
-  readonly role: 'inbound' | 'outbound';
-  readonly node: NodeIdentity;
-  readonly protocol = 'http' as const;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
-  readonly authority: string;
-  readonly url: string;
-  readonly urlPath: string;
-  readonly query: string | undefined;
-  readonly requestHeaders: IncomingHeaders;
-  readonly startTimeMs: number;
-  readonly requestId: string;
-  readonly traceparent: string;
-  private readonly ids: RequestIds;
-  requestBytes = 0;
-  status = 0;
+class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
   responseHeaders: OutgoingHeaders | undefined;
-  responseBytes = 0;
-  durationMs = 0;
-  routeName: string | undefined;
-  clusterName: string | undefined;
-  endpointId: string | undefined;
-  endpointHost: string | undefined;
-  endpointPort: number | undefined;
-  attempts = 0;
-  reason: ProxyReason | undefined;
   readonly grpcStatus = undefined;
   readonly grpcMessage = undefined;
 
@@ -100,33 +60,23 @@ class UpgradeExchange implements RouteRequest, HttpRequestFacts {
     req: UpgradeRequest,
     private readonly socket: net.Socket,
     private readonly head: Buffer,
-    readonly secure: boolean,
+    secure: boolean,
   ) {
-    this.headers = req.headers;
-    this.requestHeaders = req.headers;
-    this.method = req.method;
-    this.ids = requestIdsOf(req.headers);
-    this.requestId = this.ids.requestId;
-    this.traceparent = this.ids.traceparent;
-    const target = parseRequestTarget(req.url, req.headers, false);
-    this.authority = target.authority;
-    this.host = target.host;
-    this.url = target.url;
-    this.urlPath = target.urlPath;
-    this.path = target.urlPath;
-    this.query = target.query;
-    this.listenerName = context.listener.name;
-    this.role = context.listener.role;
-    this.node = context.generation.config.node;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
-    this.startTimeMs = context.services.environment.now();
-  }
-
-  queryParameter(name: string): string | undefined {
-    return this.query === undefined ? undefined : (new URLSearchParams(this.query).get(name) ?? undefined);
+    super(
+      context.listener,
+      context.generation.config.node,
+      context.services.environment.now(),
+      {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+        localAddress: socket.localAddress ?? '',
+        localPort: socket.localPort ?? 0,
+      },
+      { http2: false, secure },
+    );
   }
 
   start(): void {
