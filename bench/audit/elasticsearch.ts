@@ -41,6 +41,7 @@ import { ElasticsearchNode } from '../../test/support/elasticsearch-node';
 import { callUnary, createRawClient } from '../../test/support/raw-grpc-client';
 import { killAllStarted, startServer } from '../check/processes';
 import type { AuditBenchCase, AuditBenchOptions, AuditBenchRow } from './audit-case';
+import { exportConfigYaml } from '../../test/support/export-config';
 
 type FsyncPolicy = 'ALWAYS' | 'INTERVAL' | 'NEVER';
 
@@ -154,49 +155,35 @@ function reportBag(requestId: string): AttributeBag {
   ]);
 }
 
+/** The logentry instance's variables. */
+const VARIABLES: Readonly<Record<string, string>> = {
+  requestId: 'request.id | ""',
+  method: 'request.method | ""',
+  path: 'request.path | ""',
+  host: 'request.host | ""',
+  requestHeaders: 'request.headers | emptyStringMap()',
+  sourceIp: 'source.ip | ip("0.0.0.0")',
+  sourcePrincipal: 'source.principal | ""',
+  sourceNamespace: 'source.namespace | ""',
+  destinationServiceHost: 'destination.service.host | ""',
+  destinationNamespace: 'destination.namespace | ""',
+  responseCode: 'response.code | 0',
+  responseSize: 'response.size | 0',
+  latency: 'response.duration | "0ms"',
+};
+
 function config(url: string, index: string, fsync: FsyncPolicy): string {
-  return `apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: audit, namespace: istio-system }
-spec:
-  compiledAdapter: elasticsearch
-  params:
-    urls: [${url}]
-    index: ${index}
-    template: { name: ${index.split('-{')[0]}, replicas: 0 }
-    spool: { fsync: ${fsync} }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: audit, namespace: istio-system }
-spec:
-  compiledTemplate: logentry
-  params:
-    severity: '"info"'
-    timestamp: request.time | context.time
-    variables:
-      requestId: request.id | ""
-      method: request.method | ""
-      path: request.path | ""
-      host: request.host | ""
-      requestHeaders: request.headers | emptyStringMap()
-      sourceIp: source.ip | ip("0.0.0.0")
-      sourcePrincipal: source.principal | ""
-      sourceNamespace: source.namespace | ""
-      destinationServiceHost: destination.service.host | ""
-      destinationNamespace: destination.namespace | ""
-      responseCode: response.code | 0
-      responseSize: response.size | 0
-      latency: response.duration | "0ms"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: audit, namespace: istio-system }
-spec:
-  actions:
-    - handler: audit
-      instances: [audit]
-`;
+  return exportConfigYaml(
+    'elasticsearch',
+    `
+urls: [${url}]
+index: ${index}
+template: { name: ${index.split('-{')[0]}, replicas: 0 }
+spool: { fsync: ${fsync} }
+`,
+    VARIABLES,
+    'request.time | context.time',
+  );
 }
 
 /**
@@ -218,7 +205,7 @@ async function baseline(
     for (let i = 0; i < BULK_RECORDS; i++) {
       const record = buildAuditRecord(
         {
-          name: 'audit.instance.istio-system',
+          name: 'auditlog.instance.istio-system',
           variables: benchInstanceVariables(`r-${i % RECORDS_PER_REPORT}`),
           timestamp: new Timestamp(Math.floor(Date.now() / 1000), 0),
           severity: 'info',

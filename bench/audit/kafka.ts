@@ -26,6 +26,7 @@ import { typicalCheckBag } from '../bench-kit';
 import { startServer, type Started } from '../check/processes';
 import { frameGrpcMessage, runH2load } from '../h2load';
 import type { AuditBenchCase, AuditBenchOptions, AuditBenchRow } from './audit-case';
+import { exportConfigYaml } from '../../test/support/export-config';
 
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 
@@ -77,41 +78,18 @@ const VARIABLES: Record<string, string> = {
 };
 
 function configYaml(brokers: string, topic: string, fsync: FsyncPolicy): string {
-  const variables = Object.entries(VARIABLES)
-    .map(([name, expression]) => `      ${name}: '${expression.replaceAll("'", "''")}'`)
-    .join('\n');
-  return `apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: audit, namespace: istio-system }
-spec:
-  compiledAdapter: kafka
-  params:
-    brokers: ['${brokers}']
-    topic: ${topic}
-    key: '{destinationApp}'
-    createTopics: { partitions: 1 }
-    spool: { fsync: ${fsync} }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: auditlog, namespace: istio-system }
-spec:
-  compiledTemplate: logentry
-  params:
-    severity: '"info"'
-    timestamp: request.time
-    variables:
-${variables}
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: audit, namespace: istio-system }
-spec:
-  match: 'true'
-  actions:
-    - handler: audit.handler
-      instances: [auditlog]
-`;
+  return exportConfigYaml(
+    'kafka',
+    `
+brokers: ['${brokers}']
+topic: ${topic}
+key: '{destinationApp}'
+createTopics: { partitions: 1 }
+spool: { fsync: ${fsync} }
+`,
+    VARIABLES,
+    'request.time',
+  );
 }
 
 /** The variables the server computes from reportBag(), for the baseline's records. */

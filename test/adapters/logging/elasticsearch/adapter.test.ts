@@ -20,6 +20,7 @@ import { startCli, stopAllCli, type Running } from '../../../support/cli-process
 import { ElasticsearchNode, ELASTICSEARCH_START_MS } from '../../../support/elasticsearch-node';
 import { callUnary, createRawClient } from '../../../support/raw-grpc-client';
 import { MemoryLogger, accessLogInstance, count, dig, documents } from './support';
+import { exportConfigYaml } from '../../../support/export-config';
 
 const REPORT = '/istio.mixer.v1.Mixer/Report';
 const HASH_KEY = 'a-key-of-at-least-16-characters';
@@ -345,45 +346,28 @@ function reportBag(requestId: string): AttributeBag {
 
 /** The README's example configuration, pointed at the test node. */
 export function auditConfig(url: string, index: string): string {
-  return `apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: audit, namespace: istio-system }
-spec:
-  compiledAdapter: elasticsearch
-  params:
-    urls: [${url}]
-    index: ${index}
-    template: { replicas: 0 }
-    itemRetry: { maxAttempts: 2, minDelay: 50ms, maxDelay: 100ms }
-    delivery: { minRetryDelay: 100ms, maxRetryDelay: 500ms }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: audit, namespace: istio-system }
-spec:
-  compiledTemplate: logentry
-  params:
-    severity: '"info"'
-    timestamp: request.time | context.time
-    variables:
-      requestId: request.id | ""
-      method: request.method | ""
-      path: request.path | ""
-      requestHeaders: request.headers | emptyStringMap()
-      sourceIp: source.ip | ip("0.0.0.0")
-      sourcePrincipal: source.principal | ""
-      destinationServiceHost: destination.service.host | ""
-      responseCode: response.code | 0
-      latency: response.duration | "0ms"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: audit, namespace: istio-system }
-spec:
-  actions:
-    - handler: audit
-      instances: [audit]
-`;
+  return exportConfigYaml(
+    'elasticsearch',
+    `
+urls: [${url}]
+index: ${index}
+template: { replicas: 0 }
+itemRetry: { maxAttempts: 2, minDelay: 50ms, maxDelay: 100ms }
+delivery: { minRetryDelay: 100ms, maxRetryDelay: 500ms }
+`,
+    {
+      requestId: 'request.id | ""',
+      method: 'request.method | ""',
+      path: 'request.path | ""',
+      requestHeaders: 'request.headers | emptyStringMap()',
+      sourceIp: 'source.ip | ip("0.0.0.0")',
+      sourcePrincipal: 'source.principal | ""',
+      destinationServiceHost: 'destination.service.host | ""',
+      responseCode: 'response.code | 0',
+      latency: 'response.duration | "0ms"',
+    },
+    'request.time | context.time',
+  );
 }
 
 async function waitUntil(

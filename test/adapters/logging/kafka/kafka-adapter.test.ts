@@ -27,6 +27,7 @@ import { KafkaBroker, requireKcat } from '../../../support/kafka-broker';
 import { freePort } from '../../../support/redis-servers';
 import { callUnary, createRawClient, type CallResult } from '../../../support/raw-grpc-client';
 import { readTopic, type ReadMessage } from './kafka-test-kit';
+import { exportConfigYaml } from '../../../support/export-config';
 
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 
@@ -50,41 +51,7 @@ const VARIABLES = {
 };
 
 function configYaml(params: string): string {
-  const variables = Object.entries(VARIABLES)
-    .map(([name, expression]) => `      ${name}: '${expression.replaceAll("'", "''")}'`)
-    .join('\n');
-  return `apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: audit, namespace: istio-system }
-spec:
-  compiledAdapter: kafka
-  params:
-${params
-  .trim()
-  .split('\n')
-  .map((line) => `    ${line}`)
-  .join('\n')}
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: auditlog, namespace: istio-system }
-spec:
-  compiledTemplate: logentry
-  params:
-    severity: '"info"'
-    timestamp: request.time
-    variables:
-${variables}
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: audit, namespace: istio-system }
-spec:
-  match: 'true'
-  actions:
-    - handler: audit.handler
-      instances: [auditlog]
-`;
+  return exportConfigYaml('kafka', params, VARIABLES, 'request.time');
 }
 
 /** A report of one request, as a proxy sends it. */
