@@ -7,7 +7,16 @@
  * is the source), on an outbound one for the source (the upstream endpoint is the
  * destination, and the cluster names the destination service).
  */
-import { AttributeBag, Duration, FlatStringMap, IpAddress, Timestamp } from '../attributes';
+import {
+  AttributeBag,
+  Duration,
+  FlatStringMap,
+  GLOBAL_WORD_INDEX,
+  IpAddress,
+  Timestamp,
+  type AttributeValue,
+} from '../attributes';
+import type { NodeIdentity } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
 import { plainAddress } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
@@ -19,31 +28,31 @@ export function buildRequestAttributes(facts: HttpRequestFacts): AttributeBag {
   const bag = new AttributeBag();
   const pairs: string[] = [':authority', facts.authority, ':method', facts.method, ':path', facts.url];
   appendHeaderPairs(pairs, facts.requestHeaders, true);
-  bag.set('request.headers', new FlatStringMap(pairs));
-  bag.set('request.id', facts.requestId);
-  bag.set('request.host', facts.authority);
-  bag.set('request.method', facts.method);
-  bag.set('request.path', facts.url);
-  bag.set('request.url_path', facts.urlPath);
+  bag.setGlobalWord(W.requestHeaders, new FlatStringMap(pairs));
+  bag.setGlobalWord(W.requestId, facts.requestId);
+  bag.setGlobalWord(W.requestHost, facts.authority);
+  bag.setGlobalWord(W.requestMethod, facts.method);
+  bag.setGlobalWord(W.requestPath, facts.url);
+  bag.setGlobalWord(W.requestUrlPath, facts.urlPath);
   if (facts.query !== undefined) {
     const query: string[] = [];
     for (const [name, value] of new URLSearchParams(facts.query)) query.push(name, value);
-    bag.set('request.query_params', new FlatStringMap(query));
+    bag.setGlobalWord(W.requestQueryParams, new FlatStringMap(query));
   }
-  bag.set('request.scheme', facts.secure ? 'https' : 'http');
-  bag.set('request.time', timestampOf(facts.startTimeMs));
+  bag.setGlobalWord(W.requestScheme, facts.secure ? 'https' : 'http');
+  bag.setGlobalWord(W.requestTime, timestampOf(facts.startTimeMs));
   const userAgent = facts.requestHeaders['user-agent'];
-  if (typeof userAgent === 'string') bag.set('request.useragent', userAgent);
+  if (typeof userAgent === 'string') bag.setGlobalWord(W.requestUseragent, userAgent);
   const referer = facts.requestHeaders['referer'];
-  if (typeof referer === 'string') bag.set('request.referer', referer);
-  bag.set('context.protocol', facts.protocol);
-  if (facts.routeName !== undefined) bag.set('api.operation', facts.routeName);
+  if (typeof referer === 'string') bag.setGlobalWord(W.requestReferer, referer);
+  bag.setGlobalWord(W.contextProtocol, facts.protocol);
+  if (facts.routeName !== undefined) bag.setGlobalWord(W.apiOperation, facts.routeName);
   setPeers(bag, facts, facts.remoteAddress, facts.localAddress, facts.localPort);
   if (facts.role === 'outbound' && facts.clusterName !== undefined) {
-    bag.set('destination.service.name', facts.clusterName);
-    bag.set('destination.service.host', hostOf(facts.authority));
+    bag.setGlobalWord(W.destinationServiceName, facts.clusterName);
+    bag.setGlobalWord(W.destinationServiceHost, hostOf(facts.authority));
   } else if (facts.role === 'inbound') {
-    bag.set('destination.service.host', hostOf(facts.authority));
+    bag.setGlobalWord(W.destinationServiceHost, hostOf(facts.authority));
   }
   return bag;
 }
@@ -51,27 +60,29 @@ export function buildRequestAttributes(facts: HttpRequestFacts): AttributeBag {
 /** Adds what is known once the exchange ended: response, sizes, duration, the endpoint. */
 export function addResponseAttributes(bag: AttributeBag, facts: HttpRequestFacts): AttributeBag {
   const endTimeMs = facts.startTimeMs + facts.durationMs;
-  bag.set('request.size', BigInt(facts.requestBytes));
-  bag.set('response.code', BigInt(facts.status));
-  bag.set('response.size', BigInt(facts.responseBytes));
-  bag.set('response.time', timestampOf(endTimeMs));
-  bag.set('response.duration', Duration.fromNanos(BigInt(Math.round(facts.durationMs * 1e6))));
+  bag.setGlobalWord(W.requestSize, BigInt(facts.requestBytes));
+  bag.setGlobalWord(W.responseCode, BigInt(facts.status));
+  bag.setGlobalWord(W.responseSize, BigInt(facts.responseBytes));
+  const endTime = timestampOf(endTimeMs);
+  bag.setGlobalWord(W.responseTime, endTime);
+  bag.setGlobalWord(W.responseDuration, Duration.fromNanos(BigInt(Math.round(facts.durationMs * 1e6))));
   if (facts.responseHeaders !== undefined) {
     const pairs: string[] = [];
     appendHeaderPairs(pairs, facts.responseHeaders, false);
-    bag.set('response.headers', new FlatStringMap(pairs));
+    bag.setGlobalWord(W.responseHeaders, new FlatStringMap(pairs));
   }
-  if (facts.grpcStatus !== undefined) bag.set('response.grpc_status', facts.grpcStatus);
-  if (facts.grpcMessage !== undefined) bag.set('response.grpc_message', facts.grpcMessage);
-  if (facts.reason !== undefined) bag.set('context.proxy_error_code', RESPONSE_FLAGS[facts.reason]);
+  if (facts.grpcStatus !== undefined) bag.setGlobalWord(W.responseGrpcStatus, facts.grpcStatus);
+  if (facts.grpcMessage !== undefined) bag.setGlobalWord(W.responseGrpcMessage, facts.grpcMessage);
+  if (facts.reason !== undefined) bag.setGlobalWord(W.contextProxyErrorCode, RESPONSE_FLAGS[facts.reason]);
   // Outbound: the endpoint that was tried is the destination.
   if (facts.role === 'outbound' && facts.endpointHost !== undefined) {
-    setIp(bag, 'destination.ip', facts.endpointHost);
-    bag.set('destination.port', BigInt(facts.endpointPort ?? 0));
+    setIp(bag, W.destinationIp, facts.endpointHost);
+    bag.setGlobalWord(W.destinationPort, BigInt(facts.endpointPort ?? 0));
   }
   if (facts.clusterName !== undefined && facts.role === 'outbound')
-    bag.set('destination.service.name', facts.clusterName);
-  bag.set('context.time', timestampOf(endTimeMs));
+    bag.setGlobalWord(W.destinationServiceName, facts.clusterName);
+  // Values are immutable: the two times may share one.
+  bag.setGlobalWord(W.contextTime, endTime);
   return bag;
 }
 
@@ -95,7 +106,7 @@ export function buildConnectionAttributes(
   if (facts.role === 'outbound') {
     bag.set('destination.service.name', facts.clusterName);
     if (facts.endpointHost !== undefined) {
-      setIp(bag, 'destination.ip', facts.endpointHost);
+      setIp(bag, W.destinationIp, facts.endpointHost);
       bag.set('destination.port', BigInt(facts.endpointPort ?? 0));
     }
   }
@@ -111,28 +122,104 @@ function setPeers(
   localAddress: string,
   localPort: number,
 ): void {
-  const node = facts.node;
-  const side = facts.role === 'inbound' ? 'destination' : 'source';
-  bag.set('context.reporter.kind', facts.role);
-  if (node.uid !== undefined) bag.set('context.reporter.uid', node.uid);
-  if (node.name !== undefined) bag.set(`${side}.name`, node.name);
-  if (node.namespace !== undefined) bag.set(`${side}.namespace`, node.namespace);
-  if (node.uid !== undefined) bag.set(`${side}.uid`, node.uid);
-  if (node.serviceAccount !== undefined) bag.set(`${side}.serviceAccount`, node.serviceAccount);
-  const labels: string[] = [];
-  for (const key in node.labels) labels.push(key, node.labels[key]!);
-  bag.set(`${side}.labels`, new FlatStringMap(labels));
-  setIp(bag, 'source.ip', remoteAddress);
+  for (const { index, name, value } of nodeAttributesOf(facts.node, facts.role)) {
+    if (index === undefined) bag.set(name, value);
+    else bag.setGlobalWord(index, value);
+  }
+  setIp(bag, W.sourceIp, remoteAddress);
   if (facts.role === 'inbound') {
-    setIp(bag, 'destination.ip', localAddress);
-    bag.set('destination.port', BigInt(localPort));
+    setIp(bag, W.destinationIp, localAddress);
+    bag.setGlobalWord(W.destinationPort, BigInt(localPort));
   }
 }
 
-function setIp(bag: AttributeBag, name: string, address: string): void {
-  const ip = IpAddress.parse(plainAddress(address));
-  if (ip !== undefined) bag.set(name, ip);
+/** An attribute every request of a node gets, with its global word index when it has one. */
+interface NodeAttribute {
+  readonly index: number | undefined;
+  readonly name: string;
+  readonly value: AttributeValue;
 }
+
+/**
+ * The attributes a node's identity gives every request, made once per node and role:
+ * values are immutable, so every bag may share them.
+ */
+function nodeAttributesOf(node: NodeIdentity, role: ListenerFacts['role']): readonly NodeAttribute[] {
+  const known = NODE_ATTRIBUTES.get(node);
+  const cached = known?.[role];
+  if (cached !== undefined) return cached;
+  const side = role === 'inbound' ? 'destination' : 'source';
+  const out: NodeAttribute[] = [];
+  const add = (name: string, value: AttributeValue): void => {
+    out.push({ index: GLOBAL_WORD_INDEX.get(name), name, value });
+  };
+  add('context.reporter.kind', role);
+  if (node.uid !== undefined) add('context.reporter.uid', node.uid);
+  if (node.name !== undefined) add(`${side}.name`, node.name);
+  if (node.namespace !== undefined) add(`${side}.namespace`, node.namespace);
+  if (node.uid !== undefined) add(`${side}.uid`, node.uid);
+  if (node.serviceAccount !== undefined) add(`${side}.serviceAccount`, node.serviceAccount);
+  const labels: string[] = [];
+  for (const key in node.labels) labels.push(key, node.labels[key]!);
+  add(`${side}.labels`, new FlatStringMap(labels));
+  NODE_ATTRIBUTES.set(node, { ...known, [role]: out });
+  return out;
+}
+
+const NODE_ATTRIBUTES = new WeakMap<NodeIdentity, Partial<Record<ListenerFacts['role'], NodeAttribute[]>>>();
+
+/** Addresses already parsed (a proxy sees few): the parse is most of an IP attribute's cost. */
+const PARSED_IPS = new Map<string, IpAddress | null>();
+const PARSED_IPS_MAX = 1024;
+
+function setIp(bag: AttributeBag, word: number, address: string): void {
+  let ip = PARSED_IPS.get(address);
+  if (ip === undefined) {
+    ip = IpAddress.parse(plainAddress(address)) ?? null;
+    if (PARSED_IPS.size >= PARSED_IPS_MAX) PARSED_IPS.clear();
+    PARSED_IPS.set(address, ip);
+  }
+  if (ip !== null) bag.setGlobalWord(word, ip);
+}
+
+/** Global dictionary index of an attribute name this file sets (all of them are words of it). */
+function word(name: string): number {
+  const index = GLOBAL_WORD_INDEX.get(name);
+  if (index === undefined) throw new Error(`${name} is not a global dictionary word`);
+  return index;
+}
+
+/** The slots of the attributes set on every request, looked up once. */
+const W = {
+  requestHeaders: word('request.headers'),
+  requestId: word('request.id'),
+  requestHost: word('request.host'),
+  requestMethod: word('request.method'),
+  requestPath: word('request.path'),
+  requestUrlPath: word('request.url_path'),
+  requestQueryParams: word('request.query_params'),
+  requestScheme: word('request.scheme'),
+  requestTime: word('request.time'),
+  requestUseragent: word('request.useragent'),
+  requestReferer: word('request.referer'),
+  requestSize: word('request.size'),
+  responseCode: word('response.code'),
+  responseSize: word('response.size'),
+  responseTime: word('response.time'),
+  responseDuration: word('response.duration'),
+  responseHeaders: word('response.headers'),
+  responseGrpcStatus: word('response.grpc_status'),
+  responseGrpcMessage: word('response.grpc_message'),
+  contextProtocol: word('context.protocol'),
+  contextProxyErrorCode: word('context.proxy_error_code'),
+  contextTime: word('context.time'),
+  apiOperation: word('api.operation'),
+  destinationServiceName: word('destination.service.name'),
+  destinationServiceHost: word('destination.service.host'),
+  destinationIp: word('destination.ip'),
+  destinationPort: word('destination.port'),
+  sourceIp: word('source.ip'),
+} as const;
 
 function timestampOf(ms: number): Timestamp {
   const seconds = Math.floor(ms / 1000);

@@ -36,10 +36,14 @@ interface ReportBatch {
 }
 
 export class ReportSender {
+  /** Records not yet in a batch: `pending[pendingHead…]`, oldest first. */
   private pending: AttributeBag[] = [];
+  private pendingHead = 0;
   /** A batch the server did not take, sent again (first) with its id. */
   private retryBatch: ReportBatch | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** A send due at once (a full batch is waiting): on the next turn of the event loop. */
+  private immediate: NodeJS.Immediate | undefined;
   private sending: Promise<void> | undefined;
   /** Set by close(): no more timers; close() sends what is left itself. */
   private closing = false;
@@ -58,7 +62,12 @@ export class ReportSender {
 
   /** Records waiting, a failed batch included. */
   get pendingCount(): number {
-    return this.pending.length + (this.retryBatch?.bags.length ?? 0);
+    return this.waiting + (this.retryBatch?.bags.length ?? 0);
+  }
+
+  /** Records not yet in a batch. */
+  private get waiting(): number {
+    return this.pending.length - this.pendingHead;
   }
 
   /** Queues one record; the bag is the sender's from now on. */
@@ -67,7 +76,9 @@ export class ReportSender {
     if (settings === undefined) return;
     this.pending.push(attributes);
     this.bound(settings);
-    if (this.pending.length >= settings.reportBatchEntries) this.flushSoon(0);
+    // A batch in flight sends what waits when it ends.
+    if (this.sending !== undefined) return;
+    if (this.waiting >= settings.reportBatchEntries) this.flushSoon(0);
     else this.flushSoon(settings.reportBatchDelayMs);
   }
 
@@ -77,26 +88,26 @@ export class ReportSender {
    */
   async close(): Promise<void> {
     this.closing = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelFlush();
     await this.sending;
     while (this.pendingCount > 0 && (await this.sendBatch())) {
       // One batch after the other until none is left or the server stops taking them.
     }
-    clearTimeout(this.timer);
+    this.cancelFlush();
     // What the server would not take by now is lost with the process: counted, not hidden.
     this.counters.reportsDropped += this.pendingCount;
     this.pending = [];
+    this.pendingHead = 0;
     this.retryBatch = undefined;
   }
 
   /** Beyond the bound: the oldest records not yet in a batch go first, then a failed batch whole. */
   private bound(settings: PolicySettings): void {
     const held = this.retryBatch?.bags.length ?? 0;
-    const overflow = this.pending.length + held - settings.reportBufferEntries;
+    const overflow = this.waiting + held - settings.reportBufferEntries;
     if (overflow <= 0) return;
-    const fromPending = Math.min(overflow, this.pending.length);
-    this.pending.splice(0, fromPending);
+    const fromPending = Math.min(overflow, this.waiting);
+    this.advance(fromPending);
     this.counters.reportsDropped += fromPending;
     if (overflow > fromPending && this.retryBatch !== undefined) {
       this.counters.reportsDropped += this.retryBatch.bags.length;
@@ -104,23 +115,60 @@ export class ReportSender {
     }
   }
 
-  private flushSoon(delayMs: number): void {
-    if (this.closing || (this.timer !== undefined && delayMs > 0)) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.sending !== undefined) return;
-      const sending = this.sendBatch().then(
-        () => undefined,
-        () => undefined,
-      );
-      this.sending = sending;
-      void sending.then(() => {
-        if (this.sending === sending) this.sending = undefined;
-      });
-    }, delayMs);
-    this.timer.unref();
+  /** Takes the `count` oldest waiting records off the queue, and returns them. */
+  private advance(count: number): AttributeBag[] {
+    const head = this.pendingHead;
+    const taken = this.pending.slice(head, head + count);
+    this.pendingHead = head + taken.length;
+    // Compacted now and then, not on every take: a drop per request must not copy the queue.
+    if (this.pendingHead >= 1024 && this.pendingHead * 2 >= this.pending.length) {
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
+    } else if (this.pendingHead === this.pending.length) {
+      this.pending = [];
+      this.pendingHead = 0;
+    }
+    return taken;
   }
+
+  /**
+   * Sends after `delayMs`, or on the next turn of the event loop when 0. A send already due
+   * stays due: later records never push it back.
+   */
+  private flushSoon(delayMs: number): void {
+    if (this.closing || this.immediate !== undefined) return;
+    if (delayMs > 0) {
+      if (this.timer !== undefined) return;
+      this.timer = setTimeout(this.onFlush, delayMs);
+      this.timer.unref();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.immediate = setImmediate(this.onFlush);
+    this.immediate.unref();
+  }
+
+  private cancelFlush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+  }
+
+  private readonly onFlush = (): void => {
+    this.timer = undefined;
+    this.immediate = undefined;
+    if (this.sending !== undefined) return;
+    const sending = this.sendBatch().then(
+      () => undefined,
+      () => undefined,
+    );
+    this.sending = sending;
+    void sending.then(() => {
+      if (this.sending === sending) this.sending = undefined;
+    });
+  };
 
   /** Sends one batch (a failed one again first); false when the server did not take it. */
   private async sendBatch(): Promise<boolean> {
@@ -130,9 +178,9 @@ export class ReportSender {
     let batch = this.retryBatch;
     this.retryBatch = undefined;
     if (batch === undefined) {
-      if (this.pending.length === 0) return true;
+      if (this.waiting === 0) return true;
       batch = {
-        bags: this.pending.splice(0, settings.reportBatchEntries),
+        bags: this.advance(settings.reportBatchEntries),
         id: randomBytes(16).toString('hex'),
       };
     }
@@ -148,8 +196,8 @@ export class ReportSender {
       this.onAnswer(result);
       this.counters.reportsSent += batch.bags.length;
       this.counters.reportBatchesSent++;
-      if (this.pending.length > 0)
-        this.flushSoon(this.pending.length >= settings.reportBatchEntries ? 0 : settings.reportBatchDelayMs);
+      if (this.waiting > 0)
+        this.flushSoon(this.waiting >= settings.reportBatchEntries ? 0 : settings.reportBatchDelayMs);
       return true;
     }
     // Kept whole, with its id, for the next attempt, within the buffer's bound.

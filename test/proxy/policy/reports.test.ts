@@ -90,6 +90,36 @@ describe('proxy: Reports as the policy client sends them', function () {
     assert.equal(client.stats.reportsDropped, 0);
   });
 
+  it('sends a full batch while requests keep coming faster than a timer tick, and drops the oldest beyond the buffer', async () => {
+    sink = await startReportSink(() => 0);
+    client = new PolicyClient();
+    client.configurationApplied(
+      config({ server: sink.address, reportBatchEntries: 10, reportBatchDelayMs: 60_000 }),
+    );
+    // A record per turn of the event loop, far faster than 1 ms apart, for 300 ms: a full
+    // batch must leave meanwhile, not wait for a quiet moment.
+    const until = Date.now() + 300;
+    let queued = 0;
+    while (Date.now() < until) {
+      client.requestCompleted(new AttributeBag([['request.path', `/r/${queued++}`]]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(client.stats.reportBatchesSent > 0, `no batch sent while ${queued} records were queued`);
+    await waitFor('every full batch delivered', () => client!.stats.reportsSent >= queued - (queued % 10));
+    assert.equal(client.stats.reportsDropped, 0);
+    // Beyond the buffer (the server refusing everything): the oldest waiting records go, counted.
+    await client.close();
+    await sink.close();
+    sink = await startReportSink(() => 14);
+    client = new PolicyClient();
+    client.configurationApplied(
+      config({ server: sink.address, reportBatchEntries: 5, reportBatchDelayMs: 60_000, reportBufferEntries: 20 }),
+    );
+    for (let i = 0; i < 2_000; i++) client.requestCompleted(new AttributeBag([['request.path', `/d/${i}`]]));
+    assert.equal(client.stats.reportsDropped, 1_980);
+    assert.equal(client.view().reportsPending, 20);
+  });
+
   it('reports a TCP connection on open, while it stays open, and on close with byte deltas', async () => {
     sink = await startReportSink(() => 0);
     client = new PolicyClient();
