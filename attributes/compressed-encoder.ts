@@ -3,14 +3,16 @@
  * wire codec: every string becomes an index, into the global dictionary when the word is
  * among the first `globalWordCount` words of it, otherwise into the message's own words.
  */
-import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { WireType } from '@bufbuild/protobuf/wire';
 import type { Bag } from './bag';
 import { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
+import type { ProtoWriter } from './proto-writer';
 import {
   bytesEqual,
   Duration,
   IpAddress,
   isStringMap,
+  pairsOf,
   stringMapsEqual,
   Timestamp,
   type AttributeValue,
@@ -134,7 +136,7 @@ function bytesOf(value: object): Uint8Array | undefined {
  * `default_words`). Names absent from the bag are skipped.
  */
 export function writeCompressedAttributes(
-  writer: BinaryWriter,
+  writer: ProtoWriter,
   bag: Bag,
   names: Iterable<string>,
   words: MessageWords,
@@ -157,7 +159,9 @@ export function writeCompressedAttributes(
     } else if (field === WireField.STRING_MAPS) {
       // Encoded to index pairs now, so that its words are assigned before the words are written.
       const pairs: number[] = [];
-      for (const [k, v] of (value as StringMap).entries()) pairs.push(words.index(k), words.index(v));
+      const flat = pairsOf(value as StringMap);
+      if (flat !== undefined) for (const word of flat) pairs.push(words.index(word));
+      else for (const [k, v] of (value as StringMap).entries()) pairs.push(words.index(k), words.index(v));
       values.push(pairs);
     } else {
       values.push(value);
@@ -168,14 +172,15 @@ export function writeCompressedAttributes(
   for (let field = WireField.STRINGS; field <= WireField.STRING_MAPS; field++) {
     for (let i = 0; i < keys.length; i++) {
       if (fields[i] !== field) continue;
-      writer.tag(field, WireType.LengthDelimited).fork().tag(1, WireType.Varint).sint32(keys[i]!);
+      const entry = writer.tag(field, WireType.LengthDelimited).fork();
+      writer.tag(1, WireType.Varint).sint32(keys[i]!);
       writeMapValue(writer, field, values[i]);
-      writer.join();
+      writer.join(entry);
     }
   }
 }
 
-function writeMapValue(writer: BinaryWriter, field: WireField, value: unknown): void {
+function writeMapValue(writer: ProtoWriter, field: WireField, value: unknown): void {
   switch (field) {
     case WireField.STRINGS:
       writer.tag(2, WireType.Varint).sint32(value as number);
@@ -192,10 +197,10 @@ function writeMapValue(writer: BinaryWriter, field: WireField, value: unknown): 
     case WireField.TIMESTAMPS:
     case WireField.DURATIONS: {
       const { seconds, nanos } = value as Timestamp | Duration;
-      writer.tag(2, WireType.LengthDelimited).fork();
+      const message = writer.tag(2, WireType.LengthDelimited).fork();
       if (seconds !== 0) writer.tag(1, WireType.Varint).int64(seconds);
       if (nanos !== 0) writer.tag(2, WireType.Varint).int32(nanos);
-      writer.join();
+      writer.join(message);
       return;
     }
     case WireField.BYTES:
@@ -205,18 +210,13 @@ function writeMapValue(writer: BinaryWriter, field: WireField, value: unknown): 
       return;
     case WireField.STRING_MAPS: {
       const pairs = value as number[];
-      writer.tag(2, WireType.LengthDelimited).fork();
+      const map = writer.tag(2, WireType.LengthDelimited).fork();
       for (let i = 0; i < pairs.length; i += 2) {
-        writer
-          .tag(1, WireType.LengthDelimited)
-          .fork()
-          .tag(1, WireType.Varint)
-          .sint32(pairs[i]!)
-          .tag(2, WireType.Varint)
-          .sint32(pairs[i + 1]!)
-          .join();
+        const entry = writer.tag(1, WireType.LengthDelimited).fork();
+        writer.tag(1, WireType.Varint).sint32(pairs[i]!).tag(2, WireType.Varint).sint32(pairs[i + 1]!);
+        writer.join(entry);
       }
-      writer.join();
+      writer.join(map);
       return;
     }
   }

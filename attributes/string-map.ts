@@ -11,6 +11,8 @@ const MAX_SCANNED_ENTRIES = 24;
 
 export class FlatStringMap implements StringMap {
   private map: Map<string, string> | undefined;
+  /** Whether no key repeats: then the pairs are the map's entries, in its order. */
+  private distinct: boolean | undefined;
 
   /**
    * @param pairs keys and values alternating, in wire order; a key given again overrides
@@ -53,6 +55,31 @@ export class FlatStringMap implements StringMap {
 
   [Symbol.iterator](): MapIterator<[string, string]> {
     return this.toMap()[Symbol.iterator]();
+  }
+
+  /**
+   * Keys and values alternating, in the map's order, when no key repeats (undefined when
+   * one does): encoders and comparisons walk these without building the Map.
+   */
+  distinctPairs(): readonly string[] | undefined {
+    if (this.distinct === undefined) {
+      const pairs = this.pairs;
+      if (pairs.length > 2 * MAX_SCANNED_ENTRIES) {
+        this.distinct = this.toMap().size * 2 === pairs.length;
+      } else {
+        let distinct = true;
+        for (let i = 2; i < pairs.length && distinct; i += 2) {
+          for (let j = 0; j < i; j += 2) {
+            if (pairs[i] === pairs[j]) {
+              distinct = false;
+              break;
+            }
+          }
+        }
+        this.distinct = distinct;
+      }
+    }
+    return this.distinct ? this.pairs : undefined;
   }
 
   private toMap(): Map<string, string> {

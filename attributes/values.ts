@@ -303,9 +303,28 @@ export function isStringMap(value: unknown): value is StringMap {
 
 /** Whether two string maps hold the same keys with the same values. */
 export function stringMapsEqual(a: StringMap, b: StringMap): boolean {
+  // The same pairs in the same order (consecutive requests' headers, say) are the same map.
+  const pa = pairsOf(a);
+  const pb = pa === undefined ? undefined : pairsOf(b);
+  if (pa !== undefined && pb !== undefined && pa.length === pb.length) {
+    let same = true;
+    for (let i = 0; i < pa.length; i++) {
+      if (pa[i] !== pb[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return true;
+  }
   if (a.size !== b.size) return false;
   for (const [key, value] of a.entries()) if (b.get(key) !== value) return false;
   return true;
+}
+
+/** A string map's distinct pairs in order, when it keeps them so (FlatStringMap does). */
+export function pairsOf(map: StringMap): readonly string[] | undefined {
+  const flat = map as StringMap & { distinctPairs?: () => readonly string[] | undefined };
+  return typeof flat.distinctPairs === 'function' ? flat.distinctPairs() : undefined;
 }
 
 /** Any attribute value; see the table above for which representation each type has. */

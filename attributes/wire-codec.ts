@@ -6,7 +6,7 @@
  * the generated message classes, because decoding is most of the cost of a Check that the
  * rules answer quickly; the generated classes remain the reference they are tested against.
  */
-import { BinaryWriter, WireType as Wire } from '@bufbuild/protobuf/wire';
+import { WireType as Wire } from '@bufbuild/protobuf/wire';
 import { AttributeBag, type Bag } from './bag';
 import { CompressedAttributesDecoder } from './compressed-decoder';
 import {
@@ -16,6 +16,7 @@ import {
   writeCompressedAttributes,
 } from './compressed-encoder';
 import { AttributeDecodeError } from './errors';
+import { ProtoWriter } from './proto-writer';
 import { GLOBAL_DICTIONARY } from './global-dictionary';
 import { STANDARD_MANIFEST, type AttributeFinder } from './manifest';
 import { Presence, type ReferencedAttributes } from './references';
@@ -287,22 +288,23 @@ export function encodeCheckRequest(
   options?: EncodeOptions,
 ): Uint8Array {
   const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
-  const writer = new BinaryWriter();
-  writer.tag(1, Wire.LengthDelimited).fork();
+  const writer = new ProtoWriter();
+  const attributes = writer.tag(1, Wire.LengthDelimited).fork();
   const bag = request.attributes;
   writeCompressedAttributes(writer, bag, bag.names(), new MessageWords(globalWordCount), true);
-  writer.join();
+  writer.join(attributes);
   if (globalWordCount !== 0) writer.tag(2, Wire.Varint).uint32(globalWordCount);
   if (request.deduplicationId) writer.tag(3, Wire.LengthDelimited).string(request.deduplicationId);
   for (const [name, quota] of request.quotas ?? []) {
     if (BigInt.asIntN(64, quota.amount) !== quota.amount) {
       throw new RangeError(`quota ${name}: amount ${quota.amount} does not fit in a signed 64-bit integer`);
     }
-    writer.tag(4, Wire.LengthDelimited).fork().tag(1, Wire.LengthDelimited).string(name);
-    writer.tag(2, Wire.LengthDelimited).fork();
+    const entry = writer.tag(4, Wire.LengthDelimited).fork();
+    writer.tag(1, Wire.LengthDelimited).string(name);
+    const params = writer.tag(2, Wire.LengthDelimited).fork();
     if (quota.amount !== 0n) writer.tag(1, Wire.Varint).int64(quota.amount);
     if (quota.bestEffort) writer.tag(2, Wire.Varint).bool(true);
-    writer.join().join();
+    writer.join(params).join(entry);
   }
   return writer.finish();
 }
@@ -342,13 +344,13 @@ export function encodeReportRequest(
     }
   }
   const words = new MessageWords(globalWordCount);
-  const writer = new BinaryWriter();
+  const writer = new ProtoWriter();
   for (let i = 0; i < bags.length; i++) {
     const bag = bags[i]!;
     const names = independent || i === 0 ? bag.names() : deltas[i]!;
-    writer.tag(1, Wire.LengthDelimited).fork();
+    const set = writer.tag(1, Wire.LengthDelimited).fork();
     writeCompressedAttributes(writer, bag, names, words, false);
-    writer.join();
+    writer.join(set);
   }
   for (const word of words.words) writer.tag(2, Wire.LengthDelimited).string(word);
   if (globalWordCount !== 0) writer.tag(3, Wire.Varint).uint32(globalWordCount);

@@ -2,6 +2,17 @@ import { strict as assert } from 'node:assert';
 import { FlatStringMap, isStringMap, stringMapsEqual } from '../../attributes';
 
 describe('attributes: FlatStringMap', () => {
+  it('compares maps, not pair lists: same pairs in another order equal, a repeated key counts once', () => {
+    const headers = (): FlatStringMap => new FlatStringMap(['host', 'a', 'x-user', 'alice']);
+    assert.equal(stringMapsEqual(headers(), headers()), true);
+    assert.equal(stringMapsEqual(headers(), new FlatStringMap(['x-user', 'alice', 'host', 'a'])), true);
+    assert.equal(stringMapsEqual(headers(), new FlatStringMap(['host', 'a', 'x-user', 'bob'])), false);
+    assert.equal(stringMapsEqual(headers(), new FlatStringMap(['host', 'b', 'x-user', 'alice', 'host', 'a'])), true);
+    assert.equal(stringMapsEqual(headers(), new FlatStringMap(['host', 'a', 'x-user', 'alice', 'host', 'b'])), false);
+    assert.deepEqual(headers().distinctPairs(), ['host', 'a', 'x-user', 'alice']);
+    assert.equal(new FlatStringMap(['a', '1', 'a', '2']).distinctPairs(), undefined);
+  });
+
   it('looks keys up, the last of a repeated key winning, as a protobuf map', () => {
     const m = new FlatStringMap(['a', '1', 'b', '2', 'a', '3']);
     assert.equal(m.get('a'), '3');
