@@ -16,6 +16,7 @@ export {
   decodeReportRequest,
   encodeCheckRequest,
   encodeReportRequest,
+  ReportRequestEncoder,
   encodeReferencedAttributes,
 } from './wire-codec';
 export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';

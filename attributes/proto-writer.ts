@@ -117,6 +117,12 @@ export class ProtoWriter {
     return this;
   }
 
+  /** Forgets what was written after the first `length` bytes. */
+  truncate(length: number): void {
+    if (length < 0 || length > this.pos) throw new RangeError(`cannot truncate ${this.pos} bytes to ${length}`);
+    this.pos = length;
+  }
+
   /** The bytes written, in a buffer of their own. */
   finish(): Uint8Array {
     const out = Buffer.allocUnsafe(this.pos);

@@ -4,15 +4,20 @@
  * `reportBatchDelayMs` after the first — one batch in flight at a time, never blocking
  * traffic.
  *
+ * A record is encoded into the open batch as it arrives (delta-encoded against the record
+ * before it), so waiting batches hold bytes, not attribute bags. As Istio's proxies did, a
+ * record that lacks an attribute the record before it had cannot be delta-encoded: it closes
+ * the open batch and starts the next one.
+ *
  * Every batch carries the request metadata `x-switchboard-report-id` (128 random bits,
  * hex). A batch the server did not take is kept whole and sent first again, with the same
- * id and exactly the same records, so the server can give its records stable ids. While the
- * server does not take batches, records wait in a buffer of `reportBufferEntries`; beyond it
- * the oldest records not yet in a batch are dropped (a failed batch keeps its records unless
- * it alone exceeds the bound), and every drop is counted.
+ * id and exactly the same bytes, so the server can give its records stable ids. While the
+ * server does not take batches, they wait within a bound of `reportBufferEntries` records;
+ * beyond it the oldest batch not in flight is dropped whole, and every dropped record is
+ * counted.
  */
 import { randomBytes } from 'node:crypto';
-import { encodeReportRequest, type AttributeBag } from '../../attributes';
+import { ReportRequestEncoder, type AttributeBag } from '../../attributes';
 import type { GrpcUnaryClient, UnaryResult } from './grpc-unary-client';
 import type { PolicySettings } from './policy-settings';
 
@@ -29,18 +34,21 @@ export interface ReportCounters {
   reportsDropped: number;
 }
 
-/** A Report batch as sent: resent whole, with the same id, until the server takes it. */
+/** A closed Report batch: sent, and resent whole with the same id, until the server takes it. */
 interface ReportBatch {
-  readonly bags: AttributeBag[];
+  readonly body: Uint8Array;
+  readonly records: number;
   readonly id: string;
 }
 
 export class ReportSender {
-  /** Records not yet in a batch: `pending[pendingHead…]`, oldest first. */
-  private pending: AttributeBag[] = [];
-  private pendingHead = 0;
-  /** A batch the server did not take, sent again (first) with its id. */
-  private retryBatch: ReportBatch | undefined;
+  /** The batch records are being written into. */
+  private open: ReportRequestEncoder | undefined;
+  /** Closed batches, oldest first; the first is the one in flight, or the next to go. */
+  private closed: ReportBatch[] = [];
+  /** Records in `closed`. */
+  private closedRecords = 0;
+  private inFlight: ReportBatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** A send due at once (a full batch is waiting): on the next turn of the event loop. */
   private immediate: NodeJS.Immediate | undefined;
@@ -60,26 +68,34 @@ export class ReportSender {
     private readonly onAnswer: (result: UnaryResult) => void,
   ) {}
 
-  /** Records waiting, a failed batch included. */
+  /** Records waiting, a failed batch and the one in flight included. */
   get pendingCount(): number {
-    return this.waiting + (this.retryBatch?.bags.length ?? 0);
+    return this.closedRecords + (this.open?.count ?? 0);
   }
 
-  /** Records not yet in a batch. */
-  private get waiting(): number {
-    return this.pending.length - this.pendingHead;
-  }
-
-  /** Queues one record; the bag is the sender's from now on. */
+  /**
+   * Queues one record; the bag is the sender's from now on and must not change.
+   * @throws when the bag holds a value no attribute type can carry (counted as dropped)
+   */
   queue(attributes: AttributeBag): void {
     const settings = this.target()?.settings;
     if (settings === undefined) return;
-    this.pending.push(attributes);
+    try {
+      let open = (this.open ??= new ReportRequestEncoder());
+      if (!open.add(attributes)) {
+        this.closeOpenBatch();
+        open = this.open = new ReportRequestEncoder();
+        open.add(attributes);
+      }
+      if (open.count >= settings.reportBatchEntries) this.closeOpenBatch();
+    } catch (error) {
+      this.counters.reportsDropped++;
+      throw error;
+    }
     this.bound(settings);
     // A batch in flight sends what waits when it ends.
     if (this.sending !== undefined) return;
-    if (this.waiting >= settings.reportBatchEntries) this.flushSoon(0);
-    else this.flushSoon(settings.reportBatchDelayMs);
+    this.flushSoon(this.closed.length > 0 ? 0 : settings.reportBatchDelayMs);
   }
 
   /**
@@ -96,39 +112,32 @@ export class ReportSender {
     this.cancelFlush();
     // What the server would not take by now is lost with the process: counted, not hidden.
     this.counters.reportsDropped += this.pendingCount;
-    this.pending = [];
-    this.pendingHead = 0;
-    this.retryBatch = undefined;
+    this.open = undefined;
+    this.closed = [];
+    this.closedRecords = 0;
   }
 
-  /** Beyond the bound: the oldest records not yet in a batch go first, then a failed batch whole. */
+  private closeOpenBatch(): void {
+    const open = this.open;
+    this.open = undefined;
+    if (open === undefined || open.count === 0) return;
+    this.closed.push({ body: open.finish(), records: open.count, id: randomBytes(16).toString('hex') });
+    this.closedRecords += open.count;
+  }
+
+  /** Beyond the bound: the oldest batches not in flight go, whole, counted. */
   private bound(settings: PolicySettings): void {
-    const held = this.retryBatch?.bags.length ?? 0;
-    const overflow = this.waiting + held - settings.reportBufferEntries;
-    if (overflow <= 0) return;
-    const fromPending = Math.min(overflow, this.waiting);
-    this.advance(fromPending);
-    this.counters.reportsDropped += fromPending;
-    if (overflow > fromPending && this.retryBatch !== undefined) {
-      this.counters.reportsDropped += this.retryBatch.bags.length;
-      this.retryBatch = undefined;
+    while (this.pendingCount > settings.reportBufferEntries) {
+      const at = this.closed[0] === this.inFlight && this.inFlight !== undefined ? 1 : 0;
+      if (at >= this.closed.length) {
+        if ((this.open?.count ?? 0) === 0) return;
+        this.closeOpenBatch();
+        continue;
+      }
+      const [dropped] = this.closed.splice(at, 1);
+      this.closedRecords -= dropped!.records;
+      this.counters.reportsDropped += dropped!.records;
     }
-  }
-
-  /** Takes the `count` oldest waiting records off the queue, and returns them. */
-  private advance(count: number): AttributeBag[] {
-    const head = this.pendingHead;
-    const taken = this.pending.slice(head, head + count);
-    this.pendingHead = head + taken.length;
-    // Compacted now and then, not on every take: a drop per request must not copy the queue.
-    if (this.pendingHead >= 1024 && this.pendingHead * 2 >= this.pending.length) {
-      this.pending = this.pending.slice(this.pendingHead);
-      this.pendingHead = 0;
-    } else if (this.pendingHead === this.pending.length) {
-      this.pending = [];
-      this.pendingHead = 0;
-    }
-    return taken;
   }
 
   /**
@@ -175,34 +184,31 @@ export class ReportSender {
     const target = this.target();
     if (target === undefined) return true;
     const { settings, client } = target;
-    let batch = this.retryBatch;
-    this.retryBatch = undefined;
-    if (batch === undefined) {
-      if (this.waiting === 0) return true;
-      batch = {
-        bags: this.advance(settings.reportBatchEntries),
-        id: randomBytes(16).toString('hex'),
-      };
-    }
-    const result = await client.call(
-      REPORT_PATH,
-      encodeReportRequest(batch.bags),
-      settings.checkTimeoutMs * 5,
-      {
+    if (this.closed.length === 0) this.closeOpenBatch();
+    const batch = this.closed[0];
+    if (batch === undefined) return true;
+    this.inFlight = batch;
+    let result: UnaryResult;
+    try {
+      result = await client.call(REPORT_PATH, batch.body, settings.checkTimeoutMs * 5, {
         [REPORT_ID_HEADER]: batch.id,
-      },
-    );
+      });
+    } finally {
+      this.inFlight = undefined;
+    }
     if (result.code === 0) {
+      // Still first: bound() never drops the batch in flight.
+      this.closed.shift();
+      this.closedRecords -= batch.records;
       this.onAnswer(result);
-      this.counters.reportsSent += batch.bags.length;
+      this.counters.reportsSent += batch.records;
       this.counters.reportBatchesSent++;
-      if (this.waiting > 0)
-        this.flushSoon(this.waiting >= settings.reportBatchEntries ? 0 : settings.reportBatchDelayMs);
+      if (this.pendingCount > 0)
+        this.flushSoon(this.closed.length > 0 ? 0 : settings.reportBatchDelayMs);
       return true;
     }
     // Kept whole, with its id, for the next attempt, within the buffer's bound.
     this.counters.reportBatchesFailed++;
-    this.retryBatch = batch;
     this.bound(settings);
     this.flushSoon(Math.max(settings.reportBatchDelayMs, 100));
     return false;
