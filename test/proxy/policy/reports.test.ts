@@ -120,6 +120,33 @@ describe('proxy: Reports as the policy client sends them', function () {
     assert.equal(client.view().reportsPending, 20);
   });
 
+  it('never lends a record an attribute of the one before: a record that drops one starts a new batch', async () => {
+    sink = await startReportSink(() => 0);
+    client = new PolicyClient();
+    client.configurationApplied(config({ server: sink.address, reportBatchEntries: 100, reportBatchDelayMs: 20 }));
+    const records: [string, string | undefined][] = [
+      ['/a', 'q=1'],
+      ['/b', 'q=2'],
+      ['/c', undefined],
+      ['/d', 'q=3'],
+      ['/e', undefined],
+      ['/f', undefined],
+    ];
+    for (const [path, query] of records) {
+      const bag = new AttributeBag([['request.path', path]]);
+      if (query !== undefined) bag.set('request.query', query);
+      client.requestCompleted(bag);
+    }
+    await waitFor('every record delivered', () => client!.stats.reportsSent === records.length);
+    const received = sink.seen.flatMap((r) => r.bags.map((b) => [b.get('request.path'), b.get('request.query')]));
+    assert.deepEqual(received, records);
+    // Batches end where a record lacks what the one before had: [/a /b] [/c /d] [/e /f].
+    assert.deepEqual(
+      sink.seen.map((r) => r.bags.length),
+      [2, 2, 2],
+    );
+  });
+
   it('reports a TCP connection on open, while it stays open, and on close with byte deltas', async () => {
     sink = await startReportSink(() => 0);
     client = new PolicyClient();
