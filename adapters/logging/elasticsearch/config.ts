@@ -5,6 +5,7 @@
  */
 import type { ConfigProblem, SchemaType } from '../../schema';
 import { s } from '../../schema';
+import { DEFAULT_DEAD_LETTER_ROTATE_BYTES } from './dead-letter-file';
 import { IndexPattern } from './index-pattern';
 
 export const DEFAULT_INDEX = 'audit-{yyyy.MM.dd}';
@@ -70,6 +71,11 @@ export const ELASTICSEARCH_SINK_PARAMS = {
    * Default `<handler data dir>/dead-letter.jsonl`; relative paths: the handler's data dir.
    */
   deadLetterFile: s.string().optionalField(),
+  /**
+   * Beyond this many bytes the dead-letter file is renamed `<name>.<UTC time>.jsonl` and a
+   * new one begun; rotated files are never deleted by the handler.
+   */
+  deadLetterRotateBytes: s.integer({ min: 1024 }).default(DEFAULT_DEAD_LETTER_ROTATE_BYTES),
 };
 
 /** The sink's parameters alone (the adapter's schema adds the export parameters). */

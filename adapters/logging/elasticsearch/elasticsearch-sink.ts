@@ -102,7 +102,7 @@ export class ElasticsearchSink implements ExportSink {
     this.templateName = params.template.name ?? defaultTemplateName(params.index);
     this.description = `elasticsearch index ${params.index} at ${params.urls.join(', ')}`;
     const file = params.deadLetterFile ?? DEAD_LETTER_FILE_NAME;
-    this.deadLetters = new DeadLetterFile(path.resolve(env.dataDir, file));
+    this.deadLetters = new DeadLetterFile(path.resolve(env.dataDir, file), params.deadLetterRotateBytes);
   }
 
   /** The index a record goes to: `[index]`. Never throws. */
