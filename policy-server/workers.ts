@@ -34,35 +34,26 @@ import {
   type AdminStatsView,
 } from './admin-endpoint';
 import type { PolicyServer } from './policy-server';
-import { createWorkerPool, isMessageOf, type PoolSlot, type WorkerPool } from '../supervision/worker-pool';
+import { createWorkerPool, isMessageOf, type WorkerPool } from '../supervision/worker-pool';
+import { answerQuestion, createWorkerQuestions } from '../supervision/worker-questions';
 
 /** Environment of a worker: its slot number, 1 to N. */
 export const WORKER_SLOT_ENV = 'SWITCHBOARD_WORKER_SLOT';
 /** Environment of a worker: the address it binds (the supervisor's port once known). */
 export const WORKER_ADDRESS_ENV = 'SWITCHBOARD_WORKER_ADDRESS';
 
-/** Worker to supervisor. */
-type WorkerMessage =
-  | {
-      readonly type: 'switchboard:listening';
-      readonly address: string;
-      readonly port: number;
-      readonly generation: number;
-      readonly resources: number;
-    }
-  | {
-      readonly type: 'switchboard:answer';
-      readonly id: number;
-      readonly body?: unknown;
-      readonly error?: string;
-    };
-
-/** Supervisor to worker: a question for the admin endpoint. */
-interface AskMessage {
-  readonly type: 'switchboard:ask';
-  readonly id: number;
-  readonly what: 'config' | 'stats';
+/** Worker to supervisor: it serves. */
+interface ListeningMessage {
+  readonly type: 'switchboard:listening';
+  readonly address: string;
+  readonly port: number;
+  readonly generation: number;
+  readonly resources: number;
 }
+
+/** The admin endpoint's questions to a worker (supervision/worker-questions.ts). */
+type Question = 'config' | 'stats';
+const QUESTIONS = 'switchboard';
 
 /** Supervisor to worker: drain and exit, as on `signal`. */
 interface StopMessage {
@@ -112,28 +103,17 @@ export function connectToSupervisor(server: PolicyServer, configDir: string | un
       requestStop(message.signal);
       return;
     }
-    if (!isMessageOf<AskMessage>(message, 'switchboard:ask')) return;
-    let answer: WorkerMessage;
-    try {
+    answerQuestion(worker, QUESTIONS, message, (what) => {
       const runtime = server.runtime;
-      const body =
-        message.what === 'stats'
-          ? describeStats(runtime)
-          : runtime === undefined
-            ? undefined
-            : describeConfig(runtime, configDir);
-      answer = { type: 'switchboard:answer', id: message.id, body };
-    } catch (error) {
-      answer = { type: 'switchboard:answer', id: message.id, error: (error as Error).message };
-    }
-    // The supervisor may be gone (the worker then exits): nothing to tell.
-    if (worker.isConnected()) worker.send(answer, undefined, {}, () => undefined);
+      if (what === 'stats') return describeStats(runtime);
+      return runtime === undefined ? undefined : describeConfig(runtime, configDir);
+    });
   };
   worker.on('message', onMessage);
   return {
     stopRequested,
     reportListening(listening) {
-      const message: WorkerMessage = {
+      const message: ListeningMessage = {
         type: 'switchboard:listening',
         address: listening.address,
         port: listening.port,
@@ -204,23 +184,13 @@ export interface WorkerSupervisor {
   kill(): void;
 }
 
-interface PendingAsk {
-  readonly resolve: (body: unknown) => void;
-  readonly reject: (error: Error) => void;
-  readonly timer: NodeJS.Timeout;
-  readonly slot: PoolSlot;
-}
-
-type ListeningMessage = Extract<WorkerMessage, { type: 'switchboard:listening' }>;
 
 /**
  * Creates a supervisor; nothing is forked until `start()`.
  * @throws TypeError when `workers` is not a whole number ≥ 1
  */
 export function createWorkerSupervisor(options: WorkerSupervisorOptions): WorkerSupervisor {
-  const askTimeoutMs = options.askTimeoutMs ?? 1_000;
-  const pending = new Map<number, PendingAsk>();
-  let nextAskId = 1;
+  const questions = createWorkerQuestions<Question>(QUESTIONS, options.askTimeoutMs ?? 1_000);
   /** The address with the port the first worker bound; the address as asked until then. */
   let boundAddress = options.address;
   let stopping: Promise<boolean> | undefined;
@@ -243,24 +213,8 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     firstListening: (listening) => {
       boundAddress = listening.address;
     },
-    onMessage: (_slot, message) => {
-      if (!isMessageOf<Extract<WorkerMessage, { type: 'switchboard:answer' }>>(message, 'switchboard:answer'))
-        return;
-      const ask = pending.get(message.id);
-      if (ask === undefined) return;
-      pending.delete(message.id);
-      clearTimeout(ask.timer);
-      if (message.error !== undefined) ask.reject(new Error(`worker ${ask.slot.index}: ${message.error}`));
-      else ask.resolve(message.body);
-    },
-    onExit: (slot) => {
-      for (const [id, ask] of pending) {
-        if (ask.slot !== slot) continue;
-        pending.delete(id);
-        clearTimeout(ask.timer);
-        ask.reject(new Error(`worker ${slot.index} exited`));
-      }
-    },
+    onMessage: (_slot, message) => questions.onMessage(message),
+    onExit: (slot) => questions.onExit(slot),
     stopMessage: (signal): StopMessage => ({ type: 'switchboard:stop', signal }),
   });
 
@@ -302,28 +256,7 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     return clean;
   };
 
-  /** Asks one worker; rejects after askTimeoutMs. */
-  const ask = (slot: PoolSlot, what: AskMessage['what']): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const worker = slot.worker;
-      if (worker === undefined || !worker.isConnected()) {
-        reject(new Error(`worker ${slot.index} is not running`));
-        return;
-      }
-      const id = nextAskId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`worker ${slot.index} did not answer within ${askTimeoutMs} ms`));
-      }, askTimeoutMs);
-      pending.set(id, { resolve, reject, timer, slot });
-      const message: AskMessage = { type: 'switchboard:ask', id, what };
-      worker.send(message, undefined, {}, (error: Error | null) => {
-        if (error === null || !pending.has(id)) return;
-        pending.delete(id);
-        clearTimeout(timer);
-        reject(new Error(`worker ${slot.index} cannot be asked: ${error.message}`));
-      });
-    });
+  const ask = questions.ask;
 
   const configView = async (): Promise<object | undefined> => {
     const serving = pool.slots.filter((s) => s.serving);
