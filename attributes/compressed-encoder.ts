@@ -213,7 +213,11 @@ function writeMapValue(writer: ProtoWriter, field: WireField, value: unknown): v
       const map = writer.tag(2, WireType.LengthDelimited).fork();
       for (let i = 0; i < pairs.length; i += 2) {
         const entry = writer.tag(1, WireType.LengthDelimited).fork();
-        writer.tag(1, WireType.Varint).sint32(pairs[i]!).tag(2, WireType.Varint).sint32(pairs[i + 1]!);
+        writer
+          .tag(1, WireType.Varint)
+          .sint32(pairs[i]!)
+          .tag(2, WireType.Varint)
+          .sint32(pairs[i + 1]!);
         writer.join(entry);
       }
       writer.join(map);

@@ -119,7 +119,8 @@ export class ProtoWriter {
 
   /** Forgets what was written after the first `length` bytes. */
   truncate(length: number): void {
-    if (length < 0 || length > this.pos) throw new RangeError(`cannot truncate ${this.pos} bytes to ${length}`);
+    if (length < 0 || length > this.pos)
+      throw new RangeError(`cannot truncate ${this.pos} bytes to ${length}`);
     this.pos = length;
   }
 

@@ -12,6 +12,7 @@ import {
   createProxy,
   createProxyAdminEndpoint,
   createProxySupervisor,
+  proxyAdminSource,
   formatProxyConfigError,
   loadProxyConfigFile,
   PolicyClient,
@@ -37,7 +38,8 @@ Options:
                       restarts a worker that dies; listeners then need fixed ports (not 0)
       --admin HOST:PORT  serve the admin endpoint there: GET /stats (counters of the data
                       path and the policy client: checks, cache hits, quotas, reports sent
-                      and dropped) and /ready, as JSON; port 0 picks a free port. Needs --workers 1
+                      and dropped) and /ready, as JSON; port 0 picks a free port. With N > 1
+                      workers the supervisor serves it: /stats lists each worker and sums them
   -h, --help          show this help
 
 Stops gracefully on SIGINT or SIGTERM (requests in flight finish, up to the configuration's
@@ -81,11 +83,9 @@ export async function runProxyCommand(args: readonly string[], output: CommandOu
   }
 
   const admin = values.admin;
-  if (admin !== undefined && (workers !== 1 || !/^\S+:\d{1,5}$/.test(admin))) {
+  if (admin !== undefined && !/^\S+:\d{1,5}$/.test(admin)) {
     throw new UsageError(
-      workers !== 1
-        ? 'proxy: --admin needs --workers 1 (each worker would need its own admin address)'
-        : `proxy: --admin must be HOST:PORT, e.g. 127.0.0.1:15000, got "${admin}"`,
+      `proxy: --admin must be HOST:PORT, e.g. 127.0.0.1:15000, got "${admin}"`,
       PROXY_USAGE,
     );
   }
@@ -96,7 +96,7 @@ export async function runProxyCommand(args: readonly string[], output: CommandOu
   try {
     if (slot !== undefined) return await serveAsWorker(slot, configFile, output, signals);
     if (workers === 1) return await serveInProcess(configFile, admin, output, signals);
-    return await supervise(workers, args, configFile, output, signals, (kill) => {
+    return await supervise(workers, args, configFile, admin, output, signals, (kill) => {
       forceStop = () => {
         kill();
         process.exit(1);
@@ -153,13 +153,10 @@ async function serveAsWorker(
   output: CommandOutput,
   signals: StopSignals,
 ): Promise<number> {
-  const link = connectProxyWorker();
   const logger = loggerFor(output, `switchboard proxy worker ${slot} (pid ${process.pid}): `);
-  const proxy = createProxy({
-    configFile,
-    logger,
-    hook: whilePolicyConfigured(new PolicyClient((m) => logger.error(m))),
-  });
+  const policy = new PolicyClient((m) => logger.error(m));
+  const proxy = createProxy({ configFile, logger, hook: whilePolicyConfigured(policy) });
+  const link = connectProxyWorker(proxyAdminSource(proxy, policy));
   try {
     let listeners;
     try {
@@ -182,6 +179,7 @@ async function supervise(
   workers: number,
   args: readonly string[],
   configFile: string,
+  adminAddress: string | undefined,
   output: CommandOutput,
   signals: StopSignals,
   setForceStop: (kill: () => void) => void,
@@ -207,6 +205,7 @@ async function supervise(
     exec: path.join(__dirname, 'switchboard.js'),
     args: ['proxy', ...args],
     log,
+    ...(adminAddress === undefined ? {} : { adminAddress }),
   });
   setForceStop(() => supervisor.kill());
   let signalled = false;
@@ -224,9 +223,9 @@ async function supervise(
     await supervisor.stop('SIGTERM');
     return 1;
   }
-  output.stdout.write(
-    `${listeningLine(listening.listeners, [`${workers} workers`], listening.generation, configFile)}\n`,
-  );
+  const extra = [`${workers} workers`];
+  if (listening.admin !== undefined) extra.push(`admin http://${listening.admin.address}/stats`);
+  output.stdout.write(`${listeningLine(listening.listeners, extra, listening.generation, configFile)}\n`);
   return (await stopped) ? 0 : 1;
 }
 

@@ -184,7 +184,6 @@ export interface WorkerSupervisor {
   kill(): void;
 }
 
-
 /**
  * Creates a supervisor; nothing is forked until `start()`.
  * @throws TypeError when `workers` is not a whole number ≥ 1

@@ -8,6 +8,10 @@
  * | `GET /stats` | always                            | {@link ProxyAdminStats}                                 |
  *
  * HEAD is answered like GET without a body; other methods get 405, other paths 404.
+ *
+ * In one process it answers from the proxy itself; with `--workers N` the supervisor serves
+ * it and asks each worker (proxy-workers.ts): `/ready` then also says how many workers
+ * serve, and `/stats` lists each worker's and sums their counters.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { PolicyClientView } from './policy/policy-client';
@@ -24,13 +28,51 @@ export interface ProxyAdminStats {
   readonly policy: PolicyClientView | null;
 }
 
+/** `/ready`'s answer. */
+export interface ReadyView {
+  readonly ready: boolean;
+  readonly [field: string]: unknown;
+}
+
+/** What the endpoint answers from: the proxy in this process, or a supervisor's workers. */
+export interface ProxyAdminSource {
+  /** `/ready`'s body: 200 when `ready`, 503 otherwise. */
+  ready(): ReadyView | Promise<ReadyView>;
+  /** `/stats`'s body. */
+  stats(): unknown;
+}
+
 /** Options of {@link createProxyAdminEndpoint}. */
-export interface ProxyAdminOptions {
+export type ProxyAdminOptions = {
   /** `HOST:PORT`; port 0 picks a free port. */
   readonly address: string;
-  readonly proxy: Proxy;
-  /** The policy client the proxy uses as its hook, when it has one. */
-  readonly policy?: { view(): PolicyClientView };
+} & (
+  | {
+      readonly proxy: Proxy;
+      /** The policy client the proxy uses as its hook, when it has one. */
+      readonly policy?: { view(): PolicyClientView };
+    }
+  | { readonly source: ProxyAdminSource }
+);
+
+/** The admin view of a proxy in this process (and of a worker, for its supervisor). */
+export function proxyAdminSource(proxy: Proxy, policy?: { view(): PolicyClientView }): ProxyAdminSource {
+  return {
+    ready() {
+      const generation = proxy.generation;
+      return generation === 0
+        ? { ready: false, reason: 'configuration is loading', generation }
+        : { ready: true, generation };
+    },
+    stats(): ProxyAdminStats {
+      return {
+        pid: process.pid,
+        uptimeSeconds: Math.round(process.uptime()),
+        proxy: proxy.stats(),
+        policy: policy?.view() ?? null,
+      };
+    },
+  };
 }
 
 export interface ProxyAdminEndpoint {
@@ -49,8 +91,9 @@ export function createProxyAdminEndpoint(options: ProxyAdminOptions): ProxyAdmin
   }
   let server: Server | undefined;
   let closing: Promise<void> | undefined;
+  const source = 'source' in options ? options.source : proxyAdminSource(options.proxy, options.policy);
 
-  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+  const answer = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const send = (status: number, body: unknown): void => {
       const text = `${JSON.stringify(body, null, 2)}\n`;
       res.writeHead(status, {
@@ -62,28 +105,29 @@ export function createProxyAdminEndpoint(options: ProxyAdminOptions): ProxyAdmin
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: 'only GET and HEAD' });
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/ready') {
-      const generation = options.proxy.generation;
+      let ready: ReadyView;
+      try {
+        ready = await source.ready();
+      } catch (error) {
+        return send(503, { ready: false, reason: (error as Error).message });
+      }
       if (closing !== undefined)
-        return send(503, { ready: false, reason: 'the proxy is stopping', generation });
-      if (generation === 0)
-        return send(503, { ready: false, reason: 'configuration is loading', generation });
-      return send(200, { ready: true, generation });
+        return send(503, { ...ready, ready: false, reason: 'the proxy is stopping' });
+      return send(ready.ready ? 200 : 503, ready);
     }
     if (path === '/stats') {
-      const stats: ProxyAdminStats = {
-        pid: process.pid,
-        uptimeSeconds: Math.round(process.uptime()),
-        proxy: options.proxy.stats(),
-        policy: options.policy?.view() ?? null,
-      };
-      return send(200, stats);
+      try {
+        return send(200, await source.stats());
+      } catch (error) {
+        return send(500, { error: (error as Error).message });
+      }
     }
     return send(404, { error: `no ${path}; try /stats or /ready` });
   };
 
   return {
     start() {
-      const listening = createServer(answer);
+      const listening = createServer((req, res) => void answer(req, res));
       server = listening;
       return new Promise((resolve, reject) => {
         listening.once('error', reject);

@@ -37,8 +37,14 @@ export type {
 export { PolicyClient } from './policy/policy-client';
 export type { PolicyClientStats, PolicyClientView } from './policy/policy-client';
 export { REPORT_ID_HEADER } from './policy/policy-client';
-export { createProxyAdminEndpoint } from './admin-endpoint';
-export type { ProxyAdminEndpoint, ProxyAdminOptions, ProxyAdminStats } from './admin-endpoint';
+export { createProxyAdminEndpoint, proxyAdminSource } from './admin-endpoint';
+export type {
+  ProxyAdminEndpoint,
+  ProxyAdminOptions,
+  ProxyAdminSource,
+  ProxyAdminStats,
+  ReadyView,
+} from './admin-endpoint';
 export { parsePolicySettings } from './policy/policy-settings';
 export type { PolicySettings } from './policy/policy-settings';
 export { DecisionCache } from './policy/decision-cache';

@@ -12,9 +12,21 @@
  * Starting, restarting and stopping the workers is the shared worker pool's
  * (supervision/worker-pool.ts): worker 1 first, restarts with back-off, stop by an IPC
  * message, a kill after `stopTimeoutMs`.
+ *
+ * The admin endpoint (`--admin`), when asked for, runs in the supervisor: it stays up while
+ * a worker restarts, and answers by asking every worker over the IPC channel
+ * (supervision/worker-questions.ts) — `/stats` lists each worker's view and sums their
+ * request and policy counters; `/ready` says how many workers serve.
  */
 import cluster from 'node:cluster';
 import { createWorkerPool, isMessageOf } from '../supervision/worker-pool';
+import { answerQuestion, createWorkerQuestions } from '../supervision/worker-questions';
+import {
+  createProxyAdminEndpoint,
+  type ProxyAdminSource,
+  type ProxyAdminStats,
+  type ReadyView,
+} from './admin-endpoint';
 import type { ListeningAddress } from './proxy';
 
 /** Environment of a worker: its slot number, 1 to N. */
@@ -30,6 +42,10 @@ interface StopMessage {
   readonly type: 'switchboard-proxy:stop';
   readonly signal: NodeJS.Signals;
 }
+
+/** The admin endpoint's questions to a worker. */
+type Question = 'stats' | 'ready';
+const QUESTIONS = 'switchboard-proxy';
 
 /** This process's slot when a proxy supervisor forked it; undefined otherwise. */
 export function proxyWorkerSlot(): number | undefined {
@@ -47,14 +63,24 @@ export interface ProxyWorkerLink {
   close(): void;
 }
 
-/** @throws Error when this process is not a cluster worker */
-export function connectProxyWorker(): ProxyWorkerLink {
+/**
+ * Connects a worker to its supervisor; `admin` answers the supervisor's admin endpoint.
+ * @throws Error when this process is not a cluster worker
+ */
+export function connectProxyWorker(admin?: ProxyAdminSource): ProxyWorkerLink {
   const worker = cluster.worker;
   if (worker === undefined) throw new Error('connectProxyWorker: this process is not a cluster worker');
   let requestStop: (signal: NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (requestStop = resolve));
   const onMessage = (message: unknown): void => {
-    if (isMessageOf<StopMessage>(message, 'switchboard-proxy:stop')) requestStop(message.signal);
+    if (isMessageOf<StopMessage>(message, 'switchboard-proxy:stop')) {
+      requestStop(message.signal);
+      return;
+    }
+    answerQuestion(worker, QUESTIONS, message, (what) => {
+      if (admin === undefined) throw new Error('this worker has no admin view');
+      return what === 'ready' ? admin.ready() : admin.stats();
+    });
   };
   worker.on('message', onMessage);
   return {
@@ -86,12 +112,22 @@ export interface ProxySupervisorOptions {
   readonly stableAfterMs?: number;
   /** How long stop() waits for workers to drain before killing them, in ms. Default 35000. */
   readonly stopTimeoutMs?: number;
+  /** `HOST:PORT` of the admin endpoint, served by the supervisor. Default: none. */
+  readonly adminAddress?: string;
+  /** How long the admin endpoint waits for a worker's answer, in ms. Default 1000. */
+  readonly askTimeoutMs?: number;
 }
 
 export interface SupervisedProxy {
   readonly listeners: readonly ListeningAddress[];
   readonly generation: number;
+  /** Where the admin endpoint listens, when there is one. */
+  readonly admin?: { readonly address: string; readonly port: number };
 }
+
+/** A worker's entry in the supervisor's `/stats`: its own view, or why it gave none. */
+type WorkerStats =
+  ({ readonly worker: number } & ProxyAdminStats) | { readonly worker: number; readonly error: string };
 
 export interface ProxySupervisor {
   /** Forks the workers; resolves once all listen. Rejects when a worker exits before it listens. */
@@ -106,6 +142,8 @@ export interface ProxySupervisor {
 
 /** @throws TypeError when `workers` is not a whole number ≥ 1, Error outside the primary process */
 export function createProxySupervisor(options: ProxySupervisorOptions): ProxySupervisor {
+  const questions = createWorkerQuestions<Question>(QUESTIONS, options.askTimeoutMs ?? 1_000);
+  let stopping: Promise<boolean> | undefined;
   const pool = createWorkerPool<ListeningMessage>({
     ...options,
     logPrefix: 'switchboard proxy',
@@ -113,14 +151,77 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
     env: (slot) => ({ [PROXY_WORKER_SLOT_ENV]: String(slot.index) }),
     listening: (message) =>
       isMessageOf<ListeningMessage>(message, 'switchboard-proxy:listening') ? message : undefined,
+    onMessage: (_slot, message) => questions.onMessage(message),
+    onExit: (slot) => questions.onExit(slot),
     stopMessage: (signal): StopMessage => ({ type: 'switchboard-proxy:stop', signal }),
   });
+
+  const stats = async (): Promise<object> => {
+    const live = pool.slots.filter((s) => s.worker !== undefined);
+    const answers = await Promise.allSettled(live.map((slot) => questions.ask(slot, 'stats')));
+    // Summed by name, so that a counter the proxy or the policy client gains is summed too.
+    const counters: Record<string, number> = {};
+    const policy: Record<string, number> = {};
+    const workers: WorkerStats[] = live.map((slot, i) => {
+      const answer = answers[i] as PromiseSettledResult<unknown>;
+      if (answer.status === 'rejected')
+        return { worker: slot.index, error: (answer.reason as Error).message };
+      const view = answer.value as ProxyAdminStats;
+      sumInto(counters, view.proxy.counters);
+      if (view.policy !== null) sumInto(policy, view.policy);
+      return { worker: slot.index, ...view };
+    });
+    return {
+      pid: process.pid,
+      uptimeSeconds: Math.round(process.uptime()),
+      total: { counters, policy },
+      workers,
+    };
+  };
+
+  const admin =
+    options.adminAddress === undefined
+      ? undefined
+      : createProxyAdminEndpoint({
+          address: options.adminAddress,
+          source: {
+            async ready() {
+              const serving = pool.slots.filter((s) => s.serving);
+              const counts = { serving: serving.length, workers: pool.slots.length };
+              if (stopping !== undefined) return { ready: false, reason: 'the proxy is stopping', ...counts };
+              if (!pool.started()) return { ready: false, reason: 'workers are starting', ...counts };
+              if (serving.length === 0) return { ready: false, reason: 'no worker is serving', ...counts };
+              // The generation the first serving worker runs (each reloads on its own).
+              const first = (await questions.ask(serving[0]!, 'ready')) as ReadyView;
+              return { ...first, ...counts };
+            },
+            stats,
+          },
+        });
+
   return {
     async start() {
-      const first = await pool.start();
-      return { listeners: first.listeners, generation: first.generation };
+      let adminListening;
+      try {
+        adminListening = await admin?.start();
+        const first = await pool.start();
+        return {
+          listeners: first.listeners,
+          generation: first.generation,
+          ...(adminListening === undefined ? {} : { admin: adminListening }),
+        };
+      } catch (error) {
+        await admin?.close();
+        throw error;
+      }
     },
-    stop: (signal) => pool.stop(signal),
+    stop(signal) {
+      stopping ??= pool.stop(signal).then(async (clean) => {
+        await admin?.close();
+        return clean;
+      });
+      return stopping;
+    },
     kill: () => pool.kill(),
     pids() {
       return pool.slots.flatMap((slot) =>
@@ -128,4 +229,11 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
       );
     },
   };
+}
+
+/** Adds each number of `from` to the same name in `into`. */
+function sumInto(into: Record<string, number>, from: object): void {
+  for (const [name, value] of Object.entries(from)) {
+    if (typeof value === 'number') into[name] = (into[name] ?? 0) + value;
+  }
 }

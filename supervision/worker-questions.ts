@@ -68,7 +68,8 @@ export function createWorkerQuestions<What extends string>(
         pending.set(id, { resolve, reject, timer, slot });
         const message: AskMessage = { type: `${prefix}:ask`, id, what };
         worker.send(message, undefined, {}, (error: Error | null) => {
-          if (error !== null) settle(id)?.reject(new Error(`worker ${slot.index} cannot be asked: ${error.message}`));
+          if (error !== null)
+            settle(id)?.reject(new Error(`worker ${slot.index} cannot be asked: ${error.message}`));
         });
       }),
     onMessage(message) {

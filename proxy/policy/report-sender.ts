@@ -203,8 +203,7 @@ export class ReportSender {
       this.onAnswer(result);
       this.counters.reportsSent += batch.records;
       this.counters.reportBatchesSent++;
-      if (this.pendingCount > 0)
-        this.flushSoon(this.closed.length > 0 ? 0 : settings.reportBatchDelayMs);
+      if (this.pendingCount > 0) this.flushSoon(this.closed.length > 0 ? 0 : settings.reportBatchDelayMs);
       return true;
     }
     // Kept whole, with its id, for the next attempt, within the buffer's bound.

@@ -7,8 +7,14 @@ describe('attributes: FlatStringMap', () => {
     assert.equal(stringMapsEqual(headers(), headers()), true);
     assert.equal(stringMapsEqual(headers(), new FlatStringMap(['x-user', 'alice', 'host', 'a'])), true);
     assert.equal(stringMapsEqual(headers(), new FlatStringMap(['host', 'a', 'x-user', 'bob'])), false);
-    assert.equal(stringMapsEqual(headers(), new FlatStringMap(['host', 'b', 'x-user', 'alice', 'host', 'a'])), true);
-    assert.equal(stringMapsEqual(headers(), new FlatStringMap(['host', 'a', 'x-user', 'alice', 'host', 'b'])), false);
+    assert.equal(
+      stringMapsEqual(headers(), new FlatStringMap(['host', 'b', 'x-user', 'alice', 'host', 'a'])),
+      true,
+    );
+    assert.equal(
+      stringMapsEqual(headers(), new FlatStringMap(['host', 'a', 'x-user', 'alice', 'host', 'b'])),
+      false,
+    );
     assert.deepEqual(headers().distinctPairs(), ['host', 'a', 'x-user', 'alice']);
     assert.equal(new FlatStringMap(['a', '1', 'a', '2']).distinctPairs(), undefined);
   });

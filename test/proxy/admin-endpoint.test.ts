@@ -80,7 +80,7 @@ policy: { server: 127.0.0.1:${policyPort}, failPolicy: FAIL_OPEN, checkTimeoutMs
     }
   });
 
-  it('runs with switchboard proxy --admin, named in the listening line; refused with several workers', async () => {
+  it('runs with switchboard proxy --admin, named in the listening line', async () => {
     const file = path.join(dir, 'proxy.yaml');
     writeFileSync(
       file,
@@ -95,9 +95,39 @@ policy: { server: 127.0.0.1:${policyPort}, failPolicy: FAIL_OPEN, checkTimeoutMs
     assert.equal(stats.policy.server, null, 'no policy section: policy off');
     assert.equal(stats.proxy.generation, 1);
     assert.equal((await stopCli(cli, 'SIGTERM')).code, 0);
+  });
 
-    const refused = startCli(['proxy', '--config', file, '--workers', '2', '--admin', '127.0.0.1:0']);
-    assert.equal((await refused.finished).code, 2);
-    assert.match(refused.stderr(), /--admin needs --workers 1/);
+  it('with several workers, is served by the supervisor: each worker listed, their counters summed', async () => {
+    const port = await freePort();
+    const file = path.join(dir, 'workers.yaml');
+    writeFileSync(
+      file,
+      `listeners: [{name: in, role: inbound, address: 127.0.0.1, port: ${port}}]\nroutes: [{cluster: app}]\nclusters:\n${clusterYaml('app', [upstream.port])}\n`,
+    );
+    const cli = startCli(['proxy', '--config', file, '--workers', '2', '--admin', '127.0.0.1:0']);
+    const [, url] = await cli.line('stdout', /\(2 workers, admin (http:\/\/\S+\/stats), config generation 1/);
+    const admin = url!.replace(/\/stats$/, '');
+    // One request per new connection: cluster hands connections to the workers in turn.
+    for (let i = 0; i < 10; i++) assert.equal((await request(port, { path: `/r${i}` })).status, 200);
+    const stats = JSON.parse((await get(`${admin}/stats`)).body) as {
+      pid: number;
+      total: { counters: { httpRequests: number }; policy: Record<string, number> };
+      workers: { worker: number; pid: number; proxy: { counters: { httpRequests: number } } }[];
+    };
+    assert.equal(stats.pid, cli.pid, 'the supervisor answers');
+    assert.deepEqual(
+      stats.workers.map((w) => w.worker),
+      [1, 2],
+    );
+    assert.equal(new Set([cli.pid, ...stats.workers.map((w) => w.pid)]).size, 3);
+    for (const w of stats.workers)
+      assert.ok(w.proxy.counters.httpRequests > 0, `worker ${w.worker} served none`);
+    assert.equal(stats.total.counters.httpRequests, 10);
+    assert.equal(stats.total.policy['checks'], 0, 'no policy section: no Checks');
+    assert.equal(stats.total.policy['reportsSent'], 0);
+    const ready = await get(`${admin}/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(JSON.parse(ready.body), { ready: true, generation: 1, serving: 2, workers: 2 });
+    assert.equal((await stopCli(cli, 'SIGTERM')).code, 0);
   });
 });

@@ -113,7 +113,12 @@ describe('proxy: Reports as the policy client sends them', function () {
     sink = await startReportSink(() => 14);
     client = new PolicyClient();
     client.configurationApplied(
-      config({ server: sink.address, reportBatchEntries: 5, reportBatchDelayMs: 60_000, reportBufferEntries: 20 }),
+      config({
+        server: sink.address,
+        reportBatchEntries: 5,
+        reportBatchDelayMs: 60_000,
+        reportBufferEntries: 20,
+      }),
     );
     for (let i = 0; i < 2_000; i++) client.requestCompleted(new AttributeBag([['request.path', `/d/${i}`]]));
     assert.equal(client.stats.reportsDropped, 1_980);
@@ -123,7 +128,9 @@ describe('proxy: Reports as the policy client sends them', function () {
   it('never lends a record an attribute of the one before: a record that drops one starts a new batch', async () => {
     sink = await startReportSink(() => 0);
     client = new PolicyClient();
-    client.configurationApplied(config({ server: sink.address, reportBatchEntries: 100, reportBatchDelayMs: 20 }));
+    client.configurationApplied(
+      config({ server: sink.address, reportBatchEntries: 100, reportBatchDelayMs: 20 }),
+    );
     const records: [string, string | undefined][] = [
       ['/a', 'q=1'],
       ['/b', 'q=2'],
@@ -138,7 +145,9 @@ describe('proxy: Reports as the policy client sends them', function () {
       client.requestCompleted(bag);
     }
     await waitFor('every record delivered', () => client!.stats.reportsSent === records.length);
-    const received = sink.seen.flatMap((r) => r.bags.map((b) => [b.get('request.path'), b.get('request.query')]));
+    const received = sink.seen.flatMap((r) =>
+      r.bags.map((b) => [b.get('request.path'), b.get('request.query')]),
+    );
     assert.deepEqual(received, records);
     // Batches end where a record lacks what the one before had: [/a /b] [/c /d] [/e /f].
     assert.deepEqual(

@@ -60,7 +60,8 @@ describe('elasticsearch: the dead-letter file', () => {
     const file = join(dir, 'letters');
     const letters = new DeadLetterFile(file, 1024);
     const now = Date.parse('2026-11-27T05:20:11Z');
-    for (let i = 0; i < 6; i++) await letters.append([letter(i), letter(i + 100), letter(i + 200), letter(i + 300)], now);
+    for (let i = 0; i < 6; i++)
+      await letters.append([letter(i), letter(i + 100), letter(i + 200), letter(i + 300)], now);
     assert.deepEqual(readdirSync(dir).sort(), [
       'letters',
       'letters.2026-11-27T05-20-11Z.2.jsonl',

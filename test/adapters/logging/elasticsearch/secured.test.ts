@@ -124,7 +124,11 @@ describe('elasticsearch: TLS and credentials, through a TLS front to a real node
     Array.from({ length: n }, (_, i) => spooledRecord(from + i, route));
 
   it('verifies the node against caFile and sends the API key on every request', async () => {
-    const { sink: s } = sink({ index: 'secured-a-{yyyy.MM.dd}', apiKey: API_KEY, tls: { caFile: front.caFile } });
+    const { sink: s } = sink({
+      index: 'secured-a-{yyyy.MM.dd}',
+      apiKey: API_KEY,
+      tls: { caFile: front.caFile },
+    });
     await s.start();
     await s.deliver(records(0, 50, (r) => s.route(undefined, r)));
     assert.equal(await count(node, 'secured-a-*'), 50);
@@ -147,7 +151,11 @@ describe('elasticsearch: TLS and credentials, through a TLS front to a real node
   });
 
   it('refuses to start with a wrong API key, saying what to check', async () => {
-    const { sink: s } = sink({ index: 'secured-c-{yyyy.MM.dd}', apiKey: 'd3Jvbmc6a2V5', tls: { caFile: front.caFile } });
+    const { sink: s } = sink({
+      index: 'secured-c-{yyyy.MM.dd}',
+      apiKey: 'd3Jvbmc6a2V5',
+      tls: { caFile: front.caFile },
+    });
     await assert.rejects(
       s.start(),
       (error: Error) =>
