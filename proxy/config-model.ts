@@ -64,6 +64,11 @@ export interface TcpListenerConfig extends ListenerBase {
   readonly protocol: 'tcp';
   /** Every connection is proxied to an endpoint of this cluster. */
   readonly cluster: string;
+  /**
+   * A connection with no byte in either direction for this long is closed, both sides
+   * (reason `stream-idle-timeout`); 0 means never. Default one hour, as Envoy's TCP proxy.
+   */
+  readonly idleTimeoutMs: number;
 }
 
 export type ListenerConfig = HttpListenerConfig | TcpListenerConfig;

@@ -56,7 +56,10 @@ const LISTENER_KEYS = [
   'routes',
   'streamIdleTimeout',
   'cluster',
+  'idleTimeout',
 ];
+/** A TCP connection's idle timeout when the listener names none: an hour, as Envoy's TCP proxy. */
+const DEFAULT_TCP_IDLE_TIMEOUT_MS = 3_600_000;
 const NODE_KEYS = ['name', 'namespace', 'uid', 'serviceAccount', 'labels'];
 /** Default time retired listeners' connections get to finish, in ms. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -393,8 +396,19 @@ function parseListeners(
       });
       if (cluster !== undefined && !clusterNames.has(cluster))
         problems.push({ path: at(where, 'cluster'), message: unknownCluster(cluster, clusterNames) });
-      if (problems.length === before) listeners.push({ ...base, protocol: 'tcp', cluster: cluster! });
+      const idleTimeoutMs = readDurationMs(l, 'idleTimeout', where, problems, {
+        fallback: DEFAULT_TCP_IDLE_TIMEOUT_MS,
+      });
+      if (problems.length === before)
+        listeners.push({ ...base, protocol: 'tcp', cluster: cluster!, idleTimeoutMs: idleTimeoutMs! });
       return;
+    }
+    if (l['idleTimeout'] !== undefined) {
+      problems.push({
+        path: at(where, 'idleTimeout'),
+        message:
+          'applies only to protocol tcp; an HTTP listener has streamIdleTimeout (and a route idleTimeout)',
+      });
     }
     if (l['cluster'] !== undefined) {
       problems.push({

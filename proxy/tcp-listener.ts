@@ -197,6 +197,14 @@ class TcpConnection implements TcpConnectionFacts {
       down.once('close', () => {
         if (!up.destroyed) up.destroySoon();
       });
+      const idleTimeoutMs = this.context.listener.idleTimeoutMs;
+      if (idleTimeoutMs > 0) {
+        // A socket's timeout restarts on every read and write: the downstream one sees both directions.
+        down.setTimeout(idleTimeoutMs, () => {
+          this.close('stream-idle-timeout');
+          up.destroy();
+        });
+      }
       up.pipe(down);
       down.pipe(up);
       down.resume();

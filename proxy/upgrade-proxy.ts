@@ -6,6 +6,10 @@
  * joins the two connections into a byte tunnel with backpressure (pipe); an end or an error
  * on either side ends or destroys the other, so a close frame, a FIN or a reset reaches
  * the peer. Any other answer is relayed as a response and the connection closes.
+ *
+ * A tunnel with no byte in either direction for the route's stream idle timeout (its
+ * `idleTimeout`, else the listener's `streamIdleTimeout`; none by default) is closed, both
+ * sides, with the reason `stream-idle-timeout` (flag SI).
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -51,6 +55,8 @@ class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
   private upstream: UpstreamCluster | undefined;
   private upstreamSocket: net.Socket | undefined;
   private holding = { requests: false, connections: false };
+  /** The tunnel's idle timeout, in ms; 0: none. */
+  private tunnelIdleMs = 0;
   private verdict: RequestVerdict | undefined;
   private bag: AttributeBag | undefined;
   private finished = false;
@@ -191,6 +197,7 @@ class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
     );
     if (route.config.requestHeaders !== undefined)
       applyHeaderOperations(headers, route.config.requestHeaders);
+    this.tunnelIdleMs = action.idleTimeoutMs ?? this.context.listener.streamIdleTimeoutMs;
     if (this.verdict?.allowed === true && this.verdict.requestHeaders !== undefined)
       applyHeaderOperations(headers, this.verdict.requestHeaders);
     headers['host'] = action.hostRewrite ?? (headers['host'] as string | undefined) ?? this.authority;
@@ -281,6 +288,16 @@ class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
     // An abrupt close on one side resets the other; an orderly end is passed on by pipe.
     tunnel.once('close', () => down.destroy());
     down.once('close', () => tunnel.destroy());
+    if (this.tunnelIdleMs > 0) {
+      // A socket's timeout restarts on every read and write: the downstream one sees both directions.
+      down.setTimeout(this.tunnelIdleMs, () => {
+        this.reason = 'stream-idle-timeout';
+        const reasons = this.context.services.counters.reasons;
+        reasons[this.reason] = (reasons[this.reason] ?? 0) + 1;
+        down.destroy();
+        tunnel.destroy();
+      });
+    }
     tunnel.pipe(down);
     down.pipe(tunnel);
   }

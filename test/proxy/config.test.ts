@@ -20,7 +20,7 @@ function errorsOf(name: string): string[] {
 
 const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'unknown-key.yaml': [
-    'unknown-key.yaml:6: listeners[0].protocl: unknown key; did you mean protocol? The keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, cluster',
+    'unknown-key.yaml:6: listeners[0].protocl: unknown key; did you mean protocol? The keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, cluster, idleTimeout',
   ],
   'header-match-without-condition.yaml': [
     'header-match-without-condition.yaml:11: routes[2].match.headers[0]: says nothing about x-canary; give one of exact, prefix, suffix, regex, present or absent, e.g. {name: x-canary, exact: "1"}',
@@ -47,9 +47,11 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'idle-timeouts-misplaced.yaml': [
     'idle-timeouts-misplaced.yaml:6: listeners[0].streamIdleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the number 5; write the unit, e.g. streamIdleTimeout: 1s',
-    'idle-timeouts-misplaced.yaml:13: listeners[1].streamIdleTimeout: applies only to protocol http; remove it, or set protocol: http',
-    'idle-timeouts-misplaced.yaml:16: routes[0].idleTimeout: applies only to routes that forward (cluster or destinations); remove it from this directResponse route',
-    'idle-timeouts-misplaced.yaml:18: routes[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "soon"; write the unit, e.g. idleTimeout: 1s',
+    'idle-timeouts-misplaced.yaml:7: listeners[0].idleTimeout: applies only to protocol tcp; an HTTP listener has streamIdleTimeout (and a route idleTimeout)',
+    'idle-timeouts-misplaced.yaml:14: listeners[1].streamIdleTimeout: applies only to protocol http; remove it, or set protocol: http',
+    'idle-timeouts-misplaced.yaml:15: listeners[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "forever"; write the unit, e.g. idleTimeout: 1s',
+    'idle-timeouts-misplaced.yaml:18: routes[0].idleTimeout: applies only to routes that forward (cluster or destinations); remove it from this directResponse route',
+    'idle-timeouts-misplaced.yaml:20: routes[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "soon"; write the unit, e.g. idleTimeout: 1s',
   ],
   'tcp-listener-with-routes.yaml': [
     'tcp-listener-with-routes.yaml:2: listeners[0].cluster: is required, e.g. cluster: postgres',

@@ -47,7 +47,11 @@ listeners:
   - {name: http, role: outbound, address: 127.0.0.1, port: 0}
   - {name: tcp, role: outbound, address: 127.0.0.1, port: 0, protocol: tcp, cluster: echo}
   - {name: tcp-dead, role: outbound, address: 127.0.0.1, port: 0, protocol: tcp, cluster: dead}
+  - {name: tcp-idle, role: outbound, address: 127.0.0.1, port: 0, protocol: tcp, cluster: echo, idleTimeout: 400ms}
 routes:
+  - match: {path: {prefix: /ws-idle}}
+    cluster: ws
+    idleTimeout: 400ms
   - match: {path: {prefix: /refused}}
     cluster: refusing
   - match: {path: {prefix: /ws-v2/}}
@@ -107,6 +111,27 @@ ${clusterYaml('ws', [ws.port])}${clusterYaml('refusing', [refusing.port])}${clus
       await waitFor('the upstream connection to close', () => ws.sockets.size === 0);
     });
 
+    it("closes a tunnel idle for the route's idleTimeout, both sides, and not one in use", async () => {
+      const idleBefore = harness.proxy.stats().counters.reasons['stream-idle-timeout'] ?? 0;
+      const upstreamBefore = ws.sockets.size;
+      const client = await connectWebSocket(harness.port('http'), '/ws-idle');
+      let closed = false;
+      void client.closed.then(() => (closed = true));
+      // Frames every 150 ms for 1.2 s: three times the timeout, never idle for it.
+      for (let i = 0; i < 8; i++) {
+        if (i > 0) await new Promise((resolve) => setTimeout(resolve, 150));
+        client.send(OPCODE.text, `beat ${i}`);
+        assert.equal((await client.nextFrame()).payload.toString(), `beat ${i}`);
+      }
+      const quiet = Date.now();
+      assert.equal(closed, false, 'a tunnel in use stays open');
+      await client.closed;
+      const waited = Date.now() - quiet;
+      assert.ok(waited >= 300 && waited < 3_000, `closed after ${waited} ms of silence`);
+      await waitFor('the upstream side to close too', () => ws.sockets.size === upstreamBefore);
+      assert.equal(harness.proxy.stats().counters.reasons['stream-idle-timeout'], idleBefore + 1);
+    });
+
     it("relays an upstream's refusal of the upgrade", async () => {
       await assert.rejects(
         connectWebSocket(harness.port('http'), '/refused'),
@@ -141,6 +166,26 @@ ${clusterYaml('ws', [ws.port])}${clusterYaml('refusing', [refusing.port])}${clus
       assert.equal(all.length, 5 + big.length);
       assert.ok(all.subarray(5).equals(big));
       socket.destroy();
+    });
+
+    it("closes a connection idle for the listener's idleTimeout, and not one in use", async () => {
+      const idleBefore = harness.proxy.stats().counters.reasons['stream-idle-timeout'] ?? 0;
+      const socket = net.connect({ host: '127.0.0.1', port: harness.port('tcp-idle') });
+      const received: Buffer[] = [];
+      socket.on('data', (c: Buffer) => received.push(c));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      for (let i = 0; i < 8; i++) {
+        if (i > 0) await new Promise((resolve) => setTimeout(resolve, 150));
+        socket.write('.');
+        await waitFor(`echo ${i}`, () => Buffer.concat(received).length === i + 1);
+      }
+      const quiet = Date.now();
+      assert.equal(socket.destroyed, false, 'a connection in use stays open');
+      await closed;
+      const waited = Date.now() - quiet;
+      assert.ok(waited >= 300 && waited < 3_000, `closed after ${waited} ms of silence`);
+      assert.equal(harness.proxy.stats().counters.reasons['stream-idle-timeout'], idleBefore + 1);
     });
 
     it('closes the connection when the upstream cannot be reached', async () => {
