@@ -7,11 +7,14 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import '../../../../adapters/logging/kafka/kafka-sink';
 import {
+  frameKafkajsRequest,
   groupMessagesByPartition,
   installKafkajsLinearGrouping,
   installKafkajsProduceEncoder,
+  installKafkajsRequestFraming,
   kafkajsUsesLinearGrouping,
   kafkajsUsesProduceEncoder,
+  kafkajsUsesRequestFraming,
 } from '../../../../adapters/logging/kafka/kafkajs-patches';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -36,14 +39,21 @@ interface Request {
 }
 type ProduceArgs = Record<string, unknown>;
 
-/** The whole request as kafkajs frames it for the socket (size, header, body). */
-async function framed(request: Request): Promise<Buffer> {
-  const createRequest = require('kafkajs/src/protocol/request.js') as (args: {
-    correlationId: number;
-    clientId: string;
-    request: Request;
-  }) => Promise<{ buffer: Buffer }>;
-  return (await createRequest({ correlationId: 42, clientId: 'switchboard-test', request })).buffer;
+type Framing = (args: { correlationId: number; clientId: string | null; request: Request }) => Promise<{
+  buffer: Buffer;
+}>;
+
+/** The whole request as the installed framing (ours) or kafkajs's own frames it for the socket. */
+async function framed(
+  request: Request,
+  framing: 'installed' | 'kafkajs',
+  clientId: string | null = 'switchboard-test',
+): Promise<Buffer> {
+  const frame =
+    framing === 'installed'
+      ? (require('kafkajs/src/protocol/request.js') as Framing)
+      : kafkajsOriginal<Framing>('kafkajs/src/protocol/request.js');
+  return (await frame({ correlationId: 42, clientId, request })).buffer;
 }
 
 /** The same request encoded by the installed encoder (as kafkajs's broker asks for it) and by kafkajs's own. */
@@ -59,7 +69,7 @@ async function bothEncodings(args: ProduceArgs, version = 7): Promise<{ ours: Bu
   try {
     const request = produce.protocol({ version })(args).request;
     const reference = Object.assign(kafkajsV3(args), { apiVersion: request.apiVersion });
-    return { ours: await framed(request), kafkajs: await framed(reference) };
+    return { ours: await framed(request, 'installed'), kafkajs: await framed(reference, 'kafkajs') };
   } finally {
     Date.now = now;
   }
@@ -79,6 +89,31 @@ describe('kafkajs patches (kafkajs 2.2.4)', () => {
     assert.equal(kafkajsUsesLinearGrouping(), true);
     assert.equal(installKafkajsProduceEncoder(), true, 'kafkajs/src/protocol/requests/produce/v3/request.js');
     assert.equal(kafkajsUsesProduceEncoder(), true);
+    assert.equal(installKafkajsRequestFraming(), true, 'kafkajs/src/protocol/request.js');
+    assert.equal(kafkajsUsesRequestFraming(), true);
+  });
+
+  it('frame requests byte for byte as kafkajs does, with or without a client id', async () => {
+    const metadata = require('kafkajs/src/protocol/requests/metadata/index.js') as {
+      protocol: (v: { version: number }) => (args: unknown) => { request: Request };
+    };
+    const request = metadata.protocol({ version: 6 })({
+      topics: ['a', 'bé'],
+      allowAutoTopicCreation: false,
+    }).request;
+    for (const clientId of ['switchboard', 'clïent-ü', '', null]) {
+      const ours = await framed(request, 'installed', clientId);
+      const theirs = await framed(request, 'kafkajs', clientId);
+      assert.ok(ours.equals(theirs), `client id ${clientId}: the bytes differ`);
+    }
+    await assert.rejects(
+      frameKafkajsRequest({
+        correlationId: 1,
+        clientId: 'x',
+        request: { apiKey: 0, apiVersion: 0, encode: async () => ({}) },
+      }),
+      /value should be an instance of Encoder/,
+    );
   });
 
   it('encode Produce requests byte for byte as kafkajs does, for every request version the encoder serves', async () => {
