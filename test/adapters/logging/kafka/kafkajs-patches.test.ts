@@ -176,6 +176,29 @@ describe('kafkajs patches (kafkajs 2.2.4)', () => {
     assert.ok(none.equals(noneReference), 'the bytes differ without a transactional id');
   });
 
+  it('get partitions as numbers from kafkajs, as the encoder requires (else kafkajs encodes)', () => {
+    // sendMessages groups by partition in an object (string keys); the cluster turns them
+    // back into numbers when it finds their leaders, and createTopicData keeps those.
+    const Cluster = require('kafkajs/src/cluster/index.js') as {
+      prototype: { findLeaderForPartitions(topic: string, partitions: string[]): Record<string, unknown[]> };
+    };
+    const cluster = {
+      findTopicPartitionMetadata: () => [
+        { partitionId: 0, leader: 1 },
+        { partitionId: 1, leader: 2 },
+      ],
+    };
+    const byLeader = Cluster.prototype.findLeaderForPartitions.call(cluster, 't', ['0', '1']);
+    assert.deepEqual(byLeader, { 1: [0], 2: [1] });
+    const createTopicData = require('kafkajs/src/producer/createTopicData.js') as (
+      data: unknown[],
+    ) => { partitions: { partition: unknown }[] }[];
+    const topicData = createTopicData([
+      { topic: 't', partitions: byLeader[1], messagesPerPartition: { 0: [{ value: 'v' }] } },
+    ]);
+    assert.equal(typeof topicData[0]!.partitions[0]!.partition, 'number');
+  });
+
   it('leave to kafkajs what the encoder does not write: compression and message timestamps', async () => {
     const topicData = [{ topic: 't', partitions: [{ partition: 0, messages: messages(5, () => 100) }] }];
     const gzip = await bothEncodings({ acks: -1, timeout: 1000, compression: 1, topicData });
