@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-// Before kafkajs loads: faster checksums, grouping and Produce encoding (use-kafkajs-patches.ts).
+// Before kafkajs loads: its checksum, grouping, framing and Produce encoding replaced (use-kafkajs-patches.ts).
 import './use-kafkajs-patches';
 import {
   CompressionTypes,
