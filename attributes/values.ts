@@ -206,7 +206,7 @@ export class IpAddress {
   /** Text form as Go prints it: dotted IPv4 (also for IPv4-mapped IPv6), RFC 5952 IPv6, else hex. */
   toString(): string {
     const v4 = this.toIpv4();
-    if (v4 !== undefined) return Array.from(v4).join('.');
+    if (v4 !== undefined) return `${v4[0]}.${v4[1]}.${v4[2]}.${v4[3]}`;
     if (this.bytes.length === 16) return formatIpv6(this.bytes);
     return '?' + Buffer.from(this.bytes).toString('hex');
   }

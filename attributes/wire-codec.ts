@@ -178,9 +178,7 @@ export function decodeReportRequest(
     if (semantics === INDEPENDENT_ENCODING || i === 0) {
       bags.push(set);
     } else {
-      const bag = bags[bags.length - 1]!.clone();
-      for (const [name, value] of set.entries()) bag.set(name, value);
-      bags.push(bag);
+      bags.push(bags[bags.length - 1]!.clone().assign(set));
     }
   }
   return bags;

@@ -7,6 +7,7 @@
 import { ValueType, valueTypeName, type AttributeFinder, type AttributeValue, type Bag } from '../attributes';
 import { EvaluationError, ExpressionError, compileExpression, type CompiledExpression } from '../expressions';
 import type { FieldSpec, FieldType, TemplateInfo } from '../templates';
+import { FixedKeyMap, FixedKeys } from './fixed-key-map';
 
 /** A configuration problem: where in the resource (`spec.params.dimensions.source`) and what. */
 export interface InstanceProblem {
@@ -176,19 +177,24 @@ function compileField(
         problems.push({ path, message: 'must be a mapping of names to expressions' });
         return () => EMPTY_MAP;
       }
-      const entries = Object.entries(value as Record<string, unknown>).map(
-        ([key, source]) =>
-          [key, compileSource(source, `${path}.${key}`, finder, problems, undefined)] as const,
-      );
+      const keys: string[] = [];
+      const expressions: CompiledExpression[] = [];
+      for (const [key, source] of Object.entries(value as Record<string, unknown>)) {
+        const expression = compileSource(source, `${path}.${key}`, finder, problems, undefined);
+        if (expression === undefined) continue;
+        keys.push(key);
+        expressions.push(expression);
+      }
+      // The keys are the configuration's: made once here, each instance keeps only its values.
+      const layout = new FixedKeys(keys);
       return (bag) => {
-        const map = new Map<string, AttributeValue>();
-        for (const [key, expression] of entries) {
-          if (expression === undefined) continue;
-          const v = expression.tryEvaluate(bag);
-          if (v instanceof EvaluationError) return new FieldFailure(key, v);
-          map.set(key, v);
+        const values = new Array<AttributeValue>(expressions.length);
+        for (let i = 0; i < expressions.length; i++) {
+          const v = expressions[i]!.tryEvaluate(bag);
+          if (v instanceof EvaluationError) return new FieldFailure(keys[i]!, v);
+          values[i] = v;
         }
-        return map;
+        return new FixedKeyMap(layout, values);
       };
     }
     case 'any':

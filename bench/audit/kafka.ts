@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
-// As the adapter: kafkajs checksums with adapters/logging/kafka/crc32c.ts (before kafkajs loads).
-import '../../adapters/logging/kafka/use-crc32c';
+// As the adapter: kafkajs with adapters/logging/kafka/use-kafkajs-patches.ts (before kafkajs loads).
+import '../../adapters/logging/kafka/use-kafkajs-patches';
 import { CompressionTypes, Kafka, logLevel, type Message } from 'kafkajs';
 import { AttributeBag, encodeReportRequest, type AttributeValue } from '../../attributes';
 import { DEFAULT_REDACTION_RULES, Redactor, buildAuditRecord } from '../../adapters/logging/audit';

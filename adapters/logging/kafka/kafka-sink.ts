@@ -23,8 +23,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-// Before kafkajs loads: its batches' CRC-32C by crc32c.ts (four times faster than its own).
-import './use-crc32c';
+// Before kafkajs loads: its checksum, grouping, framing and Produce encoding replaced (use-kafkajs-patches.ts).
+import './use-kafkajs-patches';
 import {
   CompressionTypes,
   Kafka,
@@ -416,11 +416,28 @@ export class TopicMissingError extends Error {
  */
 function deterministicPartitioner(): (args: PartitionerArgs) => number {
   const keyed = Partitioners.DefaultPartitioner();
+  // Called once per record: the last key's partition is kept (records of a batch often share
+  // a key), and a topic of one partition needs no hash (both partitioners give 0).
+  let lastKey: Message['key'] = null;
+  let lastTopic = '';
+  let lastCount = 0;
+  let lastPartition = 0;
   return (args) => {
-    if (args.message.key !== null && args.message.key !== undefined) return keyed(args);
-    const id = args.message.headers?.['switchboard-event-id'];
     const count = args.partitionMetadata.length;
-    if (typeof id !== 'string' || count <= 1) return 0;
+    if (count <= 1) return 0;
+    const key = args.message.key;
+    if (key !== null && key !== undefined) {
+      if (typeof key === 'string' && key === lastKey && args.topic === lastTopic && count === lastCount) {
+        return lastPartition;
+      }
+      lastPartition = keyed(args);
+      lastKey = key;
+      lastTopic = args.topic;
+      lastCount = count;
+      return lastPartition;
+    }
+    const id = args.message.headers?.['switchboard-event-id'];
+    if (typeof id !== 'string') return 0;
     return createHash('sha1').update(id).digest().readUInt32BE(0) % count;
   };
 }

@@ -370,9 +370,16 @@ export class Spool {
   stats(): SpoolStats {
     return {
       ...this.counters,
-      spoolBytes: this.segments.reduce((sum, s) => sum + s.bytes, 0) + this.queuedBytes,
+      spoolBytes: this.spoolBytes(),
       segments: this.segments.length,
     };
+  }
+
+  /** Bytes in the segments and waiting to be written (stats().spoolBytes, without the copy of the counters). */
+  private spoolBytes(): number {
+    let bytes = this.queuedBytes;
+    for (const segment of this.segments) bytes += segment.bytes;
+    return bytes;
   }
 
   /**
@@ -400,7 +407,7 @@ export class Spool {
   /** Whether `bytes` more fit, after dropping the oldest segments under DROP_OLDEST. */
   private makeRoom(bytes: number, records: number): boolean {
     const max = this.settings.maxSpoolBytes;
-    const used = (): number => this.stats().spoolBytes;
+    const used = (): number => this.spoolBytes();
     if (used() + bytes <= max) {
       this.refusing = false;
       return true;

@@ -163,6 +163,38 @@ describe('adapters/logging/audit: redaction', () => {
     );
   });
 
+  it('redacts every record of one shape on its own: no value of an earlier one, keys in name order', () => {
+    const redactor = new Redactor([{ field: 'token', action: 'DROP' }], undefined);
+    const records: Map<string, AttributeValue>[] = [
+      new Map<string, AttributeValue>([
+        ['zeta', 1n],
+        ['token', 't1'],
+        ['__proto__', 'p1'],
+        ['alpha', new FlatStringMap(['b', '2', 'a', '1'])],
+        ['constructor', true],
+      ]),
+      new Map<string, AttributeValue>([
+        ['zeta', 'now a string'],
+        ['token', 't2'],
+        ['__proto__', 7n],
+        ['alpha', new FlatStringMap([])],
+        ['constructor', new Duration(1, 500_000_000)],
+      ]),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, variables] of records.entries()) {
+        const out = redactor.redactToObject(variables);
+        assert.equal(Object.getPrototypeOf(out), Object.prototype);
+        assert.deepEqual(Object.keys(out), ['__proto__', 'alpha', 'constructor', 'zeta']);
+        const expected =
+          i === 0
+            ? '{"__proto__":"p1","alpha":{"a":"1","b":"2"},"constructor":true,"zeta":1}'
+            : '{"__proto__":7,"alpha":{},"constructor":"1.5s","zeta":"now a string"}';
+        assert.equal(JSON.stringify(out), expected, `record ${i}, round ${round}`);
+      }
+    }
+  });
+
   it('redacts before the record is built, so ECS fields never carry a redacted value', () => {
     const record = buildAuditRecord(
       instance({ sourcePrincipal: 'alice', path: '/x' }),

@@ -138,6 +138,10 @@ describe('adapters/logging/export', () => {
     assert.match(random, /^[0-9a-f]{32}$/);
     assert.match(recordId('x', 0), /^[0-9a-f]{32}$/);
     assert.notEqual(random, recordId(undefined, 0));
+    // Random ids are version 4 UUIDs without dashes, all different, past a draw of random bytes.
+    const randoms = new Set(Array.from({ length: 1000 }, () => recordId(undefined, 0)));
+    assert.equal(randoms.size, 1000);
+    for (const id of randoms) assert.match(id, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
   });
 
   it('refuses parameters that cannot work, naming the field', () => {
