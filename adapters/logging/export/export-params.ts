@@ -31,11 +31,19 @@ const SPOOL_PARAMS = s.object({
   overflow: s.enumeration(OVERFLOW_POLICIES).default('REFUSE'),
 });
 
+/** The sender's linger when the configuration names none: Kafka 4's producer default. */
+export const DEFAULT_LINGER_MS = 5;
+
 const DELIVERY_PARAMS = s.object({
   /** The most records handed to the sink in one batch. */
   maxBatchRecords: s.integer({ min: 1, max: 100_000 }).default(1000),
   /** The most bytes of records in one batch (a larger record goes alone). */
   maxBatchBytes: s.integer({ min: 1 }).default(1024 * 1024),
+  /**
+   * How long the sender waits for more records once some arrive after a quiet spell, so that
+   * a trickle leaves in fuller batches; 0 sends at once. Under load it never waits.
+   */
+  linger: s.duration().default(DEFAULT_LINGER_MS),
   /** The wait before a failed batch is offered again; doubles each time. */
   minRetryDelay: s.duration({ positive: true }).default(100),
   /** The longest wait between offers of a failed batch. Records are never given up on. */
@@ -105,5 +113,6 @@ export function exportSenderSettings(params: ExportCommonParams): SpoolSenderSet
     maxBatchBytes: params.delivery.maxBatchBytes,
     minRetryDelayMs: params.delivery.minRetryDelay,
     maxRetryDelayMs: params.delivery.maxRetryDelay,
+    lingerMs: params.delivery.linger,
   };
 }

@@ -2,6 +2,10 @@
  * The sender: one loop that reads batches from a spool, hands each to the sink, and
  * acknowledges it once the sink has it all, so the spool deletes what was delivered.
  *
+ * When records arrive after the sender was idle, it lingers `lingerMs` before reading, so
+ * that a trickle of records leaves as one batch rather than one each; under load the spool
+ * fills the next batch while one is in flight, and nothing lingers.
+ *
  * A batch the sink fails is offered again, whole, after minRetryDelayMs, then twice as long
  * each time up to maxRetryDelayMs, for as long as it takes: records are never given up on.
  * The first failure of an outage and the recovery are logged. Delivery is at least once: a
@@ -33,6 +37,8 @@ export interface SpoolSenderSettings {
   readonly minRetryDelayMs: number;
   /** The longest wait between offers. */
   readonly maxRetryDelayMs: number;
+  /** How long to wait for more records once some arrive while idle; default 0 (none). */
+  readonly lingerMs?: number;
 }
 
 /** What the sender needs from its handler's environment (a subset of AdapterEnv). */
@@ -110,6 +116,8 @@ export class SpoolSender {
       if (batch === undefined) {
         this.wakeIdle();
         await Promise.race([this.spool.waitForRecords(), this.stopped]);
+        const linger = this.settings.lingerMs ?? 0;
+        if (linger > 0) await this.pause(linger);
         continue;
       }
       this.inFlight = batch;

@@ -24,14 +24,17 @@ describe('adapters/logging/spool: sender', () => {
     remove();
   });
 
-  async function started(sink: MemorySink): Promise<{ spool: Spool; sender: SpoolSender }> {
+  async function started(
+    sink: MemorySink,
+    settings: typeof SETTINGS & { lingerMs?: number } = SETTINGS,
+  ): Promise<{ spool: Spool; sender: SpoolSender }> {
     const spool = await openSpool(env, {
       directory,
       maxSegmentBytes: 200,
       maxSpoolBytes: 1 << 20,
       fsync: 'NEVER',
     });
-    const sender = new SpoolSender(spool, sink, SETTINGS, env, LABEL);
+    const sender = new SpoolSender(spool, sink, settings, env, LABEL);
     cleanups.push(
       () => spool.close(),
       () => sender.close(),
@@ -51,6 +54,38 @@ describe('adapters/logging/spool: sender', () => {
     );
     assert.ok(sender.stats().deliveredBatches >= 50 / 7);
     assert.equal(spool.stats().acknowledgedRecords, 50);
+  });
+
+  /** The sizes of the batches a sink is handed, with the sender's settings given. */
+  async function batchesOfATrickle(lingerMs: number): Promise<number[]> {
+    const batches: number[] = [];
+    const sink = new MemorySink();
+    const deliver = sink.deliver.bind(sink);
+    sink.deliver = (batch) => {
+      batches.push(batch.length);
+      return deliver(batch);
+    };
+    const { spool, sender } = await started(sink, { ...SETTINGS, maxBatchRecords: 100, lingerMs });
+    // Five records 20 ms apart.
+    for (let i = 0; i < 5; i++) {
+      await spool.append(records(i, 1));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await sender.idle();
+    return batches;
+  }
+
+  it('lingers after a quiet spell, so records trickling in leave as one batch', async () => {
+    assert.deepEqual(await batchesOfATrickle(300), [5]);
+  });
+
+  it('without a linger, sends what is there at once', async () => {
+    const batches = await batchesOfATrickle(0);
+    assert.ok(batches.length > 1, `batches: ${batches.join(', ')}`);
+    assert.equal(
+      batches.reduce((a, b) => a + b, 0),
+      5,
+    );
   });
 
   it('aborts the delivery in flight when it closes, so a sink waiting inside it stops at once', async () => {
