@@ -56,6 +56,7 @@ import {
   type UpstreamCallHandler,
 } from './upstream-call';
 import type { UpstreamCluster } from './upstream-cluster';
+import type { DeadlineHolder, DeadlineSweep } from './deadline-sweep';
 
 /** What an exchange needs from its listener. */
 export interface HttpExchangeContext {
@@ -65,6 +66,8 @@ export interface HttpExchangeContext {
   readonly services: ProxyServices;
   /** Whether the listener is draining: HTTP/1.1 responses then close their connection. */
   readonly draining: () => boolean;
+  /** The listener's timer for the exchanges' route, per-try and idle timeouts. */
+  readonly deadlines: DeadlineSweep;
 }
 
 /** Options the listener passes per request. */
@@ -79,7 +82,7 @@ type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
 
 export class HttpExchange
   extends ProxiedRequest
-  implements UpstreamCallHandler, DownstreamHandler, HttpRequestFacts
+  implements UpstreamCallHandler, DownstreamHandler, HttpRequestFacts, DeadlineHolder
 {
   // RouteRequest
   grpcStatus: string | undefined;
@@ -129,12 +132,18 @@ export class HttpExchange
   private staleReplayed = false;
   private continueSent = false;
   private retryOverflow: string | undefined;
-  private routeTimer: NodeJS.Timeout | undefined;
-  private tryTimer: NodeJS.Timeout | undefined;
+  // Deadlines on the listener's sweep (performance.now() ms; Infinity when not running): no
+  // timer per request. The waits (fault delay, retry back-off) are rare and keep a timer.
+  private routeDeadlineMs = Number.POSITIVE_INFINITY;
+  private tryDeadlineMs = Number.POSITIVE_INFINITY;
+  /** The stream idle timeout, moved on by every byte either way; Infinity when there is none. */
+  private idleDeadlineMs = Number.POSITIVE_INFINITY;
   private waitTimer: NodeJS.Timeout | undefined;
-  /** The stream idle timeout, refreshed by every byte either way; undefined when there is none. */
-  private idleTimer: NodeJS.Timeout | undefined;
   private idleTimeoutMs = 0;
+  // DeadlineHolder links, the sweep's
+  sweepPrev: DeadlineHolder | undefined = undefined;
+  sweepNext: DeadlineHolder | undefined = undefined;
+  sweepLinked = false;
   private holdingRequestSlot = false;
 
   constructor(
@@ -352,7 +361,9 @@ export class HttpExchange
     const idleTimeoutMs = action.idleTimeoutMs ?? this.context.listener.streamIdleTimeoutMs;
     if (idleTimeoutMs > 0) {
       this.idleTimeoutMs = idleTimeoutMs;
-      this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleTimeoutMs);
+      const deadlines = this.context.deadlines;
+      this.idleDeadlineMs = deadlines.now() + idleTimeoutMs;
+      deadlines.watch(this, this.idleDeadlineMs);
     }
     if (this.hasBody) {
       this.bodyListening = true;
@@ -367,15 +378,51 @@ export class HttpExchange
 
   private startRouteTimer(): void {
     const timeoutMs = this.action!.timeoutMs;
-    if (timeoutMs > 0 && this.routeTimer === undefined && this.phase === 'forwarding') {
-      this.routeTimer = setTimeout(() => this.onRouteTimeout(), timeoutMs);
+    if (timeoutMs > 0 && this.routeDeadlineMs === Number.POSITIVE_INFINITY && this.phase === 'forwarding') {
+      const deadlines = this.context.deadlines;
+      this.routeDeadlineMs = deadlines.now() + timeoutMs;
+      deadlines.watch(this, this.routeDeadlineMs);
     }
   }
 
   private startTryTimer(): void {
     const ms = this.retryPolicy?.perTryTimeoutMs ?? 0;
-    if (ms > 0 && this.tryTimer === undefined && this.call !== undefined && this.bodyComplete) {
-      this.tryTimer = setTimeout(() => this.onTryTimeout(), ms);
+    if (
+      ms > 0 &&
+      this.tryDeadlineMs === Number.POSITIVE_INFINITY &&
+      this.call !== undefined &&
+      this.bodyComplete
+    ) {
+      const deadlines = this.context.deadlines;
+      this.tryDeadlineMs = deadlines.now() + ms;
+      deadlines.watch(this, this.tryDeadlineMs);
+    }
+  }
+
+  /** The idle timeout starts again: a byte went one way or the other. */
+  private touch(): void {
+    if (this.idleTimeoutMs > 0 && this.idleDeadlineMs !== Number.POSITIVE_INFINITY)
+      this.idleDeadlineMs = this.context.deadlines.now() + this.idleTimeoutMs;
+  }
+
+  /** DeadlineHolder: the earliest of the running deadlines. */
+  nextDeadlineMs(): number {
+    return Math.min(this.routeDeadlineMs, this.tryDeadlineMs, this.idleDeadlineMs);
+  }
+
+  /** DeadlineHolder: a deadline is due. Each fires once; in the order a timer per deadline would. */
+  onDeadline(nowMs: number): void {
+    if (this.idleDeadlineMs <= nowMs) {
+      this.idleDeadlineMs = Number.POSITIVE_INFINITY;
+      this.onIdleTimeout();
+    }
+    if (this.tryDeadlineMs <= nowMs) {
+      this.tryDeadlineMs = Number.POSITIVE_INFINITY;
+      this.onTryTimeout();
+    }
+    if (this.routeDeadlineMs <= nowMs) {
+      this.routeDeadlineMs = Number.POSITIVE_INFINITY;
+      this.onRouteTimeout();
     }
   }
 
@@ -434,7 +481,7 @@ export class HttpExchange
 
   onRequestData(chunk: Buffer): void {
     this.requestBytes += chunk.length;
-    this.idleTimer?.refresh();
+    this.touch();
     if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
     if (this.replay !== undefined) {
       if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
@@ -511,8 +558,7 @@ export class HttpExchange
   }
 
   private detachCall(): void {
-    clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
+    this.tryDeadlineMs = Number.POSITIVE_INFINITY;
     this.call = undefined;
     this.callReady = false;
     if (this.bodyListening && !this.bodyComplete) this.downstream.pauseBody();
@@ -551,9 +597,8 @@ export class HttpExchange
     receivedHead?: string,
   ): void {
     if (call !== this.call || this.phase !== 'forwarding') return;
-    this.idleTimer?.refresh();
-    clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
+    this.touch();
+    this.tryDeadlineMs = Number.POSITIVE_INFINITY;
     const outcome = { kind: 'response', status } as const;
     this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
     this.releaseRetry();
@@ -562,8 +607,7 @@ export class HttpExchange
       this.retry();
       return;
     }
-    clearTimeout(this.routeTimer);
-    this.routeTimer = undefined;
+    this.routeDeadlineMs = Number.POSITIVE_INFINITY;
     this.phase = 'responding';
     // No retry from here on: the replay buffer is not needed any more.
     this.replay = undefined;
@@ -673,13 +717,13 @@ export class HttpExchange
   onData(call: UpstreamCall, chunk: Buffer): void {
     if (call !== this.call || this.phase !== 'responding') return;
     this.responseBytes += chunk.length;
-    this.idleTimer?.refresh();
+    this.touch();
     if (!this.downstream.write(chunk)) call.pause();
   }
 
   onResponseDrain(): void {
     // The client took bytes: the stream is not idle, only slower than the upstream.
-    this.idleTimer?.refresh();
+    this.touch();
     this.call?.resume();
   }
 
@@ -743,7 +787,6 @@ export class HttpExchange
   }
 
   private onTryTimeout(): void {
-    this.tryTimer = undefined;
     if (this.phase !== 'forwarding' || this.call === undefined) return;
     const outcome = { kind: 'timeout' } as const;
     this.call.abort();
@@ -774,7 +817,6 @@ export class HttpExchange
   }
 
   private onRouteTimeout(): void {
-    this.routeTimer = undefined;
     if (this.phase !== 'forwarding') return;
     this.abandonAttempt();
     this.replyLocally({
@@ -786,7 +828,6 @@ export class HttpExchange
 
   /** No byte either way for the idle timeout: 408 before the response head, a cut after it. */
   private onIdleTimeout(): void {
-    this.idleTimer = undefined;
     if (this.phase === 'responding' && this.status !== 0 && this.reason === undefined) {
       this.cut('stream-idle-timeout');
       return;
@@ -869,10 +910,11 @@ export class HttpExchange
   private finish(): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
-    clearTimeout(this.routeTimer);
-    clearTimeout(this.tryTimer);
+    this.routeDeadlineMs = Number.POSITIVE_INFINITY;
+    this.tryDeadlineMs = Number.POSITIVE_INFINITY;
+    this.idleDeadlineMs = Number.POSITIVE_INFINITY;
+    this.context.deadlines.unwatch(this);
     clearTimeout(this.waitTimer);
-    clearTimeout(this.idleTimer);
     if (this.call !== undefined) {
       this.call.abort();
       this.call = undefined;

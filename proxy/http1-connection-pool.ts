@@ -6,7 +6,9 @@
  * slot per open connection, one `pendingRequests` slot per attempt waiting for one.
  *
  * Idle connections close after the server's announced keep-alive timeout (`Keep-Alive:
- * timeout=N`, less a second, so that the proxy closes first) or {@link DEFAULT_IDLE_TIMEOUT_MS}.
+ * timeout=N`, less a second, so that the proxy closes first) or {@link DEFAULT_IDLE_TIMEOUT_MS}:
+ * one timer per pool, armed for the first idle connection due, finds them (no socket timeout
+ * set and cleared per request).
  */
 import * as net from 'node:net';
 import type { Cluster, Endpoint } from './cluster';
@@ -50,6 +52,8 @@ export class Http1Connection {
   idle = false;
   idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   served = 0;
+  /** When it last became idle (performance.now() ms). */
+  idleSinceMs = 0;
   connected = false;
   /** The attempt the connection is being opened for (until it connects or fails). */
   opener: ConnectionWaiter | undefined;
@@ -84,9 +88,6 @@ export class Http1Connection {
       this.user = undefined;
       user.onSocketClose(this.lastError === '' ? 'the upstream closed the connection' : this.lastError);
     });
-    socket.on('timeout', () => {
-      if (this.idle) socket.destroy();
-    });
   }
 
   private onConnectTimeout(ms: number): void {
@@ -114,6 +115,11 @@ export class Http1ConnectionPool {
   private readonly pending = new Set<ConnectionWaiter>();
   private readonly connections = new Set<Http1Connection>();
   private closed = false;
+  /** Closes idle connections that are due; armed while some connection is idle. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** When the idle timer fires (performance.now() ms). */
+  private idleTimerDueMs = Number.POSITIVE_INFINITY;
+  private readonly onIdleTimer = (): void => this.closeIdleDue();
 
   constructor(
     readonly endpoint: Endpoint,
@@ -173,6 +179,9 @@ export class Http1ConnectionPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.idleTimerDueMs = Number.POSITIVE_INFINITY;
     for (const connection of this.idle.splice(0)) connection.socket.destroy();
     for (const waiter of this.waiters.splice(0)) {
       this.cancel(waiter);
@@ -233,7 +242,6 @@ export class Http1ConnectionPool {
   private take(connection: Http1Connection, waiter: ConnectionWaiter): void {
     connection.idle = false;
     const socket = connection.socket;
-    socket.setTimeout(0);
     socket.ref();
     const reused = connection.served > 0;
     connection.served++;
@@ -262,10 +270,35 @@ export class Http1ConnectionPool {
       return;
     }
     connection.idle = true;
-    socket.setTimeout(connection.idleTimeoutMs);
+    const now = performance.now();
+    connection.idleSinceMs = now;
     // An idle connection alone does not keep the process alive.
     socket.unref();
     this.idle.push(connection);
+    const due = now + connection.idleTimeoutMs;
+    if (due < this.idleTimerDueMs) this.armIdleTimer(due, now);
+  }
+
+  private armIdleTimer(dueMs: number, nowMs: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimerDueMs = dueMs;
+    this.idleTimer = setTimeout(this.onIdleTimer, Math.max(1, Math.ceil(dueMs - nowMs)));
+    this.idleTimer.unref();
+  }
+
+  /** Closes the idle connections whose idle timeout passed; arms for the next one due. */
+  private closeIdleDue(): void {
+    this.idleTimer = undefined;
+    this.idleTimerDueMs = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    // Copied: a destroyed socket leaves the list when its 'close' comes, not now.
+    for (const connection of this.idle.slice()) {
+      const due = connection.idleSinceMs + connection.idleTimeoutMs;
+      if (due <= now) connection.socket.destroy();
+      else if (due < next) next = due;
+    }
+    if (next !== Number.POSITIVE_INFINITY && !this.closed) this.armIdleTimer(next, now);
   }
 }
 

@@ -44,6 +44,7 @@ import {
   type ChunkedBodySink,
 } from './http1-response-parser';
 import { HOP_BY_HOP } from './forwarding-headers';
+import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
@@ -386,7 +387,7 @@ function notifyClosed(request: Http1ServerRequest): void {
   request.handler?.onDownstreamClose();
 }
 
-export class Http1ServerConnection implements ChunkedBodySink {
+export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -414,10 +415,15 @@ export class Http1ServerConnection implements ChunkedBodySink {
     const current = this.current;
     if (current !== undefined && !current.closed) current.handler?.onResponseDrain();
   };
-  private readonly onTimeout = (): void => {
-    // Idle between requests, or answered and waiting for a client that never closes.
-    if (this.current === undefined || this.state === CLOSED) this.socket.destroy();
-  };
+  /** When bytes last went either way (the sweep's clock, ms): the keep-alive timeout counts from it. */
+  lastActiveMs: number;
+  // DeadlineHolder links, the sweep's
+  sweepPrev: DeadlineHolder | undefined = undefined;
+  sweepNext: DeadlineHolder | undefined = undefined;
+  sweepLinked = false;
+  /** The connection made its own sweep (none was given) and closes it when it goes. */
+  private readonly ownsDeadlines: boolean;
+  private readonly deadlines: DeadlineSweep;
 
   constructor(
     readonly socket: net.Socket,
@@ -425,7 +431,14 @@ export class Http1ServerConnection implements ChunkedBodySink {
     private readonly limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
     /** Called once the connection is closed (or handed over by an upgrade). */
     private readonly onGone: ((connection: Http1ServerConnection) => void) | undefined = undefined,
+    /**
+     * The timer of the keep-alive timeout, shared by the listener's connections (one timer,
+     * not one socket timeout refreshed by every read and write); default: one of its own.
+     */
+    deadlines?: DeadlineSweep,
   ) {
+    this.ownsDeadlines = deadlines === undefined;
+    this.deadlines = deadlines ?? new DeadlineSweep();
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? '';
@@ -434,8 +447,32 @@ export class Http1ServerConnection implements ChunkedBodySink {
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
-    socket.setTimeout(KEEP_ALIVE_TIMEOUT_MS);
+    this.lastActiveMs = this.deadlines.now();
+    this.deadlines.watch(this, this.lastActiveMs + KEEP_ALIVE_TIMEOUT_MS);
+  }
+
+  /** DeadlineHolder: the keep-alive timeout. */
+  nextDeadlineMs(): number {
+    return this.lastActiveMs + KEEP_ALIVE_TIMEOUT_MS;
+  }
+
+  /** DeadlineHolder: `KEEP_ALIVE_TIMEOUT_MS` without bytes either way. */
+  onDeadline(nowMs: number): void {
+    // Counted again from now, as a socket timeout fires again only after more silence.
+    this.lastActiveMs = nowMs;
+    // Idle between requests, or answered and waiting for a client that never closes.
+    if (this.current === undefined || this.state === CLOSED) this.socket.destroy();
+  }
+
+  /** Bytes went one way or the other: the keep-alive timeout starts again. */
+  touch(): void {
+    this.lastActiveMs = this.deadlines.now();
+  }
+
+  /** The connection is gone or handed over: no more timeout. */
+  private stopDeadlines(): void {
+    this.deadlines.unwatch(this);
+    if (this.ownsDeadlines) this.deadlines.close();
   }
 
   /** Bytes that arrived before this object took the socket (the protocol sniff's). */
@@ -450,6 +487,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   private received(chunk: Buffer): void {
     // After the last response (or a refusal) nothing more is read: bytes are dropped, not held.
+    this.lastActiveMs = this.deadlines.now();
     if (this.state === CLOSED) return;
     const held = this.buffered;
     this.buffered = held === undefined ? chunk : Buffer.concat([held, chunk]);
@@ -604,6 +642,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   /** The current response is finished (called by the request's `end`). */
   responseFinished(request: Http1ServerRequest): void {
+    this.touch();
     process.nextTick(notifyClosed, request);
     if (this.state === CLOSED) return;
     const unreadBody = !this.bodyComplete;
@@ -687,8 +726,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
     socket.off('drain', this.onDrain);
-    socket.off('timeout', this.onTimeout);
-    socket.setTimeout(0);
+    this.stopDeadlines();
     this.onGone?.(this);
     this.sink.onUpgrade(request, socket, rest);
   }
@@ -706,6 +744,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
   }
 
   private socketClosed(): void {
+    this.stopDeadlines();
     this.state = CLOSED;
     this.buffered = undefined;
     const current = this.current;
