@@ -76,6 +76,11 @@ export interface Downstream {
   flushHead(): void;
   /** Writes body bytes; false means wait for onResponseDrain. */
   write(chunk: Buffer): boolean;
+  /**
+   * Whether a chunk given to `write` may still be referenced (a write not yet done, bytes
+   * queued): the caller must not reuse its memory then. Absent: always assume so.
+   */
+  holdsWrittenBytes?(): boolean;
   /** Ends the response, after `body` (a local answer's text) and with `trailers` when given. */
   end(body?: string, trailers?: OutgoingHeaders): void;
   /**

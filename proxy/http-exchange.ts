@@ -721,6 +721,11 @@ export class HttpExchange
     if (!this.downstream.write(chunk)) call.pause();
   }
 
+  holdsResponseBytes(): boolean {
+    const downstream = this.downstream;
+    return downstream.holdsWrittenBytes === undefined || downstream.holdsWrittenBytes();
+  }
+
   onResponseDrain(): void {
     // The client took bytes: the stream is not idle, only slower than the upstream.
     this.touch();

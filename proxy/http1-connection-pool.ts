@@ -13,6 +13,13 @@
 import * as net from 'node:net';
 import type { Cluster, Endpoint } from './cluster';
 
+/**
+ * The read buffer of each connection, in bytes: responses are read into it with `onread` and
+ * handed on as slices, and it is reused while nothing still points into the bytes — no new
+ * Buffer per read, nor the stream machinery of 'data' events. As much as Node reads at once.
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /** How long an idle connection is kept when the server announces no keep-alive timeout, in ms. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 15_000;
 
@@ -30,7 +37,11 @@ export interface ConnectionWaiter {
 
 /** What uses a connection for one exchange; told of its bytes, drain and close. */
 export interface ConnectionUser {
+  /** Bytes from the server; `chunk` is in the connection's read buffer, reused for the next read
+   * unless {@link holdsReceivedBytes} says otherwise: copy what must outlive the call. */
   onSocketData(chunk: Buffer): void;
+  /** Asked after each `onSocketData`: whether something still points into the chunk. */
+  holdsReceivedBytes(): boolean;
   onSocketDrain(): void;
   /** The connection closed while in use; `detail` says why. */
   onSocketClose(detail: string): void;
@@ -59,6 +70,20 @@ export class Http1Connection {
   opener: ConnectionWaiter | undefined;
   connectTimer: NodeJS.Timeout | undefined;
   private lastError = '';
+  private readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** The buffer the next read goes into (net calls it after each read). */
+  private readonly nextReadBuffer = (): Buffer => this.readBuffer;
+  private readonly onRead = (bytes: number, buffer: Uint8Array): boolean => {
+    const user = this.user;
+    if (user === undefined) {
+      this.socket.destroy(); // bytes from an idle connection: it is out of step
+      return false;
+    }
+    user.onSocketData((buffer as Buffer).subarray(0, bytes));
+    // Still pointed at (a downstream write not yet done): the next read goes into new memory.
+    if (user.holdsReceivedBytes()) this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    return true;
+  };
 
   constructor(
     private readonly pool: Http1ConnectionPool,
@@ -67,15 +92,15 @@ export class Http1Connection {
     connectTimeoutMs: number,
   ) {
     this.opener = opener;
-    const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    const socket = net.connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      noDelay: true,
+      onread: { buffer: this.nextReadBuffer, callback: this.onRead },
+    });
     this.socket = socket;
     this.connectTimer = setTimeout(() => this.onConnectTimeout(connectTimeoutMs), connectTimeoutMs);
     socket.once('connect', () => this.pool.onConnected(this));
-    socket.on('data', (chunk: Buffer) => {
-      const user = this.user;
-      if (user !== undefined) user.onSocketData(chunk);
-      else socket.destroy(); // bytes from an idle connection: it is out of step
-    });
     socket.on('drain', () => this.user?.onSocketDrain());
     socket.on('error', (error: Error) => {
       this.lastError = error.message;

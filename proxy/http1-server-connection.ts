@@ -316,6 +316,11 @@ export class Http1ServerRequest implements Downstream {
     return writable;
   }
 
+  holdsWrittenBytes(): boolean {
+    // A write the kernel took whole is done synchronously; anything else is still queued.
+    return this.connection.socket.writableLength > 0;
+  }
+
   end(body?: string, trailers?: OutgoingHeaders): void {
     const connection = this.connection;
     if (this.finished || connection.current !== this) return;

@@ -48,6 +48,11 @@ export interface UpstreamCallHandler {
     receivedHead?: string,
   ): void;
   onData(call: UpstreamCall, chunk: Buffer): void;
+  /**
+   * Whether a chunk given to `onData` may still be referenced (written downstream and not yet
+   * sent): the HTTP/1.1 client then reads into new memory instead of reusing its buffer.
+   */
+  holdsResponseBytes(): boolean;
   /** The response is complete; `trailers` when the upstream sent any. */
   onEnd(call: UpstreamCall, trailers: IncomingHeaders | undefined): void;
   /** The body may be written again after `write` returned false. */
@@ -242,6 +247,11 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
     if (!this.done) this.handler.onDrain(this);
   }
 
+  holdsReceivedBytes(): boolean {
+    // `held` is a copy (see onSocketData); body bytes went to the handler.
+    return this.handler.holdsResponseBytes();
+  }
+
   onSocketClose(detail: string): void {
     if (this.done) return;
     if (this.responded && this.framing === UNTIL_CLOSE) {
@@ -274,7 +284,8 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
         const end = headEnd(buf, searchFrom);
         if (end < 0) {
           if (buf.length - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
-          this.held = at === 0 ? buf : buf.subarray(at);
+          // A copy: the connection reads into the same memory again (see Http1Connection).
+          this.held = Buffer.from(at === 0 ? buf : buf.subarray(at));
           return;
         }
         if (end - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
