@@ -29,8 +29,16 @@ export type IncomingHeaders = IncomingHttpHeaders | Readonly<Record<string, stri
 
 /** Names listed in a Connection header (other than the options close / keep-alive / upgrade). */
 export function connectionListed(headers: IncomingHeaders): ReadonlySet<string> | undefined {
-  const connection = headers['connection'];
+  return connectionTokens(headers['connection']);
+}
+
+/** Names listed in a Connection value (other than close / keep-alive / upgrade); undefined for none. */
+export function connectionTokens(
+  connection: string | readonly string[] | undefined,
+): ReadonlySet<string> | undefined {
   if (connection === undefined) return undefined;
+  // The usual values list nothing: no split, no set.
+  if (connection === 'keep-alive' || connection === 'close') return undefined;
   const text = Array.isArray(connection) ? connection.join(',') : (connection as string);
   let listed: Set<string> | undefined;
   for (const token of text.split(',')) {

@@ -23,7 +23,7 @@ import type {
 } from './config-model';
 import { decideFault } from './fault-injection';
 import {
-  connectionListed,
+  connectionTokens,
   downstreamResponseHeaders,
   forwardedTrailers,
   plainAddress,
@@ -56,6 +56,7 @@ import {
   type UpstreamCallHandler,
 } from './upstream-call';
 import type { UpstreamCluster } from './upstream-cluster';
+import type { ResponseHead } from './http1-response-parser';
 import type { DeadlineHolder, DeadlineSweep } from './deadline-sweep';
 
 /** What an exchange needs from its listener. */
@@ -95,7 +96,7 @@ export class HttpExchange
    * is built only when read (by the access log or the traffic hook), with `receivedOps`
    * applied and `connection: close` when `receivedClose`.
    */
-  private receivedHeaders: IncomingHeaders | undefined;
+  private received: ResponseHead | undefined;
   private receivedOps: HeaderOperations | undefined;
   private receivedClose = false;
 
@@ -574,9 +575,9 @@ export class HttpExchange
 
   /** The response head as sent downstream (what the access log and the traffic hook see). */
   get responseHeaders(): OutgoingHeaders | undefined {
-    const received = this.receivedHeaders;
+    const received = this.received;
     if (this.sentHeaders === undefined && received !== undefined) {
-      const out = downstreamResponseHeaders(received);
+      const out = downstreamResponseHeaders(received.headers);
       if (this.receivedOps !== undefined) applyHeaderOperations(out, this.receivedOps);
       if (this.receivedClose) out['connection'] = 'close';
       this.sentHeaders = out;
@@ -586,15 +587,15 @@ export class HttpExchange
 
   set responseHeaders(headers: OutgoingHeaders | undefined) {
     this.sentHeaders = headers;
-    this.receivedHeaders = undefined;
+    this.received = undefined;
   }
 
   onResponse(
     call: UpstreamCall,
     status: number,
-    headers: IncomingHeaders,
+    given: IncomingHeaders | undefined,
     endsStream: boolean,
-    receivedHead?: string,
+    received?: ResponseHead,
   ): void {
     if (call !== this.call || this.phase !== 'forwarding') return;
     this.touch();
@@ -614,14 +615,15 @@ export class HttpExchange
     const route = this.route!.config;
     const downstream = this.downstream;
     if (
-      receivedHead !== undefined &&
+      received !== undefined &&
       downstream.writeReceivedHead !== undefined &&
       this.retryOverflow === undefined &&
       !(this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
     ) {
-      this.forwardReceivedHead(call, status, headers, receivedHead, route.responseHeaders);
+      this.forwardReceivedHead(call, status, received, route.responseHeaders);
       return;
     }
+    const headers = given ?? received!.headers;
     const out = downstreamResponseHeaders(headers);
     if (route.responseHeaders !== undefined) applyHeaderOperations(out, route.responseHeaders);
     if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
@@ -670,31 +672,30 @@ export class HttpExchange
   private forwardReceivedHead(
     call: UpstreamCall,
     status: number,
-    headers: IncomingHeaders,
-    receivedHead: string,
+    received: ResponseHead,
     ops: HeaderOperations | undefined,
   ): void {
     const close = this.context.draining();
-    const grpcStatus = headers['grpc-status'];
-    if (typeof grpcStatus === 'string') {
+    const grpcStatus = received.grpcStatus;
+    if (grpcStatus !== undefined) {
       this.grpcStatus = grpcStatus;
-      this.grpcMessage = headers['grpc-message'] as string | undefined;
+      this.grpcMessage = received.grpcMessage;
     }
     this.status = status;
     this.sentHeaders = undefined;
-    this.receivedHeaders = headers;
+    this.received = received;
     this.receivedOps = ops;
     this.receivedClose = close;
     const downstream = this.downstream;
     if (downstream.destroyed) return;
     try {
-      downstream.writeReceivedHead!(status, receivedHead, connectionListed(headers), ops, close);
+      downstream.writeReceivedHead!(status, received.text, connectionTokens(received.connection), ops, close);
     } catch (error) {
       this.headNotForwardable(call, error as Error);
       return;
     }
     // As in onResponse: a streamed response's head goes out now.
-    if (headers['content-length'] === undefined || status === 204 || status === 304 || this.method === 'HEAD')
+    if (!received.hasContentLength || status === 204 || status === 304 || this.method === 'HEAD')
       downstream.flushHead();
   }
 

@@ -24,23 +24,73 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest chunked trailer section accepted. */
 export const MAX_TRAILER_BYTES = 16 * 1024;
 
-export interface ResponseHead {
-  readonly status: number;
+/**
+ * A parsed response head. The fields every response needs (framing, persistence, the
+ * Connection value, gRPC status) are read when it is parsed; the header object only when
+ * `headers` is first read — a head forwarded as text (Downstream.writeReceivedHead) never
+ * needs it unless the access log or the traffic hook asks.
+ */
+export class ResponseHead {
+  constructor(
+    readonly status: number,
+    readonly framing: number,
+    /** Body bytes when framing is LENGTH. */
+    readonly length: number,
+    /** Whether the connection may carry another request after this response. */
+    readonly reusable: boolean,
+    /** `Keep-Alive: timeout=N` of the upstream, in seconds; -1 when not announced. */
+    readonly keepAliveSeconds: number,
+    /** The Connection field's value (repeats joined), or undefined. */
+    readonly connection: string | undefined,
+    /** The head has a Content-Length field. */
+    readonly hasContentLength: boolean,
+    readonly grpcStatus: string | undefined,
+    readonly grpcMessage: string | undefined,
+    /**
+     * The head's text as received (latin1, without its final CRLFCRLF); `headers` is parsed
+     * from it, from `fieldsFrom`, when first read.
+     */
+    readonly text: string,
+    private readonly fieldsFrom: number,
+    private parsedHeaders: IncomingHttpHeaders | undefined,
+  ) {}
+
   /** Lower-case names; `set-cookie` an array; other repeated fields joined with `, `. */
-  readonly headers: IncomingHttpHeaders;
-  readonly framing: number;
-  /** Body bytes when framing is LENGTH. */
-  readonly length: number;
-  /** Whether the connection may carry another request after this response. */
-  readonly reusable: boolean;
-  /** `Keep-Alive: timeout=N` of the upstream, in seconds; -1 when not announced. */
-  readonly keepAliveSeconds: number;
+  get headers(): IncomingHttpHeaders {
+    let headers = this.parsedHeaders;
+    if (headers === undefined) {
+      const fields = Object.create(null) as Record<string, string | string[] | undefined>;
+      // The lines were checked when the head was parsed: this cannot refuse.
+      if (this.fieldsFrom < this.text.length) parseFieldLines(this.text, this.fieldsFrom, fields);
+      headers = fields as IncomingHttpHeaders;
+      this.parsedHeaders = headers;
+    }
+    return headers;
+  }
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Control characters other than horizontal tab (and CR/LF, which end lines). */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^\d{1,15}$/;
+/**
+ * Field lines that parseFieldLines accepts, checked in one pass (from `lastIndex`, to the end):
+ * a token, a colon, a value of visible characters, tabs and obs-text; lines joined by CRLF.
+ */
+const PLAIN_FIELD_LINES =
+  /(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*$/y;
+/** 1 at the name lengths the response parser reads values of (see NotedFields.read). */
+const NOTED_LENGTHS = new Uint8Array(18);
+for (const name of [
+  '__proto__',
+  'connection',
+  'keep-alive',
+  'grpc-status',
+  'grpc-message',
+  'content-length',
+  'transfer-encoding',
+])
+  NOTED_LENGTHS[name.length] = 1;
 
 /** Fields Node's client keeps only the first of, when repeated. */
 const SINGLE: ReadonlySet<string> = new Set([
@@ -130,27 +180,35 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
     return 'malformed status code';
   const status = Number(code);
   const lineEnd = head.indexOf('\r\n');
-  const headers = Object.create(null) as Record<string, string | string[] | undefined>;
-  if (lineEnd >= 0) {
-    const refused = parseFieldLines(head, lineEnd + 2, headers);
-    if (refused !== undefined) return refused;
+  const from = lineEnd < 0 ? head.length : lineEnd + 2;
+  const noted = new NotedFields();
+  let headers: Record<string, string | string[] | undefined> | undefined;
+  if (from < head.length) {
+    PLAIN_FIELD_LINES.lastIndex = from;
+    if (!PLAIN_FIELD_LINES.test(head) || !noted.read(head, from)) {
+      // Something to refuse, or a field of interest repeated: the whole parse says which.
+      headers = Object.create(null) as Record<string, string | string[] | undefined>;
+      const refused = parseFieldLines(head, from, headers);
+      if (refused !== undefined) return refused;
+      noted.take(headers);
+    }
   }
   const http10 = head.charCodeAt(7) === 0x30;
   let reusable = !http10;
-  const connection = headers['connection'];
+  const connection = noted.connection;
   if (typeof connection === 'string') {
     if (hasToken(connection, 'close')) reusable = false;
     else if (hasToken(connection, 'keep-alive')) reusable = true;
   }
   let keepAliveSeconds = -1;
-  const keepAlive = headers['keep-alive'];
+  const keepAlive = noted.keepAlive;
   if (typeof keepAlive === 'string') {
     const seconds = /timeout=(\d+)/.exec(keepAlive)?.[1];
     if (seconds !== undefined) keepAliveSeconds = Number(seconds);
   }
 
   let contentLength = -1;
-  const lengthValue = headers['content-length'];
+  const lengthValue = noted.contentLength;
   if (typeof lengthValue === 'string' && DIGITS.test(lengthValue)) {
     contentLength = Number(lengthValue); // the usual case: one plain number
   } else if (typeof lengthValue === 'string') {
@@ -164,7 +222,7 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
   }
   let chunked = false;
   let otherCoding = false;
-  const transferEncoding = headers['transfer-encoding'];
+  const transferEncoding = noted.transferEncoding;
   if (typeof transferEncoding === 'string') {
     if (contentLength >= 0) return 'both transfer-encoding and content-length';
     const codings = transferEncoding.split(',');
@@ -188,7 +246,81 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
     length = contentLength;
   }
   if (framing === UNTIL_CLOSE) reusable = false;
-  return { status, headers: headers as IncomingHttpHeaders, framing, length, reusable, keepAliveSeconds };
+  return new ResponseHead(
+    status,
+    framing,
+    length,
+    reusable,
+    keepAliveSeconds,
+    connection,
+    lengthValue !== undefined,
+    noted.grpcStatus,
+    noted.grpcMessage,
+    head,
+    from,
+    headers as IncomingHttpHeaders | undefined,
+  );
+}
+
+/** The values of the fields a response head is read for, without a header object. */
+class NotedFields {
+  connection: string | undefined = undefined;
+  keepAlive: string | undefined = undefined;
+  contentLength: string | undefined = undefined;
+  transferEncoding: string | undefined = undefined;
+  grpcStatus: string | undefined = undefined;
+  grpcMessage: string | undefined = undefined;
+
+  /**
+   * Reads the noted fields from lines already checked by PLAIN_FIELD_LINES; false when one is
+   * repeated (or named `__proto__`): the caller then parses the head the whole way.
+   */
+  read(head: string, from: number): boolean {
+    let pos = from;
+    while (pos < head.length) {
+      let end = head.indexOf('\r\n', pos);
+      if (end < 0) end = head.length;
+      const colon = head.indexOf(':', pos);
+      const nameLength = colon - pos;
+      if (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1) {
+        const name = head.slice(pos, colon).toLowerCase();
+        if (name === '__proto__') return false;
+        let repeated = false;
+        if (name === 'content-length') {
+          repeated = this.contentLength !== undefined;
+          this.contentLength = trimOws(head.slice(colon + 1, end));
+        } else if (name === 'connection') {
+          repeated = this.connection !== undefined;
+          this.connection = trimOws(head.slice(colon + 1, end));
+        } else if (name === 'keep-alive') {
+          repeated = this.keepAlive !== undefined;
+          this.keepAlive = trimOws(head.slice(colon + 1, end));
+        } else if (name === 'transfer-encoding') {
+          repeated = this.transferEncoding !== undefined;
+          this.transferEncoding = trimOws(head.slice(colon + 1, end));
+        } else if (name === 'grpc-status') {
+          repeated = this.grpcStatus !== undefined;
+          this.grpcStatus = trimOws(head.slice(colon + 1, end));
+        } else if (name === 'grpc-message') {
+          repeated = this.grpcMessage !== undefined;
+          this.grpcMessage = trimOws(head.slice(colon + 1, end));
+        }
+        if (repeated) return false;
+      }
+      pos = end + 2;
+    }
+    return true;
+  }
+
+  /** Takes the values from a parsed header object (repeats joined as there). */
+  take(headers: Record<string, string | string[] | undefined>): void {
+    this.connection = headers['connection'] as string | undefined;
+    this.keepAlive = headers['keep-alive'] as string | undefined;
+    this.contentLength = headers['content-length'] as string | undefined;
+    this.transferEncoding = headers['transfer-encoding'] as string | undefined;
+    this.grpcStatus = headers['grpc-status'] as string | undefined;
+    this.grpcMessage = headers['grpc-message'] as string | undefined;
+  }
 }
 
 export class ChunkedBodyError extends Error {}

@@ -35,17 +35,18 @@ export interface UpstreamCallHandler {
   /** The upstream answered `100 Continue`. */
   onContinue(call: UpstreamCall): void;
   /**
-   * The response head; the body follows through onData. Headers include pseudo-headers for
-   * HTTP/2; `endsStream` when the head ends the response (an HTTP/2 trailers-only answer).
-   * `receivedHead`: on HTTP/1.1, the head's text as received (latin1, without its final
-   * CRLFCRLF), for a downstream that forwards it as text (`Downstream.writeReceivedHead`).
+   * The response head; the body follows through onData. HTTP/2 gives `headers` (pseudo-headers
+   * included); `endsStream` when the head ends the response (a trailers-only answer). HTTP/1.1
+   * gives `received` instead: the parsed head, with its text as received (latin1, without its
+   * final CRLFCRLF) for a downstream that forwards it as text (`Downstream.writeReceivedHead`),
+   * and its header object built only when read.
    */
   onResponse(
     call: UpstreamCall,
     status: number,
-    headers: IncomingHeaders,
+    headers: IncomingHeaders | undefined,
     endsStream: boolean,
-    receivedHead?: string,
+    received?: ResponseHead,
   ): void;
   onData(call: UpstreamCall, chunk: Buffer): void;
   /**
@@ -293,7 +294,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
         const parsed = parseResponseHead(text, this.head.method === 'HEAD');
         at = end;
         if (typeof parsed === 'string') return this.fail(`malformed upstream response head: ${parsed}`);
-        if (!this.onHead(parsed, text)) return;
+        if (!this.onHead(parsed)) return;
         continue;
       }
       if (this.phase === BODY_PHASE) {
@@ -333,7 +334,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
   }
 
   /** A response head; false when nothing more is to be read (done, or failed). */
-  private onHead(parsed: ResponseHead, text: string): boolean {
+  private onHead(parsed: ResponseHead): boolean {
     const status = parsed.status;
     if (status < 200) {
       if (status === 101) {
@@ -351,7 +352,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
       this.pool.noteKeepAliveTimeout(this.connection!, parsed.keepAliveSeconds);
     if (parsed.framing === CHUNKED) this.decoder = new ChunkedDecoder();
     this.phase = BODY_PHASE;
-    this.handler.onResponse(this, status, parsed.headers, false, text);
+    this.handler.onResponse(this, status, undefined, false, parsed);
     if (this.done) return false;
     if (parsed.framing === NO_BODY) {
       this.complete(false);

@@ -81,6 +81,37 @@ describe('proxy HTTP/1.1 response head parser', () => {
     );
   });
 
+  it('reads the fields it needs alike whether the header object is built at once or when read', () => {
+    // Plain: the object waits until read. A repeated field of interest: built at once.
+    const plain = head(
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive, x-hop\r\ngrpc-status: 0\r\nGrpc-Message: ok\r\n' +
+        'x-hop: 1\r\ncontent-length: 2',
+    );
+    const repeated = head(
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nconnection: x-hop\r\ngrpc-status: 0\r\nGrpc-Message: ok\r\n' +
+        'x-hop: 1\r\ncontent-length: 2',
+    );
+    for (const parsed of [plain, repeated]) {
+      assert.equal(parsed.connection, 'keep-alive, x-hop');
+      assert.equal(parsed.grpcStatus, '0');
+      assert.equal(parsed.grpcMessage, 'ok');
+      assert.equal(parsed.hasContentLength, true);
+      assert.equal(parsed.length, 2);
+      assert.deepEqual(
+        { ...parsed.headers },
+        {
+          connection: 'keep-alive, x-hop',
+          'grpc-status': '0',
+          'grpc-message': 'ok',
+          'x-hop': '1',
+          'content-length': '2',
+        },
+      );
+    }
+    assert.equal(head('HTTP/1.1 204 No Content').hasContentLength, false);
+    assert.match(refusal('HTTP/1.1 200 OK\r\n__proto__: x'), /__proto__/);
+  });
+
   it('knows which responses have no body, and which run until the close', () => {
     assert.equal(head('HTTP/1.1 204 No Content\r\ncontent-length: 5').framing, NO_BODY);
     assert.equal(head('HTTP/1.1 304 Not Modified\r\ntransfer-encoding: chunked').framing, NO_BODY);
