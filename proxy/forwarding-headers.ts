@@ -5,7 +5,7 @@
  * and Upgrade on a WebSocket handshake. The proxy sets or extends `x-forwarded-for`,
  * `x-forwarded-proto`, `x-request-id` and W3C `traceparent`.
  */
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OutgoingHeaders } from './header-operations';
 
@@ -68,7 +68,7 @@ export interface RequestIds {
 /** Reads or makes the request id and trace context of a request (W3C Trace Context §3.3 for an invalid one). */
 export function requestIdsOf(headers: IncomingHeaders): RequestIds {
   const given = headers['x-request-id'];
-  const requestId = typeof given === 'string' && given !== '' ? given : randomUUID();
+  const requestId = typeof given === 'string' && given !== '' ? given : newRequestId();
   const traceparent = headers['traceparent'];
   if (typeof traceparent === 'string' && isValidTraceparent(traceparent)) {
     return { requestId, traceparent, traceStarted: false };
@@ -151,20 +151,71 @@ export function isValidTraceparent(value: string): boolean {
  * tracer samples by its parent keeps tracing as it would without the proxy.
  */
 export function newTraceparent(): string {
-  if (traceOffset === traceEntropy.length) {
-    randomFillSync(traceEntropy);
-    traceOffset = 0;
-  }
-  const hex = traceEntropy.toString('hex', traceOffset, traceOffset + TRACE_ID_BYTES);
-  traceOffset += TRACE_ID_BYTES;
-  return `00-${hex.slice(0, 32)}-${hex.slice(32, 48)}-01`;
+  const from = drawEntropy(TRACE_ID_BYTES);
+  const text = idText;
+  text[0] = 0x30; // 00-
+  text[1] = 0x30;
+  text[2] = 0x2d;
+  let at = hexInto(text, 3, from, 16);
+  text[at++] = 0x2d;
+  at = hexInto(text, at, from + 16, 8);
+  text[at++] = 0x2d; // -01
+  text[at++] = 0x30;
+  text[at++] = 0x31;
+  return text.toString('latin1', 0, at);
+}
+
+/**
+ * A new request id: a random (version 4) UUID, as `crypto.randomUUID` makes, written as one
+ * flat string (randomUUID concatenates 20 pieces, which every later test of the value flattens).
+ */
+export function newRequestId(): string {
+  const from = drawEntropy(16);
+  const bytes = entropy;
+  bytes[from + 6] = (bytes[from + 6]! & 0x0f) | 0x40; // version 4
+  bytes[from + 8] = (bytes[from + 8]! & 0x3f) | 0x80; // variant 10
+  const text = idText;
+  let at = hexInto(text, 0, from, 4);
+  text[at++] = 0x2d;
+  at = hexInto(text, at, from + 4, 2);
+  text[at++] = 0x2d;
+  at = hexInto(text, at, from + 6, 2);
+  text[at++] = 0x2d;
+  at = hexInto(text, at, from + 8, 2);
+  text[at++] = 0x2d;
+  at = hexInto(text, at, from + 10, 6);
+  return text.toString('latin1', 0, at);
 }
 
 /** Random bytes of a trace id (16) and a parent id (8). */
 const TRACE_ID_BYTES = 24;
-/** Entropy for this many traceparents is drawn at once (one call into the CSPRNG, not one per request). */
-const traceEntropy = Buffer.alloc(TRACE_ID_BYTES * 128);
-let traceOffset = traceEntropy.length;
+/** Entropy for ids, drawn in batches (one call into the CSPRNG per 128 traceparents, not one per id). */
+const entropy = Buffer.alloc(TRACE_ID_BYTES * 128);
+let entropyOffset = entropy.length;
+/** Where an id's text is put together before it becomes a string. */
+const idText = Buffer.alloc(64);
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Reserves `bytes` fresh random bytes of `entropy`; returns where they start. */
+function drawEntropy(bytes: number): number {
+  if (entropyOffset + bytes > entropy.length) {
+    randomFillSync(entropy);
+    entropyOffset = 0;
+  }
+  const from = entropyOffset;
+  entropyOffset += bytes;
+  return from;
+}
+
+/** Writes `count` entropy bytes from `from` as lower-case hex into `text` at `at`; returns the end. */
+function hexInto(text: Buffer, at: number, from: number, count: number): number {
+  for (let i = from; i < from + count; i++) {
+    const b = entropy[i]!;
+    text[at++] = HEX_DIGITS[b >> 4]!;
+    text[at++] = HEX_DIGITS[b & 15]!;
+  }
+  return at;
+}
 
 /** `::ffff:10.0.0.1` → `10.0.0.1`: the form other proxies and services expect. */
 export function plainAddress(address: string): string {

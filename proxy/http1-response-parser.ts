@@ -126,8 +126,24 @@ function trimOws(value: string): string {
 export function hasToken(value: string, token: string): boolean {
   // The usual case, one token and nothing else, without splitting.
   if (value.length === token.length) return value === token || value.toLowerCase() === token;
-  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+  if (value.length < token.length) return false;
+  // Element by element, without splitting (String.prototype.split calls into the runtime).
+  let from = 0;
+  while (from <= value.length) {
+    let to = value.indexOf(',', from);
+    if (to < 0) to = value.length;
+    let start = from;
+    let end = to;
+    while (start < end && isOws(value.charCodeAt(start))) start++;
+    while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+    if (end - start === token.length && value.slice(start, end).toLowerCase() === token) return true;
+    from = to + 1;
+  }
   return false;
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /**
