@@ -24,6 +24,23 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'host',
 ]);
 
+/** Whether `name` (lower-case) is in {@link HOP_BY_HOP}; compared, not hashed, for the hot path. */
+export function isHopByHop(name: string): boolean {
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'transfer-encoding':
+    case 'upgrade':
+    case 'te':
+    case 'http2-settings':
+    case 'host':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** Incoming headers, as Node's HTTP/1.1 and HTTP/2 servers and clients give them. */
 export type IncomingHeaders = IncomingHttpHeaders | Readonly<Record<string, string | string[] | undefined>>;
 
@@ -189,8 +206,8 @@ export function newRequestId(): string {
 
 /** Random bytes of a trace id (16) and a parent id (8). */
 const TRACE_ID_BYTES = 24;
-/** Entropy for ids, drawn in batches (one call into the CSPRNG per 128 traceparents, not one per id). */
-const entropy = Buffer.alloc(TRACE_ID_BYTES * 128);
+/** Entropy for ids, drawn in batches: one call into the CSPRNG per ~800 requests, not one per id. */
+const entropy = Buffer.alloc(32 * 1024);
 let entropyOffset = entropy.length;
 /** Where an id's text is put together before it becomes a string. */
 const idText = Buffer.alloc(64);

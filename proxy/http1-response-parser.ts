@@ -92,6 +92,50 @@ for (const name of [
 ])
   NOTED_LENGTHS[name.length] = 1;
 
+/**
+ * Common field names, each mapped to itself: a name read from a head is a new string, and a
+ * new string as a property key is looked up among the interned ones — in the runtime, on every
+ * request, while a store site has seen one name only (requests with just `Host`). The constant
+ * from this table is interned already.
+ */
+const COMMON_NAMES: ReadonlyMap<string, string> = new Map(
+  [
+    'accept',
+    'accept-encoding',
+    'accept-language',
+    'authorization',
+    'cache-control',
+    'connection',
+    'content-encoding',
+    'content-length',
+    'content-type',
+    'cookie',
+    'date',
+    'etag',
+    'expect',
+    'grpc-message',
+    'grpc-status',
+    'host',
+    'keep-alive',
+    'last-modified',
+    'location',
+    'origin',
+    'referer',
+    'server',
+    'set-cookie',
+    'te',
+    'traceparent',
+    'tracestate',
+    'transfer-encoding',
+    'upgrade',
+    'user-agent',
+    'vary',
+    'x-forwarded-for',
+    'x-forwarded-proto',
+    'x-request-id',
+  ].map((name) => [name, name]),
+);
+
 /** Fields Node's client keeps only the first of, when repeated. */
 const SINGLE: ReadonlySet<string> = new Set([
   'age',
@@ -163,7 +207,8 @@ export function parseFieldLines(
     if (first === 0x20 || first === 0x09) return 'obsolete line folding';
     const colon = head.indexOf(':', pos);
     if (colon <= pos || colon > end) return 'header line without a name and colon';
-    const name = head.slice(pos, colon).toLowerCase();
+    const lower = head.slice(pos, colon).toLowerCase();
+    const name = COMMON_NAMES.get(lower) ?? lower;
     if (!TOKEN.test(name)) return `malformed header name ${JSON.stringify(name)}`;
     const value = trimOws(head.slice(colon + 1, end));
     if (BAD_VALUE.test(value)) return `control character in header ${name}`;

@@ -43,7 +43,7 @@ import {
   NO_BODY,
   type ChunkedBodySink,
 } from './http1-response-parser';
-import { HOP_BY_HOP } from './forwarding-headers';
+import { HOP_BY_HOP, isHopByHop } from './forwarding-headers';
 import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
@@ -223,7 +223,7 @@ export class Http1ServerRequest implements Downstream {
       let drop = false;
       if (cut !== undefined || (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1)) {
         const name = head.slice(pos, colon).toLowerCase();
-        if (HOP_BY_HOP_RESPONSE.has(name) || cut?.has(name) === true) drop = true;
+        if (isHopByHop(name) || (cut !== undefined && cut.has(name))) drop = true;
         else if (name === 'content-length') {
           // Repeats were checked equal by the parser; one line goes on (as Node's client keeps one).
           if (hasLength) drop = true;

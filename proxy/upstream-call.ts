@@ -101,10 +101,10 @@ const BODY_PHASE = 1;
 const DONE_PHASE = 2;
 
 /**
- * Line breaks of a head built of `lines` lines (each ending in CRLF, the empty last one
- * included), when no value brought a NUL, CR or LF of its own: one pass over the text instead
- * of a test per value (values such as generated ids are concatenations, which a regular
- * expression would flatten first, in the runtime).
+ * Whether a head built of `lines` lines (each ending in CRLF, the empty last one included) has
+ * no NUL, CR or LF but its own line ends — no value brought one: one pass over the text instead
+ * of a regular expression per value (values such as generated ids are concatenations, which a
+ * regular expression flattens first, in the runtime).
  */
 export function isCleanHead(text: string, lines: number): boolean {
   if (text.indexOf('\0') >= 0) return false;

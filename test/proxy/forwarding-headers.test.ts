@@ -1,11 +1,24 @@
 /**
- * The ids the proxy gives requests that come without them (proxy/forwarding-headers.ts):
- * version 4 UUIDs for x-request-id and valid, sampled W3C traceparents, all distinct. No network.
+ * proxy/forwarding-headers.ts in process: the ids the proxy gives requests that come without
+ * them (version 4 UUIDs for x-request-id, valid sampled W3C traceparents, all distinct) and the
+ * hop-by-hop test of the hot path. No network.
  */
 import { strict as assert } from 'node:assert';
-import { isValidTraceparent, newRequestId, newTraceparent } from '../../proxy/forwarding-headers';
+import {
+  HOP_BY_HOP,
+  isHopByHop,
+  isValidTraceparent,
+  newRequestId,
+  newTraceparent,
+} from '../../proxy/forwarding-headers';
 
-describe('proxy request ids', () => {
+describe('proxy forwarding headers', () => {
+  it('tells hop-by-hop names as the HOP_BY_HOP set does', () => {
+    for (const name of HOP_BY_HOP) assert.equal(isHopByHop(name), true, name);
+    for (const name of ['content-length', 'date', 'x-te', 'hosts', 'Connection', ''])
+      assert.equal(isHopByHop(name), false, name);
+  });
+
   it('makes version 4 UUIDs, each new', () => {
     const seen = new Set<string>();
     // Over several refills of the entropy batch.
