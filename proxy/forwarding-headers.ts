@@ -128,7 +128,8 @@ export function upstreamRequestHeaders(
   if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = facts.secure ? 'https' : 'http';
   out['x-request-id'] = ids.requestId;
   out['traceparent'] = ids.traceparent;
-  if (ids.traceStarted) delete out['tracestate'];
+  // (A delete goes through the runtime even for a field that is not there.)
+  if (ids.traceStarted && out['tracestate'] !== undefined) delete out['tracestate'];
   return out;
 }
 

@@ -235,11 +235,10 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
     head.charCodeAt(8) !== 0x20
   )
     return 'malformed status line';
-  const code = head.slice(9, 12);
   const after = head.charCodeAt(12);
-  if (!/^[1-9]\d\d$/.test(code) || !(Number.isNaN(after) || after === 0x20 || after === 0x0d))
+  const status = statusCode(head);
+  if (status < 0 || !(Number.isNaN(after) || after === 0x20 || after === 0x0d))
     return 'malformed status code';
-  const status = Number(code);
   const lineEnd = head.indexOf('\r\n');
   const from = lineEnd < 0 ? head.length : lineEnd + 2;
   const noted = new NotedFields();
@@ -271,7 +270,7 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
   let contentLength = -1;
   const lengthValue = noted.contentLength;
   if (typeof lengthValue === 'string' && DIGITS.test(lengthValue)) {
-    contentLength = Number(lengthValue); // the usual case: one plain number
+    contentLength = decimal(lengthValue); // the usual case: one plain number
   } else if (typeof lengthValue === 'string') {
     for (const part of lengthValue.split(',')) {
       const text = part.trim();
@@ -343,28 +342,29 @@ class NotedFields {
       if (end < 0) end = head.length;
       const colon = head.indexOf(':', pos);
       const nameLength = colon - pos;
+      // Names compared in place, case-insensitively: no slice, no lower-case copy per line.
       if (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1) {
-        const name = head.slice(pos, colon).toLowerCase();
-        if (name === '__proto__') return false;
         let repeated = false;
-        if (name === 'content-length') {
+        if (nameIs(head, pos, 'content-length')) {
           repeated = this.contentLength !== undefined;
           this.contentLength = trimOws(head.slice(colon + 1, end));
-        } else if (name === 'connection') {
+        } else if (nameIs(head, pos, 'connection')) {
           repeated = this.connection !== undefined;
           this.connection = trimOws(head.slice(colon + 1, end));
-        } else if (name === 'keep-alive') {
+        } else if (nameIs(head, pos, 'keep-alive')) {
           repeated = this.keepAlive !== undefined;
           this.keepAlive = trimOws(head.slice(colon + 1, end));
-        } else if (name === 'transfer-encoding') {
+        } else if (nameIs(head, pos, 'transfer-encoding')) {
           repeated = this.transferEncoding !== undefined;
           this.transferEncoding = trimOws(head.slice(colon + 1, end));
-        } else if (name === 'grpc-status') {
+        } else if (nameIs(head, pos, 'grpc-status')) {
           repeated = this.grpcStatus !== undefined;
           this.grpcStatus = trimOws(head.slice(colon + 1, end));
-        } else if (name === 'grpc-message') {
+        } else if (nameIs(head, pos, 'grpc-message')) {
           repeated = this.grpcMessage !== undefined;
           this.grpcMessage = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, '__proto__')) {
+          return false;
         }
         if (repeated) return false;
       }
@@ -382,6 +382,38 @@ class NotedFields {
     this.grpcStatus = headers['grpc-status'] as string | undefined;
     this.grpcMessage = headers['grpc-message'] as string | undefined;
   }
+}
+
+/**
+ * Whether the field name at `head[pos]` is `name` (lower-case), ignoring case; the caller knows
+ * the lengths are equal. Only letters fold: `-` and digits must match exactly.
+ */
+export function nameIs(head: string, pos: number, name: string): boolean {
+  const length = name.length;
+  if (head.charCodeAt(pos + length) !== 0x3a /* : */) return false;
+  for (let i = 0; i < length; i++) {
+    const c = head.charCodeAt(pos + i);
+    const t = name.charCodeAt(i);
+    if (c !== t && (t < 0x61 || t > 0x7a || (c | 0x20) !== t)) return false;
+  }
+  return true;
+}
+
+/** The three digits at 9–11 of a status line (the first not 0), or -1. */
+function statusCode(head: string): number {
+  const a = head.charCodeAt(9) - 0x30;
+  const b = head.charCodeAt(10) - 0x30;
+  const c = head.charCodeAt(11) - 0x30;
+  // NaN (a short line) fails every comparison.
+  if (!(a >= 1 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) return -1;
+  return a * 100 + b * 10 + c;
+}
+
+/** The value of a string of decimal digits (checked by the caller; at most 15: exact in a double). */
+function decimal(digits: string): number {
+  let n = 0;
+  for (let i = 0; i < digits.length; i++) n = n * 10 + (digits.charCodeAt(i) - 0x30);
+  return n;
 }
 
 export class ChunkedBodyError extends Error {}

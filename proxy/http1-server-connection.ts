@@ -40,6 +40,7 @@ import {
   ChunkedDecoder,
   headEnd,
   LENGTH,
+  nameIs,
   NO_BODY,
   type ChunkedBodySink,
 } from './http1-response-parser';
@@ -221,9 +222,20 @@ export class Http1ServerRequest implements Downstream {
       const colon = head.indexOf(':', pos);
       const nameLength = colon - pos;
       let drop = false;
-      if (cut !== undefined || (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1)) {
+      if (cut === undefined) {
+        // The usual case: names compared in place (no slice, no lower-case copy per line).
+        if (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1) {
+          if (nameLength === 14 && nameIs(head, pos, 'content-length')) {
+            // Repeats were checked equal by the parser; one line goes on (as Node's client keeps one).
+            if (hasLength) drop = true;
+            hasLength = true;
+          } else if (nameLength === 4 && nameIs(head, pos, 'date')) hasDate = true;
+          else drop = isHopByHopAt(head, pos, nameLength);
+        }
+      } else {
+        // Names the upstream's Connection lists, or header operations replace: any name.
         const name = head.slice(pos, colon).toLowerCase();
-        if (isHopByHop(name) || (cut !== undefined && cut.has(name))) drop = true;
+        if (isHopByHop(name) || cut.has(name)) drop = true;
         else if (name === 'content-length') {
           // Repeats were checked equal by the parser; one line goes on (as Node's client keeps one).
           if (hasLength) drop = true;
@@ -359,6 +371,28 @@ const HOP_BY_HOP_RESPONSE = HOP_BY_HOP;
 /** 1 at the lengths of the names `writeReceivedHead` must look at (hop-by-hop, content-length, date). */
 const NOTED_LENGTHS = new Uint8Array(18);
 for (const name of [...HOP_BY_HOP_RESPONSE, 'content-length', 'date']) NOTED_LENGTHS[name.length] = 1;
+
+/** Whether the field name of `length` at `head[pos]` is hop-by-hop (see isHopByHop). */
+function isHopByHopAt(head: string, pos: number, length: number): boolean {
+  switch (length) {
+    case 2:
+      return nameIs(head, pos, 'te');
+    case 4:
+      return nameIs(head, pos, 'host');
+    case 7:
+      return nameIs(head, pos, 'upgrade');
+    case 10:
+      return nameIs(head, pos, 'connection') || nameIs(head, pos, 'keep-alive');
+    case 14:
+      return nameIs(head, pos, 'http2-settings');
+    case 16:
+      return nameIs(head, pos, 'proxy-connection');
+    case 17:
+      return nameIs(head, pos, 'transfer-encoding');
+    default:
+      return false;
+  }
+}
 
 /** A field line from a route's header operation (names were checked when the route was read). */
 function opLine(name: string, value: string): string {

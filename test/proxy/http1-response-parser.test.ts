@@ -13,6 +13,7 @@ import {
   ChunkedDecoder,
   LENGTH,
   NO_BODY,
+  nameIs,
   parseResponseHead,
   UNTIL_CLOSE,
   type ResponseHead,
@@ -110,6 +111,14 @@ describe('proxy HTTP/1.1 response head parser', () => {
     }
     assert.equal(head('HTTP/1.1 204 No Content').hasContentLength, false);
     assert.match(refusal('HTTP/1.1 200 OK\r\n__proto__: x'), /__proto__/);
+  });
+
+  it('compares field names in place, folding letters only', () => {
+    assert.equal(nameIs('x\r\nContent-LENGTH: 1', 3, 'content-length'), true);
+    assert.equal(nameIs('content-lengths: 1', 0, 'content-length'), false);
+    assert.equal(nameIs('content\rlength: 1', 0, 'content-length'), false);
+    assert.equal(nameIs('HTTP2-Settings: 1', 0, 'http2-settings'), true);
+    assert.equal(nameIs('http\x12-settings: 1', 0, 'http2-settings'), false);
   });
 
   it('knows which responses have no body, and which run until the close', () => {
