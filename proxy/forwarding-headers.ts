@@ -8,6 +8,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OutgoingHeaders } from './header-operations';
+import { nameIs } from './http1-response-parser';
 
 /**
  * Fields a proxy never forwards, in either direction: hop-by-hop (RFC 9110 §7.6.1), plus
@@ -131,6 +132,122 @@ export function upstreamRequestHeaders(
   // (A delete goes through the runtime even for a field that is not there.)
   if (ids.traceStarted && out['tracestate'] !== undefined) delete out['tracestate'];
   return out;
+}
+
+/** Field lines to send upstream, as text: see {@link upstreamFieldLines}. */
+export interface UpstreamFieldLines {
+  /** The lines, each ending in CRLF; no Host line, no framing line of the proxy's own. */
+  readonly text: string;
+  /** How many lines `text` has. */
+  readonly lines: number;
+  /** A Content-Length line is among them. */
+  readonly hasLength: boolean;
+}
+
+/**
+ * The end-to-end request fields to send upstream as the text of field lines, from `head`, a
+ * received HTTP/1.1 request head whose every field is on one line, and `incoming`, its parsed
+ * fields: what {@link upstreamRequestHeaders} sends (without `keepUpgrade`), with the lines
+ * forwarded as received rather than rebuilt from an object — the lines the proxy sets
+ * (`x-forwarded-for`, `x-request-id`, `traceparent`, `te: trailers`, and `x-forwarded-proto`
+ * when absent) come last.
+ */
+export function upstreamFieldLines(
+  head: string,
+  incoming: IncomingHeaders,
+  facts: ForwardingFacts,
+  ids: RequestIds,
+): UpstreamFieldLines {
+  const listed = connectionListed(incoming);
+  const traceStarted = ids.traceStarted;
+  let text = '';
+  let lines = 0;
+  // Runs of kept lines are copied as slices: [keepFrom, pos) is kept so far.
+  let pos = head.indexOf('\r\n');
+  pos = pos < 0 ? head.length : pos + 2;
+  let keepFrom = pos;
+  while (pos < head.length) {
+    let end = head.indexOf('\r\n', pos);
+    if (end < 0) end = head.length;
+    const colon = head.indexOf(':', pos);
+    let drop: boolean;
+    if (listed === undefined) {
+      drop = isDroppedUpstreamAt(head, pos, colon - pos, traceStarted);
+    } else {
+      const name = head.slice(pos, colon).toLowerCase();
+      drop = isHopByHop(name) || listed.has(name) || isDroppedUpstream(name, traceStarted);
+    }
+    if (drop) {
+      if (pos > keepFrom) text += head.slice(keepFrom, pos);
+      keepFrom = end + 2;
+    } else {
+      lines++;
+    }
+    pos = end + 2;
+  }
+  if (keepFrom < head.length) text += `${head.slice(keepFrom)}\r\n`;
+  const te = incoming['te'];
+  if (te !== undefined && /(^|,)\s*trailers\s*(,|;|$)/i.test(String(te))) {
+    text += 'te: trailers\r\n';
+    lines++;
+  }
+  const client = plainAddress(facts.remoteAddress);
+  const forwardedFor = listed?.has('x-forwarded-for') === true ? undefined : incoming['x-forwarded-for'];
+  text += `x-forwarded-for: ${
+    forwardedFor === undefined
+      ? client
+      : `${Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor}, ${client}`
+  }\r\n`;
+  if (incoming['x-forwarded-proto'] === undefined || listed?.has('x-forwarded-proto') === true) {
+    text += facts.secure ? 'x-forwarded-proto: https\r\n' : 'x-forwarded-proto: http\r\n';
+    lines++;
+  }
+  text += `x-request-id: ${ids.requestId}\r\ntraceparent: ${ids.traceparent}\r\n`;
+  lines += 3;
+  const hasLength = incoming['content-length'] !== undefined && listed?.has('content-length') !== true;
+  return { text, lines, hasLength };
+}
+
+/** Fields the proxy sets itself, dropped from the received lines (tracestate: with a new trace). */
+function isDroppedUpstream(name: string, traceStarted: boolean): boolean {
+  return (
+    name === 'x-forwarded-for' ||
+    name === 'x-request-id' ||
+    name === 'traceparent' ||
+    (traceStarted && name === 'tracestate')
+  );
+}
+
+/** As isHopByHop(name) || isDroppedUpstream(name), for the name of `length` at `head[pos]`, compared in place. */
+function isDroppedUpstreamAt(head: string, pos: number, length: number, traceStarted: boolean): boolean {
+  switch (length) {
+    case 2:
+      return nameIs(head, pos, 'te');
+    case 4:
+      return nameIs(head, pos, 'host');
+    case 7:
+      return nameIs(head, pos, 'upgrade');
+    case 10:
+      return (
+        nameIs(head, pos, 'connection') ||
+        nameIs(head, pos, 'keep-alive') ||
+        (traceStarted && nameIs(head, pos, 'tracestate'))
+      );
+    case 11:
+      return nameIs(head, pos, 'traceparent');
+    case 12:
+      return nameIs(head, pos, 'x-request-id');
+    case 14:
+      return nameIs(head, pos, 'http2-settings');
+    case 15:
+      return nameIs(head, pos, 'x-forwarded-for');
+    case 16:
+      return nameIs(head, pos, 'proxy-connection');
+    case 17:
+      return nameIs(head, pos, 'transfer-encoding');
+    default:
+      return false;
+  }
 }
 
 /** The response headers to send downstream: `incoming` without pseudo-headers and hop-by-hop fields. */

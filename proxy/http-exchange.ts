@@ -27,6 +27,7 @@ import {
   downstreamResponseHeaders,
   forwardedTrailers,
   plainAddress,
+  upstreamFieldLines,
   upstreamRequestHeaders,
   type IncomingHeaders,
 } from './forwarding-headers';
@@ -54,6 +55,7 @@ import {
   type CallFailure,
   type UpstreamCall,
   type UpstreamCallHandler,
+  type UpstreamRequestHead,
 } from './upstream-call';
 import type { UpstreamCluster } from './upstream-cluster';
 import type { ResponseHead } from './http1-response-parser';
@@ -80,6 +82,9 @@ export interface ExchangeOrigin {
 }
 
 type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
+
+/** The headers object of an upstream head whose fields go as text (`fieldLines`). */
+const NO_HEADERS: OutgoingHeaders = Object.freeze({});
 
 export class HttpExchange
   extends ProxiedRequest
@@ -110,9 +115,7 @@ export class HttpExchange
   private verdict: RequestVerdict | undefined;
   private bag: AttributeBag | undefined;
   // Upstream request
-  private upstreamHead:
-    | { method: string; path: string; authority: string; headers: OutgoingHeaders; hasBody: boolean }
-    | undefined;
+  private upstreamHead: UpstreamRequestHead | undefined;
   private readonly hasBody: boolean;
   private bodyComplete = false;
   private bodyListening = false;
@@ -336,29 +339,42 @@ export class HttpExchange
     ) {
       this.replay = [];
     }
-    const headers = upstreamRequestHeaders(
-      this.headers,
-      { remoteAddress: this.remoteAddress, secure: this.secure },
-      this.ids,
-      false,
-    );
     const route = this.route!;
-    if (route.config.requestHeaders !== undefined)
-      applyHeaderOperations(headers, route.config.requestHeaders);
-    if (this.verdict?.allowed === true && this.verdict.requestHeaders !== undefined)
-      applyHeaderOperations(headers, this.verdict.requestHeaders);
-    let authority = action.hostRewrite ?? this.authority;
-    const hostHeader = headers['host'];
-    if (typeof hostHeader === 'string') {
-      // A header operation set the host: it wins, as the last word on the request.
-      authority = hostHeader;
-      delete headers['host'];
-    }
     const path =
       action.prefixRewrite === undefined
         ? this.url
         : action.prefixRewrite + this.url.slice(route.matchedPrefixLength);
-    this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    const verdictOps = this.verdict?.allowed === true ? this.verdict.requestHeaders : undefined;
+    const receivedHead = this.downstream.receivedHead;
+    if (
+      receivedHead !== undefined &&
+      upstream.config.protocol !== 'http2' &&
+      route.config.requestHeaders === undefined &&
+      verdictOps === undefined
+    ) {
+      // HTTP/1.1 both ways and no header operation: the received lines go on as text.
+      this.upstreamHead = {
+        method: this.method,
+        path,
+        authority: action.hostRewrite ?? this.authority,
+        headers: NO_HEADERS,
+        hasBody: this.hasBody,
+        fieldLines: upstreamFieldLines(receivedHead, this.headers, this, this.ids),
+      };
+    } else {
+      const headers = upstreamRequestHeaders(this.headers, this, this.ids, false);
+      if (route.config.requestHeaders !== undefined)
+        applyHeaderOperations(headers, route.config.requestHeaders);
+      if (verdictOps !== undefined) applyHeaderOperations(headers, verdictOps);
+      let authority = action.hostRewrite ?? this.authority;
+      const hostHeader = headers['host'];
+      if (typeof hostHeader === 'string') {
+        // A header operation set the host: it wins, as the last word on the request.
+        authority = hostHeader;
+        delete headers['host'];
+      }
+      this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    }
     const idleTimeoutMs = action.idleTimeoutMs ?? this.context.listener.streamIdleTimeoutMs;
     if (idleTimeoutMs > 0) {
       this.idleTimeoutMs = idleTimeoutMs;

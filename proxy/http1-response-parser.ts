@@ -192,13 +192,15 @@ function isOws(c: number): boolean {
 
 /**
  * Adds the header lines of `head[from, head.length)` (CRLF-separated, no final CRLF) to
- * `headers`, Node's way. Returns a string saying why a line is refused, else undefined.
+ * `headers`, Node's way. Returns a string saying why a line is refused, else the number of
+ * names added (fewer than the lines when a field was repeated).
  */
 export function parseFieldLines(
   head: string,
   from: number,
   headers: Record<string, string | string[] | undefined>,
-): string | undefined {
+): string | number {
+  let added = 0;
   let pos = from;
   while (pos < head.length) {
     let end = head.indexOf('\r\n', pos);
@@ -214,13 +216,15 @@ export function parseFieldLines(
     if (BAD_VALUE.test(value)) return `control character in header ${name}`;
     if (name === '__proto__') return 'malformed header name "__proto__"';
     const existing = headers[name];
-    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(existing)) existing.push(value);
+    if (existing === undefined) {
+      headers[name] = name === 'set-cookie' ? [value] : value;
+      added++;
+    } else if (Array.isArray(existing)) existing.push(value);
     else if (name === 'content-length' && existing !== value) return 'conflicting content-length values';
     else if (!SINGLE.has(name)) headers[name] = `${existing}, ${value}`;
     pos = end + 2;
   }
-  return undefined;
+  return added;
 }
 
 /**
@@ -249,7 +253,7 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
       // Something to refuse, or a field of interest repeated: the whole parse says which.
       headers = Object.create(null) as Record<string, string | string[] | undefined>;
       const refused = parseFieldLines(head, from, headers);
-      if (refused !== undefined) return refused;
+      if (typeof refused === 'string') return refused;
       noted.take(headers);
     }
   }
@@ -545,7 +549,7 @@ export class ChunkedDecoder {
     if (at > 0) {
       const trailers = Object.create(null) as Record<string, string | string[] | undefined>;
       const refused = parseFieldLines(text.slice(0, at), 2, trailers);
-      if (refused !== undefined) throw new ChunkedBodyError(`malformed trailer: ${refused}`);
+      if (typeof refused === 'string') throw new ChunkedBodyError(`malformed trailer: ${refused}`);
       this.trailers = trailers;
     }
     return start + (at + 4 - before);

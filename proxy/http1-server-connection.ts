@@ -96,6 +96,7 @@ export class Http1ServerRequest implements Downstream {
   readonly url: string;
   readonly headers: IncomingHeaders;
   readonly hasBody: boolean;
+  readonly receivedHead: string | undefined;
   readonly expectContinue: boolean;
   readonly minorVersion: number;
   readonly remoteAddress: string;
@@ -127,6 +128,7 @@ export class Http1ServerRequest implements Downstream {
     this.url = head.target;
     this.headers = head.headers;
     this.hasBody = head.framing !== NO_BODY;
+    this.receivedHead = head.repeatedFields ? undefined : head.text;
     this.expectContinue = head.expectContinue;
     this.minorVersion = head.minorVersion;
     this.keepAlive = head.keepAlive;

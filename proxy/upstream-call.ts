@@ -26,7 +26,7 @@ import {
   type ResponseHead,
 } from './http1-response-parser';
 import type { Http2SessionPool, PooledSession, SessionWaiter } from './http2-session-pool';
-import type { IncomingHeaders } from './forwarding-headers';
+import type { IncomingHeaders, UpstreamFieldLines } from './forwarding-headers';
 
 /** What an attempt tells the request path. After `onFailure` or `onEnd`, nothing more. */
 export interface UpstreamCallHandler {
@@ -76,10 +76,15 @@ export interface UpstreamRequestHead {
   readonly path: string;
   /** Host / :authority to send. */
   readonly authority: string;
-  /** End-to-end headers, without Host and pseudo-headers. */
+  /** End-to-end headers, without Host and pseudo-headers (empty when `fieldLines` is given). */
   readonly headers: OutgoingHeaders;
   /** False when the request has no body: the head alone is the request. */
   readonly hasBody: boolean;
+  /**
+   * HTTP/1.1 upstreams only: the end-to-end fields as text, forwarded from the received head
+   * (forwarding-headers.ts `upstreamFieldLines`), in place of `headers`.
+   */
+  readonly fieldLines?: UpstreamFieldLines | undefined;
 }
 
 export interface UpstreamCall {
@@ -201,6 +206,12 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
     let lines = 2;
     const headers = head.headers;
     let hasLength = false;
+    const fieldLines = head.fieldLines;
+    if (fieldLines !== undefined) {
+      text += fieldLines.text;
+      lines += fieldLines.lines;
+      hasLength = fieldLines.hasLength;
+    }
     for (const name in headers) {
       if (name === 'host' || name === 'connection') continue;
       const value = headers[name]!;
