@@ -735,12 +735,20 @@ export class HttpExchange
     if (call !== this.call || this.phase !== 'responding') return;
     this.responseBytes += chunk.length;
     this.touch();
-    if (!this.downstream.write(chunk)) call.pause();
+    const downstream = this.downstream;
+    // An HTTP/1.1 call's chunk is in the connection's read buffer, reused for its next read
+    // unless something still points into it. A downstream that cannot tell (Node's HTTP/2 and
+    // TLS servers, which queue what they are given) gets a copy: small bodies cost a small copy
+    // rather than a new read buffer per read.
+    const bytes =
+      downstream.holdsWrittenBytes === undefined && call instanceof Http1Call ? Buffer.from(chunk) : chunk;
+    if (!downstream.write(bytes)) call.pause();
   }
 
   holdsResponseBytes(): boolean {
+    // Only asked by HTTP/1.1 calls; without holdsWrittenBytes, onData wrote a copy.
     const downstream = this.downstream;
-    return downstream.holdsWrittenBytes === undefined || downstream.holdsWrittenBytes();
+    return downstream.holdsWrittenBytes !== undefined && downstream.holdsWrittenBytes();
   }
 
   onResponseDrain(): void {
