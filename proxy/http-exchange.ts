@@ -449,7 +449,7 @@ export class HttpExchange
     const cluster = upstream.cluster;
     // Once per request: a retry hashes to the same place, and avoids the endpoint that failed.
     if (this.attempts === 0) {
-      this.hashKey = cluster.hashKey({ headers: this.headers, sourceIp: plainAddress(this.remoteAddress) });
+      this.hashKey = cluster.hashKey(this); // a HashSource: headers, sourceIp
     }
     const endpoint = cluster.pick({ hashKey: this.hashKey, avoid: this.endpoint });
     if (endpoint === undefined) {
@@ -587,6 +587,11 @@ export class HttpExchange
     this.holdingRetry = false;
     this.upstream!.budget.activeRetries--;
     this.upstream!.cluster.release('retries');
+  }
+
+  /** The client's address in plain form: what RING_HASH hashes on (HashSource, read only then). */
+  get sourceIp(): string {
+    return plainAddress(this.remoteAddress);
   }
 
   /** The response head as sent downstream (what the access log and the traffic hook see). */
