@@ -47,6 +47,8 @@
  *   BENCH_FIXED_SECONDS=5      its measured seconds per run
  *   BENCH_FIXED_ROUNDS=4
  *   BENCH_PROXY_COMMAND=       how to run the Switchboard proxy (see above)
+ *   BENCH_BASELINE_COMMAND=    a second Switchboard build to run beside it, as side `sb-baseline`
+ *                              (same template; e.g. a build of an older commit in another folder)
  *   BENCH_SWITCHBOARD=auto     auto | stand-in (force the prototype) | off
  *   BENCH_ENVOY=1              0: leave Envoy out
  *   BENCH_PROTOTYPES=          prototypes to add (comma-separated, or `all`):
@@ -391,6 +393,7 @@ async function main(): Promise<void> {
           'raw prototype (bench/proxy/prototypes/raw-net.ts) stands in for it';
       }
     }
+    if (env.BENCH_BASELINE_COMMAND) track(await startSwitchboard(ctx, env.BENCH_BASELINE_COMMAND, true));
     track(await startNginxProxy(ctx));
     if (WITH_ENVOY) track(await startEnvoy(ctx, envoyBinary));
     for (const key of PROTOTYPE_KEYS) track(await startPrototype(ctx, key));

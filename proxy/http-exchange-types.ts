@@ -36,6 +36,12 @@ export interface Downstream {
   readonly localPort: number;
   /** The request has a body (it may still be empty, as a chunked one can be). */
   readonly hasBody: boolean;
+  /**
+   * Our HTTP/1.1 server only: the request head as received (latin1, request line first, without
+   * its final CRLFCRLF, validated), when each of its fields is on one line — its lines can then
+   * be forwarded as they are (forwarding-headers.ts `upstreamFieldLines`). Else undefined.
+   */
+  readonly receivedHead?: string | undefined;
   /** The response head went out (or is queued to go out with the first body bytes). */
   readonly headersSent: boolean;
   /** The connection or stream is gone. */
@@ -76,6 +82,11 @@ export interface Downstream {
   flushHead(): void;
   /** Writes body bytes; false means wait for onResponseDrain. */
   write(chunk: Buffer): boolean;
+  /**
+   * Whether a chunk given to `write` may still be referenced (a write not yet done, bytes
+   * queued): the caller must not reuse its memory then. Absent: always assume so.
+   */
+  holdsWrittenBytes?(): boolean;
   /** Ends the response, after `body` (a local answer's text) and with `trailers` when given. */
   end(body?: string, trailers?: OutgoingHeaders): void;
   /**

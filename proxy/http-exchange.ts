@@ -23,10 +23,11 @@ import type {
 } from './config-model';
 import { decideFault } from './fault-injection';
 import {
-  connectionListed,
+  connectionTokens,
   downstreamResponseHeaders,
   forwardedTrailers,
   plainAddress,
+  upstreamFieldLines,
   upstreamRequestHeaders,
   type IncomingHeaders,
 } from './forwarding-headers';
@@ -54,8 +55,11 @@ import {
   type CallFailure,
   type UpstreamCall,
   type UpstreamCallHandler,
+  type UpstreamRequestHead,
 } from './upstream-call';
 import type { UpstreamCluster } from './upstream-cluster';
+import type { ResponseHead } from './http1-response-parser';
+import type { DeadlineHolder, DeadlineSweep } from './deadline-sweep';
 
 /** What an exchange needs from its listener. */
 export interface HttpExchangeContext {
@@ -65,6 +69,8 @@ export interface HttpExchangeContext {
   readonly services: ProxyServices;
   /** Whether the listener is draining: HTTP/1.1 responses then close their connection. */
   readonly draining: () => boolean;
+  /** The listener's timer for the exchanges' route, per-try and idle timeouts. */
+  readonly deadlines: DeadlineSweep;
 }
 
 /** Options the listener passes per request. */
@@ -77,9 +83,12 @@ export interface ExchangeOrigin {
 
 type Phase = 'routing' | 'forwarding' | 'responding' | 'done';
 
+/** The headers object of an upstream head whose fields go as text (`fieldLines`). */
+const NO_HEADERS: OutgoingHeaders = Object.freeze({});
+
 export class HttpExchange
   extends ProxiedRequest
-  implements UpstreamCallHandler, DownstreamHandler, HttpRequestFacts
+  implements UpstreamCallHandler, DownstreamHandler, HttpRequestFacts, DeadlineHolder
 {
   // RouteRequest
   grpcStatus: string | undefined;
@@ -92,7 +101,7 @@ export class HttpExchange
    * is built only when read (by the access log or the traffic hook), with `receivedOps`
    * applied and `connection: close` when `receivedClose`.
    */
-  private receivedHeaders: IncomingHeaders | undefined;
+  private received: ResponseHead | undefined;
   private receivedOps: HeaderOperations | undefined;
   private receivedClose = false;
 
@@ -106,9 +115,7 @@ export class HttpExchange
   private verdict: RequestVerdict | undefined;
   private bag: AttributeBag | undefined;
   // Upstream request
-  private upstreamHead:
-    | { method: string; path: string; authority: string; headers: OutgoingHeaders; hasBody: boolean }
-    | undefined;
+  private upstreamHead: UpstreamRequestHead | undefined;
   private readonly hasBody: boolean;
   private bodyComplete = false;
   private bodyListening = false;
@@ -129,12 +136,18 @@ export class HttpExchange
   private staleReplayed = false;
   private continueSent = false;
   private retryOverflow: string | undefined;
-  private routeTimer: NodeJS.Timeout | undefined;
-  private tryTimer: NodeJS.Timeout | undefined;
+  // Deadlines on the listener's sweep (performance.now() ms; Infinity when not running): no
+  // timer per request. The waits (fault delay, retry back-off) are rare and keep a timer.
+  private routeDeadlineMs = Number.POSITIVE_INFINITY;
+  private tryDeadlineMs = Number.POSITIVE_INFINITY;
+  /** The stream idle timeout, moved on by every byte either way; Infinity when there is none. */
+  private idleDeadlineMs = Number.POSITIVE_INFINITY;
   private waitTimer: NodeJS.Timeout | undefined;
-  /** The stream idle timeout, refreshed by every byte either way; undefined when there is none. */
-  private idleTimer: NodeJS.Timeout | undefined;
   private idleTimeoutMs = 0;
+  // DeadlineHolder links, the sweep's
+  sweepPrev: DeadlineHolder | undefined = undefined;
+  sweepNext: DeadlineHolder | undefined = undefined;
+  sweepLinked = false;
   private holdingRequestSlot = false;
 
   constructor(
@@ -326,33 +339,48 @@ export class HttpExchange
     ) {
       this.replay = [];
     }
-    const headers = upstreamRequestHeaders(
-      this.headers,
-      { remoteAddress: this.remoteAddress, secure: this.secure },
-      this.ids,
-      false,
-    );
     const route = this.route!;
-    if (route.config.requestHeaders !== undefined)
-      applyHeaderOperations(headers, route.config.requestHeaders);
-    if (this.verdict?.allowed === true && this.verdict.requestHeaders !== undefined)
-      applyHeaderOperations(headers, this.verdict.requestHeaders);
-    let authority = action.hostRewrite ?? this.authority;
-    const hostHeader = headers['host'];
-    if (typeof hostHeader === 'string') {
-      // A header operation set the host: it wins, as the last word on the request.
-      authority = hostHeader;
-      delete headers['host'];
-    }
     const path =
       action.prefixRewrite === undefined
         ? this.url
         : action.prefixRewrite + this.url.slice(route.matchedPrefixLength);
-    this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    const verdictOps = this.verdict?.allowed === true ? this.verdict.requestHeaders : undefined;
+    const receivedHead = this.downstream.receivedHead;
+    if (
+      receivedHead !== undefined &&
+      upstream.config.protocol !== 'http2' &&
+      route.config.requestHeaders === undefined &&
+      verdictOps === undefined
+    ) {
+      // HTTP/1.1 both ways and no header operation: the received lines go on as text.
+      this.upstreamHead = {
+        method: this.method,
+        path,
+        authority: action.hostRewrite ?? this.authority,
+        headers: NO_HEADERS,
+        hasBody: this.hasBody,
+        fieldLines: upstreamFieldLines(receivedHead, this.headers, this, this.ids),
+      };
+    } else {
+      const headers = upstreamRequestHeaders(this.headers, this, this.ids, false);
+      if (route.config.requestHeaders !== undefined)
+        applyHeaderOperations(headers, route.config.requestHeaders);
+      if (verdictOps !== undefined) applyHeaderOperations(headers, verdictOps);
+      let authority = action.hostRewrite ?? this.authority;
+      const hostHeader = headers['host'];
+      if (typeof hostHeader === 'string') {
+        // A header operation set the host: it wins, as the last word on the request.
+        authority = hostHeader;
+        delete headers['host'];
+      }
+      this.upstreamHead = { method: this.method, path, authority, headers, hasBody: this.hasBody };
+    }
     const idleTimeoutMs = action.idleTimeoutMs ?? this.context.listener.streamIdleTimeoutMs;
     if (idleTimeoutMs > 0) {
       this.idleTimeoutMs = idleTimeoutMs;
-      this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleTimeoutMs);
+      const deadlines = this.context.deadlines;
+      this.idleDeadlineMs = deadlines.now() + idleTimeoutMs;
+      deadlines.watch(this, this.idleDeadlineMs);
     }
     if (this.hasBody) {
       this.bodyListening = true;
@@ -367,15 +395,51 @@ export class HttpExchange
 
   private startRouteTimer(): void {
     const timeoutMs = this.action!.timeoutMs;
-    if (timeoutMs > 0 && this.routeTimer === undefined && this.phase === 'forwarding') {
-      this.routeTimer = setTimeout(() => this.onRouteTimeout(), timeoutMs);
+    if (timeoutMs > 0 && this.routeDeadlineMs === Number.POSITIVE_INFINITY && this.phase === 'forwarding') {
+      const deadlines = this.context.deadlines;
+      this.routeDeadlineMs = deadlines.now() + timeoutMs;
+      deadlines.watch(this, this.routeDeadlineMs);
     }
   }
 
   private startTryTimer(): void {
     const ms = this.retryPolicy?.perTryTimeoutMs ?? 0;
-    if (ms > 0 && this.tryTimer === undefined && this.call !== undefined && this.bodyComplete) {
-      this.tryTimer = setTimeout(() => this.onTryTimeout(), ms);
+    if (
+      ms > 0 &&
+      this.tryDeadlineMs === Number.POSITIVE_INFINITY &&
+      this.call !== undefined &&
+      this.bodyComplete
+    ) {
+      const deadlines = this.context.deadlines;
+      this.tryDeadlineMs = deadlines.now() + ms;
+      deadlines.watch(this, this.tryDeadlineMs);
+    }
+  }
+
+  /** The idle timeout starts again: a byte went one way or the other. */
+  private touch(): void {
+    if (this.idleTimeoutMs > 0 && this.idleDeadlineMs !== Number.POSITIVE_INFINITY)
+      this.idleDeadlineMs = this.context.deadlines.now() + this.idleTimeoutMs;
+  }
+
+  /** DeadlineHolder: the earliest of the running deadlines. */
+  nextDeadlineMs(): number {
+    return Math.min(this.routeDeadlineMs, this.tryDeadlineMs, this.idleDeadlineMs);
+  }
+
+  /** DeadlineHolder: a deadline is due. Each fires once; in the order a timer per deadline would. */
+  onDeadline(nowMs: number): void {
+    if (this.idleDeadlineMs <= nowMs) {
+      this.idleDeadlineMs = Number.POSITIVE_INFINITY;
+      this.onIdleTimeout();
+    }
+    if (this.tryDeadlineMs <= nowMs) {
+      this.tryDeadlineMs = Number.POSITIVE_INFINITY;
+      this.onTryTimeout();
+    }
+    if (this.routeDeadlineMs <= nowMs) {
+      this.routeDeadlineMs = Number.POSITIVE_INFINITY;
+      this.onRouteTimeout();
     }
   }
 
@@ -385,7 +449,7 @@ export class HttpExchange
     const cluster = upstream.cluster;
     // Once per request: a retry hashes to the same place, and avoids the endpoint that failed.
     if (this.attempts === 0) {
-      this.hashKey = cluster.hashKey({ headers: this.headers, sourceIp: plainAddress(this.remoteAddress) });
+      this.hashKey = cluster.hashKey(this); // a HashSource: headers, sourceIp
     }
     const endpoint = cluster.pick({ hashKey: this.hashKey, avoid: this.endpoint });
     if (endpoint === undefined) {
@@ -434,7 +498,7 @@ export class HttpExchange
 
   onRequestData(chunk: Buffer): void {
     this.requestBytes += chunk.length;
-    this.idleTimer?.refresh();
+    this.touch();
     if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
     if (this.replay !== undefined) {
       if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
@@ -511,8 +575,7 @@ export class HttpExchange
   }
 
   private detachCall(): void {
-    clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
+    this.tryDeadlineMs = Number.POSITIVE_INFINITY;
     this.call = undefined;
     this.callReady = false;
     if (this.bodyListening && !this.bodyComplete) this.downstream.pauseBody();
@@ -526,11 +589,16 @@ export class HttpExchange
     this.upstream!.cluster.release('retries');
   }
 
+  /** The client's address in plain form: what RING_HASH hashes on (HashSource, read only then). */
+  get sourceIp(): string {
+    return plainAddress(this.remoteAddress);
+  }
+
   /** The response head as sent downstream (what the access log and the traffic hook see). */
   get responseHeaders(): OutgoingHeaders | undefined {
-    const received = this.receivedHeaders;
+    const received = this.received;
     if (this.sentHeaders === undefined && received !== undefined) {
-      const out = downstreamResponseHeaders(received);
+      const out = downstreamResponseHeaders(received.headers);
       if (this.receivedOps !== undefined) applyHeaderOperations(out, this.receivedOps);
       if (this.receivedClose) out['connection'] = 'close';
       this.sentHeaders = out;
@@ -540,20 +608,19 @@ export class HttpExchange
 
   set responseHeaders(headers: OutgoingHeaders | undefined) {
     this.sentHeaders = headers;
-    this.receivedHeaders = undefined;
+    this.received = undefined;
   }
 
   onResponse(
     call: UpstreamCall,
     status: number,
-    headers: IncomingHeaders,
+    given: IncomingHeaders | undefined,
     endsStream: boolean,
-    receivedHead?: string,
+    received?: ResponseHead,
   ): void {
     if (call !== this.call || this.phase !== 'forwarding') return;
-    this.idleTimer?.refresh();
-    clearTimeout(this.tryTimer);
-    this.tryTimer = undefined;
+    this.touch();
+    this.tryDeadlineMs = Number.POSITIVE_INFINITY;
     const outcome = { kind: 'response', status } as const;
     this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
     this.releaseRetry();
@@ -562,22 +629,22 @@ export class HttpExchange
       this.retry();
       return;
     }
-    clearTimeout(this.routeTimer);
-    this.routeTimer = undefined;
+    this.routeDeadlineMs = Number.POSITIVE_INFINITY;
     this.phase = 'responding';
     // No retry from here on: the replay buffer is not needed any more.
     this.replay = undefined;
     const route = this.route!.config;
     const downstream = this.downstream;
     if (
-      receivedHead !== undefined &&
+      received !== undefined &&
       downstream.writeReceivedHead !== undefined &&
       this.retryOverflow === undefined &&
       !(this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
     ) {
-      this.forwardReceivedHead(call, status, headers, receivedHead, route.responseHeaders);
+      this.forwardReceivedHead(call, status, received, route.responseHeaders);
       return;
     }
+    const headers = given ?? received!.headers;
     const out = downstreamResponseHeaders(headers);
     if (route.responseHeaders !== undefined) applyHeaderOperations(out, route.responseHeaders);
     if (this.verdict?.allowed === true && this.verdict.responseHeaders !== undefined)
@@ -626,31 +693,30 @@ export class HttpExchange
   private forwardReceivedHead(
     call: UpstreamCall,
     status: number,
-    headers: IncomingHeaders,
-    receivedHead: string,
+    received: ResponseHead,
     ops: HeaderOperations | undefined,
   ): void {
     const close = this.context.draining();
-    const grpcStatus = headers['grpc-status'];
-    if (typeof grpcStatus === 'string') {
+    const grpcStatus = received.grpcStatus;
+    if (grpcStatus !== undefined) {
       this.grpcStatus = grpcStatus;
-      this.grpcMessage = headers['grpc-message'] as string | undefined;
+      this.grpcMessage = received.grpcMessage;
     }
     this.status = status;
     this.sentHeaders = undefined;
-    this.receivedHeaders = headers;
+    this.received = received;
     this.receivedOps = ops;
     this.receivedClose = close;
     const downstream = this.downstream;
     if (downstream.destroyed) return;
     try {
-      downstream.writeReceivedHead!(status, receivedHead, connectionListed(headers), ops, close);
+      downstream.writeReceivedHead!(status, received.text, connectionTokens(received.connection), ops, close);
     } catch (error) {
       this.headNotForwardable(call, error as Error);
       return;
     }
     // As in onResponse: a streamed response's head goes out now.
-    if (headers['content-length'] === undefined || status === 204 || status === 304 || this.method === 'HEAD')
+    if (!received.hasContentLength || status === 204 || status === 304 || this.method === 'HEAD')
       downstream.flushHead();
   }
 
@@ -673,13 +739,26 @@ export class HttpExchange
   onData(call: UpstreamCall, chunk: Buffer): void {
     if (call !== this.call || this.phase !== 'responding') return;
     this.responseBytes += chunk.length;
-    this.idleTimer?.refresh();
-    if (!this.downstream.write(chunk)) call.pause();
+    this.touch();
+    const downstream = this.downstream;
+    // An HTTP/1.1 call's chunk is in the connection's read buffer, reused for its next read
+    // unless something still points into it. A downstream that cannot tell (Node's HTTP/2 and
+    // TLS servers, which queue what they are given) gets a copy: small bodies cost a small copy
+    // rather than a new read buffer per read.
+    const bytes =
+      downstream.holdsWrittenBytes === undefined && call instanceof Http1Call ? Buffer.from(chunk) : chunk;
+    if (!downstream.write(bytes)) call.pause();
+  }
+
+  holdsResponseBytes(): boolean {
+    // Only asked by HTTP/1.1 calls; without holdsWrittenBytes, onData wrote a copy.
+    const downstream = this.downstream;
+    return downstream.holdsWrittenBytes !== undefined && downstream.holdsWrittenBytes();
   }
 
   onResponseDrain(): void {
     // The client took bytes: the stream is not idle, only slower than the upstream.
-    this.idleTimer?.refresh();
+    this.touch();
     this.call?.resume();
   }
 
@@ -743,7 +822,6 @@ export class HttpExchange
   }
 
   private onTryTimeout(): void {
-    this.tryTimer = undefined;
     if (this.phase !== 'forwarding' || this.call === undefined) return;
     const outcome = { kind: 'timeout' } as const;
     this.call.abort();
@@ -774,7 +852,6 @@ export class HttpExchange
   }
 
   private onRouteTimeout(): void {
-    this.routeTimer = undefined;
     if (this.phase !== 'forwarding') return;
     this.abandonAttempt();
     this.replyLocally({
@@ -786,7 +863,6 @@ export class HttpExchange
 
   /** No byte either way for the idle timeout: 408 before the response head, a cut after it. */
   private onIdleTimeout(): void {
-    this.idleTimer = undefined;
     if (this.phase === 'responding' && this.status !== 0 && this.reason === undefined) {
       this.cut('stream-idle-timeout');
       return;
@@ -869,10 +945,11 @@ export class HttpExchange
   private finish(): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
-    clearTimeout(this.routeTimer);
-    clearTimeout(this.tryTimer);
+    this.routeDeadlineMs = Number.POSITIVE_INFINITY;
+    this.tryDeadlineMs = Number.POSITIVE_INFINITY;
+    this.idleDeadlineMs = Number.POSITIVE_INFINITY;
+    this.context.deadlines.unwatch(this);
     clearTimeout(this.waitTimer);
-    clearTimeout(this.idleTimer);
     if (this.call !== undefined) {
       this.call.abort();
       this.call = undefined;

@@ -21,6 +21,7 @@ import {
 import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from './http1-request-parser';
 import { NodeDownstream } from './node-downstream';
 import { proxyUpgrade } from './upgrade-proxy';
+import { DeadlineSweep } from './deadline-sweep';
 
 /** How long a new plaintext connection may stay silent before its protocol is known, in ms. */
 const SNIFF_TIMEOUT_MS = 60_000;
@@ -68,15 +69,17 @@ export class HttpListener implements Http1RequestSink {
   /** Set while draining: called when a connection closes. */
   private onSocketClosed: (() => void) | undefined;
   private readonly isDraining = (): boolean => this.draining;
+  /** The timeouts of this listener's exchanges, on one timer. */
+  private readonly deadlines = new DeadlineSweep();
 
   constructor(
     private config: HttpListenerConfig,
-    context: Omit<HttpExchangeContext, 'draining'>,
+    context: Omit<HttpExchangeContext, 'draining' | 'deadlines'>,
     tls: TlsMaterial | undefined,
     /** Limits of the plaintext HTTP/1.1 server (tests make them small). */
     private readonly http1Limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
   ) {
-    this.context = { ...context, draining: this.isDraining };
+    this.context = { ...context, draining: this.isDraining, deadlines: this.deadlines };
     const onRequest = (
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
@@ -167,9 +170,9 @@ export class HttpListener implements Http1RequestSink {
   }
 
   /** Requests from now on use `context` (a new generation); requests in flight keep theirs. */
-  update(config: HttpListenerConfig, context: Omit<HttpExchangeContext, 'draining'>): void {
+  update(config: HttpListenerConfig, context: Omit<HttpExchangeContext, 'draining' | 'deadlines'>): void {
     this.config = config;
-    this.context = { ...context, draining: this.isDraining };
+    this.context = { ...context, draining: this.isDraining, deadlines: this.deadlines };
   }
 
   /** Open connections, for stats and tests. */
@@ -187,8 +190,13 @@ export class HttpListener implements Http1RequestSink {
     this.server.close();
     for (const connection of this.h1Connections) connection.closeIfIdle();
     for (const session of this.sessions) session.close();
-    if (this.sockets.size === 0) return;
-    await new Promise<void>((resolve) => {
+    if (this.sockets.size > 0) await this.whenSocketsClosed(timeoutMs);
+    // No exchange is left to time out.
+    this.deadlines.close();
+  }
+
+  private whenSocketsClosed(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         for (const socket of this.sockets) socket.destroy();
       }, timeoutMs);
@@ -208,6 +216,7 @@ export class HttpListener implements Http1RequestSink {
     this.draining = true;
     this.server.close();
     for (const socket of this.sockets) socket.destroy();
+    this.deadlines.close();
   }
 
   /** A plaintext HTTP/1.1 request (Http1RequestSink). */
@@ -260,7 +269,13 @@ export class HttpListener implements Http1RequestSink {
         socket.unshift(seen);
         this.h2!.emit('connection', socket);
       } else {
-        const connection = new Http1ServerConnection(socket, this, this.http1Limits, this.forgetH1);
+        const connection = new Http1ServerConnection(
+          socket,
+          this,
+          this.http1Limits,
+          this.forgetH1,
+          this.deadlines,
+        );
         this.h1Connections.add(connection);
         connection.receive(seen);
       }

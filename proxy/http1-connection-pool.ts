@@ -6,10 +6,19 @@
  * slot per open connection, one `pendingRequests` slot per attempt waiting for one.
  *
  * Idle connections close after the server's announced keep-alive timeout (`Keep-Alive:
- * timeout=N`, less a second, so that the proxy closes first) or {@link DEFAULT_IDLE_TIMEOUT_MS}.
+ * timeout=N`, less a second, so that the proxy closes first) or {@link DEFAULT_IDLE_TIMEOUT_MS}:
+ * one timer per pool, armed for the first idle connection due, finds them (no socket timeout
+ * set and cleared per request).
  */
 import * as net from 'node:net';
 import type { Cluster, Endpoint } from './cluster';
+
+/**
+ * The read buffer of each connection, in bytes: responses are read into it with `onread` and
+ * handed on as slices, and it is reused while nothing still points into the bytes — no new
+ * Buffer per read, nor the stream machinery of 'data' events. As much as Node reads at once.
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /** How long an idle connection is kept when the server announces no keep-alive timeout, in ms. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 15_000;
@@ -28,7 +37,11 @@ export interface ConnectionWaiter {
 
 /** What uses a connection for one exchange; told of its bytes, drain and close. */
 export interface ConnectionUser {
+  /** Bytes from the server; `chunk` is in the connection's read buffer, reused for the next read
+   * unless {@link holdsReceivedBytes} says otherwise: copy what must outlive the call. */
   onSocketData(chunk: Buffer): void;
+  /** Asked after each `onSocketData`: whether something still points into the chunk. */
+  holdsReceivedBytes(): boolean;
   onSocketDrain(): void;
   /** The connection closed while in use; `detail` says why. */
   onSocketClose(detail: string): void;
@@ -50,11 +63,27 @@ export class Http1Connection {
   idle = false;
   idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   served = 0;
+  /** When it last became idle (performance.now() ms). */
+  idleSinceMs = 0;
   connected = false;
   /** The attempt the connection is being opened for (until it connects or fails). */
   opener: ConnectionWaiter | undefined;
   connectTimer: NodeJS.Timeout | undefined;
   private lastError = '';
+  private readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** The buffer the next read goes into (net calls it after each read). */
+  private readonly nextReadBuffer = (): Buffer => this.readBuffer;
+  private readonly onRead = (bytes: number, buffer: Uint8Array): boolean => {
+    const user = this.user;
+    if (user === undefined) {
+      this.socket.destroy(); // bytes from an idle connection: it is out of step
+      return false;
+    }
+    user.onSocketData((buffer as Buffer).subarray(0, bytes));
+    // Still pointed at (a downstream write not yet done): the next read goes into new memory.
+    if (user.holdsReceivedBytes()) this.readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    return true;
+  };
 
   constructor(
     private readonly pool: Http1ConnectionPool,
@@ -63,15 +92,15 @@ export class Http1Connection {
     connectTimeoutMs: number,
   ) {
     this.opener = opener;
-    const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    const socket = net.connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      noDelay: true,
+      onread: { buffer: this.nextReadBuffer, callback: this.onRead },
+    });
     this.socket = socket;
     this.connectTimer = setTimeout(() => this.onConnectTimeout(connectTimeoutMs), connectTimeoutMs);
     socket.once('connect', () => this.pool.onConnected(this));
-    socket.on('data', (chunk: Buffer) => {
-      const user = this.user;
-      if (user !== undefined) user.onSocketData(chunk);
-      else socket.destroy(); // bytes from an idle connection: it is out of step
-    });
     socket.on('drain', () => this.user?.onSocketDrain());
     socket.on('error', (error: Error) => {
       this.lastError = error.message;
@@ -83,9 +112,6 @@ export class Http1Connection {
       if (user === undefined) return;
       this.user = undefined;
       user.onSocketClose(this.lastError === '' ? 'the upstream closed the connection' : this.lastError);
-    });
-    socket.on('timeout', () => {
-      if (this.idle) socket.destroy();
     });
   }
 
@@ -114,6 +140,11 @@ export class Http1ConnectionPool {
   private readonly pending = new Set<ConnectionWaiter>();
   private readonly connections = new Set<Http1Connection>();
   private closed = false;
+  /** Closes idle connections that are due; armed while some connection is idle. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** When the idle timer fires (performance.now() ms). */
+  private idleTimerDueMs = Number.POSITIVE_INFINITY;
+  private readonly onIdleTimer = (): void => this.closeIdleDue();
 
   constructor(
     readonly endpoint: Endpoint,
@@ -173,6 +204,9 @@ export class Http1ConnectionPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.idleTimerDueMs = Number.POSITIVE_INFINITY;
     for (const connection of this.idle.splice(0)) connection.socket.destroy();
     for (const waiter of this.waiters.splice(0)) {
       this.cancel(waiter);
@@ -233,7 +267,6 @@ export class Http1ConnectionPool {
   private take(connection: Http1Connection, waiter: ConnectionWaiter): void {
     connection.idle = false;
     const socket = connection.socket;
-    socket.setTimeout(0);
     socket.ref();
     const reused = connection.served > 0;
     connection.served++;
@@ -262,10 +295,35 @@ export class Http1ConnectionPool {
       return;
     }
     connection.idle = true;
-    socket.setTimeout(connection.idleTimeoutMs);
+    const now = performance.now();
+    connection.idleSinceMs = now;
     // An idle connection alone does not keep the process alive.
     socket.unref();
     this.idle.push(connection);
+    const due = now + connection.idleTimeoutMs;
+    if (due < this.idleTimerDueMs) this.armIdleTimer(due, now);
+  }
+
+  private armIdleTimer(dueMs: number, nowMs: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimerDueMs = dueMs;
+    this.idleTimer = setTimeout(this.onIdleTimer, Math.max(1, Math.ceil(dueMs - nowMs)));
+    this.idleTimer.unref();
+  }
+
+  /** Closes the idle connections whose idle timeout passed; arms for the next one due. */
+  private closeIdleDue(): void {
+    this.idleTimer = undefined;
+    this.idleTimerDueMs = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    // Copied: a destroyed socket leaves the list when its 'close' comes, not now.
+    for (const connection of this.idle.slice()) {
+      const due = connection.idleSinceMs + connection.idleTimeoutMs;
+      if (due <= now) connection.socket.destroy();
+      else if (due < next) next = due;
+    }
+    if (next !== Number.POSITIVE_INFINITY && !this.closed) this.armIdleTimer(next, now);
   }
 }
 

@@ -47,6 +47,10 @@ export interface RequestHead {
   readonly expectContinue: boolean;
   /** `Connection: upgrade` with an Upgrade field: the connection may switch protocols. */
   readonly upgrade: boolean;
+  /** The head's text as parsed (latin1, request line first, without the final CRLFCRLF). */
+  readonly text: string;
+  /** A field appeared on more than one line (its lines were joined, or all but the first dropped). */
+  readonly repeatedFields: boolean;
 }
 
 /** Why a request head is refused, and the status that says so. */
@@ -93,6 +97,7 @@ export function parseRequestHead(
   else return refuse(400, 'malformed HTTP version in the request line');
 
   const headers = Object.create(null) as Record<string, string | string[] | undefined>;
+  let repeatedFields = false;
   if (lineEnd < head.length) {
     // Counted before parsing: a head of many tiny fields costs no more than its bytes allow.
     let count = 0;
@@ -101,8 +106,9 @@ export function parseRequestHead(
       return refuse(431, `more than ${limits.maxHeaderCount} header fields`);
     const hosts = countHostFields(head, lineEnd + 2);
     if (hosts > 1) return refuse(400, 'more than one host header');
-    const refused = parseFieldLines(head, lineEnd + 2, headers);
-    if (refused !== undefined) return refuse(400, refused);
+    const parsed = parseFieldLines(head, lineEnd + 2, headers);
+    if (typeof parsed === 'string') return refuse(400, parsed);
+    repeatedFields = parsed !== count + 1;
   }
   if (minorVersion === 1 && headers['host'] === undefined)
     return refuse(400, 'HTTP/1.1 request without host');
@@ -165,6 +171,8 @@ export function parseRequestHead(
     keepAlive,
     expectContinue,
     upgrade,
+    text: head,
+    repeatedFields,
   };
 }
 

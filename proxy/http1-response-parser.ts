@@ -24,23 +24,117 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest chunked trailer section accepted. */
 export const MAX_TRAILER_BYTES = 16 * 1024;
 
-export interface ResponseHead {
-  readonly status: number;
+/**
+ * A parsed response head. The fields every response needs (framing, persistence, the
+ * Connection value, gRPC status) are read when it is parsed; the header object only when
+ * `headers` is first read — a head forwarded as text (Downstream.writeReceivedHead) never
+ * needs it unless the access log or the traffic hook asks.
+ */
+export class ResponseHead {
+  constructor(
+    readonly status: number,
+    readonly framing: number,
+    /** Body bytes when framing is LENGTH. */
+    readonly length: number,
+    /** Whether the connection may carry another request after this response. */
+    readonly reusable: boolean,
+    /** `Keep-Alive: timeout=N` of the upstream, in seconds; -1 when not announced. */
+    readonly keepAliveSeconds: number,
+    /** The Connection field's value (repeats joined), or undefined. */
+    readonly connection: string | undefined,
+    /** The head has a Content-Length field. */
+    readonly hasContentLength: boolean,
+    readonly grpcStatus: string | undefined,
+    readonly grpcMessage: string | undefined,
+    /**
+     * The head's text as received (latin1, without its final CRLFCRLF); `headers` is parsed
+     * from it, from `fieldsFrom`, when first read.
+     */
+    readonly text: string,
+    private readonly fieldsFrom: number,
+    private parsedHeaders: IncomingHttpHeaders | undefined,
+  ) {}
+
   /** Lower-case names; `set-cookie` an array; other repeated fields joined with `, `. */
-  readonly headers: IncomingHttpHeaders;
-  readonly framing: number;
-  /** Body bytes when framing is LENGTH. */
-  readonly length: number;
-  /** Whether the connection may carry another request after this response. */
-  readonly reusable: boolean;
-  /** `Keep-Alive: timeout=N` of the upstream, in seconds; -1 when not announced. */
-  readonly keepAliveSeconds: number;
+  get headers(): IncomingHttpHeaders {
+    let headers = this.parsedHeaders;
+    if (headers === undefined) {
+      const fields = Object.create(null) as Record<string, string | string[] | undefined>;
+      // The lines were checked when the head was parsed: this cannot refuse.
+      if (this.fieldsFrom < this.text.length) parseFieldLines(this.text, this.fieldsFrom, fields);
+      headers = fields as IncomingHttpHeaders;
+      this.parsedHeaders = headers;
+    }
+    return headers;
+  }
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Control characters other than horizontal tab (and CR/LF, which end lines). */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^\d{1,15}$/;
+/**
+ * Field lines that parseFieldLines accepts, checked in one pass (from `lastIndex`, to the end):
+ * a token, a colon, a value of visible characters, tabs and obs-text; lines joined by CRLF.
+ */
+const PLAIN_FIELD_LINES =
+  /(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*$/y;
+/** 1 at the name lengths the response parser reads values of (see NotedFields.read). */
+const NOTED_LENGTHS = new Uint8Array(18);
+for (const name of [
+  '__proto__',
+  'connection',
+  'keep-alive',
+  'grpc-status',
+  'grpc-message',
+  'content-length',
+  'transfer-encoding',
+])
+  NOTED_LENGTHS[name.length] = 1;
+
+/**
+ * Common field names, each mapped to itself: a name read from a head is a new string, and a
+ * new string as a property key is looked up among the interned ones — in the runtime, on every
+ * request, while a store site has seen one name only (requests with just `Host`). The constant
+ * from this table is interned already.
+ */
+const COMMON_NAMES: ReadonlyMap<string, string> = new Map(
+  [
+    'accept',
+    'accept-encoding',
+    'accept-language',
+    'authorization',
+    'cache-control',
+    'connection',
+    'content-encoding',
+    'content-length',
+    'content-type',
+    'cookie',
+    'date',
+    'etag',
+    'expect',
+    'grpc-message',
+    'grpc-status',
+    'host',
+    'keep-alive',
+    'last-modified',
+    'location',
+    'origin',
+    'referer',
+    'server',
+    'set-cookie',
+    'te',
+    'traceparent',
+    'tracestate',
+    'transfer-encoding',
+    'upgrade',
+    'user-agent',
+    'vary',
+    'x-forwarded-for',
+    'x-forwarded-proto',
+    'x-request-id',
+  ].map((name) => [name, name]),
+);
 
 /** Fields Node's client keeps only the first of, when repeated. */
 const SINGLE: ReadonlySet<string> = new Set([
@@ -76,19 +170,37 @@ function trimOws(value: string): string {
 export function hasToken(value: string, token: string): boolean {
   // The usual case, one token and nothing else, without splitting.
   if (value.length === token.length) return value === token || value.toLowerCase() === token;
-  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+  if (value.length < token.length) return false;
+  // Element by element, without splitting (String.prototype.split calls into the runtime).
+  let from = 0;
+  while (from <= value.length) {
+    let to = value.indexOf(',', from);
+    if (to < 0) to = value.length;
+    let start = from;
+    let end = to;
+    while (start < end && isOws(value.charCodeAt(start))) start++;
+    while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+    if (end - start === token.length && value.slice(start, end).toLowerCase() === token) return true;
+    from = to + 1;
+  }
   return false;
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /**
  * Adds the header lines of `head[from, head.length)` (CRLF-separated, no final CRLF) to
- * `headers`, Node's way. Returns a string saying why a line is refused, else undefined.
+ * `headers`, Node's way. Returns a string saying why a line is refused, else the number of
+ * names added (fewer than the lines when a field was repeated).
  */
 export function parseFieldLines(
   head: string,
   from: number,
   headers: Record<string, string | string[] | undefined>,
-): string | undefined {
+): string | number {
+  let added = 0;
   let pos = from;
   while (pos < head.length) {
     let end = head.indexOf('\r\n', pos);
@@ -97,19 +209,22 @@ export function parseFieldLines(
     if (first === 0x20 || first === 0x09) return 'obsolete line folding';
     const colon = head.indexOf(':', pos);
     if (colon <= pos || colon > end) return 'header line without a name and colon';
-    const name = head.slice(pos, colon).toLowerCase();
+    const lower = head.slice(pos, colon).toLowerCase();
+    const name = COMMON_NAMES.get(lower) ?? lower;
     if (!TOKEN.test(name)) return `malformed header name ${JSON.stringify(name)}`;
     const value = trimOws(head.slice(colon + 1, end));
     if (BAD_VALUE.test(value)) return `control character in header ${name}`;
     if (name === '__proto__') return 'malformed header name "__proto__"';
     const existing = headers[name];
-    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(existing)) existing.push(value);
+    if (existing === undefined) {
+      headers[name] = name === 'set-cookie' ? [value] : value;
+      added++;
+    } else if (Array.isArray(existing)) existing.push(value);
     else if (name === 'content-length' && existing !== value) return 'conflicting content-length values';
     else if (!SINGLE.has(name)) headers[name] = `${existing}, ${value}`;
     pos = end + 2;
   }
-  return undefined;
+  return added;
 }
 
 /**
@@ -124,35 +239,42 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
     head.charCodeAt(8) !== 0x20
   )
     return 'malformed status line';
-  const code = head.slice(9, 12);
   const after = head.charCodeAt(12);
-  if (!/^[1-9]\d\d$/.test(code) || !(Number.isNaN(after) || after === 0x20 || after === 0x0d))
+  const status = statusCode(head);
+  if (status < 0 || !(Number.isNaN(after) || after === 0x20 || after === 0x0d))
     return 'malformed status code';
-  const status = Number(code);
   const lineEnd = head.indexOf('\r\n');
-  const headers = Object.create(null) as Record<string, string | string[] | undefined>;
-  if (lineEnd >= 0) {
-    const refused = parseFieldLines(head, lineEnd + 2, headers);
-    if (refused !== undefined) return refused;
+  const from = lineEnd < 0 ? head.length : lineEnd + 2;
+  const noted = new NotedFields();
+  let headers: Record<string, string | string[] | undefined> | undefined;
+  if (from < head.length) {
+    PLAIN_FIELD_LINES.lastIndex = from;
+    if (!PLAIN_FIELD_LINES.test(head) || !noted.read(head, from)) {
+      // Something to refuse, or a field of interest repeated: the whole parse says which.
+      headers = Object.create(null) as Record<string, string | string[] | undefined>;
+      const refused = parseFieldLines(head, from, headers);
+      if (typeof refused === 'string') return refused;
+      noted.take(headers);
+    }
   }
   const http10 = head.charCodeAt(7) === 0x30;
   let reusable = !http10;
-  const connection = headers['connection'];
+  const connection = noted.connection;
   if (typeof connection === 'string') {
     if (hasToken(connection, 'close')) reusable = false;
     else if (hasToken(connection, 'keep-alive')) reusable = true;
   }
   let keepAliveSeconds = -1;
-  const keepAlive = headers['keep-alive'];
+  const keepAlive = noted.keepAlive;
   if (typeof keepAlive === 'string') {
     const seconds = /timeout=(\d+)/.exec(keepAlive)?.[1];
     if (seconds !== undefined) keepAliveSeconds = Number(seconds);
   }
 
   let contentLength = -1;
-  const lengthValue = headers['content-length'];
+  const lengthValue = noted.contentLength;
   if (typeof lengthValue === 'string' && DIGITS.test(lengthValue)) {
-    contentLength = Number(lengthValue); // the usual case: one plain number
+    contentLength = decimal(lengthValue); // the usual case: one plain number
   } else if (typeof lengthValue === 'string') {
     for (const part of lengthValue.split(',')) {
       const text = part.trim();
@@ -164,7 +286,7 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
   }
   let chunked = false;
   let otherCoding = false;
-  const transferEncoding = headers['transfer-encoding'];
+  const transferEncoding = noted.transferEncoding;
   if (typeof transferEncoding === 'string') {
     if (contentLength >= 0) return 'both transfer-encoding and content-length';
     const codings = transferEncoding.split(',');
@@ -188,7 +310,114 @@ export function parseResponseHead(head: string, requestWasHead: boolean): Respon
     length = contentLength;
   }
   if (framing === UNTIL_CLOSE) reusable = false;
-  return { status, headers: headers as IncomingHttpHeaders, framing, length, reusable, keepAliveSeconds };
+  return new ResponseHead(
+    status,
+    framing,
+    length,
+    reusable,
+    keepAliveSeconds,
+    connection,
+    lengthValue !== undefined,
+    noted.grpcStatus,
+    noted.grpcMessage,
+    head,
+    from,
+    headers as IncomingHttpHeaders | undefined,
+  );
+}
+
+/** The values of the fields a response head is read for, without a header object. */
+class NotedFields {
+  connection: string | undefined = undefined;
+  keepAlive: string | undefined = undefined;
+  contentLength: string | undefined = undefined;
+  transferEncoding: string | undefined = undefined;
+  grpcStatus: string | undefined = undefined;
+  grpcMessage: string | undefined = undefined;
+
+  /**
+   * Reads the noted fields from lines already checked by PLAIN_FIELD_LINES; false when one is
+   * repeated (or named `__proto__`): the caller then parses the head the whole way.
+   */
+  read(head: string, from: number): boolean {
+    let pos = from;
+    while (pos < head.length) {
+      let end = head.indexOf('\r\n', pos);
+      if (end < 0) end = head.length;
+      const colon = head.indexOf(':', pos);
+      const nameLength = colon - pos;
+      // Names compared in place, case-insensitively: no slice, no lower-case copy per line.
+      if (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1) {
+        let repeated = false;
+        if (nameIs(head, pos, 'content-length')) {
+          repeated = this.contentLength !== undefined;
+          this.contentLength = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, 'connection')) {
+          repeated = this.connection !== undefined;
+          this.connection = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, 'keep-alive')) {
+          repeated = this.keepAlive !== undefined;
+          this.keepAlive = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, 'transfer-encoding')) {
+          repeated = this.transferEncoding !== undefined;
+          this.transferEncoding = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, 'grpc-status')) {
+          repeated = this.grpcStatus !== undefined;
+          this.grpcStatus = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, 'grpc-message')) {
+          repeated = this.grpcMessage !== undefined;
+          this.grpcMessage = trimOws(head.slice(colon + 1, end));
+        } else if (nameIs(head, pos, '__proto__')) {
+          return false;
+        }
+        if (repeated) return false;
+      }
+      pos = end + 2;
+    }
+    return true;
+  }
+
+  /** Takes the values from a parsed header object (repeats joined as there). */
+  take(headers: Record<string, string | string[] | undefined>): void {
+    this.connection = headers['connection'] as string | undefined;
+    this.keepAlive = headers['keep-alive'] as string | undefined;
+    this.contentLength = headers['content-length'] as string | undefined;
+    this.transferEncoding = headers['transfer-encoding'] as string | undefined;
+    this.grpcStatus = headers['grpc-status'] as string | undefined;
+    this.grpcMessage = headers['grpc-message'] as string | undefined;
+  }
+}
+
+/**
+ * Whether the field name at `head[pos]` is `name` (lower-case), ignoring case; the caller knows
+ * the lengths are equal. Only letters fold: `-` and digits must match exactly.
+ */
+export function nameIs(head: string, pos: number, name: string): boolean {
+  const length = name.length;
+  if (head.charCodeAt(pos + length) !== 0x3a /* : */) return false;
+  for (let i = 0; i < length; i++) {
+    const c = head.charCodeAt(pos + i);
+    const t = name.charCodeAt(i);
+    if (c !== t && (t < 0x61 || t > 0x7a || (c | 0x20) !== t)) return false;
+  }
+  return true;
+}
+
+/** The three digits at 9–11 of a status line (the first not 0), or -1. */
+function statusCode(head: string): number {
+  const a = head.charCodeAt(9) - 0x30;
+  const b = head.charCodeAt(10) - 0x30;
+  const c = head.charCodeAt(11) - 0x30;
+  // NaN (a short line) fails every comparison.
+  if (!(a >= 1 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) return -1;
+  return a * 100 + b * 10 + c;
+}
+
+/** The value of a string of decimal digits (checked by the caller; at most 15: exact in a double). */
+function decimal(digits: string): number {
+  let n = 0;
+  for (let i = 0; i < digits.length; i++) n = n * 10 + (digits.charCodeAt(i) - 0x30);
+  return n;
 }
 
 export class ChunkedBodyError extends Error {}
@@ -320,7 +549,7 @@ export class ChunkedDecoder {
     if (at > 0) {
       const trailers = Object.create(null) as Record<string, string | string[] | undefined>;
       const refused = parseFieldLines(text.slice(0, at), 2, trailers);
-      if (refused !== undefined) throw new ChunkedBodyError(`malformed trailer: ${refused}`);
+      if (typeof refused === 'string') throw new ChunkedBodyError(`malformed trailer: ${refused}`);
       this.trailers = trailers;
     }
     return start + (at + 4 - before);

@@ -40,10 +40,12 @@ import {
   ChunkedDecoder,
   headEnd,
   LENGTH,
+  nameIs,
   NO_BODY,
   type ChunkedBodySink,
 } from './http1-response-parser';
-import { HOP_BY_HOP } from './forwarding-headers';
+import { HOP_BY_HOP, isHopByHop } from './forwarding-headers';
+import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
@@ -94,6 +96,7 @@ export class Http1ServerRequest implements Downstream {
   readonly url: string;
   readonly headers: IncomingHeaders;
   readonly hasBody: boolean;
+  readonly receivedHead: string | undefined;
   readonly expectContinue: boolean;
   readonly minorVersion: number;
   readonly remoteAddress: string;
@@ -125,6 +128,7 @@ export class Http1ServerRequest implements Downstream {
     this.url = head.target;
     this.headers = head.headers;
     this.hasBody = head.framing !== NO_BODY;
+    this.receivedHead = head.repeatedFields ? undefined : head.text;
     this.expectContinue = head.expectContinue;
     this.minorVersion = head.minorVersion;
     this.keepAlive = head.keepAlive;
@@ -220,9 +224,20 @@ export class Http1ServerRequest implements Downstream {
       const colon = head.indexOf(':', pos);
       const nameLength = colon - pos;
       let drop = false;
-      if (cut !== undefined || (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1)) {
+      if (cut === undefined) {
+        // The usual case: names compared in place (no slice, no lower-case copy per line).
+        if (nameLength <= 17 && NOTED_LENGTHS[nameLength] === 1) {
+          if (nameLength === 14 && nameIs(head, pos, 'content-length')) {
+            // Repeats were checked equal by the parser; one line goes on (as Node's client keeps one).
+            if (hasLength) drop = true;
+            hasLength = true;
+          } else if (nameLength === 4 && nameIs(head, pos, 'date')) hasDate = true;
+          else drop = isHopByHopAt(head, pos, nameLength);
+        }
+      } else {
+        // Names the upstream's Connection lists, or header operations replace: any name.
         const name = head.slice(pos, colon).toLowerCase();
-        if (HOP_BY_HOP_RESPONSE.has(name) || cut?.has(name) === true) drop = true;
+        if (isHopByHop(name) || cut.has(name)) drop = true;
         else if (name === 'content-length') {
           // Repeats were checked equal by the parser; one line goes on (as Node's client keeps one).
           if (hasLength) drop = true;
@@ -315,6 +330,11 @@ export class Http1ServerRequest implements Downstream {
     return writable;
   }
 
+  holdsWrittenBytes(): boolean {
+    // A write the kernel took whole is done synchronously; anything else is still queued.
+    return this.connection.socket.writableLength > 0;
+  }
+
   end(body?: string, trailers?: OutgoingHeaders): void {
     const connection = this.connection;
     if (this.finished || connection.current !== this) return;
@@ -354,6 +374,28 @@ const HOP_BY_HOP_RESPONSE = HOP_BY_HOP;
 const NOTED_LENGTHS = new Uint8Array(18);
 for (const name of [...HOP_BY_HOP_RESPONSE, 'content-length', 'date']) NOTED_LENGTHS[name.length] = 1;
 
+/** Whether the field name of `length` at `head[pos]` is hop-by-hop (see isHopByHop). */
+function isHopByHopAt(head: string, pos: number, length: number): boolean {
+  switch (length) {
+    case 2:
+      return nameIs(head, pos, 'te');
+    case 4:
+      return nameIs(head, pos, 'host');
+    case 7:
+      return nameIs(head, pos, 'upgrade');
+    case 10:
+      return nameIs(head, pos, 'connection') || nameIs(head, pos, 'keep-alive');
+    case 14:
+      return nameIs(head, pos, 'http2-settings');
+    case 16:
+      return nameIs(head, pos, 'proxy-connection');
+    case 17:
+      return nameIs(head, pos, 'transfer-encoding');
+    default:
+      return false;
+  }
+}
+
 /** A field line from a route's header operation (names were checked when the route was read). */
 function opLine(name: string, value: string): string {
   if (BAD_VALUE.test(value)) throw new Error(`invalid character in header ${name}`);
@@ -386,7 +428,7 @@ function notifyClosed(request: Http1ServerRequest): void {
   request.handler?.onDownstreamClose();
 }
 
-export class Http1ServerConnection implements ChunkedBodySink {
+export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -414,10 +456,15 @@ export class Http1ServerConnection implements ChunkedBodySink {
     const current = this.current;
     if (current !== undefined && !current.closed) current.handler?.onResponseDrain();
   };
-  private readonly onTimeout = (): void => {
-    // Idle between requests, or answered and waiting for a client that never closes.
-    if (this.current === undefined || this.state === CLOSED) this.socket.destroy();
-  };
+  /** When bytes last went either way (the sweep's clock, ms): the keep-alive timeout counts from it. */
+  lastActiveMs: number;
+  // DeadlineHolder links, the sweep's
+  sweepPrev: DeadlineHolder | undefined = undefined;
+  sweepNext: DeadlineHolder | undefined = undefined;
+  sweepLinked = false;
+  /** The connection made its own sweep (none was given) and closes it when it goes. */
+  private readonly ownsDeadlines: boolean;
+  private readonly deadlines: DeadlineSweep;
 
   constructor(
     readonly socket: net.Socket,
@@ -425,7 +472,14 @@ export class Http1ServerConnection implements ChunkedBodySink {
     private readonly limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
     /** Called once the connection is closed (or handed over by an upgrade). */
     private readonly onGone: ((connection: Http1ServerConnection) => void) | undefined = undefined,
+    /**
+     * The timer of the keep-alive timeout, shared by the listener's connections (one timer,
+     * not one socket timeout refreshed by every read and write); default: one of its own.
+     */
+    deadlines?: DeadlineSweep,
   ) {
+    this.ownsDeadlines = deadlines === undefined;
+    this.deadlines = deadlines ?? new DeadlineSweep();
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? '';
@@ -434,8 +488,32 @@ export class Http1ServerConnection implements ChunkedBodySink {
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
-    socket.setTimeout(KEEP_ALIVE_TIMEOUT_MS);
+    this.lastActiveMs = this.deadlines.now();
+    this.deadlines.watch(this, this.lastActiveMs + KEEP_ALIVE_TIMEOUT_MS);
+  }
+
+  /** DeadlineHolder: the keep-alive timeout. */
+  nextDeadlineMs(): number {
+    return this.lastActiveMs + KEEP_ALIVE_TIMEOUT_MS;
+  }
+
+  /** DeadlineHolder: `KEEP_ALIVE_TIMEOUT_MS` without bytes either way. */
+  onDeadline(nowMs: number): void {
+    // Counted again from now, as a socket timeout fires again only after more silence.
+    this.lastActiveMs = nowMs;
+    // Idle between requests, or answered and waiting for a client that never closes.
+    if (this.current === undefined || this.state === CLOSED) this.socket.destroy();
+  }
+
+  /** Bytes went one way or the other: the keep-alive timeout starts again. */
+  touch(): void {
+    this.lastActiveMs = this.deadlines.now();
+  }
+
+  /** The connection is gone or handed over: no more timeout. */
+  private stopDeadlines(): void {
+    this.deadlines.unwatch(this);
+    if (this.ownsDeadlines) this.deadlines.close();
   }
 
   /** Bytes that arrived before this object took the socket (the protocol sniff's). */
@@ -450,6 +528,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   private received(chunk: Buffer): void {
     // After the last response (or a refusal) nothing more is read: bytes are dropped, not held.
+    this.lastActiveMs = this.deadlines.now();
     if (this.state === CLOSED) return;
     const held = this.buffered;
     this.buffered = held === undefined ? chunk : Buffer.concat([held, chunk]);
@@ -604,6 +683,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
 
   /** The current response is finished (called by the request's `end`). */
   responseFinished(request: Http1ServerRequest): void {
+    this.touch();
     process.nextTick(notifyClosed, request);
     if (this.state === CLOSED) return;
     const unreadBody = !this.bodyComplete;
@@ -687,8 +767,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
     socket.off('drain', this.onDrain);
-    socket.off('timeout', this.onTimeout);
-    socket.setTimeout(0);
+    this.stopDeadlines();
     this.onGone?.(this);
     this.sink.onUpgrade(request, socket, rest);
   }
@@ -706,6 +785,7 @@ export class Http1ServerConnection implements ChunkedBodySink {
   }
 
   private socketClosed(): void {
+    this.stopDeadlines();
     this.state = CLOSED;
     this.buffered = undefined;
     const current = this.current;

@@ -26,7 +26,7 @@ import {
   type ResponseHead,
 } from './http1-response-parser';
 import type { Http2SessionPool, PooledSession, SessionWaiter } from './http2-session-pool';
-import type { IncomingHeaders } from './forwarding-headers';
+import type { IncomingHeaders, UpstreamFieldLines } from './forwarding-headers';
 
 /** What an attempt tells the request path. After `onFailure` or `onEnd`, nothing more. */
 export interface UpstreamCallHandler {
@@ -35,19 +35,25 @@ export interface UpstreamCallHandler {
   /** The upstream answered `100 Continue`. */
   onContinue(call: UpstreamCall): void;
   /**
-   * The response head; the body follows through onData. Headers include pseudo-headers for
-   * HTTP/2; `endsStream` when the head ends the response (an HTTP/2 trailers-only answer).
-   * `receivedHead`: on HTTP/1.1, the head's text as received (latin1, without its final
-   * CRLFCRLF), for a downstream that forwards it as text (`Downstream.writeReceivedHead`).
+   * The response head; the body follows through onData. HTTP/2 gives `headers` (pseudo-headers
+   * included); `endsStream` when the head ends the response (a trailers-only answer). HTTP/1.1
+   * gives `received` instead: the parsed head, with its text as received (latin1, without its
+   * final CRLFCRLF) for a downstream that forwards it as text (`Downstream.writeReceivedHead`),
+   * and its header object built only when read.
    */
   onResponse(
     call: UpstreamCall,
     status: number,
-    headers: IncomingHeaders,
+    headers: IncomingHeaders | undefined,
     endsStream: boolean,
-    receivedHead?: string,
+    received?: ResponseHead,
   ): void;
   onData(call: UpstreamCall, chunk: Buffer): void;
+  /**
+   * Whether a chunk given to `onData` may still be referenced (written downstream and not yet
+   * sent): the HTTP/1.1 client then reads into new memory instead of reusing its buffer.
+   */
+  holdsResponseBytes(): boolean;
   /** The response is complete; `trailers` when the upstream sent any. */
   onEnd(call: UpstreamCall, trailers: IncomingHeaders | undefined): void;
   /** The body may be written again after `write` returned false. */
@@ -70,10 +76,15 @@ export interface UpstreamRequestHead {
   readonly path: string;
   /** Host / :authority to send. */
   readonly authority: string;
-  /** End-to-end headers, without Host and pseudo-headers. */
+  /** End-to-end headers, without Host and pseudo-headers (empty when `fieldLines` is given). */
   readonly headers: OutgoingHeaders;
   /** False when the request has no body: the head alone is the request. */
   readonly hasBody: boolean;
+  /**
+   * HTTP/1.1 upstreams only: the end-to-end fields as text, forwarded from the received head
+   * (forwarding-headers.ts `upstreamFieldLines`), in place of `headers`.
+   */
+  readonly fieldLines?: UpstreamFieldLines | undefined;
 }
 
 export interface UpstreamCall {
@@ -94,8 +105,25 @@ const HEAD_PHASE = 0;
 const BODY_PHASE = 1;
 const DONE_PHASE = 2;
 
-/** Header values that cannot be written into a request head as they are. */
-const UNSAFE_VALUE = /[\0\r\n]/;
+/**
+ * Whether a head built of `lines` lines (each ending in CRLF, the empty last one included) has
+ * no NUL, CR or LF but its own line ends — no value brought one: one pass over the text instead
+ * of a regular expression per value (values such as generated ids are concatenations, which a
+ * regular expression flattens first, in the runtime).
+ */
+export function isCleanHead(text: string, lines: number): boolean {
+  if (text.indexOf('\0') >= 0) return false;
+  let breaks = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) {
+    if (text.charCodeAt(at - 1) !== 0x0d) return false;
+    breaks++;
+  }
+  if (breaks !== lines) return false;
+  // Every LF follows a CR and there are as many LFs as lines: a CR elsewhere is a bare one.
+  let returns = 0;
+  for (let at = text.indexOf('\r'); at >= 0; at = text.indexOf('\r', at + 1)) returns++;
+  return returns === lines;
+}
 /** Methods that take `content-length: 0` when sent without a body (as Node's client does). */
 const BODYLESS_METHODS: ReadonlySet<string> = new Set([
   'GET',
@@ -173,32 +201,44 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
   /** The request head, or undefined when a value cannot be written safely. */
   private requestHead(): string | undefined {
     const head = this.head;
+    // The request line and host (names were checked where they were made).
     let text = `${head.method} ${head.path} HTTP/1.1\r\nhost: ${head.authority}\r\n`;
-    if (UNSAFE_VALUE.test(head.authority) || UNSAFE_VALUE.test(head.path)) return undefined;
+    let lines = 2;
     const headers = head.headers;
     let hasLength = false;
+    const fieldLines = head.fieldLines;
+    if (fieldLines !== undefined) {
+      text += fieldLines.text;
+      lines += fieldLines.lines;
+      hasLength = fieldLines.hasLength;
+    }
     for (const name in headers) {
       if (name === 'host' || name === 'connection') continue;
       const value = headers[name]!;
       if (name === 'content-length') hasLength = true;
       if (typeof value === 'string') {
-        if (UNSAFE_VALUE.test(value)) return undefined;
         text += `${name}: ${value}\r\n`;
+        lines++;
       } else {
         for (const one of value) {
-          if (UNSAFE_VALUE.test(one)) return undefined;
           text += `${name}: ${one}\r\n`;
+          lines++;
         }
       }
     }
     if (!head.hasBody) {
       this.requestEnded = true;
-      if (!hasLength && !BODYLESS_METHODS.has(head.method)) text += 'content-length: 0\r\n';
+      if (!hasLength && !BODYLESS_METHODS.has(head.method)) {
+        text += 'content-length: 0\r\n';
+        lines++;
+      }
     } else if (!hasLength) {
       this.chunkedRequest = true;
       text += 'transfer-encoding: chunked\r\n';
+      lines++;
     }
-    return `${text}\r\n`;
+    text += '\r\n';
+    return isCleanHead(text, lines + 1) ? text : undefined;
   }
 
   write(chunk: Buffer): boolean {
@@ -242,6 +282,11 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
     if (!this.done) this.handler.onDrain(this);
   }
 
+  holdsReceivedBytes(): boolean {
+    // `held` is a copy (see onSocketData); body bytes went to the handler.
+    return this.handler.holdsResponseBytes();
+  }
+
   onSocketClose(detail: string): void {
     if (this.done) return;
     if (this.responded && this.framing === UNTIL_CLOSE) {
@@ -274,7 +319,8 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
         const end = headEnd(buf, searchFrom);
         if (end < 0) {
           if (buf.length - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
-          this.held = at === 0 ? buf : buf.subarray(at);
+          // A copy: the connection reads into the same memory again (see Http1Connection).
+          this.held = Buffer.from(at === 0 ? buf : buf.subarray(at));
           return;
         }
         if (end - at > MAX_HEAD_BYTES) return this.fail('the upstream response head is too large');
@@ -282,7 +328,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
         const parsed = parseResponseHead(text, this.head.method === 'HEAD');
         at = end;
         if (typeof parsed === 'string') return this.fail(`malformed upstream response head: ${parsed}`);
-        if (!this.onHead(parsed, text)) return;
+        if (!this.onHead(parsed)) return;
         continue;
       }
       if (this.phase === BODY_PHASE) {
@@ -322,7 +368,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
   }
 
   /** A response head; false when nothing more is to be read (done, or failed). */
-  private onHead(parsed: ResponseHead, text: string): boolean {
+  private onHead(parsed: ResponseHead): boolean {
     const status = parsed.status;
     if (status < 200) {
       if (status === 101) {
@@ -340,7 +386,7 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
       this.pool.noteKeepAliveTimeout(this.connection!, parsed.keepAliveSeconds);
     if (parsed.framing === CHUNKED) this.decoder = new ChunkedDecoder();
     this.phase = BODY_PHASE;
-    this.handler.onResponse(this, status, parsed.headers, false, text);
+    this.handler.onResponse(this, status, undefined, false, parsed);
     if (this.done) return false;
     if (parsed.framing === NO_BODY) {
       this.complete(false);

@@ -284,9 +284,14 @@ export function cliHasProxyCommand(root: string): boolean {
   return out.status === 0;
 }
 
-export async function startSwitchboard(ctx: SideContext, template: string | undefined): Promise<Side> {
+export async function startSwitchboard(
+  ctx: SideContext,
+  template: string | undefined,
+  /** `baseline`: a second build to compare with (BENCH_BASELINE_COMMAND), named `sb-baseline`. */
+  baseline = false,
+): Promise<Side> {
   const port = await freePort();
-  const config = join(ctx.dir, 'switchboard-proxy.yaml');
+  const config = join(ctx.dir, baseline ? 'switchboard-baseline.yaml' : 'switchboard-proxy.yaml');
   writeFileSync(config, switchboardProxyConfig(port, ctx.upstreamPort));
   const [command, ...args] = switchboardCommand(template, {
     root: ctx.root,
@@ -295,14 +300,19 @@ export async function startSwitchboard(ctx: SideContext, template: string | unde
     upstreamPort: ctx.upstreamPort,
     workers: ctx.workers,
   });
-  const process = await startProcess('switchboard proxy', command!, args, {
-    logFile: join(ctx.dir, 'switchboard-proxy.log'),
-    address: `127.0.0.1:${port}`,
-    probe: () => answers200(`http://127.0.0.1:${port}/`),
-  });
+  const process = await startProcess(
+    baseline ? 'switchboard baseline' : 'switchboard proxy',
+    command!,
+    args,
+    {
+      logFile: join(ctx.dir, baseline ? 'switchboard-baseline.log' : 'switchboard-proxy.log'),
+      address: `127.0.0.1:${port}`,
+      probe: () => answers200(`http://127.0.0.1:${port}/`),
+    },
+  );
   return {
-    name: 'switchboard',
-    kind: 'switchboard',
+    name: baseline ? 'sb-baseline' : 'switchboard',
+    kind: baseline ? 'prototype' : 'switchboard',
     description: `${[command, ...args].join(' ')}`,
     h1Url: `http://127.0.0.1:${port}/`,
     h2cUrl: `http://127.0.0.1:${port}/`, // decided by the h2c probe

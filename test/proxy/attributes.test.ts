@@ -4,7 +4,7 @@
  * log. The bags must also survive the Mixer wire encoder, as the policy client will send them.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
@@ -293,8 +293,9 @@ policy: {server: 127.0.0.1:9091, failPolicy: FAIL_OPEN}`,
     socket.end('bytes');
     await new Promise((resolve) => socket.once('close', resolve));
     const file = path.join(harness.dir, 'access.json');
+    // The log opens its file asynchronously: until then there are no lines, not an error.
     const lines = (): Array<Record<string, unknown>> =>
-      readFileSync(file, 'utf8')
+      (existsSync(file) ? readFileSync(file, 'utf8') : '')
         .split('\n')
         .filter((l) => l !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>);

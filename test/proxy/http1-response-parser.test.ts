@@ -13,6 +13,7 @@ import {
   ChunkedDecoder,
   LENGTH,
   NO_BODY,
+  nameIs,
   parseResponseHead,
   UNTIL_CLOSE,
   type ResponseHead,
@@ -79,6 +80,45 @@ describe('proxy HTTP/1.1 response head parser', () => {
         'keep-alive': 'timeout=5, max=100',
       },
     );
+  });
+
+  it('reads the fields it needs alike whether the header object is built at once or when read', () => {
+    // Plain: the object waits until read. A repeated field of interest: built at once.
+    const plain = head(
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive, x-hop\r\ngrpc-status: 0\r\nGrpc-Message: ok\r\n' +
+        'x-hop: 1\r\ncontent-length: 2',
+    );
+    const repeated = head(
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nconnection: x-hop\r\ngrpc-status: 0\r\nGrpc-Message: ok\r\n' +
+        'x-hop: 1\r\ncontent-length: 2',
+    );
+    for (const parsed of [plain, repeated]) {
+      assert.equal(parsed.connection, 'keep-alive, x-hop');
+      assert.equal(parsed.grpcStatus, '0');
+      assert.equal(parsed.grpcMessage, 'ok');
+      assert.equal(parsed.hasContentLength, true);
+      assert.equal(parsed.length, 2);
+      assert.deepEqual(
+        { ...parsed.headers },
+        {
+          connection: 'keep-alive, x-hop',
+          'grpc-status': '0',
+          'grpc-message': 'ok',
+          'x-hop': '1',
+          'content-length': '2',
+        },
+      );
+    }
+    assert.equal(head('HTTP/1.1 204 No Content').hasContentLength, false);
+    assert.match(refusal('HTTP/1.1 200 OK\r\n__proto__: x'), /__proto__/);
+  });
+
+  it('compares field names in place, folding letters only', () => {
+    assert.equal(nameIs('x\r\nContent-LENGTH: 1', 3, 'content-length'), true);
+    assert.equal(nameIs('content-lengths: 1', 0, 'content-length'), false);
+    assert.equal(nameIs('content\rlength: 1', 0, 'content-length'), false);
+    assert.equal(nameIs('HTTP2-Settings: 1', 0, 'http2-settings'), true);
+    assert.equal(nameIs('http\x12-settings: 1', 0, 'http2-settings'), false);
   });
 
   it('knows which responses have no body, and which run until the close', () => {
