@@ -221,6 +221,22 @@ function isDroppedUpstream(name: string, traceStarted: boolean): boolean {
 /** As isHopByHop(name) || isDroppedUpstream(name), for the name of `length` at `head[pos]`, compared in place. */
 function isDroppedUpstreamAt(head: string, pos: number, length: number, traceStarted: boolean): boolean {
   switch (length) {
+    case 10:
+      if (traceStarted && nameIs(head, pos, 'tracestate')) return true;
+      break;
+    case 11:
+      return nameIs(head, pos, 'traceparent');
+    case 12:
+      return nameIs(head, pos, 'x-request-id');
+    case 15:
+      return nameIs(head, pos, 'x-forwarded-for');
+  }
+  return isHopByHopAt(head, pos, length);
+}
+
+/** As isHopByHop(name), for the field name of `length` at `head[pos]`, compared in place. */
+export function isHopByHopAt(head: string, pos: number, length: number): boolean {
+  switch (length) {
     case 2:
       return nameIs(head, pos, 'te');
     case 4:
@@ -228,19 +244,9 @@ function isDroppedUpstreamAt(head: string, pos: number, length: number, traceSta
     case 7:
       return nameIs(head, pos, 'upgrade');
     case 10:
-      return (
-        nameIs(head, pos, 'connection') ||
-        nameIs(head, pos, 'keep-alive') ||
-        (traceStarted && nameIs(head, pos, 'tracestate'))
-      );
-    case 11:
-      return nameIs(head, pos, 'traceparent');
-    case 12:
-      return nameIs(head, pos, 'x-request-id');
+      return nameIs(head, pos, 'connection') || nameIs(head, pos, 'keep-alive');
     case 14:
       return nameIs(head, pos, 'http2-settings');
-    case 15:
-      return nameIs(head, pos, 'x-forwarded-for');
     case 16:
       return nameIs(head, pos, 'proxy-connection');
     case 17:

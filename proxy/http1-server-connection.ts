@@ -44,7 +44,7 @@ import {
   NO_BODY,
   type ChunkedBodySink,
 } from './http1-response-parser';
-import { HOP_BY_HOP, isHopByHop } from './forwarding-headers';
+import { HOP_BY_HOP, isHopByHop, isHopByHopAt } from './forwarding-headers';
 import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
@@ -373,28 +373,6 @@ const HOP_BY_HOP_RESPONSE = HOP_BY_HOP;
 /** 1 at the lengths of the names `writeReceivedHead` must look at (hop-by-hop, content-length, date). */
 const NOTED_LENGTHS = new Uint8Array(18);
 for (const name of [...HOP_BY_HOP_RESPONSE, 'content-length', 'date']) NOTED_LENGTHS[name.length] = 1;
-
-/** Whether the field name of `length` at `head[pos]` is hop-by-hop (see isHopByHop). */
-function isHopByHopAt(head: string, pos: number, length: number): boolean {
-  switch (length) {
-    case 2:
-      return nameIs(head, pos, 'te');
-    case 4:
-      return nameIs(head, pos, 'host');
-    case 7:
-      return nameIs(head, pos, 'upgrade');
-    case 10:
-      return nameIs(head, pos, 'connection') || nameIs(head, pos, 'keep-alive');
-    case 14:
-      return nameIs(head, pos, 'http2-settings');
-    case 16:
-      return nameIs(head, pos, 'proxy-connection');
-    case 17:
-      return nameIs(head, pos, 'transfer-encoding');
-    default:
-      return false;
-  }
-}
 
 /** A field line from a route's header operation (names were checked when the route was read). */
 function opLine(name: string, value: string): string {

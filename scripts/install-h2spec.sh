@@ -13,10 +13,4 @@ fi
 if [ -x "$DEFAULT" ] && ! command -v go >/dev/null 2>&1; then
   exit 0
 fi
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-h2spec: building h2spec $VERSION needs Go (https://go.dev/dl/, 1.21 or later)" >&2
-  exit 1
-fi
-echo "install-h2spec: building h2spec $VERSION into $(dirname "$DEFAULT") (go install)" >&2
-mkdir -p "$(dirname "$DEFAULT")"
-GOBIN="$(dirname "$DEFAULT")" go install "github.com/summerwind/h2spec/cmd/h2spec@$VERSION"
+bash "$(dirname "$0")/install-go-tool.sh" h2spec "github.com/summerwind/h2spec/cmd/h2spec@$VERSION" "$(dirname "$DEFAULT")"

@@ -20,11 +20,6 @@ if [ -x "$DEFAULT" ] && [ "$("$DEFAULT" version 2>/dev/null | sed -n 's/^Version
   exit 0
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-opa: building opa $VERSION needs Go (https://go.dev/dl/, 1.23 or later); or set SWITCHBOARD_OPA to an opa executable" >&2
-  exit 1
-fi
-echo "install-opa: building opa $VERSION into $(dirname "$DEFAULT") (go install; several minutes the first time)" >&2
-mkdir -p "$(dirname "$DEFAULT")"
-GOBIN="$(dirname "$DEFAULT")" go install "github.com/open-policy-agent/opa@$VERSION"
+bash "$(dirname "$0")/install-go-tool.sh" opa "github.com/open-policy-agent/opa@$VERSION" "$(dirname "$DEFAULT")" \
+  "or set SWITCHBOARD_OPA to an opa executable (several minutes the first time)"
 "$DEFAULT" version | head -1 >&2
