@@ -114,7 +114,10 @@ function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Options of a broker: a SASL (SCRAM) listener besides the plaintext one. */
+/**
+ * Options of a broker: a SASL (SCRAM) listener besides the plaintext one, a TLS one, and with
+ * both a SASL_SSL listener for PLAIN (the same user and password).
+ */
 export interface KafkaBrokerOptions {
   /** A user the SASL listener accepts with SCRAM-SHA-256 and SCRAM-SHA-512. */
   readonly scramUser?: { readonly name: string; readonly password: string };
@@ -137,6 +140,8 @@ export class KafkaBroker {
     readonly saslPort: number,
     /** The SSL listener's port, when asked for; else 0. */
     readonly tlsPort: number,
+    /** The SASL_SSL listener's port (PLAIN, the SCRAM user's password), with both of the above; else 0. */
+    readonly saslTlsPort: number,
     private readonly options: KafkaBrokerOptions,
   ) {}
 
@@ -149,8 +154,14 @@ export class KafkaBroker {
     const libs = requireKafkaJars();
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-kafka-'));
     const ports = new Set<number>();
-    while (ports.size < 4) ports.add(await freePort());
-    const [port, controllerPort, saslPort, tlsPort] = [...ports] as [number, number, number, number];
+    while (ports.size < 5) ports.add(await freePort());
+    const [port, controllerPort, saslPort, tlsPort, saslTlsPort] = [...ports] as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const broker = new KafkaBroker(
       port,
       controllerPort,
@@ -158,6 +169,7 @@ export class KafkaBroker {
       libs,
       options.scramUser === undefined ? 0 : saslPort,
       options.tls === true ? tlsPort : 0,
+      options.scramUser !== undefined && options.tls === true ? saslTlsPort : 0,
       options,
     );
     try {
@@ -220,6 +232,11 @@ export class KafkaBroker {
     return `127.0.0.1:${this.saslPort}`;
   }
 
+  /** `127.0.0.1:PORT` of the SASL_SSL listener (PLAIN). */
+  get saslTlsAddress(): string {
+    return `127.0.0.1:${this.saslTlsPort}`;
+  }
+
   /** `127.0.0.1:PORT` of the TLS listener. */
   get tlsAddress(): string {
     return `127.0.0.1:${this.tlsPort}`;
@@ -252,10 +269,18 @@ export class KafkaBroker {
   private writeConfig(): void {
     const sasl = this.saslPort !== 0;
     const tls = this.tlsPort !== 0;
+    const plain = this.saslTlsPort !== 0;
     if (tls) this.makeCertificate();
     const extra =
-      (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : '') + (tls ? `,SSL://127.0.0.1:${this.tlsPort}` : '');
+      (sasl ? `,SASL://127.0.0.1:${this.saslPort}` : '') +
+      (tls ? `,SSL://127.0.0.1:${this.tlsPort}` : '') +
+      (plain ? `,SASLSSL://127.0.0.1:${this.saslTlsPort}` : '');
     const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+    const user = this.options.scramUser;
+    const plainLogin =
+      user === undefined
+        ? ''
+        : `org.apache.kafka.common.security.plain.PlainLoginModule required user_${user.name}="${user.password}";`;
     const logs = join(this.dir, 'logs');
     mkdirSync(logs, { recursive: true });
     writeFileSync(join(this.dir, 'log4j2.yaml'), LOG4J2_BROKER);
@@ -272,13 +297,20 @@ export class KafkaBroker {
         'inter.broker.listener.name=PLAINTEXT',
         'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT' +
           (sasl ? ',SASL:SASL_PLAINTEXT' : '') +
-          (tls ? ',SSL:SSL' : ''),
+          (tls ? ',SSL:SSL' : '') +
+          (plain ? ',SASLSSL:SASL_SSL' : ''),
         ...(tls ? ['ssl.keystore.type=PEM', `ssl.keystore.location=${join(this.dir, 'keystore.pem')}`] : []),
         ...(sasl
           ? [
               'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',
               `listener.name.sasl.scram-sha-256.sasl.jaas.config=${scram}`,
               `listener.name.sasl.scram-sha-512.sasl.jaas.config=${scram}`,
+            ]
+          : []),
+        ...(plain
+          ? [
+              'listener.name.saslssl.sasl.enabled.mechanisms=PLAIN',
+              `listener.name.saslssl.plain.sasl.jaas.config=${plainLogin}`,
             ]
           : []),
         `log.dirs=${logs}`,

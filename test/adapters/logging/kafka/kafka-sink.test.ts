@@ -123,6 +123,23 @@ describe('adapters/logging/kafka: KafkaSink against a real broker', function () 
     await assert.rejects(refused.start(), /SASL SCRAM SHA512 authentication failed/);
   });
 
+  it('authenticates with SASL PLAIN over TLS, and refuses to start with a wrong password', async () => {
+    const plain = (password: string): KafkaSinkParams =>
+      params(broker, {
+        brokers: [broker.saslTlsAddress],
+        topic: 'plain',
+        createTopics: {},
+        tls: { caFile: broker.caFile },
+        sasl: { mechanism: 'PLAIN', username: 'audit', password },
+      });
+    const sink = open(plain('audit-secret'));
+    await sink.start();
+    await sink.deliver(records(sink, 5));
+    assert.equal((await readTopic(broker, 'plain', 5)).length, 5);
+    const refused = open(plain('wrong'));
+    await assert.rejects(refused.start(), /SASL PLAIN authentication failed/);
+  });
+
   it("speaks TLS, checking the brokers' certificate against caFile, and refuses one it cannot verify", async () => {
     const tls = (tlsParams: Record<string, unknown>): KafkaSinkParams =>
       params(broker, { brokers: [broker.tlsAddress], topic: 'tls', createTopics: {}, tls: tlsParams });
