@@ -521,7 +521,12 @@ export class PolicyClient implements TrafficHook {
   }
 
   private queueReport(attributes: AttributeBag): void {
-    this.reports.queue(attributes);
+    try {
+      this.reports.queue(attributes);
+    } catch (error) {
+      // A value no attribute type carries: that record is dropped (and counted), traffic goes on.
+      this.log(`report not queued: ${(error as Error).message}`);
+    }
   }
 
   /** Sends what is pending (every batch, while the server takes them), then closes. */

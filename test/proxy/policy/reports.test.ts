@@ -156,6 +156,30 @@ describe('proxy: Reports as the policy client sends them', function () {
     );
   });
 
+  it('drops and counts a record it cannot encode, logs why, and reports the others', async () => {
+    sink = await startReportSink(() => 0);
+    const logged: string[] = [];
+    client = new PolicyClient((line) => logged.push(line));
+    client.configurationApplied(
+      config({ server: sink.address, reportBatchEntries: 10, reportBatchDelayMs: 20 }),
+    );
+    client.requestCompleted(new AttributeBag([['request.path', '/before']]));
+    const odd = new AttributeBag([['request.path', '/odd']]);
+    odd.set('request.size', 2n ** 64n); // beyond INT64
+    client.requestCompleted(odd);
+    client.requestCompleted(new AttributeBag([['request.path', '/after']]));
+    await waitFor('the others delivered', () => client!.stats.reportsSent === 2);
+    assert.equal(client.stats.reportsDropped, 1);
+    assert.match(
+      logged.join('\n'),
+      /report not queued: attribute request\.size: \d+ does not fit in a signed 64-bit integer/,
+    );
+    assert.deepEqual(
+      sink.seen.flatMap((r) => r.bags.map((b) => b.get('request.path'))),
+      ['/before', '/after'],
+    );
+  });
+
   it('reports a TCP connection on open, while it stays open, and on close with byte deltas', async () => {
     sink = await startReportSink(() => 0);
     client = new PolicyClient();
