@@ -323,27 +323,23 @@ export function encodeReportRequest(
   bags: readonly Bag[],
   options?: EncodeOptions & { readonly independent?: boolean },
 ): Uint8Array {
-  if (options?.independent !== true && bags.every((bag) => bag instanceof AttributeBag)) {
+  let independent = options?.independent === true;
+  // AttributeBags: delta-encoded as they come; when one drops an attribute, the batch is
+  // written again independently below.
+  if (!independent && bags.every((bag) => bag instanceof AttributeBag)) {
     const encoder = new ReportRequestEncoder(options);
     if (bags.every((bag) => encoder.add(bag as AttributeBag))) return encoder.finish();
+    independent = true;
   }
   const globalWordCount = resolveGlobalWordCount(options?.globalWordCount);
-  // Each bag's changes since the one before, computed once: whether any bag drops an
-  // attribute (then the batch is encoded independently), and the names to write if not.
+  // Other bags: each one's changes since the one before, computed once — whether any drops
+  // an attribute (then the batch is encoded independently), and the names to write if not.
   const deltas: (string[] | undefined)[] = [undefined];
-  let independent = options?.independent === true;
   for (let i = 1; i < bags.length && !independent; i++) {
     const previous = bags[i - 1]!;
     const bag = bags[i]!;
-    if (previous instanceof AttributeBag && bag instanceof AttributeBag) {
-      const { changed, removesAny } = bag.changesSince(previous, sameWireValue);
-      if (removesAny) independent = true;
-      deltas.push(changed);
-    } else if (removesAnyOf(previous, bag)) {
-      independent = true;
-    } else {
-      deltas.push(changedNames(previous, bag));
-    }
+    if (removesAnyOf(previous, bag)) independent = true;
+    else deltas.push(changedNames(previous, bag));
   }
   const words = new MessageWords(globalWordCount);
   const writer = new ProtoWriter();
