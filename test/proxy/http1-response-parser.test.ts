@@ -5,7 +5,6 @@
  * refused). Then, through the proxy, raw upstreams that answer such heads: a 502 with a reason.
  */
 import { strict as assert } from 'node:assert';
-import * as net from 'node:net';
 import { REASON_HEADER } from '../../proxy';
 import {
   CHUNKED,
@@ -19,6 +18,7 @@ import {
   type ResponseHead,
 } from '../../proxy/http1-response-parser';
 import { closeAllHarnesses, clusterYaml, request, startProxy } from './support/proxy-harness';
+import { startRawUpstream, type RawUpstream } from './support/upstreams';
 
 function head(text: string, requestWasHead = false): ResponseHead {
   const parsed = parseResponseHead(text, requestWasHead);
@@ -213,29 +213,21 @@ describe('proxy HTTP/1.1 chunked decoder', () => {
 });
 
 describe('proxy HTTP/1.1 upstream answering malformed heads', () => {
-  let server: net.Server;
-  let port = 0;
-  /** What the raw upstream answers to every request. */
-  let answer = '';
+  let upstream: RawUpstream;
 
   before(async () => {
-    server = net.createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.once('data', () => socket.end(answer, 'latin1'));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
+    upstream = await startRawUpstream();
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(() => upstream.close());
   afterEach(closeAllHarnesses);
 
   async function through(raw: string): Promise<{ status: number; reason: unknown; body: string }> {
-    answer = raw;
+    upstream.answer = raw;
     const harness = await startProxy(`
 listeners: [{name: out, role: outbound, address: 127.0.0.1, port: 0}]
 routes: [{cluster: raw}]
 clusters:
-${clusterYaml('raw', [port])}`);
+${clusterYaml('raw', [upstream.port])}`);
     const got = await request(harness.port());
     return { status: got.status, reason: got.headers[REASON_HEADER], body: got.body };
   }

@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import type { AttributeBag } from '../../attributes';
 import type { TrafficHook } from '../../proxy';
 import { closeAllHarnesses, clusterYaml, startProxy } from './support/proxy-harness';
+import { startRawUpstream, type RawUpstream } from './support/upstreams';
 
 /** Sends `request` on a fresh connection and reads until the proxy closes it. */
 function exchange(port: number, request: string): Promise<string> {
@@ -25,26 +26,18 @@ function exchange(port: number, request: string): Promise<string> {
 }
 
 describe('proxy HTTP/1.1 response heads forwarded as received', () => {
-  let server: net.Server;
-  let port = 0;
-  /** What the raw upstream answers to every request. */
-  let answer = '';
+  let upstream: RawUpstream;
 
   before(async () => {
-    server = net.createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.once('data', () => socket.end(answer, 'latin1'));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
+    upstream = await startRawUpstream();
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(() => upstream.close());
   afterEach(closeAllHarnesses);
 
   const route = `{cluster: raw, responseHeaders: {set: {x-set: new}, add: {vary: c, x-added: 'yes'}, remove: [x-remove]}}`;
 
   it('keeps lines as received, cuts hop-by-hop ones and applies the route operations', async () => {
-    answer =
+    upstream.answer =
       'HTTP/1.1 200 Fine\r\n' +
       'X-Odd:   spaced  value  \r\n' +
       'Connection: keep-alive, X-Private\r\n' +
@@ -69,7 +62,7 @@ describe('proxy HTTP/1.1 response heads forwarded as received', () => {
 listeners: [{name: out, role: outbound, address: 127.0.0.1, port: 0}]
 routes: [${route}]
 clusters:
-${clusterYaml('raw', [port])}`,
+${clusterYaml('raw', [upstream.port])}`,
       { hook },
     );
     const got = await exchange(harness.port(), 'GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
@@ -101,12 +94,12 @@ ${clusterYaml('raw', [port])}`,
   });
 
   it('adds a date when the upstream sent none, and cuts a last hop-by-hop line', async () => {
-    answer = 'HTTP/1.1 204 No Content\r\nX-A: 1\r\nConnection: keep-alive\r\n\r\n';
+    upstream.answer = 'HTTP/1.1 204 No Content\r\nX-A: 1\r\nConnection: keep-alive\r\n\r\n';
     const harness = await startProxy(`
 listeners: [{name: out, role: outbound, address: 127.0.0.1, port: 0}]
 routes: [{cluster: raw}]
 clusters:
-${clusterYaml('raw', [port])}`);
+${clusterYaml('raw', [upstream.port])}`);
     const got = await exchange(harness.port(), 'GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
     const lines = got.split('\r\n');
     assert.equal(lines[0], 'HTTP/1.1 204 No Content');
@@ -116,24 +109,24 @@ ${clusterYaml('raw', [port])}`);
   });
 
   it('still answers 502 for an obsolete line folding', async () => {
-    answer = 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\ncontent-length: 2\r\n\r\nok';
+    upstream.answer = 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\ncontent-length: 2\r\n\r\nok';
     const harness = await startProxy(`
 listeners: [{name: out, role: outbound, address: 127.0.0.1, port: 0}]
 routes: [{cluster: raw}]
 clusters:
-${clusterYaml('raw', [port])}`);
+${clusterYaml('raw', [upstream.port])}`);
     const got = await exchange(harness.port(), 'GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
     assert.match(got, /^HTTP\/1\.1 502 /);
     assert.match(got, /obsolete line folding/);
   });
 
   it('answers 502 when a route operation value cannot be written', async () => {
-    answer = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+    upstream.answer = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
     const harness = await startProxy(`
 listeners: [{name: out, role: outbound, address: 127.0.0.1, port: 0}]
 routes: [{cluster: raw, responseHeaders: {set: {x-bad: "a\\u0001b"}}}]
 clusters:
-${clusterYaml('raw', [port])}`);
+${clusterYaml('raw', [upstream.port])}`);
     const got = await exchange(harness.port(), 'GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
     assert.match(got, /^HTTP\/1\.1 502 /);
     assert.match(got, /could not be forwarded/);

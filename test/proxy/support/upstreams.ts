@@ -304,3 +304,25 @@ export function createEchoClient(
     'grpc.use_local_subchannel_pool': 1,
   }) as unknown as grpc.Client & Record<string, (...args: never[]) => unknown>;
 }
+
+/** An upstream that answers every connection's first bytes with `answer`, as raw text, then closes. */
+export interface RawUpstream {
+  readonly port: number;
+  /** What it answers from now on (latin1). */
+  answer: string;
+  close(): Promise<void>;
+}
+
+export async function startRawUpstream(): Promise<RawUpstream> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', () => socket.end(raw.answer, 'latin1'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const raw: RawUpstream = {
+    port: (server.address() as net.AddressInfo).port,
+    answer: '',
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+  return raw;
+}
