@@ -192,8 +192,7 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
   const questions = createWorkerQuestions<Question>(QUESTIONS, options.askTimeoutMs ?? 1_000);
   /** The address with the port the first worker bound; the address as asked until then. */
   let boundAddress = options.address;
-  let stopping: Promise<boolean> | undefined;
-  let starting: Promise<SupervisedListening> | undefined;
+  let adminListening: { readonly address: string; readonly port: number } | undefined;
 
   const pool: WorkerPool<ListeningMessage> = createWorkerPool<ListeningMessage>({
     ...options,
@@ -215,6 +214,16 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     onMessage: (_slot, message) => questions.onMessage(message),
     onExit: (slot) => questions.onExit(slot),
     stopMessage: (signal): StopMessage => ({ type: 'switchboard:stop', signal }),
+    ...(options.adminAddress === undefined
+      ? {}
+      : {
+          companion: {
+            start: async () => {
+              adminListening = await admin!.start();
+            },
+            close: (): Promise<void> => admin!.close(),
+          },
+        }),
   });
 
   const admin: AdminEndpoint | undefined =
@@ -223,11 +232,11 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
       : createAdminEndpoint({
           address: options.adminAddress,
           source: {
-            draining: () => stopping !== undefined,
+            draining: () => pool.stopping(),
             readiness: () => {
               const serving = pool.slots.filter((s) => s.serving).length;
               const workers = pool.slots.length;
-              if (stopping !== undefined) return { ready: false, reason: 'draining' };
+              if (pool.stopping()) return { ready: false, reason: 'draining' };
               if (!pool.started()) return { ready: false, reason: 'workers are starting', serving, workers };
               if (serving === 0) return { ready: false, reason: 'no worker is serving', serving, workers };
               return { ready: true, serving, workers };
@@ -236,24 +245,6 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
             stats: () => statsView(),
           },
         });
-
-  const startAll = async (): Promise<SupervisedListening> => {
-    const adminListening = await admin?.start();
-    const first = await pool.start();
-    return {
-      address: first.address,
-      port: first.port,
-      generation: first.generation,
-      resources: first.resources,
-      ...(adminListening === undefined ? {} : { admin: adminListening }),
-    };
-  };
-
-  const stopAll = async (signal: NodeJS.Signals): Promise<boolean> => {
-    const clean = await pool.stop(signal);
-    await admin?.close();
-    return clean;
-  };
 
   const ask = questions.ask;
 
@@ -296,20 +287,17 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
   };
 
   return {
-    start() {
-      if (stopping !== undefined) return Promise.reject(new Error('the worker supervisor is stopped'));
-      starting ??= startAll().catch(async (error: unknown) => {
-        // A worker (or the admin address) failed: stop the workers, which may still be starting.
-        stopping ??= stopAll('SIGTERM');
-        await stopping;
-        throw error;
-      });
-      return starting;
+    async start() {
+      const first = await pool.start();
+      return {
+        address: first.address,
+        port: first.port,
+        generation: first.generation,
+        resources: first.resources,
+        ...(adminListening === undefined ? {} : { admin: adminListening }),
+      };
     },
-    stop(signal) {
-      stopping ??= stopAll(signal);
-      return stopping;
-    },
+    stop: (signal) => pool.stop(signal),
     kill: () => pool.kill(),
   };
 }

@@ -19,10 +19,11 @@
  * request and policy counters; `/ready` says how many workers serve.
  */
 import cluster from 'node:cluster';
-import { createWorkerPool, isMessageOf } from '../supervision/worker-pool';
+import { createWorkerPool, isMessageOf, type WorkerPool } from '../supervision/worker-pool';
 import { answerQuestion, createWorkerQuestions } from '../supervision/worker-questions';
 import {
   createProxyAdminEndpoint,
+  type ProxyAdminEndpoint,
   type ProxyAdminSource,
   type ProxyAdminStats,
   type ReadyView,
@@ -143,8 +144,8 @@ export interface ProxySupervisor {
 /** @throws TypeError when `workers` is not a whole number ≥ 1, Error outside the primary process */
 export function createProxySupervisor(options: ProxySupervisorOptions): ProxySupervisor {
   const questions = createWorkerQuestions<Question>(QUESTIONS, options.askTimeoutMs ?? 1_000);
-  let stopping: Promise<boolean> | undefined;
-  const pool = createWorkerPool<ListeningMessage>({
+  let adminListening: { readonly address: string; readonly port: number } | undefined;
+  const pool: WorkerPool<ListeningMessage> = createWorkerPool<ListeningMessage>({
     ...options,
     logPrefix: 'switchboard proxy',
     stopTimeoutMs: options.stopTimeoutMs ?? 35_000,
@@ -154,6 +155,16 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
     onMessage: (_slot, message) => questions.onMessage(message),
     onExit: (slot) => questions.onExit(slot),
     stopMessage: (signal): StopMessage => ({ type: 'switchboard-proxy:stop', signal }),
+    ...(options.adminAddress === undefined
+      ? {}
+      : {
+          companion: {
+            start: async () => {
+              adminListening = await admin!.start();
+            },
+            close: (): Promise<void> => admin!.close(),
+          },
+        }),
   });
 
   const stats = async (): Promise<object> => {
@@ -179,7 +190,7 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
     };
   };
 
-  const admin =
+  const admin: ProxyAdminEndpoint | undefined =
     options.adminAddress === undefined
       ? undefined
       : createProxyAdminEndpoint({
@@ -188,7 +199,7 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
             async ready() {
               const serving = pool.slots.filter((s) => s.serving);
               const counts = { serving: serving.length, workers: pool.slots.length };
-              if (stopping !== undefined) return { ready: false, reason: 'the proxy is stopping', ...counts };
+              if (pool.stopping()) return { ready: false, reason: 'the proxy is stopping', ...counts };
               if (!pool.started()) return { ready: false, reason: 'workers are starting', ...counts };
               if (serving.length === 0) return { ready: false, reason: 'no worker is serving', ...counts };
               // The generation the first serving worker runs (each reloads on its own).
@@ -201,27 +212,14 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
 
   return {
     async start() {
-      let adminListening;
-      try {
-        adminListening = await admin?.start();
-        const first = await pool.start();
-        return {
-          listeners: first.listeners,
-          generation: first.generation,
-          ...(adminListening === undefined ? {} : { admin: adminListening }),
-        };
-      } catch (error) {
-        await admin?.close();
-        throw error;
-      }
+      const first = await pool.start();
+      return {
+        listeners: first.listeners,
+        generation: first.generation,
+        ...(adminListening === undefined ? {} : { admin: adminListening }),
+      };
     },
-    stop(signal) {
-      stopping ??= pool.stop(signal).then(async (clean) => {
-        await admin?.close();
-        return clean;
-      });
-      return stopping;
-    },
+    stop: (signal) => pool.stop(signal),
     kill: () => pool.kill(),
     pids() {
       return pool.slots.flatMap((slot) =>

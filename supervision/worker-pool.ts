@@ -46,6 +46,11 @@ export interface WorkerPoolOptions<Listening> {
   onExit?(slot: PoolSlot): void;
   /** The message that asks a worker to drain and exit as on `signal`. */
   stopMessage(signal: NodeJS.Signals): object;
+  /**
+   * What the supervisor serves beside its workers (their admin endpoint): started before the
+   * first worker is forked — its failure fails start() — and closed once every worker stopped.
+   */
+  readonly companion?: { start(): Promise<unknown>; close(): Promise<void> };
 }
 
 /** One place in the pool and the worker in it now. */
@@ -191,6 +196,7 @@ export function createWorkerPool<Listening>(options: WorkerPoolOptions<Listening
         markExited: () => undefined,
       });
     }
+    await options.companion?.start();
     const [first, ...others] = slots as [Slot, ...Slot[]];
     const firstListening = await startSlot(first);
     if (stopping !== undefined) throw new Error('stopped while the workers were starting');
@@ -200,8 +206,14 @@ export function createWorkerPool<Listening>(options: WorkerPoolOptions<Listening
     return firstListening;
   };
 
-  // Does not wait for start(): workers still starting get the request too, and start() rejects.
   const stopAll = async (signal: NodeJS.Signals): Promise<boolean> => {
+    const clean = await stopWorkers(signal);
+    await options.companion?.close();
+    return clean;
+  };
+
+  // Does not wait for start(): workers still starting get the request too, and start() rejects.
+  const stopWorkers = async (signal: NodeJS.Signals): Promise<boolean> => {
     const stop = options.stopMessage(signal);
     for (const slot of slots) {
       clearTimeout(slot.restartTimer);
