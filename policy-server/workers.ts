@@ -192,7 +192,26 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
   const questions = createWorkerQuestions<Question>(QUESTIONS, options.askTimeoutMs ?? 1_000);
   /** The address with the port the first worker bound; the address as asked until then. */
   let boundAddress = options.address;
-  let adminListening: { readonly address: string; readonly port: number } | undefined;
+
+  const admin: AdminEndpoint | undefined =
+    options.adminAddress === undefined
+      ? undefined
+      : createAdminEndpoint({
+          address: options.adminAddress,
+          source: {
+            draining: () => pool.stopping(),
+            readiness: () => {
+              const serving = pool.slots.filter((s) => s.serving).length;
+              const workers = pool.slots.length;
+              if (pool.stopping()) return { ready: false, reason: 'draining' };
+              if (!pool.started()) return { ready: false, reason: 'workers are starting', serving, workers };
+              if (serving === 0) return { ready: false, reason: 'no worker is serving', serving, workers };
+              return { ready: true, serving, workers };
+            },
+            config: () => configView(),
+            stats: () => statsView(),
+          },
+        });
 
   const pool: WorkerPool<ListeningMessage> = createWorkerPool<ListeningMessage>({
     ...options,
@@ -214,37 +233,8 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
     onMessage: (_slot, message) => questions.onMessage(message),
     onExit: (slot) => questions.onExit(slot),
     stopMessage: (signal): StopMessage => ({ type: 'switchboard:stop', signal }),
-    ...(options.adminAddress === undefined
-      ? {}
-      : {
-          companion: {
-            start: async () => {
-              adminListening = await admin!.start();
-            },
-            close: (): Promise<void> => admin!.close(),
-          },
-        }),
+    ...(admin === undefined ? {} : { companion: admin }),
   });
-
-  const admin: AdminEndpoint | undefined =
-    options.adminAddress === undefined
-      ? undefined
-      : createAdminEndpoint({
-          address: options.adminAddress,
-          source: {
-            draining: () => pool.stopping(),
-            readiness: () => {
-              const serving = pool.slots.filter((s) => s.serving).length;
-              const workers = pool.slots.length;
-              if (pool.stopping()) return { ready: false, reason: 'draining' };
-              if (!pool.started()) return { ready: false, reason: 'workers are starting', serving, workers };
-              if (serving === 0) return { ready: false, reason: 'no worker is serving', serving, workers };
-              return { ready: true, serving, workers };
-            },
-            config: () => configView(),
-            stats: () => statsView(),
-          },
-        });
 
   const ask = questions.ask;
 
@@ -294,7 +284,7 @@ export function createWorkerSupervisor(options: WorkerSupervisorOptions): Worker
         port: first.port,
         generation: first.generation,
         resources: first.resources,
-        ...(adminListening === undefined ? {} : { admin: adminListening }),
+        ...(pool.companionAddress() === undefined ? {} : { admin: pool.companionAddress() }),
       };
     },
     stop: (signal) => pool.stop(signal),

@@ -144,7 +144,26 @@ export interface ProxySupervisor {
 /** @throws TypeError when `workers` is not a whole number ≥ 1, Error outside the primary process */
 export function createProxySupervisor(options: ProxySupervisorOptions): ProxySupervisor {
   const questions = createWorkerQuestions<Question>(QUESTIONS, options.askTimeoutMs ?? 1_000);
-  let adminListening: { readonly address: string; readonly port: number } | undefined;
+  const admin: ProxyAdminEndpoint | undefined =
+    options.adminAddress === undefined
+      ? undefined
+      : createProxyAdminEndpoint({
+          address: options.adminAddress,
+          source: {
+            async ready() {
+              const serving = pool.slots.filter((s) => s.serving);
+              const counts = { serving: serving.length, workers: pool.slots.length };
+              if (pool.stopping()) return { ready: false, reason: 'the proxy is stopping', ...counts };
+              if (!pool.started()) return { ready: false, reason: 'workers are starting', ...counts };
+              if (serving.length === 0) return { ready: false, reason: 'no worker is serving', ...counts };
+              // The generation the first serving worker runs (each reloads on its own).
+              const first = (await questions.ask(serving[0]!, 'ready')) as ReadyView;
+              return { ...first, ...counts };
+            },
+            stats: () => stats(),
+          },
+        });
+
   const pool: WorkerPool<ListeningMessage> = createWorkerPool<ListeningMessage>({
     ...options,
     logPrefix: 'switchboard proxy',
@@ -155,16 +174,7 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
     onMessage: (_slot, message) => questions.onMessage(message),
     onExit: (slot) => questions.onExit(slot),
     stopMessage: (signal): StopMessage => ({ type: 'switchboard-proxy:stop', signal }),
-    ...(options.adminAddress === undefined
-      ? {}
-      : {
-          companion: {
-            start: async () => {
-              adminListening = await admin!.start();
-            },
-            close: (): Promise<void> => admin!.close(),
-          },
-        }),
+    ...(admin === undefined ? {} : { companion: admin }),
   });
 
   const stats = async (): Promise<object> => {
@@ -190,33 +200,13 @@ export function createProxySupervisor(options: ProxySupervisorOptions): ProxySup
     };
   };
 
-  const admin: ProxyAdminEndpoint | undefined =
-    options.adminAddress === undefined
-      ? undefined
-      : createProxyAdminEndpoint({
-          address: options.adminAddress,
-          source: {
-            async ready() {
-              const serving = pool.slots.filter((s) => s.serving);
-              const counts = { serving: serving.length, workers: pool.slots.length };
-              if (pool.stopping()) return { ready: false, reason: 'the proxy is stopping', ...counts };
-              if (!pool.started()) return { ready: false, reason: 'workers are starting', ...counts };
-              if (serving.length === 0) return { ready: false, reason: 'no worker is serving', ...counts };
-              // The generation the first serving worker runs (each reloads on its own).
-              const first = (await questions.ask(serving[0]!, 'ready')) as ReadyView;
-              return { ...first, ...counts };
-            },
-            stats,
-          },
-        });
-
   return {
     async start() {
       const first = await pool.start();
       return {
         listeners: first.listeners,
         generation: first.generation,
-        ...(adminListening === undefined ? {} : { admin: adminListening }),
+        ...(pool.companionAddress() === undefined ? {} : { admin: pool.companionAddress() }),
       };
     },
     stop: (signal) => pool.stop(signal),

@@ -50,7 +50,10 @@ export interface WorkerPoolOptions<Listening> {
    * What the supervisor serves beside its workers (their admin endpoint): started before the
    * first worker is forked — its failure fails start() — and closed once every worker stopped.
    */
-  readonly companion?: { start(): Promise<unknown>; close(): Promise<void> };
+  readonly companion?: {
+    start(): Promise<{ readonly address: string; readonly port: number }>;
+    close(): Promise<void>;
+  };
 }
 
 /** One place in the pool and the worker in it now. */
@@ -74,6 +77,8 @@ export interface WorkerPool<Listening> {
   started(): boolean;
   /** Whether stop() was called (or a start failed). */
   stopping(): boolean;
+  /** Where the companion listens, once start() started it. */
+  companionAddress(): { readonly address: string; readonly port: number } | undefined;
 }
 
 interface Slot extends PoolSlot {
@@ -106,6 +111,7 @@ export function createWorkerPool<Listening>(options: WorkerPoolOptions<Listening
   const prefix = options.logPrefix;
   const slots: Slot[] = [];
   let isStarted = false;
+  let companionAddress: { readonly address: string; readonly port: number } | undefined;
   let stopping: Promise<boolean> | undefined;
   let starting: Promise<Listening> | undefined;
 
@@ -196,7 +202,7 @@ export function createWorkerPool<Listening>(options: WorkerPoolOptions<Listening
         markExited: () => undefined,
       });
     }
-    await options.companion?.start();
+    companionAddress = await options.companion?.start();
     const [first, ...others] = slots as [Slot, ...Slot[]];
     const firstListening = await startSlot(first);
     if (stopping !== undefined) throw new Error('stopped while the workers were starting');
@@ -266,6 +272,7 @@ export function createWorkerPool<Listening>(options: WorkerPoolOptions<Listening
       }
     },
     started: () => isStarted,
+    companionAddress: () => companionAddress,
     stopping: () => stopping !== undefined,
   };
 }
