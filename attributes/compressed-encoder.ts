@@ -48,6 +48,12 @@ export class MessageWords {
     return this.messageIndex(word);
   }
 
+  /** As {@link index}, for a word whose global index (or its absence) the caller looked up once. */
+  indexKnown(word: string, global: number | undefined): number {
+    if (global !== undefined && global < this.globalWordCount) return global;
+    return this.messageIndex(word);
+  }
+
   /**
    * As {@link index}, but never 0. ReferencedAttributes leaves `map_key` 0 for "no map key",
    * so a key that is global word 0 goes to the message words instead.

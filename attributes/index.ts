@@ -19,7 +19,9 @@ export {
   ReportRequestEncoder,
   encodeReferencedAttributes,
 } from './wire-codec';
-export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';
+export type { DecodedCheckRequest, QuotaRequest, EncodeOptions, ReportSetWriter } from './wire-codec';
+export { MessageWords, WireField } from './compressed-encoder';
+export { ProtoWriter } from './proto-writer';
 export { parseJson, bagFromJson, valueFromJson, valueToJson, AttributeJsonError } from './json';
 export type { JsonValue } from './json';
 export { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';

@@ -357,17 +357,40 @@ export function encodeReportRequest(
 }
 
 /**
+ * A writer of Report sets that keeps its own delta state: it writes a set's attributes
+ * straight into a batch, from whatever it records (the proxy writes a request's set from
+ * the request's facts, without an attribute bag). {@link ReportRequestEncoder.add} asks it
+ * for the whole set when the set starts a batch, and for the changes since its previous
+ * set otherwise — that previous set is then always the one before in the same batch.
+ */
+export interface ReportSetWriter {
+  /**
+   * Writes the set's attributes as CompressedAttributes fields (no words: a Report's sets
+   * share the batch's `default_words`, which `words` assigns): all of them when `whole`,
+   * else those new or changed since the set this writer wrote last. Returns false, having
+   * written nothing, when the set lacks an attribute that set had (a delta cannot remove
+   * one). When it throws, the encoder forgets what was written.
+   */
+  writeSet(out: ProtoWriter, words: MessageWords, whole: boolean): boolean;
+}
+
+/**
  * A delta-encoded Report batch written as its sets arrive, so that a batch waiting to be
  * sent holds bytes rather than bags (the proxy's sender: a bag kept for a whole batch
  * interval outlives the young generation, and its promotion costs more than encoding it).
  * As Istio's proxies did, a set that lacks an attribute the one before it had cannot be
  * delta-encoded: {@link add} refuses it, and the caller starts a new batch with it.
+ *
+ * A set comes as an AttributeBag, or from a {@link ReportSetWriter}. A set from another
+ * source than the one before it (a bag after a writer's set, a second writer) is refused
+ * too: neither can say what it lacks of the other's.
  */
 export class ReportRequestEncoder {
   private readonly writer = new ProtoWriter();
   private readonly words: MessageWords;
   private readonly globalWordCount: number;
-  private previous: AttributeBag | undefined;
+  /** The previous set's bag or writer; undefined before the first set, and after a failed one. */
+  private previous: AttributeBag | ReportSetWriter | undefined;
   private sets = 0;
 
   constructor(options?: EncodeOptions) {
@@ -386,29 +409,46 @@ export class ReportRequestEncoder {
   }
 
   /**
-   * Appends `bag` (which must not change afterwards) as the batch's next set; false, with
-   * nothing written, when it lacks an attribute of the set before it.
+   * Appends a set — a bag (which must not change afterwards), or what a set writer writes —
+   * as the batch's next one; false, with nothing written, when it cannot follow the set
+   * before it (it lacks one of its attributes, or comes from another source).
    * @throws as {@link encodeCheckRequest}, with nothing written
    */
-  add(bag: AttributeBag): boolean {
-    let names: string[];
-    if (this.previous === undefined) {
-      names = bag.names();
-    } else {
-      const { changed, removesAny } = bag.changesSince(this.previous, sameWireValue);
-      if (removesAny) return false;
-      names = changed;
+  add(set: AttributeBag | ReportSetWriter): boolean {
+    const whole = this.sets === 0;
+    if (
+      !whole &&
+      this.previous !== set &&
+      !(set instanceof AttributeBag && this.previous instanceof AttributeBag)
+    )
+      return false;
+    let names: string[] | undefined;
+    if (set instanceof AttributeBag) {
+      if (this.previous === undefined || whole) {
+        names = set.names();
+      } else {
+        const { changed, removesAny } = set.changesSince(this.previous as AttributeBag, sameWireValue);
+        if (removesAny) return false;
+        names = changed;
+      }
     }
     const before = this.writer.length;
     try {
-      const set = this.writer.tag(1, Wire.LengthDelimited).fork();
-      writeCompressedAttributes(this.writer, bag, names, this.words, false);
-      this.writer.join(set);
+      const mark = this.writer.tag(1, Wire.LengthDelimited).fork();
+      if (names !== undefined) {
+        writeCompressedAttributes(this.writer, set as AttributeBag, names, this.words, false);
+      } else if (!(set as ReportSetWriter).writeSet(this.writer, this.words, whole)) {
+        this.writer.truncate(before);
+        return false;
+      }
+      this.writer.join(mark);
     } catch (error) {
       this.writer.truncate(before);
+      // What the writer recorded may not be what the batch holds: nothing may follow as a delta.
+      if (!whole && !(set instanceof AttributeBag)) this.previous = undefined;
       throw error;
     }
-    this.previous = bag;
+    this.previous = set;
     this.sets++;
     return true;
   }

@@ -26,19 +26,14 @@ import { RESPONSE_FLAGS } from './traffic-facts';
 /** Request, source, destination and context attributes: what a Check needs. */
 export function buildRequestAttributes(facts: HttpRequestFacts): AttributeBag {
   const bag = new AttributeBag();
-  const pairs: string[] = [':authority', facts.authority, ':method', facts.method, ':path', facts.url];
-  appendHeaderPairs(pairs, facts.requestHeaders, true);
-  bag.setGlobalWord(W.requestHeaders, new FlatStringMap(pairs));
+  bag.setGlobalWord(W.requestHeaders, new FlatStringMap(requestHeaderPairs(facts)));
   bag.setGlobalWord(W.requestId, facts.requestId);
   bag.setGlobalWord(W.requestHost, facts.authority);
   bag.setGlobalWord(W.requestMethod, facts.method);
   bag.setGlobalWord(W.requestPath, facts.url);
   bag.setGlobalWord(W.requestUrlPath, facts.urlPath);
-  if (facts.query !== undefined) {
-    const query: string[] = [];
-    for (const [name, value] of new URLSearchParams(facts.query)) query.push(name, value);
-    bag.setGlobalWord(W.requestQueryParams, new FlatStringMap(query));
-  }
+  if (facts.query !== undefined)
+    bag.setGlobalWord(W.requestQueryParams, new FlatStringMap(queryPairs(facts.query)));
   bag.setGlobalWord(W.requestScheme, facts.secure ? 'https' : 'http');
   bag.setGlobalWord(W.requestTime, timestampOf(facts.startTimeMs));
   const userAgent = facts.requestHeaders['user-agent'];
@@ -65,10 +60,11 @@ export function addResponseAttributes(bag: AttributeBag, facts: HttpRequestFacts
   bag.setGlobalWord(W.responseSize, BigInt(facts.responseBytes));
   const endTime = timestampOf(endTimeMs);
   bag.setGlobalWord(W.responseTime, endTime);
-  bag.setGlobalWord(W.responseDuration, Duration.fromNanos(BigInt(Math.round(facts.durationMs * 1e6))));
-  if (facts.responseHeaders !== undefined) {
+  bag.setGlobalWord(W.responseDuration, Duration.fromNanos(BigInt(durationNanos(facts.durationMs))));
+  const responseHeaders = facts.responseHeaders;
+  if (responseHeaders !== undefined) {
     const pairs: string[] = [];
-    appendHeaderPairs(pairs, facts.responseHeaders, false);
+    appendHeaderPairs(pairs, responseHeaders, false);
     bag.setGlobalWord(W.responseHeaders, new FlatStringMap(pairs));
   }
   if (facts.grpcStatus !== undefined) bag.setGlobalWord(W.responseGrpcStatus, facts.grpcStatus);
@@ -84,6 +80,17 @@ export function addResponseAttributes(bag: AttributeBag, facts: HttpRequestFacts
   // Values are immutable: the two times may share one.
   bag.setGlobalWord(W.contextTime, endTime);
   return bag;
+}
+
+/**
+ * An HTTP request's Report attributes as a bag, for a hook that wants one: the bag given to
+ * checkRequest (`checked`, with what the check added) or a new one, with the response's.
+ */
+export function completedRequestAttributes(
+  facts: HttpRequestFacts,
+  checked: AttributeBag | undefined,
+): AttributeBag {
+  return addResponseAttributes(checked ?? buildRequestAttributes(facts), facts);
 }
 
 /** A TCP connection's attributes at `event` (open, continue — while open — or close). */
@@ -134,7 +141,7 @@ function setPeers(
 }
 
 /** An attribute every request of a node gets, with its global word index when it has one. */
-interface NodeAttribute {
+export interface NodeAttribute {
   readonly index: number | undefined;
   readonly name: string;
   readonly value: AttributeValue;
@@ -144,7 +151,7 @@ interface NodeAttribute {
  * The attributes a node's identity gives every request, made once per node and role:
  * values are immutable, so every bag may share them.
  */
-function nodeAttributesOf(node: NodeIdentity, role: ListenerFacts['role']): readonly NodeAttribute[] {
+export function nodeAttributesOf(node: NodeIdentity, role: ListenerFacts['role']): readonly NodeAttribute[] {
   const known = NODE_ATTRIBUTES.get(node);
   const cached = known?.[role];
   if (cached !== undefined) return cached;
@@ -172,14 +179,20 @@ const NODE_ATTRIBUTES = new WeakMap<NodeIdentity, Partial<Record<ListenerFacts['
 const PARSED_IPS = new Map<string, IpAddress | null>();
 const PARSED_IPS_MAX = 1024;
 
-function setIp(bag: AttributeBag, word: number, address: string): void {
+/** The IP attribute of an address (the same object for the same address, while remembered); undefined when it is none. */
+export function ipOf(address: string): IpAddress | undefined {
   let ip = PARSED_IPS.get(address);
   if (ip === undefined) {
     ip = IpAddress.parse(plainAddress(address)) ?? null;
     if (PARSED_IPS.size >= PARSED_IPS_MAX) PARSED_IPS.clear();
     PARSED_IPS.set(address, ip);
   }
-  if (ip !== null) bag.setGlobalWord(word, ip);
+  return ip ?? undefined;
+}
+
+function setIp(bag: AttributeBag, word: number, address: string): void {
+  const ip = ipOf(address);
+  if (ip !== undefined) bag.setGlobalWord(word, ip);
 }
 
 /** Global dictionary index of an attribute name this file sets (all of them are words of it). */
@@ -223,17 +236,46 @@ const W = {
 
 function timestampOf(ms: number): Timestamp {
   const seconds = Math.floor(ms / 1000);
-  return new Timestamp(seconds, Math.min(999_999_999, Math.floor((ms - seconds * 1000) * 1e6)));
+  return new Timestamp(seconds, nanosAfter(ms, seconds));
 }
 
-function hostOf(authority: string): string {
+/** The nanoseconds of time `ms` (since the epoch) after its whole `seconds`: a timestamp's nanos. */
+export function nanosAfter(ms: number, seconds: number): number {
+  return Math.min(999_999_999, Math.floor((ms - seconds * 1000) * 1e6));
+}
+
+/** A duration of `ms` in whole nanoseconds, as `response.duration` carries it. */
+export function durationNanos(ms: number): number {
+  return Math.round(ms * 1e6);
+}
+
+/** `request.headers` as names and values alternating: `:authority`, `:method`, `:path`, then the fields (not `host`). */
+export function requestHeaderPairs(facts: HttpRequestFacts): string[] {
+  const pairs: string[] = [':authority', facts.authority, ':method', facts.method, ':path', facts.url];
+  appendHeaderPairs(pairs, facts.requestHeaders, true);
+  return pairs;
+}
+
+/** `request.query_params` as names and values alternating. */
+export function queryPairs(query: string): string[] {
+  const pairs: string[] = [];
+  for (const [name, value] of new URLSearchParams(query)) pairs.push(name, value);
+  return pairs;
+}
+
+/** The host of an authority: without its port, brackets kept for IPv6. */
+export function hostOf(authority: string): string {
   if (authority.startsWith('[')) return authority.slice(0, authority.indexOf(']') + 1);
   const colon = authority.lastIndexOf(':');
   return colon < 0 ? authority : authority.slice(0, colon);
 }
 
-/** Header names and values alternating; several values of one name joined with ", ". */
-function appendHeaderPairs(
+/**
+ * Header names and values alternating; several values of one name joined with ", ". Pseudo-
+ * headers are left out (the request's are added as `:authority`, `:method`, `:path` from the
+ * facts), and `host` too when `skipHost`.
+ */
+export function appendHeaderPairs(
   pairs: string[],
   headers: IncomingHeaders | OutgoingHeaders,
   skipHost: boolean,

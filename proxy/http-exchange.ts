@@ -45,7 +45,7 @@ import {
   type RetryableOutcome,
 } from './retry-policy';
 import type { CompiledRoute, CompiledRouteTable } from './route-table';
-import { addResponseAttributes, buildRequestAttributes } from './attribute-builder';
+import { buildRequestAttributes } from './attribute-builder';
 import type { RequestVerdict } from './traffic-hook';
 import type { HttpRequestFacts, ProxyReason } from './traffic-facts';
 import { ProxiedRequest } from './proxied-request';
@@ -611,6 +611,22 @@ export class HttpExchange
     this.received = undefined;
   }
 
+  override get receivedRequestHead(): string | undefined {
+    return this.downstream.receivedHead;
+  }
+
+  override get forwardedResponseHead(): string | undefined {
+    return this.received?.text;
+  }
+
+  override get forwardedResponseOps(): HeaderOperations | undefined {
+    return this.received === undefined ? undefined : this.receivedOps;
+  }
+
+  override get forwardedResponseClose(): boolean {
+    return this.received !== undefined && this.receivedClose;
+  }
+
   onResponse(
     call: UpstreamCall,
     status: number,
@@ -967,8 +983,7 @@ export class HttpExchange
     const hook = services.hook;
     if (hook.requestCompleted !== undefined) {
       try {
-        const bag = this.bag ?? buildRequestAttributes(this);
-        hook.requestCompleted(addResponseAttributes(bag, this));
+        hook.requestCompleted(this, this.bag);
       } catch (error) {
         services.logger.error(
           `traffic hook requestCompleted threw: ${(error as Error).stack ?? String(error)}`,

@@ -4,7 +4,7 @@
  * it (RouteRequest) and the facts the attributes and the access log are made of
  * (HttpRequestFacts), with the outcome fields each kind fills in as it goes.
  */
-import type { HttpListenerConfig, NodeIdentity } from './config-model';
+import type { HeaderOperations, HttpListenerConfig, NodeIdentity } from './config-model';
 import { requestIdsOf, type IncomingHeaders, type RequestIds } from './forwarding-headers';
 import { parseRequestTarget } from './request-target';
 import type { RouteRequest } from './route-table';
@@ -94,6 +94,24 @@ export abstract class ProxiedRequest implements RouteRequest {
         ? 'grpc'
         : 'http2'
       : 'http';
+  }
+
+  /** See HttpRequestFacts: only an exchange on our HTTP/1.1 server has the head's text. */
+  get receivedRequestHead(): string | undefined {
+    return undefined;
+  }
+
+  /** See HttpRequestFacts: only an exchange that forwarded a received head as text has these. */
+  get forwardedResponseHead(): string | undefined {
+    return undefined;
+  }
+
+  get forwardedResponseOps(): HeaderOperations | undefined {
+    return undefined;
+  }
+
+  get forwardedResponseClose(): boolean {
+    return false;
   }
 
   queryParameter(name: string): string | undefined {

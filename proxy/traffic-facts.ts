@@ -3,7 +3,7 @@
  * fields. Attribute bags (attribute-builder.ts) and access-log lines (access-log.ts) are
  * both made from these, and only when someone wants them.
  */
-import type { ListenerRole, NodeIdentity } from './config-model';
+import type { HeaderOperations, ListenerRole, NodeIdentity } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
 
@@ -65,6 +65,12 @@ export interface HttpRequestFacts extends ListenerFacts {
   readonly query: string | undefined;
   /** The downstream request's headers, as received. */
   readonly requestHeaders: IncomingHeaders;
+  /**
+   * Our HTTP/1.1 server only: the request head as received (request line and fields), when
+   * each field was on one line. Requests with the same text have the same method, target,
+   * authority and headers, so a reader may compare the texts instead. Else undefined.
+   */
+  readonly receivedRequestHead: string | undefined;
   readonly requestId: string;
   readonly traceparent: string;
   /** When the request arrived, ms since the epoch. */
@@ -75,6 +81,16 @@ export interface HttpRequestFacts extends ListenerFacts {
   readonly status: number;
   /** Headers sent downstream, when a response was. */
   readonly responseHeaders: OutgoingHeaders | undefined;
+  /**
+   * When the response head went downstream as the upstream's own text (HTTP/1.1 on both
+   * sides), what `responseHeaders` is made of: that text, the header operations applied to it,
+   * and whether `connection: close` was added. Requests that agree on the three sent the same
+   * headers, so a reader may compare them instead of building the headers. Undefined (and
+   * undefined, false) otherwise.
+   */
+  readonly forwardedResponseHead: string | undefined;
+  readonly forwardedResponseOps: HeaderOperations | undefined;
+  readonly forwardedResponseClose: boolean;
   readonly responseBytes: number;
   /** Time from arrival to the end of the response, in ms (fractional). */
   readonly durationMs: number;

@@ -6,6 +6,7 @@
  */
 import type { AttributeBag } from '../attributes';
 import type { HeaderOperations, ProxyConfig } from './config-model';
+import type { HttpRequestFacts } from './traffic-facts';
 
 /** What a check decides for one request. */
 export type RequestVerdict =
@@ -47,11 +48,13 @@ export interface TrafficHook {
    */
   checkRequest?(attributes: AttributeBag): RequestVerdict | Promise<RequestVerdict>;
   /**
-   * Once per HTTP request, when its response has been sent (or the exchange failed):
-   * `attributes` is the bag given to checkRequest (when there was a check) with the
-   * response attributes added. The bag is the hook's from now on: the proxy no longer uses it.
+   * Once per HTTP request, when its response has been sent (or the exchange failed). `facts`
+   * are the request's, to be read during this call only; `checked` is the bag given to
+   * checkRequest when there was a check, with what the check added to it — the hook's from
+   * now on. completedRequestAttributes (attribute-builder.ts) makes the request's whole bag
+   * of them; the policy client writes its Report from the facts instead.
    */
-  requestCompleted?(attributes: AttributeBag): void;
+  requestCompleted?(facts: HttpRequestFacts, checked: AttributeBag | undefined): void;
   /**
    * A TCP connection was accepted and connected upstream (`connection.event` = open).
    * `progress` builds the connection's attributes so far (`connection.event` = continue,
@@ -79,7 +82,7 @@ export function whilePolicyConfigured(hook: TrafficHook): TrafficHook {
 
 class PolicyGatedHook implements TrafficHook {
   checkRequest?: (attributes: AttributeBag) => RequestVerdict | Promise<RequestVerdict>;
-  requestCompleted?: (attributes: AttributeBag) => void;
+  requestCompleted?: (facts: HttpRequestFacts, checked: AttributeBag | undefined) => void;
   readonly connectionOpened?: (attributes: AttributeBag) => void;
   readonly connectionClosed?: (attributes: AttributeBag) => void;
   readonly close?: () => Promise<void>;
@@ -97,6 +100,6 @@ class PolicyGatedHook implements TrafficHook {
     this.checkRequest =
       active && inner.checkRequest !== undefined ? (a) => inner.checkRequest!(a) : undefined;
     this.requestCompleted =
-      active && inner.requestCompleted !== undefined ? (a) => inner.requestCompleted!(a) : undefined;
+      active && inner.requestCompleted !== undefined ? (f, c) => inner.requestCompleted!(f, c) : undefined;
   }
 }

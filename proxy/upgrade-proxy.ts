@@ -14,7 +14,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AttributeBag } from '../attributes';
-import { addResponseAttributes, buildRequestAttributes } from './attribute-builder';
+import { buildRequestAttributes } from './attribute-builder';
 import { decideFault } from './fault-injection';
 import { plainAddress, upstreamRequestHeaders, type IncomingHeaders } from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
@@ -378,7 +378,7 @@ class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
     generation.accessLog?.logRequest(this);
     if (services.hook.requestCompleted !== undefined) {
       try {
-        services.hook.requestCompleted(addResponseAttributes(this.bag ?? buildRequestAttributes(this), this));
+        services.hook.requestCompleted(this, this.bag);
       } catch (error) {
         services.logger.error(
           `traffic hook requestCompleted threw: ${(error as Error).stack ?? String(error)}`,

@@ -10,7 +10,10 @@
  * absent, or lacks one it saw present, cannot match that signature.
  *
  * Entries honour the answer's valid duration and valid use count, and the cache holds at
- * most `maxEntries` (least recently used evicted first). Beyond Mixer: each entry carries
+ * most `maxEntries`, least recently used evicted first. Recency is refreshed by a hit only
+ * once the entry has fallen into the older half of the cache (a hit would otherwise move
+ * the entry in the map on every request): an entry used within the last `maxEntries / 2`
+ * stores is never evicted before one that was not. Beyond Mixer: each entry carries
  * the server's configuration generation, and once an answer from a newer generation is
  * seen every older entry is dropped, so a policy change applies at the next request
  * rather than when cached answers expire.
@@ -47,11 +50,16 @@ interface Entry<Answer> {
   readonly expiresAtMs: number;
   usesLeft: number;
   readonly generation: number;
+  /** When it was (re)inserted, counted in stores and refreshes: its place in the recency order. */
+  order: number;
 }
 
 /** A signature: the references of one answer, in a canonical order, with an id. */
 interface Signature {
+  /** The references as text: equal references, equal ids. */
   readonly id: string;
+  /** What keys under this signature start with: short, and unique to it within the cache. */
+  readonly prefix: string;
   readonly references: readonly ReferencedAttribute[];
 }
 
@@ -66,6 +74,9 @@ export class DecisionCache<Answer> {
   private readonly signatures: Signature[] = [];
   private readonly signatureById = new Map<string, Signature>();
   private newestGeneration = 0;
+  /** Insertions so far (stores and refreshes), for Entry.order. */
+  private insertions = 0;
+  private signaturesMade = 0;
   /** Counters, for the proxy's metrics. */
   readonly stats = { hits: 0, misses: 0, stored: 0, evicted: 0, expired: 0, droppedByGeneration: 0 };
 
@@ -95,8 +106,14 @@ export class DecisionCache<Answer> {
         continue;
       }
       entry.usesLeft--;
-      this.entries.delete(key);
-      if (entry.usesLeft > 0) this.entries.set(key, entry);
+      if (entry.usesLeft <= 0) {
+        this.entries.delete(key);
+      } else if (this.insertions - entry.order > this.maxEntries / 2) {
+        // In the older half: moved to the newest end (insertion order is recency).
+        this.entries.delete(key);
+        entry.order = this.insertions++;
+        this.entries.set(key, entry);
+      }
       this.stats.hits++;
       return entry.answer;
     }
@@ -137,6 +154,7 @@ export class DecisionCache<Answer> {
       expiresAtMs: this.now() + terms.validDurationMs,
       usesLeft: terms.validUseCount - 1,
       generation: terms.generation,
+      order: this.insertions++,
     });
     this.stats.stored++;
     if (terms.validUseCount === 1) this.entries.delete(key);
@@ -172,7 +190,7 @@ export class DecisionCache<Answer> {
       .join('');
     let signature = this.signatureById.get(id);
     if (signature === undefined) {
-      signature = { id, references: sorted };
+      signature = { id, prefix: `${++this.signaturesMade}|`, references: sorted };
       this.signatureById.set(id, signature);
     } else {
       this.signatures.splice(this.signatures.indexOf(signature), 1);
@@ -193,7 +211,7 @@ function compareReferences(a: ReferencedAttribute, b: ReferencedAttribute): numb
 
 /** The request's key under a signature, or undefined when the request cannot match it. */
 function keyOf(signature: Signature, bag: Bag): string | undefined {
-  let key = signature.id;
+  let key = signature.prefix;
   for (const reference of signature.references) {
     const value = bag.get(reference.name);
     if (reference.mapKey === undefined) {

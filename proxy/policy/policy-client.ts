@@ -41,12 +41,14 @@ import {
 } from '../../attributes';
 import { mixer } from '../../proto';
 import type { HeaderOperations, ProxyConfig } from '../config-model';
+import type { HttpRequestFacts } from '../traffic-facts';
 import type { RequestVerdict, TrafficHook } from '../traffic-hook';
 import { DecisionCache } from './decision-cache';
 import { parsePolicySettings, type PolicySettings } from './policy-settings';
 import { GrpcUnaryClient, type UnaryResult } from './grpc-unary-client';
 import { QuotaAllowance } from './quota-prefetch';
 import { ReportSender } from './report-sender';
+import { RequestReportWriter } from './request-report';
 
 export { REPORT_ID_HEADER } from './report-sender';
 import type { QuotaNeed } from './quota-specs';
@@ -167,6 +169,8 @@ export class PolicyClient implements TrafficHook {
     };
   }
 
+  /** Writes each completed request into the open Report batch. */
+  private readonly requestReports = new RequestReportWriter();
   private readonly reports = new ReportSender(
     () =>
       this.settings === undefined || this.client === undefined
@@ -481,8 +485,10 @@ export class PolicyClient implements TrafficHook {
     return result;
   }
 
-  requestCompleted(attributes: AttributeBag): void {
-    this.queueReport(attributes);
+  requestCompleted(facts: HttpRequestFacts, checked: AttributeBag | undefined): void {
+    if (this.settings === undefined) return;
+    this.queueReport(this.requestReports.prepare(facts, checked));
+    this.requestReports.release();
   }
 
   connectionOpened(attributes: AttributeBag, progress?: () => AttributeBag): void {
@@ -520,9 +526,9 @@ export class PolicyClient implements TrafficHook {
     this.queueReport(attributes);
   }
 
-  private queueReport(attributes: AttributeBag): void {
+  private queueReport(set: AttributeBag | RequestReportWriter): void {
     try {
-      this.reports.queue(attributes);
+      this.reports.queue(set);
     } catch (error) {
       // A value no attribute type carries: that record is dropped (and counted), traffic goes on.
       this.log(`report not queued: ${(error as Error).message}`);

@@ -17,7 +17,7 @@
  * counted.
  */
 import { randomBytes } from 'node:crypto';
-import { ReportRequestEncoder, type AttributeBag } from '../../attributes';
+import { ReportRequestEncoder, type AttributeBag, type ReportSetWriter } from '../../attributes';
 import type { GrpcUnaryClient, UnaryResult } from './grpc-unary-client';
 import type { PolicySettings } from './policy-settings';
 
@@ -74,18 +74,19 @@ export class ReportSender {
   }
 
   /**
-   * Queues one record; the bag is the sender's from now on and must not change.
-   * @throws when the bag holds a value no attribute type can carry (counted as dropped)
+   * Queues one record: a bag, the sender's from now on (it must not change), or a set writer
+   * prepared with it (written at once).
+   * @throws when the record holds a value no attribute type can carry (counted as dropped)
    */
-  queue(attributes: AttributeBag): void {
+  queue(record: AttributeBag | ReportSetWriter): void {
     const settings = this.target()?.settings;
     if (settings === undefined) return;
     try {
       let open = (this.open ??= new ReportRequestEncoder());
-      if (!open.add(attributes)) {
+      if (!open.add(record)) {
         this.closeOpenBatch();
         open = this.open = new ReportRequestEncoder();
-        open.add(attributes);
+        open.add(record);
       }
       if (open.count >= settings.reportBatchEntries) this.closeOpenBatch();
     } catch (error) {

@@ -20,6 +20,8 @@ import {
   type StringMap,
 } from '../../attributes';
 import type { ProxyConfig, RequestVerdict, TrafficHook } from '../../proxy';
+import { completedRequestAttributes } from '../../proxy/attribute-builder';
+import type { HttpRequestFacts } from '../../proxy/traffic-facts';
 import {
   clusterYaml,
   closeAllHarnesses,
@@ -47,8 +49,8 @@ class RecordingHook implements TrafficHook {
     this.checked.push(bag.clone());
     return this.decide?.(bag) ?? { allowed: true };
   };
-  requestCompleted(bag: AttributeBag): void {
-    this.completed.push(bag);
+  requestCompleted(facts: HttpRequestFacts, checked: AttributeBag | undefined): void {
+    this.completed.push(completedRequestAttributes(facts, checked));
   }
   configurationApplied(config: ProxyConfig, generation: number): void {
     this.configurations.push({ generation, policy: config.policy });

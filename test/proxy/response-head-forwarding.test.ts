@@ -9,6 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { AttributeBag } from '../../attributes';
 import type { TrafficHook } from '../../proxy';
+import { completedRequestAttributes } from '../../proxy/attribute-builder';
 import { closeAllHarnesses, clusterYaml, startProxy } from './support/proxy-harness';
 import { startRawUpstream, type RawUpstream } from './support/upstreams';
 
@@ -56,7 +57,9 @@ describe('proxy HTTP/1.1 response heads forwarded as received', () => {
       'Date: Tue, 01 Jan 2030 00:00:00 GMT\r\n' +
       '\r\nok';
     const completed: AttributeBag[] = [];
-    const hook: TrafficHook = { requestCompleted: (bag) => void completed.push(bag) };
+    const hook: TrafficHook = {
+      requestCompleted: (facts, checked) => void completed.push(completedRequestAttributes(facts, checked)),
+    };
     const harness = await startProxy(
       `
 listeners: [{name: out, role: outbound, address: 127.0.0.1, port: 0}]

@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { AttributeBag } from '../../attributes';
 import { whilePolicyConfigured, type ProxyConfig, type RequestVerdict, type TrafficHook } from '../../proxy';
+import { requestFacts } from './support/request-facts';
 
 function configWith(policy: Record<string, unknown> | undefined): ProxyConfig {
   return { policy } as unknown as ProxyConfig;
@@ -38,7 +39,7 @@ describe('proxy traffic hook gate (whilePolicyConfigured)', () => {
     const gated = whilePolicyConfigured(inner);
     gated.configurationApplied!(configWith({ server: '127.0.0.1:9091' }), 1);
     assert.deepEqual(gated.checkRequest!(new AttributeBag()), { allowed: true });
-    gated.requestCompleted!(new AttributeBag());
+    gated.requestCompleted!(requestFacts(), undefined);
     gated.configurationApplied!(configWith(undefined), 2);
     assert.equal(gated.checkRequest, undefined);
     assert.deepEqual(calls, ['applied 1', 'check', 'completed', 'applied 2']);

@@ -97,6 +97,20 @@ describe('proxy: decision cache', () => {
     assert.equal(cache.stats.evicted, 1);
   });
 
+  it('keeps an answer in use through many stores, and evicts the unused ones first', () => {
+    const big = new DecisionCache<string>({ now: () => nowMs, maxEntries: 10 });
+    const refs: ReferencedAttribute[] = [{ name: 'source.name', presence: EXACT }];
+    big.store(bag({ 'source.name': 'hot' }), refs, 'hot', { ...terms, validUseCount: 1_000 });
+    for (let i = 0; i < 100; i++) {
+      big.store(bag({ 'source.name': `cold-${i}` }), refs, `cold-${i}`, terms);
+      assert.equal(big.lookup(bag({ 'source.name': 'hot' })), 'hot', `after ${i + 1} stores`);
+    }
+    assert.equal(big.size, 10);
+    // The ten most recent: the hot one and the last nine cold ones.
+    assert.equal(big.lookup(bag({ 'source.name': 'cold-90' })), undefined);
+    assert.equal(big.lookup(bag({ 'source.name': 'cold-91' })), 'cold-91');
+  });
+
   it('drops every answer of an older configuration generation once a newer one is seen', () => {
     const refs: ReferencedAttribute[] = [{ name: 'source.name', presence: EXACT }];
     cache.store(bag({ 'source.name': 'a' }), refs, 'old-a', { ...terms, generation: 4 });

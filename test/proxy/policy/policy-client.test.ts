@@ -8,6 +8,7 @@ import type { ProxyConfig } from '../../../proxy/config-model';
 import { PolicyClient } from '../../../proxy/policy/policy-client';
 import { parsePolicySettings } from '../../../proxy/policy/policy-settings';
 import { freePort } from '../../support/redis-servers';
+import { requestFacts } from '../support/request-facts';
 
 /** Denies /admin (PERMISSION_DENIED) and rate-limits nothing; `label` makes each version differ. */
 function policyYaml(deniedPath: string): string {
@@ -88,7 +89,7 @@ describe('proxy: policy client against a real policy server', function () {
     writeFileSync(path.join(dir, 'policy.yaml'), policyYaml('/reports'));
     await server?.runtime?.reload();
     // A Report answered by generation 2 tells the client; the cached allow is gone.
-    client.requestCompleted(request('/other'));
+    client.requestCompleted(requestFacts({ url: '/other' }), undefined);
     const deadline = Date.now() + 5000;
     while (client.stats.reportBatchesSent === 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));
@@ -105,7 +106,7 @@ describe('proxy: policy client against a real policy server', function () {
     const address = await start();
     client = new PolicyClient();
     client.configurationApplied(config({ server: address, reportBatchEntries: 10, reportBatchDelayMs: 50 }));
-    for (let i = 0; i < 25; i++) client.requestCompleted(request(`/r/${i}`));
+    for (let i = 0; i < 25; i++) client.requestCompleted(requestFacts({ url: `/r/${i}` }), undefined);
     await client.close();
     assert.equal(client.stats.reportsSent, 25);
     assert.ok(client.stats.reportBatchesSent >= 3, `batches ${client.stats.reportBatchesSent}`);

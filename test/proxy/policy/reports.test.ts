@@ -6,11 +6,12 @@
 import { strict as assert } from 'node:assert';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { AttributeBag, decodeReportRequest } from '../../../attributes';
+import { AttributeBag, decodeReportRequest, type StringMap } from '../../../attributes';
 import type { ProxyConfig } from '../../../proxy/config-model';
 import { PolicyClient, REPORT_ID_HEADER } from '../../../proxy/policy/policy-client';
 import * as net from 'node:net';
 import { closeAllHarnesses, clusterYaml, startProxy, waitFor } from '../support/proxy-harness';
+import { requestFacts } from '../support/request-facts';
 import { startTcpEchoServer } from '../support/upstreams';
 
 interface SeenReport {
@@ -69,7 +70,7 @@ describe('proxy: Reports as the policy client sends them', function () {
     client.configurationApplied(
       config({ server: sink.address, reportBatchEntries: 3, reportBatchDelayMs: 10 }),
     );
-    for (let i = 0; i < 5; i++) client.requestCompleted(new AttributeBag([['request.path', `/r/${i}`]]));
+    for (let i = 0; i < 5; i++) client.requestCompleted(requestFacts({ url: `/r/${i}` }), undefined);
     await waitFor('both batches delivered', () => client!.stats.reportsSent === 5);
     const seen = sink.seen;
     const paths = (r: SeenReport): unknown[] => r.bags.map((b) => b.get('request.path'));
@@ -101,7 +102,7 @@ describe('proxy: Reports as the policy client sends them', function () {
     const until = Date.now() + 300;
     let queued = 0;
     while (Date.now() < until) {
-      client.requestCompleted(new AttributeBag([['request.path', `/r/${queued++}`]]));
+      client.requestCompleted(requestFacts({ url: `/r/${queued++}` }), undefined);
       await new Promise((resolve) => setImmediate(resolve));
     }
     assert.ok(client.stats.reportBatchesSent > 0, `no batch sent while ${queued} records were queued`);
@@ -120,7 +121,7 @@ describe('proxy: Reports as the policy client sends them', function () {
         reportBufferEntries: 20,
       }),
     );
-    for (let i = 0; i < 2_000; i++) client.requestCompleted(new AttributeBag([['request.path', `/d/${i}`]]));
+    for (let i = 0; i < 2_000; i++) client.requestCompleted(requestFacts({ url: `/d/${i}` }), undefined);
     assert.equal(client.stats.reportsDropped, 1_980);
     assert.equal(client.view().reportsPending, 20);
   });
@@ -131,22 +132,24 @@ describe('proxy: Reports as the policy client sends them', function () {
     client.configurationApplied(
       config({ server: sink.address, reportBatchEntries: 100, reportBatchDelayMs: 20 }),
     );
+    // A request with a query has request.query_params; one without, none.
     const records: [string, string | undefined][] = [
-      ['/a', 'q=1'],
-      ['/b', 'q=2'],
+      ['/a', '1'],
+      ['/b', '2'],
       ['/c', undefined],
-      ['/d', 'q=3'],
+      ['/d', '3'],
       ['/e', undefined],
       ['/f', undefined],
     ];
-    for (const [path, query] of records) {
-      const bag = new AttributeBag([['request.path', path]]);
-      if (query !== undefined) bag.set('request.query', query);
-      client.requestCompleted(bag);
+    for (const [path, q] of records) {
+      client.requestCompleted(requestFacts({ url: q === undefined ? path : `${path}?q=${q}` }), undefined);
     }
     await waitFor('every record delivered', () => client!.stats.reportsSent === records.length);
     const received = sink.seen.flatMap((r) =>
-      r.bags.map((b) => [b.get('request.path'), b.get('request.query')]),
+      r.bags.map((b) => {
+        const query = b.get('request.query_params');
+        return [b.get('request.url_path'), query === undefined ? undefined : (query as StringMap).get('q')];
+      }),
     );
     assert.deepEqual(received, records);
     // Batches end where a record lacks what the one before had: [/a /b] [/c /d] [/e /f].
@@ -163,11 +166,12 @@ describe('proxy: Reports as the policy client sends them', function () {
     client.configurationApplied(
       config({ server: sink.address, reportBatchEntries: 10, reportBatchDelayMs: 20 }),
     );
-    client.requestCompleted(new AttributeBag([['request.path', '/before']]));
+    // Requests are written from their facts, which always encode; a TCP report is a bag.
+    client.connectionClosed(new AttributeBag([['request.path', '/before']]));
     const odd = new AttributeBag([['request.path', '/odd']]);
     odd.set('request.size', 2n ** 64n); // beyond INT64
-    client.requestCompleted(odd);
-    client.requestCompleted(new AttributeBag([['request.path', '/after']]));
+    client.connectionClosed(odd);
+    client.connectionClosed(new AttributeBag([['request.path', '/after']]));
     await waitFor('the others delivered', () => client!.stats.reportsSent === 2);
     assert.equal(client.stats.reportsDropped, 1);
     assert.match(
