@@ -159,6 +159,18 @@ export class RequestReportWriter implements ReportSetWriter {
   private previousResponseClose = false;
   private currentResponseOps: HeaderOperations | undefined;
   private currentResponseClose = false;
+  /** The last lookups, for the next request, which most likely repeats them. */
+  private last = {
+    node: undefined as HttpRequestFacts['node'] | undefined,
+    role: undefined as HttpRequestFacts['role'] | undefined,
+    nodeAttributes: [] as readonly NodeAttribute[],
+    authority: '',
+    host: '',
+    remoteAddress: '',
+    remoteIp: undefined as IpAddress | undefined,
+    otherAddress: '',
+    otherIp: undefined as IpAddress | undefined,
+  };
 
   /** The request the next writeSet writes; `checked` is the bag its check was given, if any. */
   prepare(facts: HttpRequestFacts, checked: AttributeBag | undefined): this {
@@ -178,7 +190,7 @@ export class RequestReportWriter implements ReportSetWriter {
     if (facts === undefined) throw new Error('RequestReportWriter.writeSet without a prepared request');
     const current = this.current;
     this.read(facts, current);
-    const node = nodeAttributesOf(facts.node, facts.role);
+    const node = this.nodeAttributes(facts);
     const previous = this.previous;
     if (!whole && (removesAny(previous, current) || removesAnyNode(this.previousNode, node))) return false;
     for (let slot = 0; slot < S.COUNT; slot++) {
@@ -211,25 +223,40 @@ export class RequestReportWriter implements ReportSetWriter {
     into[S.requestQueryParams] = facts.query;
     into[S.requestScheme] = facts.secure ? 'https' : 'http';
     into[S.requestTime] = facts.startTimeMs;
-    const userAgent = facts.requestHeaders['user-agent'];
-    into[S.requestUseragent] = typeof userAgent === 'string' ? userAgent : undefined;
-    const referer = facts.requestHeaders['referer'];
-    into[S.requestReferer] = typeof referer === 'string' ? referer : undefined;
+    if (received !== undefined && received === this.previous[S.requestHeaders]) {
+      // The same head: the same fields.
+      into[S.requestUseragent] = this.previous[S.requestUseragent];
+      into[S.requestReferer] = this.previous[S.requestReferer];
+    } else {
+      const userAgent = facts.requestHeaders['user-agent'];
+      into[S.requestUseragent] = typeof userAgent === 'string' ? userAgent : undefined;
+      const referer = facts.requestHeaders['referer'];
+      into[S.requestReferer] = typeof referer === 'string' ? referer : undefined;
+    }
     into[S.contextProtocol] = facts.protocol;
     into[S.apiOperation] = facts.routeName;
-    into[S.sourceIp] = ipOf(facts.remoteAddress);
+    const last = this.last;
+    if (facts.remoteAddress !== last.remoteAddress) {
+      last.remoteAddress = facts.remoteAddress;
+      last.remoteIp = ipOf(facts.remoteAddress);
+    }
+    into[S.sourceIp] = last.remoteIp;
+    if (facts.authority !== last.authority) {
+      last.authority = facts.authority;
+      last.host = hostOf(facts.authority);
+    }
     const outbound = facts.role === 'outbound';
     if (outbound) {
       const host = facts.endpointHost;
-      into[S.destinationIp] = host === undefined ? undefined : ipOf(host);
+      into[S.destinationIp] = host === undefined ? undefined : this.otherIp(host);
       into[S.destinationPort] = host === undefined ? undefined : (facts.endpointPort ?? 0);
       into[S.destinationServiceName] = facts.clusterName;
-      into[S.destinationServiceHost] = facts.clusterName === undefined ? undefined : hostOf(facts.authority);
+      into[S.destinationServiceHost] = facts.clusterName === undefined ? undefined : last.host;
     } else {
-      into[S.destinationIp] = ipOf(facts.localAddress);
+      into[S.destinationIp] = this.otherIp(facts.localAddress);
       into[S.destinationPort] = facts.localPort;
       into[S.destinationServiceName] = undefined;
-      into[S.destinationServiceHost] = hostOf(facts.authority);
+      into[S.destinationServiceHost] = last.host;
     }
     into[S.requestSize] = facts.requestBytes;
     into[S.responseCode] = facts.status;
@@ -257,6 +284,26 @@ export class RequestReportWriter implements ReportSetWriter {
     const checked = this.checked;
     for (const [slot, name] of CHECK_SLOTS)
       into[slot] = checked === undefined ? undefined : plainOf(checked.get(name));
+  }
+
+  private nodeAttributes(facts: HttpRequestFacts): readonly NodeAttribute[] {
+    const last = this.last;
+    if (facts.node !== last.node || facts.role !== last.role) {
+      last.node = facts.node;
+      last.role = facts.role;
+      last.nodeAttributes = nodeAttributesOf(facts.node, facts.role);
+    }
+    return last.nodeAttributes;
+  }
+
+  /** The destination's IP: the listener's address inbound, the endpoint's outbound. */
+  private otherIp(address: string): IpAddress | undefined {
+    const last = this.last;
+    if (address !== last.otherAddress) {
+      last.otherAddress = address;
+      last.otherIp = ipOf(address);
+    }
+    return last.otherIp;
   }
 
   /** Whether `value` encodes as `before` did (so a delta may leave it out). */
