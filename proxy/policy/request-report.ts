@@ -338,26 +338,12 @@ export class RequestReportWriter implements ReportSetWriter {
       case Kind.STRING:
         writeString(out, words, key, value as string);
         return;
-      case Kind.INT: {
-        const entry = out.tag(WireField.INT64S, LENGTH).fork();
-        out
-          .tag(1, VARINT)
-          .sint32(key)
-          .tag(2, VARINT)
-          .int64(value as number | bigint);
-        out.join(entry);
+      case Kind.INT:
+        writeVarintEntry(out, WireField.INT64S, key, value as number | bigint);
         return;
-      }
-      case Kind.BOOL: {
-        const entry = out.tag(WireField.BOOLS, LENGTH).fork();
-        out
-          .tag(1, VARINT)
-          .sint32(key)
-          .tag(2, VARINT)
-          .bool(value as boolean);
-        out.join(entry);
+      case Kind.BOOL:
+        writeVarintEntry(out, WireField.BOOLS, key, value === true ? 1 : 0);
         return;
-      }
       case Kind.TIME: {
         const ms = value as number;
         const seconds = Math.floor(ms / 1000);
@@ -447,6 +433,13 @@ function writeNodeAttribute(out: ProtoWriter, words: MessageWords, attribute: No
 function writeString(out: ProtoWriter, words: MessageWords, key: number, value: string): void {
   const entry = out.tag(WireField.STRINGS, LENGTH).fork();
   out.tag(1, VARINT).sint32(key).tag(2, VARINT).sint32(words.index(value));
+  out.join(entry);
+}
+
+/** A map entry whose value is a varint: an int64, or a bool as 0 or 1. */
+function writeVarintEntry(out: ProtoWriter, field: WireField, key: number, value: number | bigint): void {
+  const entry = out.tag(field, LENGTH).fork();
+  out.tag(1, VARINT).sint32(key).tag(2, VARINT).int64(value);
   out.join(entry);
 }
 

@@ -8,22 +8,11 @@ import {
 } from '../../../attributes';
 import { buildRequestAttributes, completedRequestAttributes } from '../../../proxy/attribute-builder';
 import type { HeaderOperations, NodeIdentity } from '../../../proxy/config-model';
+import { createSeededRandom } from '../../../proxy/environment';
 import type { OutgoingHeaders } from '../../../proxy/header-operations';
 import { RequestReportWriter } from '../../../proxy/policy/request-report';
 import type { HttpRequestFacts } from '../../../proxy/traffic-facts';
 import { requestFacts } from '../support/request-facts';
-
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NODES: NodeIdentity[] = [
   { name: 'ratings-v1', namespace: 'default', labels: { app: 'ratings', version: 'v1' } },
@@ -157,7 +146,7 @@ function described(bag: Bag): Record<string, string> {
 describe('proxy: Report sets written from the request facts', () => {
   it('decode to exactly the attributes the bag builder makes, over many random sequences', () => {
     for (let seed = 1; seed <= 40; seed++) {
-      const random = seeded(seed);
+      const random = createSeededRandom(seed);
       const requests = Array.from({ length: 60 }, () => randomRequest(random));
       const decoded = writeBatches(requests, 1 + Math.floor(random() * 30)).flatMap((batch) =>
         decodeReportRequest(batch),
