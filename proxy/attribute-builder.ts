@@ -52,6 +52,34 @@ export function buildRequestAttributes(facts: HttpRequestFacts): AttributeBag {
   return bag;
 }
 
+/** Every name buildRequestAttributes may set (which of them it does depends on the request). */
+export const REQUEST_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
+  'request.headers',
+  'request.id',
+  'request.host',
+  'request.method',
+  'request.path',
+  'request.url_path',
+  'request.query_params',
+  'request.scheme',
+  'request.time',
+  'request.useragent',
+  'request.referer',
+  'context.protocol',
+  'api.operation',
+  'source.ip',
+  'destination.ip',
+  'destination.port',
+  'destination.service.name',
+  'destination.service.host',
+  // The node's (nodeAttributesOf), on either side.
+  'context.reporter.kind',
+  'context.reporter.uid',
+  ...['source', 'destination'].flatMap((side) =>
+    ['name', 'namespace', 'uid', 'serviceAccount', 'labels'].map((field) => `${side}.${field}`),
+  ),
+]);
+
 /** Adds what is known once the exchange ended: response, sizes, duration, the endpoint. */
 export function addResponseAttributes(bag: AttributeBag, facts: HttpRequestFacts): AttributeBag {
   const endTimeMs = facts.startTimeMs + facts.durationMs;
@@ -80,17 +108,6 @@ export function addResponseAttributes(bag: AttributeBag, facts: HttpRequestFacts
   // Values are immutable: the two times may share one.
   bag.setGlobalWord(W.contextTime, endTime);
   return bag;
-}
-
-/**
- * An HTTP request's Report attributes as a bag, for a hook that wants one: the bag given to
- * checkRequest (`checked`, with what the check added) or a new one, with the response's.
- */
-export function completedRequestAttributes(
-  facts: HttpRequestFacts,
-  checked: AttributeBag | undefined,
-): AttributeBag {
-  return addResponseAttributes(checked ?? buildRequestAttributes(facts), facts);
 }
 
 /** A TCP connection's attributes at `event` (open, continue — while open — or close). */

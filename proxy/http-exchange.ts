@@ -12,7 +12,6 @@
  * The exchange object is the handler of its upstream attempts and the facts record of the
  * request at once, so the request path allocates few objects of its own.
  */
-import type { AttributeBag } from '../attributes';
 import type { Endpoint } from './cluster';
 import type {
   ForwardAction,
@@ -45,7 +44,7 @@ import {
   type RetryableOutcome,
 } from './retry-policy';
 import type { CompiledRoute, CompiledRouteTable } from './route-table';
-import { buildRequestAttributes } from './attribute-builder';
+import { RequestAttributes } from './request-attributes';
 import type { RequestVerdict } from './traffic-hook';
 import type { HttpRequestFacts, ProxyReason } from './traffic-facts';
 import { ProxiedRequest } from './proxied-request';
@@ -113,7 +112,7 @@ export class HttpExchange
   private upstream: UpstreamCluster | undefined;
   private retryPolicy: RetryPolicy | undefined;
   private verdict: RequestVerdict | undefined;
-  private bag: AttributeBag | undefined;
+  private bag: RequestAttributes | undefined;
   // Upstream request
   private upstreamHead: UpstreamRequestHead | undefined;
   private readonly hasBody: boolean;
@@ -224,7 +223,7 @@ export class HttpExchange
     }
     let verdict: RequestVerdict | Promise<RequestVerdict>;
     try {
-      this.bag = buildRequestAttributes(this);
+      this.bag = new RequestAttributes(this);
       verdict = hook.checkRequest(this.bag);
     } catch (error) {
       this.context.services.logger.error(

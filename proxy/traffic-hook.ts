@@ -6,6 +6,7 @@
  */
 import type { AttributeBag } from '../attributes';
 import type { HeaderOperations, ProxyConfig } from './config-model';
+import type { CheckAttributes } from './request-attributes';
 import type { HttpRequestFacts } from './traffic-facts';
 
 /** What a check decides for one request. */
@@ -43,18 +44,19 @@ export interface TrafficHook {
   /**
    * After routing and fault injection, before the request goes upstream (redirects and
    * direct responses included, as Envoy runs its filters before the router). `attributes`
-   * holds request, source, destination and context attributes. A promise delays the
+   * holds request, source, destination and context attributes — read from the request as
+   * they are asked for (request-attributes.ts); the check may add to them. A promise delays the
    * request until it settles; a rejected promise is answered with 500.
    */
-  checkRequest?(attributes: AttributeBag): RequestVerdict | Promise<RequestVerdict>;
+  checkRequest?(attributes: CheckAttributes): RequestVerdict | Promise<RequestVerdict>;
   /**
    * Once per HTTP request, when its response has been sent (or the exchange failed). `facts`
    * are the request's, to be read during this call only; `checked` is the bag given to
    * checkRequest when there was a check, with what the check added to it — the hook's from
-   * now on. completedRequestAttributes (attribute-builder.ts) makes the request's whole bag
+   * now on. completedRequestAttributes (request-attributes.ts) makes the request's whole bag
    * of them; the policy client writes its Report from the facts instead.
    */
-  requestCompleted?(facts: HttpRequestFacts, checked: AttributeBag | undefined): void;
+  requestCompleted?(facts: HttpRequestFacts, checked: CheckAttributes | undefined): void;
   /**
    * A TCP connection was accepted and connected upstream (`connection.event` = open).
    * `progress` builds the connection's attributes so far (`connection.event` = continue,
@@ -81,8 +83,8 @@ export function whilePolicyConfigured(hook: TrafficHook): TrafficHook {
 }
 
 class PolicyGatedHook implements TrafficHook {
-  checkRequest?: (attributes: AttributeBag) => RequestVerdict | Promise<RequestVerdict>;
-  requestCompleted?: (facts: HttpRequestFacts, checked: AttributeBag | undefined) => void;
+  checkRequest?: (attributes: CheckAttributes) => RequestVerdict | Promise<RequestVerdict>;
+  requestCompleted?: (facts: HttpRequestFacts, checked: CheckAttributes | undefined) => void;
   readonly connectionOpened?: (attributes: AttributeBag) => void;
   readonly connectionClosed?: (attributes: AttributeBag) => void;
   readonly close?: () => Promise<void>;

@@ -13,8 +13,7 @@
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
-import type { AttributeBag } from '../attributes';
-import { buildRequestAttributes } from './attribute-builder';
+import { RequestAttributes } from './request-attributes';
 import { decideFault } from './fault-injection';
 import { plainAddress, upstreamRequestHeaders, type IncomingHeaders } from './forwarding-headers';
 import { applyHeaderOperations, type OutgoingHeaders } from './header-operations';
@@ -58,7 +57,7 @@ class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
   /** The tunnel's idle timeout, in ms; 0: none. */
   private tunnelIdleMs = 0;
   private verdict: RequestVerdict | undefined;
-  private bag: AttributeBag | undefined;
+  private bag: RequestAttributes | undefined;
   private finished = false;
 
   constructor(
@@ -129,7 +128,7 @@ class UpgradeExchange extends ProxiedRequest implements HttpRequestFacts {
       this.act();
     };
     try {
-      this.bag = buildRequestAttributes(this);
+      this.bag = new RequestAttributes(this);
       const verdict = hook.checkRequest(this.bag);
       if (verdict instanceof Promise)
         verdict.then(onVerdict, () => this.reject(500, 'internal-error', 'the policy check failed'));

@@ -41,6 +41,7 @@ import {
 } from '../../attributes';
 import { mixer } from '../../proto';
 import type { HeaderOperations, ProxyConfig } from '../config-model';
+import type { CheckAttributes } from '../request-attributes';
 import type { HttpRequestFacts } from '../traffic-facts';
 import type { RequestVerdict, TrafficHook } from '../traffic-hook';
 import { DecisionCache } from './decision-cache';
@@ -214,7 +215,7 @@ export class PolicyClient implements TrafficHook {
     this.settings = settings;
   }
 
-  checkRequest(attributes: AttributeBag): RequestVerdict | Promise<RequestVerdict> {
+  checkRequest(attributes: CheckAttributes): RequestVerdict | Promise<RequestVerdict> {
     const settings = this.settings;
     const client = this.client;
     if (settings === undefined || client === undefined) return ALLOWED;
@@ -251,7 +252,7 @@ export class PolicyClient implements TrafficHook {
    * keys the answer by what it really read — and asks on its own only if that misses too.
    */
   private checkOnce(
-    attributes: AttributeBag,
+    attributes: CheckAttributes,
     settings: PolicySettings,
     client: GrpcUnaryClient,
   ): Promise<RequestVerdict> {
@@ -289,7 +290,7 @@ export class PolicyClient implements TrafficHook {
    */
   private spendLocally(
     needs: readonly QuotaNeed[],
-    attributes: AttributeBag,
+    attributes: CheckAttributes,
     settings: PolicySettings,
   ): LocalSpending | RequestVerdict {
     const now = Date.now();
@@ -333,7 +334,7 @@ export class PolicyClient implements TrafficHook {
 
   /** Asks the server: the Check (unless cached) and the quotas in `asks`. */
   private async ask(
-    attributes: AttributeBag,
+    attributes: CheckAttributes,
     local: LocalSpending,
     settings: PolicySettings,
     client: GrpcUnaryClient,
@@ -345,7 +346,7 @@ export class PolicyClient implements TrafficHook {
   }
 
   private async askServer(
-    attributes: AttributeBag,
+    attributes: CheckAttributes,
     asks: readonly QuotaAsk[],
     settings: PolicySettings,
     client: GrpcUnaryClient,
@@ -412,7 +413,7 @@ export class PolicyClient implements TrafficHook {
 
   private storeAllowance(
     quota: string,
-    attributes: AttributeBag,
+    attributes: CheckAttributes,
     answer: mixer.CheckResponse_QuotaResult | undefined,
     generation: number,
   ): QuotaAllowance {
@@ -432,7 +433,7 @@ export class PolicyClient implements TrafficHook {
 
   /** Fetches more of a prefetched quota in the background; the request does not wait. */
   private refill(
-    attributes: AttributeBag,
+    attributes: CheckAttributes,
     need: QuotaNeed,
     allowance: QuotaAllowance,
     settings: PolicySettings,
@@ -485,7 +486,7 @@ export class PolicyClient implements TrafficHook {
     return result;
   }
 
-  requestCompleted(facts: HttpRequestFacts, checked: AttributeBag | undefined): void {
+  requestCompleted(facts: HttpRequestFacts, checked: CheckAttributes | undefined): void {
     if (this.settings === undefined) return;
     this.queueReport(this.requestReports.prepare(facts, checked));
     this.requestReports.release();

@@ -27,7 +27,7 @@
  * whole value). An absent attribute matches nothing. Several rules naming one quota add
  * their charges, as Istio's proxy did.
  */
-import { isStringMap, type AttributeBag } from '../../attributes';
+import { isStringMap, type Bag } from '../../attributes';
 import { compileWholeMatch } from '../config-reader';
 
 type Problems = { path: string; message: string }[];
@@ -43,7 +43,7 @@ export interface QuotaNeed {
 }
 
 type ValueTest = (value: string) => boolean;
-type BagTest = (bag: AttributeBag) => boolean;
+type BagTest = (bag: Bag) => boolean;
 
 interface CompiledRule {
   /** Any of them; empty: every request. */
@@ -65,7 +65,7 @@ export class QuotaSpecs {
   }
 
   /** The quotas `bag` asks for, charges of one quota added; empty when none applies. */
-  needsOf(bag: AttributeBag): QuotaNeed[] {
+  needsOf(bag: Bag): QuotaNeed[] {
     const needs: QuotaNeed[] = [];
     for (const rule of this.rules) {
       if (rule.services !== undefined && !servesAny(bag, rule.services)) continue;
@@ -83,7 +83,7 @@ export class QuotaSpecs {
 
 export const NO_QUOTA_SPECS = new QuotaSpecs([], new Map());
 
-function servesAny(bag: AttributeBag, services: readonly string[]): boolean {
+function servesAny(bag: Bag, services: readonly string[]): boolean {
   const name = bag.get('destination.service.name');
   const host = bag.get('destination.service.host');
   for (const service of services) {

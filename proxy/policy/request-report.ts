@@ -5,7 +5,7 @@
  * a request head's text stands for the request's headers, an address for its IP, a number
  * of milliseconds for a timestamp.
  *
- * It writes the attributes completedRequestAttributes (attribute-builder.ts) builds, with the
+ * It writes the attributes completedRequestAttributes (request-attributes.ts) builds, with the
  * same values, plus what the check added to its bag (`check.cache_hit`, `quota.cache_hit`,
  * `check.error_code`, `check.error_message`). test/proxy/policy/request-report.test.ts holds
  * the two to that: decoded, every set equals the bag.
@@ -15,7 +15,7 @@ import {
   GLOBAL_WORD_INDEX,
   isStringMap,
   WireField,
-  type AttributeBag,
+  type Bag,
   type AttributeValue,
   type IpAddress,
   type MessageWords,
@@ -150,7 +150,7 @@ const VARINT = WireType.Varint;
  */
 export class RequestReportWriter implements ReportSetWriter {
   private facts: HttpRequestFacts | undefined;
-  private checked: AttributeBag | undefined;
+  private checked: Bag | undefined;
   /** The last set written, slot by slot, and the one being written. */
   private previous: Plain[] = new Array<Plain>(S.COUNT);
   private current: Plain[] = new Array<Plain>(S.COUNT);
@@ -173,7 +173,7 @@ export class RequestReportWriter implements ReportSetWriter {
   };
 
   /** The request the next writeSet writes; `checked` is the bag its check was given, if any. */
-  prepare(facts: HttpRequestFacts, checked: AttributeBag | undefined): this {
+  prepare(facts: HttpRequestFacts, checked: Bag | undefined): this {
     this.facts = facts;
     this.checked = checked;
     return this;

@@ -17,10 +17,11 @@ import {
   IpAddress,
   STANDARD_MANIFEST,
   Timestamp,
+  type Bag,
   type StringMap,
 } from '../../attributes';
 import type { ProxyConfig, RequestVerdict, TrafficHook } from '../../proxy';
-import { completedRequestAttributes } from '../../proxy/attribute-builder';
+import { bagOf, completedRequestAttributes, type CheckAttributes } from '../../proxy/request-attributes';
 import type { HttpRequestFacts } from '../../proxy/traffic-facts';
 import {
   clusterYaml,
@@ -44,9 +45,9 @@ class RecordingHook implements TrafficHook {
   readonly opened: AttributeBag[] = [];
   readonly closed: AttributeBag[] = [];
   readonly configurations: Array<{ generation: number; policy: unknown }> = [];
-  decide: ((bag: AttributeBag) => RequestVerdict | Promise<RequestVerdict>) | undefined;
-  checkRequest = (bag: AttributeBag): RequestVerdict | Promise<RequestVerdict> => {
-    this.checked.push(bag.clone());
+  decide: ((bag: CheckAttributes) => RequestVerdict | Promise<RequestVerdict>) | undefined;
+  checkRequest = (bag: CheckAttributes): RequestVerdict | Promise<RequestVerdict> => {
+    this.checked.push(bagOf(bag));
     return this.decide?.(bag) ?? { allowed: true };
   };
   requestCompleted(facts: HttpRequestFacts, checked: AttributeBag | undefined): void {
@@ -63,7 +64,7 @@ class RecordingHook implements TrafficHook {
   }
 }
 
-function map(bag: AttributeBag, name: string): StringMap {
+function map(bag: Bag, name: string): StringMap {
   const value = bag.get(name);
   assert.ok(
     value instanceof Map || (typeof value === 'object' && value !== null && 'get' in value),

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { AttributeBag } from '../../attributes';
 import type { TrafficHook } from '../../proxy';
-import { completedRequestAttributes } from '../../proxy/attribute-builder';
+import { completedRequestAttributes } from '../../proxy/request-attributes';
 import { closeAllHarnesses, clusterYaml, startProxy } from './support/proxy-harness';
 import { startRawUpstream, type RawUpstream } from './support/upstreams';
 
