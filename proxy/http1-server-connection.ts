@@ -357,7 +357,7 @@ export class Http1ServerRequest implements Downstream {
         socket.uncork();
       }
     }
-    connection.responseFinished(this);
+    connection.responseFinished(this, body === undefined);
   }
 
   respondTrailersOnly(): boolean {
@@ -400,7 +400,7 @@ function trailerLines(trailers: OutgoingHeaders | undefined): string {
   return text;
 }
 
-/** Tells the exchange its downstream is over; after the write, as Node's 'close' is. */
+/** Tells the exchange its downstream is over (after the response's last write). */
 function notifyClosed(request: Http1ServerRequest): void {
   if (request.closed) return;
   request.closed = true;
@@ -673,10 +673,20 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
     if (request.bodyListening) request.handler?.onRequestEnd();
   }
 
-  /** The current response is finished (called by the request's `end`). */
-  responseFinished(request: Http1ServerRequest): void {
+  /**
+   * The current response is finished (called by the request's `end`). The exchange hears it
+   * before this returns when `notifyNow` (the end of a forwarded response: no tick per
+   * request), else on the next tick (a local answer, recorded by the exchange after `end`).
+   */
+  responseFinished(request: Http1ServerRequest, notifyNow: boolean): void {
     this.touch();
-    process.nextTick(notifyClosed, request);
+    this.afterResponse(request);
+    if (notifyNow) notifyClosed(request);
+    else process.nextTick(notifyClosed, request);
+  }
+
+  /** The connection after a response: closed, reading the rest of the body, or the next request. */
+  private afterResponse(request: Http1ServerRequest): void {
     if (this.state === CLOSED) return;
     const unreadBody = !this.bodyComplete;
     if (
