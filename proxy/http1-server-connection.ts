@@ -317,12 +317,9 @@ export class Http1ServerRequest implements Downstream {
     }
     if (head === undefined) return socket.write(chunk);
     if (chunk.length < COALESCE_BYTES) {
-      // One buffer, one write: the head and a small body leave in one packet.
-      const headLength = head.length;
-      const out = Buffer.allocUnsafe(headLength + chunk.length);
-      out.write(head, 0, headLength, 'latin1');
-      chunk.copy(out, headLength);
-      return socket.write(out);
+      // One string, one write: the head and a small body leave in one packet. A latin1
+      // string is written from the stack when the kernel takes it whole (no Buffer to allocate).
+      return socket.write(head + chunk.toString('latin1'), 'latin1');
     }
     socket.cork();
     socket.write(head, 'latin1');
