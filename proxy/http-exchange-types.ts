@@ -87,7 +87,11 @@ export interface Downstream {
    * queued): the caller must not reuse its memory then. Absent: always assume so.
    */
   holdsWrittenBytes?(): boolean;
-  /** Ends the response, after `body` (a local answer's text) and with `trailers` when given. */
+  /**
+   * Ends the response, after `body` (a local answer's text) and with `trailers` when given.
+   * Without `body` (the end of a forwarded response) `onDownstreamClose` may be called before
+   * `end` returns; with one, only after (the exchange records its local answer first).
+   */
   end(body?: string, trailers?: OutgoingHeaders): void;
   /**
    * HTTP/2: answers with a head that ends the stream (gRPC's trailers-only form). False on

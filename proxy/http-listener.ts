@@ -22,6 +22,7 @@ import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from './http1-req
 import { NodeDownstream } from './node-downstream';
 import { proxyUpgrade } from './upgrade-proxy';
 import { DeadlineSweep } from './deadline-sweep';
+import { AcceptedSocket, SHARED_READ_BUFFER_BYTES, type ReceivedBytesSink } from './accepted-socket';
 
 /** How long a new plaintext connection may stay silent before its protocol is known, in ms. */
 const SNIFF_TIMEOUT_MS = 60_000;
@@ -71,6 +72,8 @@ export class HttpListener implements Http1RequestSink {
   private readonly isDraining = (): boolean => this.draining;
   /** The timeouts of this listener's exchanges, on one timer. */
   private readonly deadlines = new DeadlineSweep();
+  /** What the plaintext connections read into (accepted-socket.ts); allocated with the first. */
+  private sharedReadBuffer: Buffer | undefined;
 
   constructor(
     private config: HttpListenerConfig,
@@ -143,7 +146,10 @@ export class HttpListener implements Http1RequestSink {
       h2.on('stream', onStream);
       this.h2 = h2;
       // Half-open: a client that ends its side after a request still gets the response.
-      this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.sniff(socket));
+      // Paused: each accepted socket is read with onread instead (accepted-socket.ts).
+      this.server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
+        this.accept(socket),
+      );
     }
     // listen() reports bind errors; later ones (EMFILE on accept, …) are an operator's business.
     this.server.on('error', (error: Error) => {
@@ -233,6 +239,10 @@ export class HttpListener implements Http1RequestSink {
     proxyUpgrade(this.context, request, socket, rest, false);
   }
 
+  private get readBuffer(): Buffer {
+    return (this.sharedReadBuffer ??= Buffer.allocUnsafe(SHARED_READ_BUFFER_BYTES));
+  }
+
   private track(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => {
@@ -241,45 +251,77 @@ export class HttpListener implements Http1RequestSink {
     });
   }
 
-  /** Reads the first bytes of a plaintext connection and hands it to the HTTP/1.1 or HTTP/2 server. */
-  private sniff(socket: net.Socket): void {
+  /** A plaintext connection: read with `onread` from the start, its protocol sniffed first. */
+  private accept(accepted: net.Socket): void {
+    const reader = new AcceptedSocket(accepted, this.readBuffer, NO_RECEIVER);
+    reader.receiver = new ProtocolSniff(this, reader);
+    const socket = reader.socket;
     this.track(socket);
     socket.on('error', () => undefined); // the protocol servers add their own handling
-    let seen: Buffer | undefined;
+  }
+
+  /** ProtocolSniff: the connection speaks HTTP/1.1; `seen` is valid during the call only. */
+  serveHttp1(reader: AcceptedSocket, seen: Buffer): void {
+    const connection = new Http1ServerConnection(
+      reader.socket,
+      this,
+      this.http1Limits,
+      this.forgetH1,
+      this.deadlines,
+      reader,
+    );
+    this.h1Connections.add(connection);
+    connection.onReceivedBytes(seen);
+  }
+
+  /** ProtocolSniff: the connection speaks HTTP/2; `seen` is a copy. */
+  serveHttp2(reader: AcceptedSocket, seen: Buffer): void {
+    const socket = reader.socket;
+    reader.receiver = undefined; // Node's session reads the socket as a stream
+    // Node's HTTP/2 server expects a socket that ends with its peer.
+    socket.allowHalfOpen = false;
+    // The HTTP/2 session reads bytes already buffered in the socket (node#35475).
+    socket.pause();
+    socket.unshift(seen);
+    this.h2!.emit('connection', socket);
+  }
+}
+
+/** The receiver of a reader until the sniff sets its own. */
+const NO_RECEIVER: ReceivedBytesSink = { onReceivedBytes: () => undefined };
+
+/** Reads the first bytes of a plaintext connection and hands it to the HTTP/1.1 or HTTP/2 server. */
+class ProtocolSniff implements ReceivedBytesSink {
+  /** Bytes of a preface too short to tell yet (a copy). */
+  private seen: Buffer | undefined;
+  private readonly onSilence = (): void => void this.reader.socket.destroy();
+  private readonly onEarlyEnd = (): void => void this.reader.socket.destroy();
+
+  constructor(
+    private readonly listener: HttpListener,
+    private readonly reader: AcceptedSocket,
+  ) {
+    const socket = reader.socket;
     // A connection that says nothing is closed, as the HTTP servers' header timeouts would.
-    const onSilence = (): void => void socket.destroy();
-    socket.setTimeout(SNIFF_TIMEOUT_MS, onSilence);
+    socket.setTimeout(SNIFF_TIMEOUT_MS, this.onSilence);
     // The socket is half-open capable: a client that ends before saying anything is done.
-    const onEarlyEnd = (): void => void socket.destroy();
-    socket.once('end', onEarlyEnd);
-    const onData = (chunk: Buffer): void => {
-      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, PREFACE_START.length);
-      const isPreface = seen.subarray(0, n).equals(PREFACE_START.subarray(0, n));
-      if (isPreface && seen.length < PREFACE_START.length) return; // too short to tell yet
-      socket.off('data', onData);
-      socket.off('end', onEarlyEnd);
-      socket.setTimeout(0);
-      socket.off('timeout', onSilence);
-      if (isPreface) {
-        // Node's HTTP/2 server expects a socket that ends with its peer.
-        socket.allowHalfOpen = false;
-        // The HTTP/2 session reads bytes already buffered in the socket (node#35475).
-        socket.pause();
-        socket.unshift(seen);
-        this.h2!.emit('connection', socket);
-      } else {
-        const connection = new Http1ServerConnection(
-          socket,
-          this,
-          this.http1Limits,
-          this.forgetH1,
-          this.deadlines,
-        );
-        this.h1Connections.add(connection);
-        connection.receive(seen);
-      }
-    };
-    socket.on('data', onData);
+    socket.once('end', this.onEarlyEnd);
+  }
+
+  onReceivedBytes(chunk: Buffer): void {
+    const seen = this.seen === undefined ? chunk : Buffer.concat([this.seen, chunk]);
+    const n = Math.min(seen.length, PREFACE_START.length);
+    const isPreface = seen.subarray(0, n).equals(PREFACE_START.subarray(0, n));
+    if (isPreface && seen.length < PREFACE_START.length) {
+      this.seen = Buffer.from(seen); // too short to tell yet; the read buffer is reused
+      return;
+    }
+    this.seen = undefined;
+    const socket = this.reader.socket;
+    socket.off('end', this.onEarlyEnd);
+    socket.setTimeout(0);
+    socket.off('timeout', this.onSilence);
+    if (isPreface) this.listener.serveHttp2(this.reader, Buffer.from(seen));
+    else this.listener.serveHttp1(this.reader, seen);
   }
 }

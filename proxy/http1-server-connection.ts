@@ -46,6 +46,7 @@ import {
 } from './http1-response-parser';
 import { HOP_BY_HOP, isHopByHop, isHopByHopAt } from './forwarding-headers';
 import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
+import type { AcceptedSocket, ReceivedBytesSink } from './accepted-socket';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
@@ -316,12 +317,9 @@ export class Http1ServerRequest implements Downstream {
     }
     if (head === undefined) return socket.write(chunk);
     if (chunk.length < COALESCE_BYTES) {
-      // One buffer, one write: the head and a small body leave in one packet.
-      const headLength = head.length;
-      const out = Buffer.allocUnsafe(headLength + chunk.length);
-      out.write(head, 0, headLength, 'latin1');
-      chunk.copy(out, headLength);
-      return socket.write(out);
+      // One string, one write: the head and a small body leave in one packet. A latin1
+      // string is written from the stack when the kernel takes it whole (no Buffer to allocate).
+      return socket.write(head + chunk.toString('latin1'), 'latin1');
     }
     socket.cork();
     socket.write(head, 'latin1');
@@ -356,7 +354,7 @@ export class Http1ServerRequest implements Downstream {
         socket.uncork();
       }
     }
-    connection.responseFinished(this);
+    connection.responseFinished(this, body === undefined);
   }
 
   respondTrailersOnly(): boolean {
@@ -399,14 +397,14 @@ function trailerLines(trailers: OutgoingHeaders | undefined): string {
   return text;
 }
 
-/** Tells the exchange its downstream is over; after the write, as Node's 'close' is. */
+/** Tells the exchange its downstream is over (after the response's last write). */
 function notifyClosed(request: Http1ServerRequest): void {
   if (request.closed) return;
   request.closed = true;
   request.handler?.onDownstreamClose();
 }
 
-export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
+export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, ReceivedBytesSink {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -427,7 +425,12 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
   private bodyComplete = true;
   private processing = false;
   private readPaused = false;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  /**
+   * Received chunks are in a read buffer shared with other connections (accepted-socket.ts),
+   * valid only while `onReceivedBytes` runs: what is kept is copied.
+   */
+  private readonly sharedReads: boolean;
+  private readonly onData = (chunk: Buffer): void => this.onReceivedBytes(chunk);
   private readonly onEnd = (): void => this.peerEnd();
   private readonly onClose = (): void => this.socketClosed();
   private readonly onDrain = (): void => {
@@ -455,6 +458,8 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
      * not one socket timeout refreshed by every read and write); default: one of its own.
      */
     deadlines?: DeadlineSweep,
+    /** The socket's reader when it is read with `onread` (accepted-socket.ts); else 'data' events. */
+    private readonly reader: AcceptedSocket | undefined = undefined,
   ) {
     this.ownsDeadlines = deadlines === undefined;
     this.deadlines = deadlines ?? new DeadlineSweep();
@@ -462,7 +467,9 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
-    socket.on('data', this.onData);
+    this.sharedReads = reader !== undefined;
+    if (reader !== undefined) reader.receiver = this;
+    else socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
@@ -494,23 +501,26 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
     if (this.ownsDeadlines) this.deadlines.close();
   }
 
-  /** Bytes that arrived before this object took the socket (the protocol sniff's). */
-  receive(first: Buffer): void {
-    this.received(first);
-  }
-
   /** Closes the connection now if no request is on it (draining). */
   closeIfIdle(): void {
     if (this.current === undefined && this.state === READ_HEAD) this.socket.destroy();
   }
 
-  private received(chunk: Buffer): void {
+  /**
+   * Bytes from the client (also those the protocol sniff read before this object took the
+   * socket). With a reader, `chunk` is valid during the call only.
+   */
+  onReceivedBytes(chunk: Buffer): void {
     // After the last response (or a refusal) nothing more is read: bytes are dropped, not held.
     this.lastActiveMs = this.deadlines.now();
     if (this.state === CLOSED) return;
     const held = this.buffered;
     this.buffered = held === undefined ? chunk : Buffer.concat([held, chunk]);
     this.process();
+    // Bytes kept for later (a partial head, a pipelined request, a paused body) leave the shared buffer.
+    const kept = this.buffered;
+    if (this.sharedReads && kept !== undefined && kept.buffer === chunk.buffer)
+      this.buffered = Buffer.from(kept);
   }
 
   /** Consumes buffered bytes as far as the state allows. Not re-entered: nested calls only set flags. */
@@ -644,7 +654,8 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
   private deliver(chunk: Buffer): void {
     const request = this.current;
     if (request === undefined || request.finished || !request.bodyListening || chunk.length === 0) return;
-    request.handler?.onRequestData(chunk);
+    // The exchange may keep body chunks (queued writes, the retry buffer): not in the shared buffer.
+    request.handler?.onRequestData(this.sharedReads ? Buffer.from(chunk) : chunk);
   }
 
   private bodyEnded(): void {
@@ -659,10 +670,20 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
     if (request.bodyListening) request.handler?.onRequestEnd();
   }
 
-  /** The current response is finished (called by the request's `end`). */
-  responseFinished(request: Http1ServerRequest): void {
+  /**
+   * The current response is finished (called by the request's `end`). The exchange hears it
+   * before this returns when `notifyNow` (the end of a forwarded response: no tick per
+   * request), else on the next tick (a local answer, recorded by the exchange after `end`).
+   */
+  responseFinished(request: Http1ServerRequest, notifyNow: boolean): void {
     this.touch();
-    process.nextTick(notifyClosed, request);
+    this.afterResponse(request);
+    if (notifyNow) notifyClosed(request);
+    else process.nextTick(notifyClosed, request);
+  }
+
+  /** The connection after a response: closed, reading the rest of the body, or the next request. */
+  private afterResponse(request: Http1ServerRequest): void {
     if (this.state === CLOSED) return;
     const unreadBody = !this.bodyComplete;
     if (
@@ -735,13 +756,15 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder {
   }
 
   private handOver(request: Http1ServerRequest): void {
-    const rest = this.buffered ?? Buffer.alloc(0);
+    const rest = this.buffered === undefined ? Buffer.alloc(0) : Buffer.from(this.buffered);
     this.buffered = undefined;
     this.state = CLOSED;
     this.current = undefined;
     const socket = this.socket;
     socket.pause();
-    socket.off('data', this.onData);
+    // The tunnel reads the socket as a stream.
+    if (this.reader !== undefined) this.reader.receiver = undefined;
+    else socket.off('data', this.onData);
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
     socket.off('drain', this.onDrain);

@@ -14,6 +14,7 @@ import {
   type Http1RequestSink,
   type Http1ServerRequest,
 } from '../../proxy/http1-server-connection';
+import { AcceptedSocket } from '../../proxy/accepted-socket';
 import { request, startProxy, closeAllHarnesses, clusterYaml } from './support/proxy-harness';
 import { startHttpUpstream, type HttpUpstream } from './support/upstreams';
 
@@ -21,8 +22,13 @@ import { startHttpUpstream, type HttpUpstream } from './support/upstreams';
 interface Seen {
   readonly method: string;
   readonly url: string;
-  body: string;
+  /** Kept as given (the exchange may keep body chunks until it can write them), read at the end. */
+  readonly chunks: Buffer[];
   ended: boolean;
+}
+
+function bodyOf(seen: Seen): string {
+  return Buffer.concat(seen.chunks).toString('latin1');
 }
 
 /**
@@ -35,15 +41,15 @@ class App implements Http1RequestSink {
   readonly upgraded: Array<{ url: string; rest: string }> = [];
 
   onRequest(request: Http1ServerRequest): void {
-    const seen: Seen = { method: request.method, url: request.url, body: '', ended: !request.hasBody };
+    const seen: Seen = { method: request.method, url: request.url, chunks: [], ended: !request.hasBody };
     this.seen.push(seen);
     const answer = (): void => {
-      const text = `${seen.method} ${seen.url} ${seen.body}`;
+      const text = `${seen.method} ${seen.url} ${bodyOf(seen)}`;
       request.writeHead(200, { 'content-length': String(Buffer.byteLength(text)) });
       request.end(text);
     };
     const handler: DownstreamHandler = {
-      onRequestData: (chunk) => void (seen.body += chunk.toString('latin1')),
+      onRequestData: (chunk) => void seen.chunks.push(chunk),
       onRequestEnd: () => {
         seen.ended = true;
         if (request.url !== '/early') answer();
@@ -92,11 +98,25 @@ class App implements Http1RequestSink {
 let server: net.Server | undefined;
 let app: App;
 
+/**
+ * How the server's sockets are read: 'data' events, or `onread` into a buffer shared by the
+ * connections (as the proxy's listener does), made tiny so that every head and body arrives
+ * split in many reads, each overwriting the last.
+ */
+let sharedReadBufferBytes: number | undefined;
+
 async function startServer(limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS): Promise<number> {
   app = new App();
-  server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => undefined);
-    new Http1ServerConnection(socket, app, limits);
+  const shared = sharedReadBufferBytes === undefined ? undefined : Buffer.alloc(sharedReadBufferBytes);
+  server = net.createServer({ allowHalfOpen: true, pauseOnConnect: shared !== undefined }, (accepted) => {
+    if (shared === undefined) {
+      accepted.on('error', () => undefined);
+      new Http1ServerConnection(accepted, app, limits);
+      return;
+    }
+    const reader = new AcceptedSocket(accepted, shared, { onReceivedBytes: () => undefined });
+    reader.socket.on('error', () => undefined);
+    new Http1ServerConnection(reader.socket, app, limits, undefined, undefined, reader);
   });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   return (server.address() as net.AddressInfo).port;
@@ -177,219 +197,231 @@ function responses(text: string): Array<{ status: number; body: string; head: st
   return out;
 }
 
-describe('proxy HTTP/1.1 server connection', () => {
-  afterEach(async () => {
-    await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
-    server = undefined;
-  });
-
-  it('answers keep-alive requests on one connection, with a date and no connection header', async () => {
-    const port = await startServer();
-    const text = await exchange(
-      port,
-      ['GET /a HTTP/1.1\r\nhost: x\r\n\r\n', 'GET /b HTTP/1.1\r\nhost: x\r\n\r\n'],
-      {
-        gapMs: 20,
-      },
-    );
-    const answers = responses(text);
-    assert.deepEqual(
-      answers.map((a) => a.body),
-      ['GET /a ', 'GET /b '],
-    );
-    assert.match(answers[0]!.head, /^HTTP\/1\.1 200 OK\r\n/);
-    assert.match(answers[0]!.head, /\r\ndate: .+ GMT/);
-    assert.doesNotMatch(answers[0]!.head, /connection:/i);
-  });
-
-  it('answers pipelined requests in order, reading each only after the previous response', async () => {
-    const port = await startServer();
-    const text = await exchange(port, [
-      'GET /later HTTP/1.1\r\nhost: x\r\n\r\n' +
-        'POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc' +
-        'POST /q HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n' +
-        '\r\nGET /last HTTP/1.1\r\nhost: x\r\n\r\n',
-    ]);
-    assert.deepEqual(
-      responses(text).map((a) => a.body),
-      ['GET /later ', 'POST /p abc', 'POST /q de', 'GET /last '],
-    );
-  });
-
-  it('reads a chunked body split anywhere, with extensions and trailers', async () => {
-    const port = await startServer();
-    const body = '5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nx-trailer: t\r\n\r\n';
-    const head = 'POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n';
-    const whole = head + body + 'GET /after HTTP/1.1\r\nhost: x\r\n\r\n';
-    const parts: string[] = [];
-    for (let i = 0; i < whole.length; i += 3) parts.push(whole.slice(i, i + 3));
-    const text = await exchange(port, parts, { gapMs: 1 });
-    assert.deepEqual(
-      responses(text).map((a) => a.body),
-      ['POST /c hello 0123456789', 'GET /after '],
-    );
-  });
-
-  it('skips the unread body of a request answered early and serves the next one', async () => {
-    const port = await startServer();
-    const text = await exchange(
-      port,
-      [
-        'POST /early HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n01234',
-        '56789GET /next HTTP/1.1\r\nhost: x\r\n\r\n',
-      ],
-      { gapMs: 20 },
-    );
-    assert.deepEqual(
-      responses(text).map((a) => a.body),
-      ['early', 'GET /next '],
-    );
-  });
-
-  it('sends 100 Continue when asked to, and closes after an answer that refused the body unread', async () => {
-    const port = await startServer();
-    const text = await exchange(
-      port,
-      ['PUT /continue HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n', 'ok'],
-      { gapMs: 20 },
-    );
-    assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
-    assert.match(text, /PUT \/continue ok$/);
-    const refused = await exchange(port, [
-      'PUT /early HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n',
-    ]);
-    assert.match(refused, /^HTTP\/1\.1 200 OK\r\n/);
-    assert.match(refused, /connection: close\r\n/);
-  });
-
-  it('answers a client that half-closed after its request, then closes', async () => {
-    const port = await startServer();
-    const text = await exchange(port, ['GET /later HTTP/1.1\r\nhost: x\r\n\r\n'], {
-      endAfter: true,
-      settleMs: 2000,
+for (const [reading, bufferBytes] of [
+  ['data events', undefined],
+  ['a 16-byte shared read buffer', 16],
+] as const)
+  describe(`proxy HTTP/1.1 server connection, reading with ${reading}`, () => {
+    before(() => {
+      sharedReadBufferBytes = bufferBytes;
     });
-    const answers = responses(text);
-    assert.equal(answers.length, 1);
-    assert.equal(answers[0]!.body, 'GET /later ');
-    assert.match(answers[0]!.head, /connection: close/);
-  });
+    after(() => {
+      sharedReadBufferBytes = undefined;
+    });
+    afterEach(async () => {
+      await new Promise<void>((resolve) =>
+        server === undefined ? resolve() : server.close(() => resolve()),
+      );
+      server = undefined;
+    });
 
-  it('closes after an HTTP/1.0 request and after Connection: close', async () => {
-    const port = await startServer();
-    for (const request of [
-      'GET /old HTTP/1.0\r\n\r\n',
-      'GET /c HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
-    ]) {
-      const text = await exchange(port, [request, 'GET /ignored HTTP/1.1\r\nhost: x\r\n\r\n'], {
+    it('answers keep-alive requests on one connection, with a date and no connection header', async () => {
+      const port = await startServer();
+      const text = await exchange(
+        port,
+        ['GET /a HTTP/1.1\r\nhost: x\r\n\r\n', 'GET /b HTTP/1.1\r\nhost: x\r\n\r\n'],
+        {
+          gapMs: 20,
+        },
+      );
+      const answers = responses(text);
+      assert.deepEqual(
+        answers.map((a) => a.body),
+        ['GET /a ', 'GET /b '],
+      );
+      assert.match(answers[0]!.head, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(answers[0]!.head, /\r\ndate: .+ GMT/);
+      assert.doesNotMatch(answers[0]!.head, /connection:/i);
+    });
+
+    it('answers pipelined requests in order, reading each only after the previous response', async () => {
+      const port = await startServer();
+      const text = await exchange(port, [
+        'GET /later HTTP/1.1\r\nhost: x\r\n\r\n' +
+          'POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc' +
+          'POST /q HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n' +
+          '\r\nGET /last HTTP/1.1\r\nhost: x\r\n\r\n',
+      ]);
+      assert.deepEqual(
+        responses(text).map((a) => a.body),
+        ['GET /later ', 'POST /p abc', 'POST /q de', 'GET /last '],
+      );
+    });
+
+    it('reads a chunked body split anywhere, with extensions and trailers', async () => {
+      const port = await startServer();
+      const body = '5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nx-trailer: t\r\n\r\n';
+      const head = 'POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n';
+      const whole = head + body + 'GET /after HTTP/1.1\r\nhost: x\r\n\r\n';
+      const parts: string[] = [];
+      for (let i = 0; i < whole.length; i += 3) parts.push(whole.slice(i, i + 3));
+      const text = await exchange(port, parts, { gapMs: 1 });
+      assert.deepEqual(
+        responses(text).map((a) => a.body),
+        ['POST /c hello 0123456789', 'GET /after '],
+      );
+    });
+
+    it('skips the unread body of a request answered early and serves the next one', async () => {
+      const port = await startServer();
+      const text = await exchange(
+        port,
+        [
+          'POST /early HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n01234',
+          '56789GET /next HTTP/1.1\r\nhost: x\r\n\r\n',
+        ],
+        { gapMs: 20 },
+      );
+      assert.deepEqual(
+        responses(text).map((a) => a.body),
+        ['early', 'GET /next '],
+      );
+    });
+
+    it('sends 100 Continue when asked to, and closes after an answer that refused the body unread', async () => {
+      const port = await startServer();
+      const text = await exchange(
+        port,
+        ['PUT /continue HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n', 'ok'],
+        { gapMs: 20 },
+      );
+      assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      assert.match(text, /PUT \/continue ok$/);
+      const refused = await exchange(port, [
+        'PUT /early HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n',
+      ]);
+      assert.match(refused, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(refused, /connection: close\r\n/);
+    });
+
+    it('answers a client that half-closed after its request, then closes', async () => {
+      const port = await startServer();
+      const text = await exchange(port, ['GET /later HTTP/1.1\r\nhost: x\r\n\r\n'], {
+        endAfter: true,
         settleMs: 2000,
       });
       const answers = responses(text);
-      assert.equal(answers.length, 1, text);
+      assert.equal(answers.length, 1);
+      assert.equal(answers[0]!.body, 'GET /later ');
       assert.match(answers[0]!.head, /connection: close/);
-    }
-  });
-
-  it('chunk-encodes a response without a length, with its trailers; HEAD gets no body', async () => {
-    const port = await startServer();
-    const text = await exchange(port, ['GET /stream HTTP/1.1\r\nhost: x\r\n\r\n']);
-    assert.match(text, /transfer-encoding: chunked\r\n/);
-    assert.ok(
-      text.endsWith('\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\nx-done: yes\r\n\r\n'),
-      JSON.stringify(text),
-    );
-    const headText = await exchange(port, [
-      'HEAD /h HTTP/1.1\r\nhost: x\r\n\r\nGET /g HTTP/1.1\r\nhost: x\r\n\r\n',
-    ]);
-    assert.match(
-      headText,
-      /^HTTP\/1\.1 200 OK\r\ncontent-length: 8\r\ndate: [^\r]+\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nGET \/g $/,
-    );
-  });
-
-  it('hands an upgrade request over with the bytes that followed its head', async () => {
-    const port = await startServer();
-    const text = await exchange(port, [
-      'GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: test\r\n\r\nearly-bytes',
-    ]);
-    assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
-    assert.deepEqual(app.upgraded, [{ url: '/ws', rest: 'early-bytes' }]);
-  });
-
-  const malformed: Array<[string, string, number, string]> = [
-    ['a request line that is not one', 'HELLO\r\n\r\n', 400, 'malformed request line'],
-    ['HTTP/1.1 without host', 'GET / HTTP/1.1\r\n\r\n', 400, 'HTTP/1.1 request without host'],
-    [
-      'both framings',
-      'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n',
-      400,
-      'both transfer-encoding and content-length',
-    ],
-    [
-      'a bad chunk size',
-      'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
-      400,
-      'malformed chunked body: chunk size expected',
-    ],
-    [
-      'chunk data without its CRLF',
-      'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n1\r\nab\r\n',
-      400,
-      'malformed chunked body: CRLF expected after chunk data',
-    ],
-    [
-      'a chunk size too large to count',
-      'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffff\r\n',
-      413,
-      'malformed chunked body: chunk size too large',
-    ],
-    [
-      'CONNECT',
-      'CONNECT a:443 HTTP/1.1\r\nhost: a:443\r\n\r\n',
-      501,
-      'CONNECT is not supported by this listener',
-    ],
-    ['HTTP/3.0', 'GET / HTTP/3.0\r\n\r\n', 505, 'HTTP version 3.0 not supported'],
-  ];
-  for (const [title, text, status, message] of malformed) {
-    it(`answers ${title} with ${status} and closes`, async () => {
-      const port = await startServer();
-      const answer = await exchange(port, [text], { settleMs: 2000 });
-      const [first, ...others] = responses(answer);
-      assert.equal(others.length, 0);
-      assert.equal(first!.status, status, answer);
-      assert.equal(first!.body, `${message}\n`);
-      assert.match(first!.head, /connection: close/);
     });
-  }
 
-  it('answers 431 to a head over the limit, whole or still incomplete, and 413 to a body over it', async () => {
-    const port = await startServer({ maxHeadBytes: 256, maxHeaderCount: 10, maxBodyBytes: 8 });
-    const big = `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(300)}\r\n\r\n`;
-    for (const text of [big, big.slice(0, 290)]) {
-      const [first] = responses(await exchange(port, [text], { settleMs: 2000 }));
-      assert.deepEqual([first!.status, first!.body], [431, 'request head larger than 256 bytes\n']);
+    it('closes after an HTTP/1.0 request and after Connection: close', async () => {
+      const port = await startServer();
+      for (const request of [
+        'GET /old HTTP/1.0\r\n\r\n',
+        'GET /c HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+      ]) {
+        const text = await exchange(port, [request, 'GET /ignored HTTP/1.1\r\nhost: x\r\n\r\n'], {
+          settleMs: 2000,
+        });
+        const answers = responses(text);
+        assert.equal(answers.length, 1, text);
+        assert.match(answers[0]!.head, /connection: close/);
+      }
+    });
+
+    it('chunk-encodes a response without a length, with its trailers; HEAD gets no body', async () => {
+      const port = await startServer();
+      const text = await exchange(port, ['GET /stream HTTP/1.1\r\nhost: x\r\n\r\n']);
+      assert.match(text, /transfer-encoding: chunked\r\n/);
+      assert.ok(
+        text.endsWith('\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\nx-done: yes\r\n\r\n'),
+        JSON.stringify(text),
+      );
+      const headText = await exchange(port, [
+        'HEAD /h HTTP/1.1\r\nhost: x\r\n\r\nGET /g HTTP/1.1\r\nhost: x\r\n\r\n',
+      ]);
+      assert.match(
+        headText,
+        /^HTTP\/1\.1 200 OK\r\ncontent-length: 8\r\ndate: [^\r]+\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nGET \/g $/,
+      );
+    });
+
+    it('hands an upgrade request over with the bytes that followed its head', async () => {
+      const port = await startServer();
+      const text = await exchange(port, [
+        'GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: test\r\n\r\nearly-bytes',
+      ]);
+      assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      assert.deepEqual(app.upgraded, [{ url: '/ws', rest: 'early-bytes' }]);
+    });
+
+    const malformed: Array<[string, string, number, string]> = [
+      ['a request line that is not one', 'HELLO\r\n\r\n', 400, 'malformed request line'],
+      ['HTTP/1.1 without host', 'GET / HTTP/1.1\r\n\r\n', 400, 'HTTP/1.1 request without host'],
+      [
+        'both framings',
+        'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n',
+        400,
+        'both transfer-encoding and content-length',
+      ],
+      [
+        'a bad chunk size',
+        'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
+        400,
+        'malformed chunked body: chunk size expected',
+      ],
+      [
+        'chunk data without its CRLF',
+        'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n1\r\nab\r\n',
+        400,
+        'malformed chunked body: CRLF expected after chunk data',
+      ],
+      [
+        'a chunk size too large to count',
+        'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffff\r\n',
+        413,
+        'malformed chunked body: chunk size too large',
+      ],
+      [
+        'CONNECT',
+        'CONNECT a:443 HTTP/1.1\r\nhost: a:443\r\n\r\n',
+        501,
+        'CONNECT is not supported by this listener',
+      ],
+      ['HTTP/3.0', 'GET / HTTP/3.0\r\n\r\n', 505, 'HTTP version 3.0 not supported'],
+    ];
+    for (const [title, text, status, message] of malformed) {
+      it(`answers ${title} with ${status} and closes`, async () => {
+        const port = await startServer();
+        const answer = await exchange(port, [text], { settleMs: 2000 });
+        const [first, ...others] = responses(answer);
+        assert.equal(others.length, 0);
+        assert.equal(first!.status, status, answer);
+        assert.equal(first!.body, `${message}\n`);
+        assert.match(first!.head, /connection: close/);
+      });
     }
-    const fields = Array.from({ length: 10 }, (_, i) => `x-${i}: ${i}\r\n`).join('');
-    const [many] = responses(
-      await exchange(port, [`GET / HTTP/1.1\r\nhost: x\r\n${fields}\r\n`], { settleMs: 2000 }),
-    );
-    assert.deepEqual([many!.status, many!.body], [431, 'more than 10 header fields\n']);
-    const [long] = responses(
-      await exchange(port, ['POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 9\r\n\r\n'], { settleMs: 2000 }),
-    );
-    assert.deepEqual([long!.status, long!.body], [413, 'content-length 9 is over the limit of 8 bytes\n']);
-    const [chunked] = responses(
-      await exchange(
-        port,
-        [
-          'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabcde\r\n5\r\nfghij\r\n0\r\n\r\n',
-        ],
-        { settleMs: 2000 },
-      ),
-    );
-    assert.deepEqual([chunked!.status, chunked!.body], [413, 'request body over the limit of 8 bytes\n']);
+
+    it('answers 431 to a head over the limit, whole or still incomplete, and 413 to a body over it', async () => {
+      const port = await startServer({ maxHeadBytes: 256, maxHeaderCount: 10, maxBodyBytes: 8 });
+      const big = `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(300)}\r\n\r\n`;
+      for (const text of [big, big.slice(0, 290)]) {
+        const [first] = responses(await exchange(port, [text], { settleMs: 2000 }));
+        assert.deepEqual([first!.status, first!.body], [431, 'request head larger than 256 bytes\n']);
+      }
+      const fields = Array.from({ length: 10 }, (_, i) => `x-${i}: ${i}\r\n`).join('');
+      const [many] = responses(
+        await exchange(port, [`GET / HTTP/1.1\r\nhost: x\r\n${fields}\r\n`], { settleMs: 2000 }),
+      );
+      assert.deepEqual([many!.status, many!.body], [431, 'more than 10 header fields\n']);
+      const [long] = responses(
+        await exchange(port, ['POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 9\r\n\r\n'], { settleMs: 2000 }),
+      );
+      assert.deepEqual([long!.status, long!.body], [413, 'content-length 9 is over the limit of 8 bytes\n']);
+      const [chunked] = responses(
+        await exchange(
+          port,
+          [
+            'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabcde\r\n5\r\nfghij\r\n0\r\n\r\n',
+          ],
+          { settleMs: 2000 },
+        ),
+      );
+      assert.deepEqual([chunked!.status, chunked!.body], [413, 'request body over the limit of 8 bytes\n']);
+    });
   });
-});
 
 describe('proxy HTTP/1.1 downstream, through the proxy', () => {
   let upstream: HttpUpstream;
