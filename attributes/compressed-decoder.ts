@@ -20,7 +20,7 @@
  */
 import { AttributeBag } from './bag';
 import { AttributeDecodeError } from './errors';
-import { GLOBAL_DICTIONARY } from './global-dictionary';
+import { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
 import { FlatStringMap } from './string-map';
 import { AttributeManifest, type AttributeFinder } from './manifest';
 import { ValueType, valueTypeName } from './value-type';
@@ -126,6 +126,55 @@ const NO_WORDS: readonly string[] = Object.freeze([]);
 const EMPTY_BAG = new AttributeBag();
 
 /**
+ * The attributes of one attribute set, decoded but not put in any bag: what a Report's
+ * delta set changes. Global-word attributes by index, the others by name, each in the order
+ * decoded, every name once. Reused from one set to the next by its decoder.
+ */
+export class AttributeDelta {
+  readonly globalIndices: number[] = [];
+  readonly globalValues: AttributeValue[] = [];
+  readonly otherNames: string[] = [];
+  readonly otherValues: AttributeValue[] = [];
+
+  /** How many attributes the set holds. */
+  get size(): number {
+    return this.globalIndices.length + this.otherNames.length;
+  }
+
+  /** Sets every attribute of the delta in `bag`, replacing values of the same names. */
+  applyTo(bag: AttributeBag): AttributeBag {
+    const indices = this.globalIndices;
+    const values = this.globalValues;
+    for (let i = 0; i < indices.length; i++) bag.setGlobalWord(indices[i]!, values[i]!);
+    const names = this.otherNames;
+    for (let i = 0; i < names.length; i++) bag.set(names[i]!, this.otherValues[i]!);
+    return bag;
+  }
+
+  clear(): void {
+    this.globalIndices.length = 0;
+    this.globalValues.length = 0;
+    this.otherNames.length = 0;
+    this.otherValues.length = 0;
+  }
+
+  /** Replaces the contents with the attributes of `bag`. */
+  copyFrom(bag: AttributeBag): void {
+    this.clear();
+    for (const [name, value] of bag.entries()) {
+      const index = GLOBAL_WORD_INDEX.get(name);
+      if (index === undefined) {
+        this.otherNames.push(name);
+        this.otherValues.push(value);
+      } else {
+        this.globalIndices.push(index);
+        this.globalValues.push(value);
+      }
+    }
+  }
+}
+
+/**
  * Offsets of the message words of the set being decoded, reused from one decode to the
  * next: decoding is synchronous, so no two decodes ever use it at once.
  */
@@ -147,6 +196,11 @@ export class CompressedAttributesDecoder {
   private setIndex = -1;
   /** The bag being filled; EMPTY_BAG between decodes. */
   private bag = EMPTY_BAG;
+  /** Set instead of `bag` while {@link decodeDelta} fills it. */
+  private delta: AttributeDelta | undefined;
+  /** For deltas: stamps[i] === stamp when global word i was given in the set being decoded. */
+  private stamps: Int32Array | undefined;
+  private stamp = 0;
   /** Name → where it was first given (field · 2^32 + index); only after a repeated name. */
   private seen: Map<string, number> | undefined;
   /**
@@ -199,6 +253,35 @@ export class CompressedAttributesDecoder {
   }
 
   /**
+   * Decodes one attribute set as {@link decode} does, with the same checks and errors, into
+   * `delta` (cleared first) rather than a new bag: a Report's sets, applied one after the
+   * other to one bag, or only checked, cost no bag each.
+   */
+  decodeDelta(
+    ranges: readonly number[],
+    defaultWords: readonly string[] | undefined,
+    setIndex: number,
+    delta: AttributeDelta,
+  ): void {
+    this.setIndex = setIndex;
+    delta.clear();
+    if (ranges.length === 2) {
+      this.delta = delta;
+      this.stamps ??= new Int32Array(GLOBAL_DICTIONARY.length);
+      this.stamp++;
+      try {
+        if (this.decodeInOnePass(ranges[0]!, ranges[1]!, defaultWords) !== undefined) return;
+      } catch (e) {
+        // As in decode: the careful decode below decides.
+        if (!(e instanceof AttributeDecodeError)) throw e;
+      } finally {
+        this.delta = undefined;
+      }
+    }
+    delta.copyFrom(this.decodeCarefully(ranges, defaultWords));
+  }
+
+  /**
    * The fast path, for a set laid out as every encoder writes it: all words, then the maps.
    * Undefined when that guess fails (a word after the maps, or a name given twice).
    */
@@ -227,7 +310,8 @@ export class CompressedAttributesDecoder {
     }
     this.useWords(offsets, count, defaultWords);
     this.seen = undefined;
-    const bag = new AttributeBag();
+    // Filling a delta, the bag stays EMPTY_BAG (returned to say the set is complete).
+    const bag = this.delta === undefined ? new AttributeBag() : EMPTY_BAG;
     const complete = this.decodeMaps(mapsStart, end, bag, false);
     this.bag = EMPTY_BAG;
     return complete ? bag : undefined;
@@ -657,6 +741,7 @@ export class CompressedAttributesDecoder {
   private insert(name: string, value: AttributeValue, field: number, index: number): boolean {
     const bag = this.bag;
     const seen = this.seen;
+    if (this.delta !== undefined) return this.insertInDelta(this.delta, name, value, index);
     if (seen === undefined) {
       if (index >= 0) return bag.setGlobalWord(index, value);
       const size = bag.size;
@@ -675,6 +760,24 @@ export class CompressedAttributesDecoder {
     }
     seen.set(name, origin);
     bag.set(name, value);
+    return true;
+  }
+
+  /** As {@link insert} without `seen`, into a delta: false when the name was given before in this set. */
+  private insertInDelta(delta: AttributeDelta, name: string, value: AttributeValue, index: number): boolean {
+    const global = index >= 0 ? index : GLOBAL_WORD_INDEX.get(name);
+    if (global !== undefined) {
+      const stamps = this.stamps!;
+      if (stamps[global] === this.stamp) return false;
+      stamps[global] = this.stamp;
+      delta.globalIndices.push(global);
+      delta.globalValues.push(value);
+      return true;
+    }
+    // Names outside the dictionary are few in a set: a scan finds a repeat.
+    if (delta.otherNames.includes(name)) return false;
+    delta.otherNames.push(name);
+    delta.otherValues.push(value);
     return true;
   }
 

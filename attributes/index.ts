@@ -14,12 +14,13 @@ export type { AttributeDecodeErrorCode } from './errors';
 export {
   decodeCheckRequest,
   decodeReportRequest,
+  decodeReportRecords,
   encodeCheckRequest,
   encodeReportRequest,
   ReportRequestEncoder,
   encodeReferencedAttributes,
 } from './wire-codec';
-export type { DecodedCheckRequest, QuotaRequest, EncodeOptions } from './wire-codec';
+export type { DecodedCheckRequest, QuotaRequest, EncodeOptions, ReportRecordSink } from './wire-codec';
 export { parseJson, bagFromJson, valueFromJson, valueToJson, AttributeJsonError } from './json';
 export type { JsonValue } from './json';
 export { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
