@@ -131,31 +131,49 @@ const EMPTY_BAG = new AttributeBag();
  * decoded, every name once. Reused from one set to the next by its decoder.
  */
 export class AttributeDelta {
-  readonly globalIndices: number[] = [];
-  readonly globalValues: AttributeValue[] = [];
-  readonly otherNames: string[] = [];
-  readonly otherValues: AttributeValue[] = [];
+  // Filled up to the counts and overwritten from the start by the next set: resetting an
+  // array's length costs a runtime call per array, more than decoding a small delta.
+  private readonly globalIndices: number[] = [];
+  private readonly globalValues: AttributeValue[] = [];
+  private globalCount = 0;
+  private readonly otherNames: string[] = [];
+  private readonly otherValues: AttributeValue[] = [];
+  private otherCount = 0;
 
   /** How many attributes the set holds. */
   get size(): number {
-    return this.globalIndices.length + this.otherNames.length;
+    return this.globalCount + this.otherCount;
   }
 
   /** Sets every attribute of the delta in `bag`, replacing values of the same names. */
   applyTo(bag: AttributeBag): AttributeBag {
     const indices = this.globalIndices;
     const values = this.globalValues;
-    for (let i = 0; i < indices.length; i++) bag.setGlobalWord(indices[i]!, values[i]!);
-    const names = this.otherNames;
-    for (let i = 0; i < names.length; i++) bag.set(names[i]!, this.otherValues[i]!);
+    for (let i = 0; i < this.globalCount; i++) bag.setGlobalWord(indices[i]!, values[i]!);
+    for (let i = 0; i < this.otherCount; i++) bag.set(this.otherNames[i]!, this.otherValues[i]!);
     return bag;
   }
 
   clear(): void {
-    this.globalIndices.length = 0;
-    this.globalValues.length = 0;
-    this.otherNames.length = 0;
-    this.otherValues.length = 0;
+    this.globalCount = 0;
+    this.otherCount = 0;
+  }
+
+  /** Adds the attribute of global word `index`; the caller makes sure it is not there yet. */
+  addGlobalWord(index: number, value: AttributeValue): void {
+    this.globalIndices[this.globalCount] = index;
+    this.globalValues[this.globalCount] = value;
+    this.globalCount++;
+  }
+
+  /** Adds an attribute whose name is not a global word; false, adding nothing, when it is there. */
+  addOther(name: string, value: AttributeValue): boolean {
+    // Such names are few in a set: a scan finds a repeat.
+    for (let i = 0; i < this.otherCount; i++) if (this.otherNames[i] === name) return false;
+    this.otherNames[this.otherCount] = name;
+    this.otherValues[this.otherCount] = value;
+    this.otherCount++;
+    return true;
   }
 
   /** Replaces the contents with the attributes of `bag`. */
@@ -163,13 +181,8 @@ export class AttributeDelta {
     this.clear();
     for (const [name, value] of bag.entries()) {
       const index = GLOBAL_WORD_INDEX.get(name);
-      if (index === undefined) {
-        this.otherNames.push(name);
-        this.otherValues.push(value);
-      } else {
-        this.globalIndices.push(index);
-        this.globalValues.push(value);
-      }
+      if (index === undefined) this.addOther(name, value);
+      else this.addGlobalWord(index, value);
     }
   }
 }
@@ -770,15 +783,10 @@ export class CompressedAttributesDecoder {
       const stamps = this.stamps!;
       if (stamps[global] === this.stamp) return false;
       stamps[global] = this.stamp;
-      delta.globalIndices.push(global);
-      delta.globalValues.push(value);
+      delta.addGlobalWord(global, value);
       return true;
     }
-    // Names outside the dictionary are few in a set: a scan finds a repeat.
-    if (delta.otherNames.includes(name)) return false;
-    delta.otherNames.push(name);
-    delta.otherValues.push(value);
-    return true;
+    return delta.addOther(name, value);
   }
 
   /** Skips an unknown field of a map entry; a key or value of the wrong wire type is malformed. */

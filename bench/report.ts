@@ -25,12 +25,10 @@ import * as http2 from 'node:http2';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ReportRequestEncoder } from '../attributes';
-import { addResponseAttributes, buildRequestAttributes } from '../proxy/attribute-builder';
-import type { HttpRequestFacts } from '../proxy/traffic-facts';
 import { envNumber } from './bench-env';
 import { killAllStarted, startProcess, startServer, type Started } from './check/processes';
 import { freePort, getOnce } from './proxy/sides';
+import { CHECK_POLICY, REPORT_RULE, makeBatches } from './report/workload';
 
 const SECONDS = envNumber('BENCH_SECONDS', 5);
 const ROUNDS = Math.max(1, Math.round(envNumber('BENCH_ROUNDS', 3)));
@@ -40,143 +38,6 @@ const CANDIDATE = process.env.BENCH_CANDIDATE;
 const ROOT = resolve(__dirname, '..', '..');
 const REPORT_PATH = '/istio.mixer.v1.Mixer/Report';
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-
-/** bench:mesh's policy: Check rules only. */
-const CHECK_POLICY = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: blocked-users, namespace: istio-system }
-spec: { compiledAdapter: listchecker, params: { overrides: [mallory], blacklist: true } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: user, namespace: istio-system }
-spec:
-  compiledTemplate: listentry
-  params:
-    value: request.headers["x-user"] | "anonymous"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: blocked-users, namespace: istio-system }
-spec:
-  actions: [{ handler: blocked-users, instances: [user] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: refuse, namespace: istio-system }
-spec: { compiledAdapter: denier, params: { status: { code: 7, message: admins only } } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: nothing, namespace: istio-system }
-spec: { compiledTemplate: checknothing }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: admin, namespace: istio-system }
-spec:
-  match: request.path.startsWith("/admin")
-  actions: [{ handler: refuse, instances: [nothing] }]
-`;
-
-/** One report rule matching every HTTP request: an access log (Istio's accesslog variables) to noop. */
-const REPORT_RULE = `
----
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: sink, namespace: istio-system }
-spec: { compiledAdapter: noop }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: accesslog, namespace: istio-system }
-spec:
-  compiledTemplate: logentry
-  params:
-    severity: '"Info"'
-    timestamp: request.time
-    variables:
-      sourceIp: source.ip | ip("0.0.0.0")
-      destinationIp: destination.ip | ip("0.0.0.0")
-      method: request.method | ""
-      url: request.path | ""
-      protocol: request.scheme | "http"
-      responseCode: response.code | 0
-      responseSize: response.size | 0
-      latency: response.duration | "0ms"
-      requestId: request.id | ""
-      userAgent: request.useragent | ""
-      reporter: context.reporter.kind | "inbound"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: log-everything, namespace: istio-system }
-spec:
-  match: context.protocol == "http"
-  actions: [{ handler: sink, instances: [accesslog] }]
-`;
-
-/** The facts of request `n`, as the mesh's inbound proxy records them (wrk's request to nginx). */
-function factsOf(n: number): HttpRequestFacts {
-  const startTimeMs = 1_764_201_600_000 + n * 0.04;
-  return {
-    listenerName: 'http',
-    role: 'inbound',
-    node: NODE,
-    protocol: 'http',
-    secure: false,
-    remoteAddress: '127.0.0.1',
-    remotePort: 40000 + (n % 32),
-    localAddress: '127.0.0.1',
-    localPort: 18080,
-    method: 'GET',
-    authority: '127.0.0.1:18080',
-    url: '/',
-    urlPath: '/',
-    query: undefined,
-    requestHeaders: { host: '127.0.0.1:18080', 'x-user': 'alice' },
-    requestId: `6c0ffb4c-7c2e-9a0e-a1f4-${n.toString(16).padStart(12, '0')}`,
-    traceparent: '',
-    startTimeMs,
-    requestBytes: 0,
-    status: 200,
-    responseHeaders: { 'content-type': 'text/plain', 'content-length': '128' },
-    responseBytes: 128,
-    durationMs: 0.8 + (n % 7) * 0.05,
-    routeName: undefined,
-    clusterName: 'backend',
-    endpointId: '127.0.0.1:18090',
-    endpointHost: '127.0.0.1',
-    endpointPort: 18090,
-    attempts: 1,
-    reason: undefined,
-    grpcStatus: undefined,
-    grpcMessage: undefined,
-  };
-}
-const NODE = {
-  name: 'web-1',
-  namespace: 'default',
-  uid: 'kubernetes://web-1.default',
-  labels: { app: 'web' },
-};
-
-/** `count` batches, each encoded as the proxy's ReportSender encodes records as they arrive. */
-function makeBatches(count: number): { bytes: Uint8Array; records: number }[] {
-  const batches: { bytes: Uint8Array; records: number }[] = [];
-  let n = 0;
-  while (batches.length < count) {
-    const encoder = new ReportRequestEncoder();
-    while (encoder.count < RECORDS_PER_BATCH) {
-      const facts = factsOf(n);
-      if (!encoder.add(addResponseAttributes(buildRequestAttributes(facts), facts))) break;
-      n++;
-    }
-    batches.push({ bytes: encoder.finish(), records: encoder.count });
-  }
-  return batches;
-}
 
 function frame(message: Uint8Array): Buffer {
   const framed = Buffer.allocUnsafe(5 + message.length);
@@ -287,7 +148,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-report-'));
   const sides: Side[] = [];
   try {
-    const batches = makeBatches(64).map((b) => ({ frame: frame(b.bytes), records: b.records }));
+    const batches = makeBatches(64, RECORDS_PER_BATCH).map((b) => ({
+      frame: frame(b.bytes),
+      records: b.records,
+    }));
     const recordsPerBatch = batches.reduce((s, b) => s + b.records, 0) / batches.length;
     const bytesPerBatch = batches.reduce((s, b) => s + b.frame.length, 0) / batches.length;
     const ours = join(ROOT, 'dist', 'cli', 'switchboard.js');
@@ -332,6 +196,7 @@ async function main(): Promise<void> {
         const after = side.server.cpuTimes();
         const cpu = after.user + after.system - before.user - before.system;
         const us = result.records > 0 ? (cpu * 1e6) / result.records : NaN;
+        const kernelUs = result.records > 0 ? ((after.system - before.system) * 1e6) / result.records : NaN;
         (perRecord.get(side) ?? perRecord.set(side, []).get(side)!).push(us);
         const problem =
           result.failures > 0 ? `${result.failures} batches failed: ${result.firstFailure}` : 'ok';
@@ -339,7 +204,7 @@ async function main(): Promise<void> {
         log(
           `${side.name.padEnd(30)}${String(round).padStart(6)}${(result.records / elapsed).toFixed(0).padStart(11)}${us
             .toFixed(2)
-            .padStart(15)}  ${problem}`,
+            .padStart(15)}${kernelUs.toFixed(2).padStart(14)}  ${problem}`,
         );
       }
     }

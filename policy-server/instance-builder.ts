@@ -135,17 +135,21 @@ function compileMessage(
     seen.add(spec.name);
     makers.push([spec.name, compileField(spec, value, fieldPath, finder, problems, owner)]);
   }
-  const defaults: Array<readonly [string, unknown]> = fields
-    .filter((f) => !seen.has(f.name))
-    .map((f) => [f.name, zeroValue(f.type)] as const);
+  const defaultFields = fields.filter((f) => !seen.has(f.name));
+  // Parallel arrays walked by index: a Report builds an instance per record, and iterating
+  // tuples costs an iterator and a destructuring per field.
+  const defaultNames = defaultFields.map((f) => f.name);
+  const defaultValues = defaultFields.map((f) => zeroValue(f.type));
+  const names = makers.map(([name]) => name);
+  const makeField = makers.map(([, maker]) => maker);
   return (bag) => {
     const out: Record<string, unknown> = {};
-    for (const [name, value] of defaults) out[name] = value;
-    for (const [name, maker] of makers) {
-      const value = maker(bag);
-      if (value instanceof FieldFailure) return new FieldFailure(`${name}.${value.field}`, value.cause);
-      if (value instanceof EvaluationError) return new FieldFailure(name, value);
-      out[name] = value;
+    for (let i = 0; i < defaultNames.length; i++) out[defaultNames[i]!] = defaultValues[i];
+    for (let i = 0; i < names.length; i++) {
+      const value = makeField[i]!(bag);
+      if (value instanceof FieldFailure) return new FieldFailure(`${names[i]!}.${value.field}`, value.cause);
+      if (value instanceof EvaluationError) return new FieldFailure(names[i]!, value);
+      out[names[i]!] = value;
     }
     return out;
   };
