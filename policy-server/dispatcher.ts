@@ -32,6 +32,7 @@ import {
   type Status,
 } from '../templates';
 import { InstanceBuildError, type InstanceBuilder } from './instance-builder';
+import { createRepeatEvaluator, type Evaluator } from './repeat-evaluator';
 import type {
   FailurePolicy,
   HandlerConfig,
@@ -142,6 +143,8 @@ interface ReportTarget {
 /** A rule with at least one report instance, and those instances. */
 interface ReportRule {
   readonly rule: RuleConfig;
+  /** The rule's match, evaluated again only when what it reads changed; undefined: every record. */
+  readonly match: Evaluator | undefined;
   readonly targets: readonly ReportTarget[];
 }
 
@@ -176,7 +179,10 @@ function reportRoutingOf(config: RuntimeConfig): ReportRouting {
           });
         }
       }
-      if (targets.length > 0) out.push({ rule, targets });
+      if (targets.length > 0) {
+        const match = rule.match === undefined ? undefined : createRepeatEvaluator(rule.match);
+        out.push({ rule, match, targets });
+      }
     }
     return out;
   };
@@ -217,8 +223,8 @@ export class ReportCollector {
 
   /** Routes one record: builds the instances of every matching report rule for it. */
   add(bag: Bag): void {
-    for (const { rule, targets } of this.dispatcher.reportRulesFor(bag, this.routing)) {
-      if (rule.match !== undefined && rule.match.tryEvaluate(bag) !== true) continue;
+    for (const { rule, match, targets } of this.dispatcher.reportRulesFor(bag, this.routing)) {
+      if (match !== undefined && match(bag) !== true) continue;
       for (let i = 0; i < targets.length; i++) {
         const target = targets[i]!;
         const built = target.builder.build(bag);

@@ -8,6 +8,7 @@ import { ValueType, valueTypeName, type AttributeFinder, type AttributeValue, ty
 import { EvaluationError, ExpressionError, compileExpression, type CompiledExpression } from '../expressions';
 import type { FieldSpec, FieldType, TemplateInfo } from '../templates';
 import { FixedKeyMap, FixedKeys } from './fixed-key-map';
+import { createRepeatEvaluator, type Evaluator } from './repeat-evaluator';
 
 /** A configuration problem: where in the resource (`spec.params.dimensions.source`) and what. */
 export interface InstanceProblem {
@@ -182,19 +183,19 @@ function compileField(
         return () => EMPTY_MAP;
       }
       const keys: string[] = [];
-      const expressions: CompiledExpression[] = [];
+      const evaluators: Evaluator[] = [];
       for (const [key, source] of Object.entries(value as Record<string, unknown>)) {
         const expression = compileSource(source, `${path}.${key}`, finder, problems, undefined);
         if (expression === undefined) continue;
         keys.push(key);
-        expressions.push(expression);
+        evaluators.push(createRepeatEvaluator(expression));
       }
       // The keys are the configuration's: made once here, each instance keeps only its values.
       const layout = new FixedKeys(keys);
       return (bag) => {
-        const values = new Array<AttributeValue>(expressions.length);
-        for (let i = 0; i < expressions.length; i++) {
-          const v = expressions[i]!.tryEvaluate(bag);
+        const values = new Array<AttributeValue>(evaluators.length);
+        for (let i = 0; i < evaluators.length; i++) {
+          const v = evaluators[i]!(bag);
           if (v instanceof EvaluationError) return new FieldFailure(keys[i]!, v);
           values[i] = v;
         }
@@ -211,7 +212,7 @@ function compileField(
         type.kind === 'value' ? type.type : undefined,
       );
       if (expression === undefined) return () => undefined;
-      return (bag) => expression.tryEvaluate(bag);
+      return createRepeatEvaluator(expression);
     }
   }
 }

@@ -19,7 +19,7 @@ interface Case {
   readonly report: (bytes: Buffer, metadata: Record<string, string>) => unknown;
 }
 
-/* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-require-imports */
 async function casesOf(root: string, label: string, dirs: Record<string, string>): Promise<Case[]> {
   const ps = require(join(root, 'policy-server'));
   const adapters = require(join(root, 'adapters'));
@@ -39,7 +39,7 @@ async function casesOf(root: string, label: string, dirs: Record<string, string>
   }
   return out;
 }
-/* eslint-enable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 async function measure(c: Case, batches: readonly { bytes: Buffer; records: number }[]): Promise<number> {
   let records = 0;
