@@ -123,6 +123,8 @@ function globalWordTypesOf(manifest: AttributeManifest): Uint8Array {
 }
 
 const NO_WORDS: readonly string[] = Object.freeze([]);
+/** The value a set only checked gives every attribute (see {@link CompressedAttributesDecoder.decodeDelta}). */
+const CHECKED_ONLY: AttributeValue = true;
 const EMPTY_BAG = new AttributeBag();
 
 /**
@@ -211,6 +213,11 @@ export class CompressedAttributesDecoder {
   private bag = EMPTY_BAG;
   /** Set instead of `bag` while {@link decodeDelta} fills it. */
   private delta: AttributeDelta | undefined;
+  /**
+   * While {@link decodeDelta} only checks a set: every check is made, but no value is made
+   * (no timestamp, integer, map or byte copy); the delta gets CHECKED_ONLY for each.
+   */
+  private checkOnly = false;
   /** For deltas: stamps[i] === stamp when global word i was given in the set being decoded. */
   private stamps: Int32Array | undefined;
   private stamp = 0;
@@ -268,30 +275,38 @@ export class CompressedAttributesDecoder {
   /**
    * Decodes one attribute set as {@link decode} does, with the same checks and errors, into
    * `delta` (cleared first) rather than a new bag: a Report's sets, applied one after the
-   * other to one bag, or only checked, cost no bag each.
+   * other to one bag, cost no bag each.
+   * @param checkOnly make every check (and throw every error) {@link decode} would, but no
+   *   value: the delta's values are placeholders, for a set that goes nowhere
    */
   decodeDelta(
     ranges: readonly number[],
     defaultWords: readonly string[] | undefined,
     setIndex: number,
     delta: AttributeDelta,
+    checkOnly = false,
   ): void {
     this.setIndex = setIndex;
     delta.clear();
-    if (ranges.length === 2) {
-      this.delta = delta;
-      this.stamps ??= new Int32Array(GLOBAL_DICTIONARY.length);
-      this.stamp++;
-      try {
-        if (this.decodeInOnePass(ranges[0]!, ranges[1]!, defaultWords) !== undefined) return;
-      } catch (e) {
-        // As in decode: the careful decode below decides.
-        if (!(e instanceof AttributeDecodeError)) throw e;
-      } finally {
-        this.delta = undefined;
+    this.checkOnly = checkOnly;
+    try {
+      if (ranges.length === 2) {
+        this.delta = delta;
+        this.stamps ??= new Int32Array(GLOBAL_DICTIONARY.length);
+        this.stamp++;
+        try {
+          if (this.decodeInOnePass(ranges[0]!, ranges[1]!, defaultWords) !== undefined) return;
+        } catch (e) {
+          // As in decode: the careful decode below decides.
+          if (!(e instanceof AttributeDecodeError)) throw e;
+        } finally {
+          this.delta = undefined;
+        }
       }
+      delta.copyFrom(this.decodeCarefully(ranges, defaultWords));
+    } finally {
+      this.checkOnly = false;
     }
-    delta.copyFrom(this.decodeCarefully(ranges, defaultWords));
   }
 
   /**
@@ -474,16 +489,20 @@ export class CompressedAttributesDecoder {
     r.limit = end;
     let key = 0;
     let value = 0n;
+    const checkOnly = this.checkOnly;
     while (r.pos < end) {
       const tag = r.readTag();
       if (tag === TAG_1_VARINT) key = r.readSint32();
-      else if (tag === TAG_2_VARINT) value = r.readInt64();
-      else this.skipEntryField(tag, INT64S, WireType.VARINT, WireType.VARINT);
+      else if (tag === TAG_2_VARINT) {
+        // Checking only, the varint is read (it may be malformed) but no BigInt is made.
+        if (checkOnly) r.readVarint64();
+        else value = r.readInt64();
+      } else this.skipEntryField(tag, INT64S, WireType.VARINT, WireType.VARINT);
     }
     r.limit = outer;
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, INT64S);
-    return this.insert(name, value, INT64S, key);
+    return this.insert(name, checkOnly ? CHECKED_ONLY : value, INT64S, key);
   }
 
   private decodeDoubleEntry(): boolean {
@@ -538,7 +557,7 @@ export class CompressedAttributesDecoder {
     if (nanos < 0 || nanos > MAX_NANOS) {
       throw this.invalid(`attribute ${name} has a timestamp with nanos ${nanos}: expected 0 to ${MAX_NANOS}`);
     }
-    return this.insert(name, new Timestamp(seconds, nanos), TIMESTAMPS, key);
+    return this.insert(name, this.checkOnly ? CHECKED_ONLY : new Timestamp(seconds, nanos), TIMESTAMPS, key);
   }
 
   private decodeDurationEntry(): boolean {
@@ -562,7 +581,7 @@ export class CompressedAttributesDecoder {
         `attribute ${name} has a duration of ${seconds} seconds and ${nanos} nanos: their signs differ`,
       );
     }
-    return this.insert(name, new Duration(seconds, nanos), DURATIONS, key);
+    return this.insert(name, this.checkOnly ? CHECKED_ONLY : new Duration(seconds, nanos), DURATIONS, key);
   }
 
   /**
@@ -631,18 +650,17 @@ export class CompressedAttributesDecoder {
     r.limit = outer;
     const name = this.word(key, IndexRole.NAME, '', '');
     const type = this.checkType(key, name, BYTES);
+    const length = valueEnd - valueStart;
+    if (type === ValueType.IP_ADDRESS && length !== 4 && length !== 16) {
+      throw this.invalid(`attribute ${name} is an IP address of ${length} bytes: expected 4 or 16`);
+    }
+    if (this.checkOnly) return this.insert(name, CHECKED_ONLY, BYTES, key);
     // A copy: the request's buffer must not be kept alive by, or changed under, the bag.
     // Values are short (IP addresses), and a loop is cheaper than a view and a copy of it.
-    const bytes = new Uint8Array(valueEnd - valueStart);
+    const bytes = new Uint8Array(length);
     const buf = r.buf;
-    for (let i = 0; i < bytes.length; i++) bytes[i] = buf[valueStart + i]!;
-    if (type === ValueType.IP_ADDRESS) {
-      if (bytes.length !== 4 && bytes.length !== 16) {
-        throw this.invalid(`attribute ${name} is an IP address of ${bytes.length} bytes: expected 4 or 16`);
-      }
-      return this.insert(name, new IpAddress(bytes), BYTES, key);
-    }
-    return this.insert(name, bytes, BYTES, key);
+    for (let i = 0; i < length; i++) bytes[i] = buf[valueStart + i]!;
+    return this.insert(name, type === ValueType.IP_ADDRESS ? new IpAddress(bytes) : bytes, BYTES, key);
   }
 
   private decodeStringMapEntry(): boolean {
@@ -677,7 +695,8 @@ export class CompressedAttributesDecoder {
     }
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, STRING_MAPS);
-    const pairs: string[] = [];
+    // Checking only, the entries' indices are checked but not kept.
+    const pairs: string[] | undefined = this.checkOnly ? undefined : [];
     // A value message given more than once merges: its entries accumulate.
     if (extra !== undefined) {
       for (let i = 0; i < extra.length; i += 2) this.decodeStringMap(extra[i]!, extra[i + 1]!, name, pairs);
@@ -685,11 +704,11 @@ export class CompressedAttributesDecoder {
     if (valueEnd !== 0) this.decodeStringMap(valueStart, valueEnd, name, pairs);
     r.pos = end;
     r.limit = outer;
-    return this.insert(name, new FlatStringMap(pairs), STRING_MAPS, key);
+    return this.insert(name, pairs === undefined ? CHECKED_ONLY : new FlatStringMap(pairs), STRING_MAPS, key);
   }
 
-  /** Decodes a StringMap message at [start, end), appending its keys and values to `pairs`. */
-  private decodeStringMap(start: number, end: number, name: string, pairs: string[]): void {
+  /** Decodes a StringMap message at [start, end), appending its keys and values to `pairs` (when given). */
+  private decodeStringMap(start: number, end: number, name: string, pairs: string[] | undefined): void {
     const r = this.reader;
     r.pos = start;
     r.limit = end;
@@ -716,7 +735,8 @@ export class CompressedAttributesDecoder {
       }
       r.limit = end;
       const mapKey = this.word(k, IndexRole.MAP_KEY, name, '');
-      pairs.push(mapKey, this.word(v, IndexRole.MAP_VALUE, name, mapKey));
+      const mapValue = this.word(v, IndexRole.MAP_VALUE, name, mapKey);
+      if (pairs !== undefined) pairs.push(mapKey, mapValue);
     }
   }
 

@@ -174,7 +174,7 @@ export function decodeReportRecords(
   const delta = new AttributeDelta();
   let bag: AttributeBag | undefined;
   for (let set = 0; set < request.count; set++) {
-    request.decode(set, delta);
+    request.decode(set, delta, sink === undefined);
     if (sink === undefined) continue;
     if (bag === undefined || request.independent) bag = new AttributeBag();
     sink.add(delta.applyTo(bag));
@@ -241,12 +241,12 @@ class ReportRequestSets {
     return this.sets.length >> 1;
   }
 
-  /** Decodes set `set` into `delta`. */
-  decode(set: number, delta: AttributeDelta): void {
+  /** Decodes set `set` into `delta`; with `checkOnly`, its values are checked but not made. */
+  decode(set: number, delta: AttributeDelta, checkOnly = false): void {
     const range = this.range;
     range[0] = this.sets[2 * set]!;
     range[1] = this.sets[2 * set + 1]!;
-    this.decoder.decodeDelta(range, this.defaultWords, set, delta);
+    this.decoder.decodeDelta(range, this.defaultWords, set, delta, checkOnly);
   }
 }
 

@@ -190,10 +190,12 @@ async function main(): Promise<void> {
       for (let k = 0; k < sides.length; k++) {
         const side = sides[(k + round - 1) % sides.length]!;
         const before = side.server.cpuTimes();
+        const mainBefore = side.server.mainThreadCpuSeconds();
         const started = process.hrtime.bigint();
         const result = await load(side.address, batches, SECONDS);
         const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
         const after = side.server.cpuTimes();
+        const mainUs = ((side.server.mainThreadCpuSeconds() - mainBefore) * 1e6) / result.records;
         const cpu = after.user + after.system - before.user - before.system;
         const us = result.records > 0 ? (cpu * 1e6) / result.records : NaN;
         const kernelUs = result.records > 0 ? ((after.system - before.system) * 1e6) / result.records : NaN;
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
         log(
           `${side.name.padEnd(30)}${String(round).padStart(6)}${(result.records / elapsed).toFixed(0).padStart(11)}${us
             .toFixed(2)
-            .padStart(15)}${kernelUs.toFixed(2).padStart(14)}  ${problem}`,
+            .padStart(15)}${kernelUs.toFixed(2).padStart(14)}${mainUs.toFixed(2).padStart(13)}  ${problem}`,
         );
       }
     }
