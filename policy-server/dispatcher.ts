@@ -214,16 +214,18 @@ export class ReportCollector {
 
   constructor(
     private readonly dispatcher: Dispatcher,
-    private readonly routing: ReportRouting,
+    slots: number,
   ) {
-    this.batches = new Array<unknown[] | undefined>(routing.slots);
-    this.rules = new Array<RuleConfig | undefined>(routing.slots);
-    this.targets = new Array<ReportTarget | undefined>(routing.slots);
+    this.batches = new Array<unknown[] | undefined>(slots);
+    this.rules = new Array<RuleConfig | undefined>(slots);
+    this.targets = new Array<ReportTarget | undefined>(slots);
   }
 
   /** Routes one record: builds the instances of every matching report rule for it. */
   add(bag: Bag): void {
-    for (const { rule, match, targets } of this.dispatcher.reportRulesFor(bag, this.routing)) {
+    const rules = this.dispatcher.reportRulesFor(bag);
+    for (let r = 0; r < rules.length; r++) {
+      const { rule, match, targets } = rules[r]!;
       if (match !== undefined && match(bag) !== true) continue;
       for (let i = 0; i < targets.length; i++) {
         const target = targets[i]!;
@@ -346,7 +348,8 @@ export class Dispatcher {
    * The report rules that apply to a record, chosen as {@link rulesFor} chooses. For
    * {@link ReportCollector}.
    */
-  reportRulesFor(bag: Bag, routing: ReportRouting): readonly ReportRule[] {
+  reportRulesFor(bag: Bag): readonly ReportRule[] {
+    const routing = this.reportRouting;
     if (this.onlyDefaultRules || routing.byNamespace.size === 0) return routing.defaultRules;
     const outbound = bag.get('context.reporter.kind') === 'outbound';
     const namespace = bag.get(outbound ? 'source.namespace' : 'destination.namespace');
@@ -578,7 +581,7 @@ export class Dispatcher {
    * (which counts the Report).
    */
   startReport(): ReportCollector {
-    return new ReportCollector(this, this.reportRouting);
+    return new ReportCollector(this, this.reportRouting.slots);
   }
 
   /**
