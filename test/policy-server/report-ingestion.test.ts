@@ -223,6 +223,19 @@ describe('policy-server: Report ingestion', () => {
       assert.deepEqual(seen, expected);
     });
 
+    it('gives independently encoded records only their own attributes', async () => {
+      const c = await start(CHECK_RULES + reportRule('istio-system'));
+      const second = record(1, '/b', 404n, 'bob');
+      second.delete('request.headers');
+      const bytes = encodeReportRequest([record(0, '/a', 200n, 'ann'), second], { independent: true });
+      const result = await callUnary(c, REPORT, bytes, decodeReportResponse);
+      assert.ok(result.ok, result.ok ? '' : result.error.message);
+      assert.deepEqual(seen, [
+        { path: '/a', code: 200n, user: 'ann', seconds: 1_764_201_600 },
+        { path: '/b', code: 404n, user: 'nobody', seconds: 1_764_201_601 },
+      ]);
+    });
+
     it('refuses a malformed Report whole: no record of it reaches the handler', async () => {
       const c = await start(CHECK_RULES + reportRule('istio-system'));
       // Two good records, then a third set naming a message word the request does not have.
