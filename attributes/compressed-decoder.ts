@@ -194,6 +194,22 @@ export class AttributeDelta {
  * next: decoding is synchronous, so no two decodes ever use it at once.
  */
 const wordOffsets: number[] = [];
+
+/**
+ * For deltas, shared the same way: stamps[i] === stamp when global word i was given in the
+ * set being decoded. A new stamp per set, so the array is never cleared (and, unlike an
+ * array per request, never allocated again: one of this size lives outside the heap).
+ */
+const stamps = new Int32Array(GLOBAL_DICTIONARY.length);
+let stamp = 0;
+
+function nextStamp(): void {
+  stamp++;
+  if (stamp === 0x7fffffff) {
+    stamps.fill(0);
+    stamp = 1;
+  }
+}
 const MAX_KEPT_OFFSETS = 4096;
 
 /**
@@ -218,9 +234,6 @@ export class CompressedAttributesDecoder {
    * (no timestamp, integer, map or byte copy); the delta gets CHECKED_ONLY for each.
    */
   private checkOnly = false;
-  /** For deltas: stamps[i] === stamp when global word i was given in the set being decoded. */
-  private stamps: Int32Array | undefined;
-  private stamp = 0;
   /** Name → where it was first given (field · 2^32 + index); only after a repeated name. */
   private seen: Map<string, number> | undefined;
   /**
@@ -292,8 +305,7 @@ export class CompressedAttributesDecoder {
     try {
       if (ranges.length === 2) {
         this.delta = delta;
-        this.stamps ??= new Int32Array(GLOBAL_DICTIONARY.length);
-        this.stamp++;
+        nextStamp();
         try {
           if (this.decodeInOnePass(ranges[0]!, ranges[1]!, defaultWords) !== undefined) return;
         } catch (e) {
@@ -800,9 +812,8 @@ export class CompressedAttributesDecoder {
   private insertInDelta(delta: AttributeDelta, name: string, value: AttributeValue, index: number): boolean {
     const global = index >= 0 ? index : GLOBAL_WORD_INDEX.get(name);
     if (global !== undefined) {
-      const stamps = this.stamps!;
-      if (stamps[global] === this.stamp) return false;
-      stamps[global] = this.stamp;
+      if (stamps[global] === stamp) return false;
+      stamps[global] = stamp;
       delta.addGlobalWord(global, value);
       return true;
     }
