@@ -60,6 +60,14 @@ export class AttributeBag implements Bag {
   }
 
   /**
+   * The attribute named by global word `index` (0 ≤ index < the dictionary's length), or
+   * undefined; for readers that resolved the name to its index once, beforehand.
+   */
+  getGlobalWord(index: number): AttributeValue | undefined {
+    return this.global[index];
+  }
+
+  /**
    * Sets the attribute named by global word `index` (0 ≤ index < the dictionary's length),
    * for decoders that already hold the index. Returns false when it replaced a value.
    */

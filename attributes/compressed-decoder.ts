@@ -20,7 +20,7 @@
  */
 import { AttributeBag } from './bag';
 import { AttributeDecodeError } from './errors';
-import { GLOBAL_DICTIONARY } from './global-dictionary';
+import { GLOBAL_DICTIONARY, GLOBAL_WORD_INDEX } from './global-dictionary';
 import { FlatStringMap } from './string-map';
 import { AttributeManifest, type AttributeFinder } from './manifest';
 import { ValueType, valueTypeName } from './value-type';
@@ -123,13 +123,93 @@ function globalWordTypesOf(manifest: AttributeManifest): Uint8Array {
 }
 
 const NO_WORDS: readonly string[] = Object.freeze([]);
+/** The value a set only checked gives every attribute (see {@link CompressedAttributesDecoder.decodeDelta}). */
+const CHECKED_ONLY: AttributeValue = true;
 const EMPTY_BAG = new AttributeBag();
+
+/**
+ * The attributes of one attribute set, decoded but not put in any bag: what a Report's
+ * delta set changes. Global-word attributes by index, the others by name, each in the order
+ * decoded, every name once. Reused from one set to the next by its decoder.
+ */
+export class AttributeDelta {
+  // Filled up to the counts and overwritten from the start by the next set: resetting an
+  // array's length costs a runtime call per array, more than decoding a small delta.
+  private readonly globalIndices: number[] = [];
+  private readonly globalValues: AttributeValue[] = [];
+  private globalCount = 0;
+  private readonly otherNames: string[] = [];
+  private readonly otherValues: AttributeValue[] = [];
+  private otherCount = 0;
+
+  /** How many attributes the set holds. */
+  get size(): number {
+    return this.globalCount + this.otherCount;
+  }
+
+  /** Sets every attribute of the delta in `bag`, replacing values of the same names. */
+  applyTo(bag: AttributeBag): AttributeBag {
+    const indices = this.globalIndices;
+    const values = this.globalValues;
+    for (let i = 0; i < this.globalCount; i++) bag.setGlobalWord(indices[i]!, values[i]!);
+    for (let i = 0; i < this.otherCount; i++) bag.set(this.otherNames[i]!, this.otherValues[i]!);
+    return bag;
+  }
+
+  clear(): void {
+    this.globalCount = 0;
+    this.otherCount = 0;
+  }
+
+  /** Adds the attribute of global word `index`; the caller makes sure it is not there yet. */
+  addGlobalWord(index: number, value: AttributeValue): void {
+    this.globalIndices[this.globalCount] = index;
+    this.globalValues[this.globalCount] = value;
+    this.globalCount++;
+  }
+
+  /** Adds an attribute whose name is not a global word; false, adding nothing, when it is there. */
+  addOther(name: string, value: AttributeValue): boolean {
+    // Such names are few in a set: a scan finds a repeat.
+    for (let i = 0; i < this.otherCount; i++) if (this.otherNames[i] === name) return false;
+    this.otherNames[this.otherCount] = name;
+    this.otherValues[this.otherCount] = value;
+    this.otherCount++;
+    return true;
+  }
+
+  /** Replaces the contents with the attributes of `bag`. */
+  copyFrom(bag: AttributeBag): void {
+    this.clear();
+    for (const [name, value] of bag.entries()) {
+      const index = GLOBAL_WORD_INDEX.get(name);
+      if (index === undefined) this.addOther(name, value);
+      else this.addGlobalWord(index, value);
+    }
+  }
+}
 
 /**
  * Offsets of the message words of the set being decoded, reused from one decode to the
  * next: decoding is synchronous, so no two decodes ever use it at once.
  */
 const wordOffsets: number[] = [];
+
+/**
+ * For deltas, shared the same way: stamps[i] === stamp when global word i was given in the
+ * set being decoded. A new stamp per set, so the array is never cleared (and, unlike an
+ * array per request, never allocated again: one of this size lives outside the heap).
+ */
+const stamps = new Int32Array(GLOBAL_DICTIONARY.length);
+let stamp = 0;
+
+function nextStamp(): void {
+  stamp++;
+  if (stamp === 0x7fffffff) {
+    stamps.fill(0);
+    stamp = 1;
+  }
+}
 const MAX_KEPT_OFFSETS = 4096;
 
 /**
@@ -147,6 +227,13 @@ export class CompressedAttributesDecoder {
   private setIndex = -1;
   /** The bag being filled; EMPTY_BAG between decodes. */
   private bag = EMPTY_BAG;
+  /** Set instead of `bag` while {@link decodeDelta} fills it. */
+  private delta: AttributeDelta | undefined;
+  /**
+   * While {@link decodeDelta} only checks a set: every check is made, but no value is made
+   * (no timestamp, integer, map or byte copy); the delta gets CHECKED_ONLY for each.
+   */
+  private checkOnly = false;
   /** Name → where it was first given (field · 2^32 + index); only after a repeated name. */
   private seen: Map<string, number> | undefined;
   /**
@@ -199,6 +286,42 @@ export class CompressedAttributesDecoder {
   }
 
   /**
+   * Decodes one attribute set as {@link decode} does, with the same checks and errors, into
+   * `delta` (cleared first) rather than a new bag: a Report's sets, applied one after the
+   * other to one bag, cost no bag each.
+   * @param checkOnly make every check (and throw every error) {@link decode} would, but no
+   *   value: the delta's values are placeholders, for a set that goes nowhere
+   */
+  decodeDelta(
+    ranges: readonly number[],
+    defaultWords: readonly string[] | undefined,
+    setIndex: number,
+    delta: AttributeDelta,
+    checkOnly = false,
+  ): void {
+    this.setIndex = setIndex;
+    delta.clear();
+    this.checkOnly = checkOnly;
+    try {
+      if (ranges.length === 2) {
+        this.delta = delta;
+        nextStamp();
+        try {
+          if (this.decodeInOnePass(ranges[0]!, ranges[1]!, defaultWords) !== undefined) return;
+        } catch (e) {
+          // As in decode: the careful decode below decides.
+          if (!(e instanceof AttributeDecodeError)) throw e;
+        } finally {
+          this.delta = undefined;
+        }
+      }
+      delta.copyFrom(this.decodeCarefully(ranges, defaultWords));
+    } finally {
+      this.checkOnly = false;
+    }
+  }
+
+  /**
    * The fast path, for a set laid out as every encoder writes it: all words, then the maps.
    * Undefined when that guess fails (a word after the maps, or a name given twice).
    */
@@ -227,7 +350,8 @@ export class CompressedAttributesDecoder {
     }
     this.useWords(offsets, count, defaultWords);
     this.seen = undefined;
-    const bag = new AttributeBag();
+    // Filling a delta, the bag stays EMPTY_BAG (returned to say the set is complete).
+    const bag = this.delta === undefined ? new AttributeBag() : EMPTY_BAG;
     const complete = this.decodeMaps(mapsStart, end, bag, false);
     this.bag = EMPTY_BAG;
     return complete ? bag : undefined;
@@ -377,16 +501,20 @@ export class CompressedAttributesDecoder {
     r.limit = end;
     let key = 0;
     let value = 0n;
+    const checkOnly = this.checkOnly;
     while (r.pos < end) {
       const tag = r.readTag();
       if (tag === TAG_1_VARINT) key = r.readSint32();
-      else if (tag === TAG_2_VARINT) value = r.readInt64();
-      else this.skipEntryField(tag, INT64S, WireType.VARINT, WireType.VARINT);
+      else if (tag === TAG_2_VARINT) {
+        // Checking only, the varint is read (it may be malformed) but no BigInt is made.
+        if (checkOnly) r.readVarint64();
+        else value = r.readInt64();
+      } else this.skipEntryField(tag, INT64S, WireType.VARINT, WireType.VARINT);
     }
     r.limit = outer;
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, INT64S);
-    return this.insert(name, value, INT64S, key);
+    return this.insert(name, checkOnly ? CHECKED_ONLY : value, INT64S, key);
   }
 
   private decodeDoubleEntry(): boolean {
@@ -441,7 +569,7 @@ export class CompressedAttributesDecoder {
     if (nanos < 0 || nanos > MAX_NANOS) {
       throw this.invalid(`attribute ${name} has a timestamp with nanos ${nanos}: expected 0 to ${MAX_NANOS}`);
     }
-    return this.insert(name, new Timestamp(seconds, nanos), TIMESTAMPS, key);
+    return this.insert(name, this.checkOnly ? CHECKED_ONLY : new Timestamp(seconds, nanos), TIMESTAMPS, key);
   }
 
   private decodeDurationEntry(): boolean {
@@ -465,7 +593,7 @@ export class CompressedAttributesDecoder {
         `attribute ${name} has a duration of ${seconds} seconds and ${nanos} nanos: their signs differ`,
       );
     }
-    return this.insert(name, new Duration(seconds, nanos), DURATIONS, key);
+    return this.insert(name, this.checkOnly ? CHECKED_ONLY : new Duration(seconds, nanos), DURATIONS, key);
   }
 
   /**
@@ -534,18 +662,17 @@ export class CompressedAttributesDecoder {
     r.limit = outer;
     const name = this.word(key, IndexRole.NAME, '', '');
     const type = this.checkType(key, name, BYTES);
+    const length = valueEnd - valueStart;
+    if (type === ValueType.IP_ADDRESS && length !== 4 && length !== 16) {
+      throw this.invalid(`attribute ${name} is an IP address of ${length} bytes: expected 4 or 16`);
+    }
+    if (this.checkOnly) return this.insert(name, CHECKED_ONLY, BYTES, key);
     // A copy: the request's buffer must not be kept alive by, or changed under, the bag.
     // Values are short (IP addresses), and a loop is cheaper than a view and a copy of it.
-    const bytes = new Uint8Array(valueEnd - valueStart);
+    const bytes = new Uint8Array(length);
     const buf = r.buf;
-    for (let i = 0; i < bytes.length; i++) bytes[i] = buf[valueStart + i]!;
-    if (type === ValueType.IP_ADDRESS) {
-      if (bytes.length !== 4 && bytes.length !== 16) {
-        throw this.invalid(`attribute ${name} is an IP address of ${bytes.length} bytes: expected 4 or 16`);
-      }
-      return this.insert(name, new IpAddress(bytes), BYTES, key);
-    }
-    return this.insert(name, bytes, BYTES, key);
+    for (let i = 0; i < length; i++) bytes[i] = buf[valueStart + i]!;
+    return this.insert(name, type === ValueType.IP_ADDRESS ? new IpAddress(bytes) : bytes, BYTES, key);
   }
 
   private decodeStringMapEntry(): boolean {
@@ -580,7 +707,8 @@ export class CompressedAttributesDecoder {
     }
     const name = this.word(key, IndexRole.NAME, '', '');
     this.checkType(key, name, STRING_MAPS);
-    const pairs: string[] = [];
+    // Checking only, the entries' indices are checked but not kept.
+    const pairs: string[] | undefined = this.checkOnly ? undefined : [];
     // A value message given more than once merges: its entries accumulate.
     if (extra !== undefined) {
       for (let i = 0; i < extra.length; i += 2) this.decodeStringMap(extra[i]!, extra[i + 1]!, name, pairs);
@@ -588,11 +716,11 @@ export class CompressedAttributesDecoder {
     if (valueEnd !== 0) this.decodeStringMap(valueStart, valueEnd, name, pairs);
     r.pos = end;
     r.limit = outer;
-    return this.insert(name, new FlatStringMap(pairs), STRING_MAPS, key);
+    return this.insert(name, pairs === undefined ? CHECKED_ONLY : new FlatStringMap(pairs), STRING_MAPS, key);
   }
 
-  /** Decodes a StringMap message at [start, end), appending its keys and values to `pairs`. */
-  private decodeStringMap(start: number, end: number, name: string, pairs: string[]): void {
+  /** Decodes a StringMap message at [start, end), appending its keys and values to `pairs` (when given). */
+  private decodeStringMap(start: number, end: number, name: string, pairs: string[] | undefined): void {
     const r = this.reader;
     r.pos = start;
     r.limit = end;
@@ -619,7 +747,8 @@ export class CompressedAttributesDecoder {
       }
       r.limit = end;
       const mapKey = this.word(k, IndexRole.MAP_KEY, name, '');
-      pairs.push(mapKey, this.word(v, IndexRole.MAP_VALUE, name, mapKey));
+      const mapValue = this.word(v, IndexRole.MAP_VALUE, name, mapKey);
+      if (pairs !== undefined) pairs.push(mapKey, mapValue);
     }
   }
 
@@ -657,6 +786,7 @@ export class CompressedAttributesDecoder {
   private insert(name: string, value: AttributeValue, field: number, index: number): boolean {
     const bag = this.bag;
     const seen = this.seen;
+    if (this.delta !== undefined) return this.insertInDelta(this.delta, name, value, index);
     if (seen === undefined) {
       if (index >= 0) return bag.setGlobalWord(index, value);
       const size = bag.size;
@@ -676,6 +806,18 @@ export class CompressedAttributesDecoder {
     seen.set(name, origin);
     bag.set(name, value);
     return true;
+  }
+
+  /** As {@link insert} without `seen`, into a delta: false when the name was given before in this set. */
+  private insertInDelta(delta: AttributeDelta, name: string, value: AttributeValue, index: number): boolean {
+    const global = index >= 0 ? index : GLOBAL_WORD_INDEX.get(name);
+    if (global !== undefined) {
+      if (stamps[global] === stamp) return false;
+      stamps[global] = stamp;
+      delta.addGlobalWord(global, value);
+      return true;
+    }
+    return delta.addOther(name, value);
   }
 
   /** Skips an unknown field of a map entry; a key or value of the wrong wire type is malformed. */

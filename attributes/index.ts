@@ -14,12 +14,19 @@ export type { AttributeDecodeErrorCode } from './errors';
 export {
   decodeCheckRequest,
   decodeReportRequest,
+  decodeReportRecords,
   encodeCheckRequest,
   encodeReportRequest,
   ReportRequestEncoder,
   encodeReferencedAttributes,
 } from './wire-codec';
-export type { DecodedCheckRequest, QuotaRequest, EncodeOptions, ReportSetWriter } from './wire-codec';
+export type {
+  DecodedCheckRequest,
+  QuotaRequest,
+  EncodeOptions,
+  ReportRecordSink,
+  ReportSetWriter,
+} from './wire-codec';
 export { MessageWords, WireField } from './compressed-encoder';
 export { ProtoWriter } from './proto-writer';
 export { parseJson, bagFromJson, valueFromJson, valueToJson, AttributeJsonError } from './json';

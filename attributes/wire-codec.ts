@@ -8,7 +8,7 @@
  */
 import { WireType as Wire } from '@bufbuild/protobuf/wire';
 import { AttributeBag, type Bag } from './bag';
-import { CompressedAttributesDecoder } from './compressed-decoder';
+import { AttributeDelta, CompressedAttributesDecoder } from './compressed-decoder';
 import {
   MessageWords,
   resolveGlobalWordCount,
@@ -122,7 +122,8 @@ export function decodeCheckRequest(
  *
  * The bags share unchanged values with each other (values are immutable). Unlike Mixer,
  * which dispatched the sets it could decode and failed the call afterwards, an error in
- * any set fails the whole request, naming the set.
+ * any set fails the whole request, naming the set. {@link decodeReportRecords} decodes the
+ * same, without a bag per set.
  *
  * @param manifest attribute types; default {@link STANDARD_MANIFEST}
  * @throws AttributeDecodeError on malformed input (see {@link decodeCheckRequest}); also
@@ -132,56 +133,121 @@ export function decodeReportRequest(
   bytes: Uint8Array,
   manifest: AttributeFinder = STANDARD_MANIFEST,
 ): AttributeBag[] {
-  const r = new WireReader(bytes);
-  const sets: number[] = [];
-  const defaultWordOffsets: number[] = [];
-  let globalWordCount = 0;
-  let semantics = DELTA_ENCODING;
-  while (r.pos < r.limit) {
-    const tag = r.readTag();
-    switch (tag) {
-      case TAG_1_LENGTH: {
-        const end = r.readLength();
-        sets.push(r.pos, end);
-        r.pos = end;
-        break;
-      }
-      case TAG_2_LENGTH: {
-        const end = r.readLength();
-        defaultWordOffsets.push(r.pos, end);
-        r.pos = end;
-        break;
-      }
-      case TAG_3_VARINT:
-        globalWordCount = r.readVarint32();
-        break;
-      case TAG_4_VARINT:
-        semantics = r.readInt32();
-        break;
-      default:
-        checkWireType(r, tag, REPORT_REQUEST_FIELDS);
-        r.skip(tag);
-    }
-  }
-  checkGlobalWordCount(globalWordCount);
-  if (semantics !== DELTA_ENCODING && semantics !== INDEPENDENT_ENCODING) {
-    throw new AttributeDecodeError(
-      'INVALID_VALUE',
-      `repeated_attributes_semantics ${semantics} is neither DELTA_ENCODING (0) nor INDEPENDENT_ENCODING (1)`,
-    );
-  }
-  const defaultWords = decodeWords(r.buf, defaultWordOffsets, defaultWordOffsets.length >> 1);
-  const decoder = new CompressedAttributesDecoder(r, manifest, globalWordCount);
+  const request = new ReportRequestSets(bytes, manifest);
   const bags: AttributeBag[] = [];
-  for (let i = 0; i < sets.length; i += 2) {
-    const set = decoder.decode([sets[i]!, sets[i + 1]!], defaultWords, i >> 1);
-    if (semantics === INDEPENDENT_ENCODING || i === 0) {
-      bags.push(set);
-    } else {
-      bags.push(bags[bags.length - 1]!.clone().assign(set));
-    }
+  const delta = new AttributeDelta();
+  for (let set = 0; set < request.count; set++) {
+    request.decode(set, delta);
+    const base = request.independent || set === 0 ? new AttributeBag() : bags[set - 1]!.clone();
+    bags.push(delta.applyTo(base));
   }
   return bags;
+}
+
+/** Receives the records of a Report from {@link decodeReportRecords}, one at a time. */
+export interface ReportRecordSink {
+  /**
+   * One record, complete (delta sets already applied). The bag is the decoder's: it changes
+   * for the next record, so keep values (immutable), never the bag.
+   */
+  add(record: AttributeBag): void;
+}
+
+/**
+ * Decodes a ReportRequest as {@link decodeReportRequest} does — the same records, checks
+ * and errors — handing each record to `sink` as soon as it is decoded. Delta sets are
+ * applied in place to one bag, so a batch costs one bag, not a copy per record; without a
+ * sink nothing is applied at all: the request is only checked.
+ *
+ * Records reach the sink before a later set is found malformed: a sink that acts on them
+ * (rather than gathering them) cannot undo that, so gather, and act once this returns.
+ *
+ * @returns how many records the request holds
+ * @throws as {@link decodeReportRequest}
+ */
+export function decodeReportRecords(
+  bytes: Uint8Array,
+  manifest: AttributeFinder = STANDARD_MANIFEST,
+  sink?: ReportRecordSink,
+): number {
+  const request = new ReportRequestSets(bytes, manifest);
+  const delta = new AttributeDelta();
+  let bag: AttributeBag | undefined;
+  for (let set = 0; set < request.count; set++) {
+    request.decode(set, delta, sink === undefined);
+    if (sink === undefined) continue;
+    if (bag === undefined || request.independent) bag = new AttributeBag();
+    sink.add(delta.applyTo(bag));
+  }
+  return request.count;
+}
+
+/** A ReportRequest's envelope read and checked; its attribute sets decoded on demand, in order. */
+class ReportRequestSets {
+  /** Start and end offsets of each set. */
+  private readonly sets: number[] = [];
+  private readonly defaultWords: readonly string[];
+  private readonly decoder: CompressedAttributesDecoder;
+  /** The range of the set being decoded, reused. */
+  private readonly range = [0, 0];
+  readonly independent: boolean;
+
+  constructor(bytes: Uint8Array, manifest: AttributeFinder) {
+    const r = new WireReader(bytes);
+    const sets = this.sets;
+    const defaultWordOffsets: number[] = [];
+    let globalWordCount = 0;
+    let semantics = DELTA_ENCODING;
+    while (r.pos < r.limit) {
+      const tag = r.readTag();
+      switch (tag) {
+        case TAG_1_LENGTH: {
+          const end = r.readLength();
+          sets.push(r.pos, end);
+          r.pos = end;
+          break;
+        }
+        case TAG_2_LENGTH: {
+          const end = r.readLength();
+          defaultWordOffsets.push(r.pos, end);
+          r.pos = end;
+          break;
+        }
+        case TAG_3_VARINT:
+          globalWordCount = r.readVarint32();
+          break;
+        case TAG_4_VARINT:
+          semantics = r.readInt32();
+          break;
+        default:
+          checkWireType(r, tag, REPORT_REQUEST_FIELDS);
+          r.skip(tag);
+      }
+    }
+    checkGlobalWordCount(globalWordCount);
+    if (semantics !== DELTA_ENCODING && semantics !== INDEPENDENT_ENCODING) {
+      throw new AttributeDecodeError(
+        'INVALID_VALUE',
+        `repeated_attributes_semantics ${semantics} is neither DELTA_ENCODING (0) nor INDEPENDENT_ENCODING (1)`,
+      );
+    }
+    this.independent = semantics === INDEPENDENT_ENCODING;
+    this.defaultWords = decodeWords(r.buf, defaultWordOffsets, defaultWordOffsets.length >> 1);
+    this.decoder = new CompressedAttributesDecoder(r, manifest, globalWordCount);
+  }
+
+  /** How many attribute sets (records) the request holds. */
+  get count(): number {
+    return this.sets.length >> 1;
+  }
+
+  /** Decodes set `set` into `delta`; with `checkOnly`, its values are checked but not made. */
+  decode(set: number, delta: AttributeDelta, checkOnly = false): void {
+    const range = this.range;
+    range[0] = this.sets[2 * set]!;
+    range[1] = this.sets[2 * set + 1]!;
+    this.decoder.decodeDelta(range, this.defaultWords, set, delta, checkOnly);
+  }
 }
 
 /** Field names by number, for messages about a field of the wrong wire type. */

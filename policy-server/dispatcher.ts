@@ -31,7 +31,8 @@ import {
   type QuotaResult,
   type Status,
 } from '../templates';
-import { InstanceBuildError } from './instance-builder';
+import { InstanceBuildError, type InstanceBuilder } from './instance-builder';
+import { createRepeatEvaluator, type Evaluator } from './repeat-evaluator';
 import type {
   FailurePolicy,
   HandlerConfig,
@@ -125,6 +126,175 @@ class HandlerFault {
   ) {}
 }
 
+/**
+ * A report instance of a rule's action, resolved when the dispatcher is made: its builder,
+ * the handler method it goes to, and the batch (slot) it joins — one per handler and
+ * template, shared by every rule that sends there.
+ */
+interface ReportTarget {
+  readonly handler: HandlerConfig;
+  readonly builder: InstanceBuilder;
+  readonly method: string;
+  /** `handler/template`: the batch's name, in the deduplication id its call gets. */
+  readonly key: string;
+  readonly slot: number;
+}
+
+/** A rule with at least one report instance, and those instances. */
+interface ReportRule {
+  readonly rule: RuleConfig;
+  /** The rule's match, evaluated again only when what it reads changed; undefined: every record. */
+  readonly match: Evaluator | undefined;
+  readonly targets: readonly ReportTarget[];
+}
+
+/** The report rules of the configuration, by the namespace whose traffic they see. */
+interface ReportRouting {
+  /** The default namespace's report rules: all traffic's. */
+  readonly defaultRules: readonly ReportRule[];
+  /** For each other namespace with report rules: the default namespace's, then its own. */
+  readonly byNamespace: ReadonlyMap<string, readonly ReportRule[]>;
+  /** How many batches (slots) a Report may have. */
+  readonly slots: number;
+}
+
+function reportRoutingOf(config: RuntimeConfig): ReportRouting {
+  const slots = new Map<string, number>();
+  const reportRules = (rules: readonly RuleConfig[]): ReportRule[] => {
+    const out: ReportRule[] = [];
+    for (const rule of rules) {
+      const targets: ReportTarget[] = [];
+      for (const action of rule.actions) {
+        for (const instance of action.instances) {
+          if (instance.template.variety !== 'report') continue;
+          const key = `${action.handler.qualifiedName}/${instance.template.name}`;
+          let slot = slots.get(key);
+          if (slot === undefined) slots.set(key, (slot = slots.size));
+          targets.push({
+            handler: action.handler,
+            builder: instance.builder,
+            method: instance.template.handlerMethod,
+            key,
+            slot,
+          });
+        }
+      }
+      if (targets.length > 0) {
+        const match = rule.match === undefined ? undefined : createRepeatEvaluator(rule.match);
+        out.push({ rule, match, targets });
+      }
+    }
+    return out;
+  };
+  const defaultRules = reportRules(config.rulesByNamespace.get(config.defaultNamespace) ?? []);
+  const byNamespace = new Map<string, ReportRule[]>();
+  for (const [namespace, rules] of config.rulesByNamespace) {
+    if (namespace === config.defaultNamespace) continue;
+    const own = reportRules(rules);
+    if (own.length > 0) byNamespace.set(namespace, [...defaultRules, ...own]);
+  }
+  return { defaultRules, byNamespace, slots: slots.size };
+}
+
+/**
+ * One Report being gathered: records go in one at a time ({@link add}), each routed at once
+ * to the report instances of the rules it matches, which are kept, batched per handler and
+ * template; {@link finish} then calls each handler once with its batch. Records are not kept:
+ * the bag given to {@link add} may change afterwards (a decoder applying the next delta).
+ * Get one from {@link Dispatcher.startReport}.
+ */
+export class ReportCollector {
+  /** Instances per slot, undefined until the first one. */
+  private readonly batches: (unknown[] | undefined)[];
+  /** Per slot: the rule of its first instance, whose failure policy the call follows. */
+  private readonly rules: (RuleConfig | undefined)[];
+  private readonly targets: (ReportTarget | undefined)[];
+  /** Slots in the order of their first instance: the order of the handler calls. */
+  private readonly order: number[] = [];
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    slots: number,
+  ) {
+    this.batches = new Array<unknown[] | undefined>(slots);
+    this.rules = new Array<RuleConfig | undefined>(slots);
+    this.targets = new Array<ReportTarget | undefined>(slots);
+  }
+
+  /** Routes one record: builds the instances of every matching report rule for it. */
+  add(bag: Bag): void {
+    const rules = this.dispatcher.reportRulesFor(bag);
+    for (let r = 0; r < rules.length; r++) {
+      const { rule, match, targets } = rules[r]!;
+      if (match !== undefined && match(bag) !== true) continue;
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[i]!;
+        const built = target.builder.build(bag);
+        if (built instanceof InstanceBuildError) {
+          this.dispatcher.instanceNotBuilt(built);
+          continue;
+        }
+        let batch = this.batches[target.slot];
+        if (batch === undefined) {
+          batch = this.batches[target.slot] = [];
+          this.rules[target.slot] = rule;
+          this.targets[target.slot] = target;
+          this.order.push(target.slot);
+        }
+        batch.push(built);
+      }
+    }
+  }
+
+  /**
+   * Calls every handler with its batch, concurrently, each under the deadline. The outcome
+   * itself when every handler answered at once, else a native Promise of it.
+   * @param reportId the client's id of this Report ('' when none): see {@link Dispatcher.report}
+   */
+  finish(reportId = ''): ReportOutcome | Promise<ReportOutcome> {
+    this.dispatcher.stats.reports++;
+    const order = this.order;
+    if (order.length === 0) return NOTHING_DISPATCHED;
+    const answers: unknown[] = [];
+    let pending = false;
+    for (const slot of order) {
+      const target = this.targets[slot]!;
+      const answer = this.dispatcher.callReportHandler(
+        this.rules[slot]!,
+        target,
+        this.batches[slot]!,
+        reportId === '' ? undefined : `${reportId}/${target.key}`,
+      );
+      if (isThenable(answer)) pending = true;
+      answers.push(answer);
+    }
+    return pending ? Promise.all(answers).then((results) => this.outcome(results)) : this.outcome(answers);
+  }
+
+  private outcome(results: readonly unknown[]): ReportOutcome {
+    let dispatched = 0;
+    let faults: HandlerFault[] | undefined;
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i];
+      if (result instanceof HandlerFault) (faults ??= []).push(result);
+      else dispatched += this.batches[this.order[i]!]!.length;
+    }
+    if (faults === undefined) return { status: OK_STATUS, dispatched };
+    // A report handler that failed may not have kept its records: the client must send them
+    // again. RESOURCE_EXHAUSTED when every fault was a full handler (HandlerFullError), so the
+    // proxy backs off rather than treating the server as down.
+    const status = {
+      code: faults.every((f) => f.status.code === StatusCode.RESOURCE_EXHAUSTED)
+        ? StatusCode.RESOURCE_EXHAUSTED
+        : StatusCode.UNAVAILABLE,
+      message: faults.map((f) => `${f.handler.qualifiedName}:${f.status.message}`).join(', '),
+    };
+    return { status, dispatched };
+  }
+}
+
+const NOTHING_DISPATCHED: ReportOutcome = Object.freeze({ status: OK_STATUS, dispatched: 0 });
+
 export class Dispatcher {
   readonly stats: DispatcherStats = {
     checks: 0,
@@ -139,6 +309,12 @@ export class Dispatcher {
   private readonly logger: AdapterLogger;
   private readonly defaultRules: readonly RuleConfig[];
   private readonly onlyDefaultRules: boolean;
+  private readonly reportRouting: ReportRouting;
+  /**
+   * Whether any rule has a report instance. When none has, a Report's records go nowhere:
+   * the Mixer service then only checks the request (a malformed one is still refused).
+   */
+  readonly hasReportRules: boolean;
 
   constructor(
     readonly config: RuntimeConfig,
@@ -151,6 +327,9 @@ export class Dispatcher {
     this.logger = options.logger;
     this.defaultRules = config.rulesByNamespace.get(config.defaultNamespace) ?? [];
     this.onlyDefaultRules = [...config.rulesByNamespace.keys()].every((ns) => ns === config.defaultNamespace);
+    this.reportRouting = reportRoutingOf(config);
+    this.hasReportRules =
+      this.reportRouting.defaultRules.length > 0 || this.reportRouting.byNamespace.size > 0;
   }
 
   /** The rules that apply to a request: the default namespace's, then its own namespace's. */
@@ -163,6 +342,19 @@ export class Dispatcher {
     if (typeof namespace !== 'string' || namespace === this.config.defaultNamespace) return this.defaultRules;
     const own = this.config.rulesByNamespace.get(namespace);
     return own === undefined ? this.defaultRules : [...this.defaultRules, ...own];
+  }
+
+  /**
+   * The report rules that apply to a record, chosen as {@link rulesFor} chooses. For
+   * {@link ReportCollector}.
+   */
+  reportRulesFor(bag: Bag): readonly ReportRule[] {
+    const routing = this.reportRouting;
+    if (this.onlyDefaultRules || routing.byNamespace.size === 0) return routing.defaultRules;
+    const outbound = bag.get('context.reporter.kind') === 'outbound';
+    const namespace = bag.get(outbound ? 'source.namespace' : 'destination.namespace');
+    if (typeof namespace !== 'string') return routing.defaultRules;
+    return routing.byNamespace.get(namespace) ?? routing.defaultRules;
   }
 
   /** The rules whose match holds for the bag. */
@@ -385,74 +577,39 @@ export class Dispatcher {
   }
 
   /**
+   * Starts a Report: give its records to the collector one by one, then call its `finish`
+   * (which counts the Report).
+   */
+  startReport(): ReportCollector {
+    return new ReportCollector(this, this.reportRouting.slots);
+  }
+
+  /**
+   * One Report of complete records: every matching report instance, batched per handler
+   * and template, each handler called once.
    * @param reportId the client's id of this Report, the same on its resends ('' when none):
    *   each handler call gets `<reportId>/<handler>/<template>` as its deduplicationId.
    */
   async report(bags: readonly Bag[], reportId = ''): Promise<ReportOutcome> {
-    this.stats.reports++;
-    // Instances per handler and template, across every bag of the batch.
-    const batches = new Map<
-      string,
-      { rule: RuleConfig; handler: HandlerConfig; method: string; key: string; instances: unknown[] }
-    >();
-    for (const bag of bags) {
-      for (const rule of this.matching(bag)) {
-        for (const action of rule.actions) {
-          for (const instance of action.instances) {
-            if (instance.template.variety !== 'report') continue;
-            const built = instance.builder.build(bag);
-            if (built instanceof InstanceBuildError) {
-              this.stats.instanceBuildFailures++;
-              this.logger.warn(`report: ${built.message}`);
-              continue;
-            }
-            const key = `${action.handler.qualifiedName}/${instance.template.name}`;
-            let batch = batches.get(key);
-            if (batch === undefined) {
-              batch = {
-                rule,
-                handler: action.handler,
-                method: instance.template.handlerMethod,
-                key,
-                instances: [],
-              };
-              batches.set(key, batch);
-            }
-            batch.instances.push(built);
-          }
-        }
-      }
-    }
-    let dispatched = 0;
-    const faults: HandlerFault[] = [];
-    await Promise.all(
-      [...batches.values()].map(async (batch) => {
-        const result = await this.call(
-          batch.rule,
-          batch.handler,
-          batch.method,
-          batch.instances,
-          undefined,
-          undefined,
-          reportId === '' ? undefined : `${reportId}/${batch.key}`,
-        );
-        if (result instanceof HandlerFault) faults.push(result);
-        else dispatched += batch.instances.length;
-      }),
-    );
-    // A report handler that failed may not have kept its records: the client must send them
-    // again. RESOURCE_EXHAUSTED when every fault was a full handler (HandlerFullError), so the
-    // proxy backs off rather than treating the server as down.
-    const status =
-      faults.length === 0
-        ? OK_STATUS
-        : {
-            code: faults.every((f) => f.status.code === StatusCode.RESOURCE_EXHAUSTED)
-              ? StatusCode.RESOURCE_EXHAUSTED
-              : StatusCode.UNAVAILABLE,
-            message: faults.map((f) => `${f.handler.qualifiedName}:${f.status.message}`).join(', '),
-          };
-    return { status, dispatched };
+    const collector = this.startReport();
+    for (const bag of bags) collector.add(bag);
+    return collector.finish(reportId);
+  }
+
+  /** For {@link ReportCollector}: counts and logs an instance that could not be built. */
+  instanceNotBuilt(error: InstanceBuildError): void {
+    this.stats.instanceBuildFailures++;
+    this.logger.warn(`report: ${error.message}`);
+  }
+
+  /** For {@link ReportCollector}: one handler call with a batch of instances. */
+  callReportHandler(
+    rule: RuleConfig,
+    target: ReportTarget,
+    instances: unknown[],
+    deduplicationId: string | undefined,
+  ): unknown {
+    return this.call(rule, target.handler, target.method, instances, undefined, undefined, deduplicationId);
   }
 
   /**

@@ -8,6 +8,7 @@ import { ValueType, valueTypeName, type AttributeFinder, type AttributeValue, ty
 import { EvaluationError, ExpressionError, compileExpression, type CompiledExpression } from '../expressions';
 import type { FieldSpec, FieldType, TemplateInfo } from '../templates';
 import { FixedKeyMap, FixedKeys } from './fixed-key-map';
+import { createRepeatEvaluator, type Evaluator } from './repeat-evaluator';
 
 /** A configuration problem: where in the resource (`spec.params.dimensions.source`) and what. */
 export interface InstanceProblem {
@@ -135,17 +136,21 @@ function compileMessage(
     seen.add(spec.name);
     makers.push([spec.name, compileField(spec, value, fieldPath, finder, problems, owner)]);
   }
-  const defaults: Array<readonly [string, unknown]> = fields
-    .filter((f) => !seen.has(f.name))
-    .map((f) => [f.name, zeroValue(f.type)] as const);
+  const defaultFields = fields.filter((f) => !seen.has(f.name));
+  // Parallel arrays walked by index: a Report builds an instance per record, and iterating
+  // tuples costs an iterator and a destructuring per field.
+  const defaultNames = defaultFields.map((f) => f.name);
+  const defaultValues = defaultFields.map((f) => zeroValue(f.type));
+  const names = makers.map(([name]) => name);
+  const makeField = makers.map(([, maker]) => maker);
   return (bag) => {
     const out: Record<string, unknown> = {};
-    for (const [name, value] of defaults) out[name] = value;
-    for (const [name, maker] of makers) {
-      const value = maker(bag);
-      if (value instanceof FieldFailure) return new FieldFailure(`${name}.${value.field}`, value.cause);
-      if (value instanceof EvaluationError) return new FieldFailure(name, value);
-      out[name] = value;
+    for (let i = 0; i < defaultNames.length; i++) out[defaultNames[i]!] = defaultValues[i];
+    for (let i = 0; i < names.length; i++) {
+      const value = makeField[i]!(bag);
+      if (value instanceof FieldFailure) return new FieldFailure(`${names[i]!}.${value.field}`, value.cause);
+      if (value instanceof EvaluationError) return new FieldFailure(names[i]!, value);
+      out[names[i]!] = value;
     }
     return out;
   };
@@ -178,19 +183,19 @@ function compileField(
         return () => EMPTY_MAP;
       }
       const keys: string[] = [];
-      const expressions: CompiledExpression[] = [];
+      const evaluators: Evaluator[] = [];
       for (const [key, source] of Object.entries(value as Record<string, unknown>)) {
         const expression = compileSource(source, `${path}.${key}`, finder, problems, undefined);
         if (expression === undefined) continue;
         keys.push(key);
-        expressions.push(expression);
+        evaluators.push(createRepeatEvaluator(expression));
       }
       // The keys are the configuration's: made once here, each instance keeps only its values.
       const layout = new FixedKeys(keys);
       return (bag) => {
-        const values = new Array<AttributeValue>(expressions.length);
-        for (let i = 0; i < expressions.length; i++) {
-          const v = expressions[i]!.tryEvaluate(bag);
+        const values = new Array<AttributeValue>(evaluators.length);
+        for (let i = 0; i < evaluators.length; i++) {
+          const v = evaluators[i]!(bag);
           if (v instanceof EvaluationError) return new FieldFailure(keys[i]!, v);
           values[i] = v;
         }
@@ -207,7 +212,7 @@ function compileField(
         type.kind === 'value' ? type.type : undefined,
       );
       if (expression === undefined) return () => undefined;
-      return (bag) => expression.tryEvaluate(bag);
+      return createRepeatEvaluator(expression);
     }
   }
 }

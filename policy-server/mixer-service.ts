@@ -6,12 +6,12 @@
  * check-response-encoder.ts, Report's are empty. This file only translates: wire to bags,
  * outcomes to wire; the transport (grpc-transport.ts) frames the bytes.
  */
-import { decodeCheckRequest, decodeReportRequest, encodeReferencedAttributes } from '../attributes';
+import { decodeCheckRequest, decodeReportRecords, encodeReferencedAttributes } from '../attributes';
 import { mixer } from '../proto';
 import type { Duration } from '../proto';
 import { StatusCode } from '../templates';
 import { encodeCheckResponse } from './check-response-encoder';
-import type { CheckOutcome, HeaderOperation } from './dispatcher';
+import type { CheckOutcome, HeaderOperation, ReportOutcome } from './dispatcher';
 import { toGrpcFailure } from './grpc-status';
 import { responseHeaders, type GrpcReply, type UnaryAnswer, type UnaryHandler } from './grpc-transport';
 import type { PolicyServerLogger } from './logger';
@@ -137,6 +137,12 @@ function answerCheck(
   }
 }
 
+function answerReport(outcome: ReportOutcome, headers: GrpcReply['headers']): UnaryAnswer {
+  return outcome.status.code === StatusCode.OK
+    ? { message: REPORT_RESPONSE, headers }
+    : { code: outcome.status.code, message: outcome.status.message };
+}
+
 export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerLogger): MixerMethods {
   const generationHeaders = new GenerationHeaders();
   return {
@@ -174,23 +180,34 @@ export function createMixerMethods(runtime: PolicyRuntime, logger: PolicyServerL
         };
       }
       const active = runtime.current().acquire();
-      let bags;
+      const dispatcher = active.dispatcher;
+      let outcome;
       try {
-        bags = decodeReportRequest(bytes, active.dispatcher.config.manifest);
+        const collector = dispatcher.startReport();
+        // No report rule: the records would go nowhere, so they are only checked (a malformed
+        // Report is refused as ever), not applied to bags or routed. Configuration decides:
+        // with a report rule, every record is routed.
+        decodeReportRecords(
+          bytes,
+          dispatcher.config.manifest,
+          dispatcher.hasReportRules ? collector : undefined,
+        );
+        outcome = collector.finish(reportId);
       } catch (error) {
         active.release();
         return toGrpcFailure(error, 'Report', logger);
       }
-      return active.dispatcher
-        .report(bags, reportId)
-        .then(
-          (outcome): UnaryAnswer =>
-            outcome.status.code === StatusCode.OK
-              ? { message: REPORT_RESPONSE, headers: generationHeaders.of(active.generation) }
-              : { code: outcome.status.code, message: outcome.status.message },
-          (error: unknown) => toGrpcFailure(error, 'Report', logger),
-        )
-        .finally(() => active.release());
+      if (outcome instanceof Promise) {
+        return outcome
+          .then(
+            (answer) => answerReport(answer, generationHeaders.of(active.generation)),
+            (error: unknown) => toGrpcFailure(error, 'Report', logger),
+          )
+          .finally(() => active.release());
+      }
+      // Every handler answered at once (or there were none): answer in this turn.
+      active.release();
+      return answerReport(outcome, generationHeaders.of(active.generation));
     },
   };
 }

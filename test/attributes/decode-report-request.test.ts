@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import {
   AttributeBag,
   AttributeDecodeError,
+  decodeReportRecords,
   decodeReportRequest,
   type AttributeValue,
 } from '../../attributes';
@@ -24,16 +25,27 @@ function bag(...entries: [string, AttributeValue][]): AttributeBag {
   return new AttributeBag(entries);
 }
 
+/** The records decodeReportRecords hands a sink, each copied when handed. */
+function records(bytes: Uint8Array): AttributeBag[] {
+  const out: AttributeBag[] = [];
+  decodeReportRecords(bytes, undefined, { add: (record) => out.push(record.clone()) });
+  return out;
+}
+
+/** Every way of reading a Report refuses it the same: into bags, into records, or only checked. */
 function expectError(bytes: Uint8Array, code: AttributeDecodeError['code'], message: string): void {
-  assert.throws(
+  for (const decode of [
     () => decodeReportRequest(bytes),
-    (e: unknown) => {
+    () => records(bytes),
+    () => decodeReportRecords(bytes),
+  ]) {
+    assert.throws(decode, (e: unknown) => {
       assert.ok(e instanceof AttributeDecodeError, `expected an AttributeDecodeError, got ${String(e)}`);
       assert.equal(e.message, message);
       assert.equal(e.code, code);
       return true;
-    },
-  );
+    });
+  }
 }
 
 describe('decodeReportRequest', () => {
@@ -128,7 +140,56 @@ describe('decodeReportRequest', () => {
     );
   });
 
+  it('hands a sink the same records, delta sets applied, and counts them', () => {
+    const bytes = reportRequest(
+      [
+        [...strings(REQUEST_PATH, -1), ...int64s(RESPONSE_CODE, 200n)],
+        int64s(RESPONSE_CODE, 503n),
+        [...words('/own'), ...strings(REQUEST_PATH, -1)],
+      ],
+      { defaultWords: ['/a'] },
+    );
+    const expected = [
+      bag(['request.path', '/a'], ['response.code', 200n]),
+      bag(['request.path', '/a'], ['response.code', 503n]),
+      bag(['request.path', '/own'], ['response.code', 503n]),
+    ];
+    assert.deepEqual(plain(records(bytes)), expected);
+    assert.deepEqual(plain(decodeReportRequest(bytes)), expected);
+    assert.equal(decodeReportRecords(bytes), 3);
+  });
+
+  it('lets a later set give again what the set before gave; in one map, the last entry of an index wins', () => {
+    const bytes = reportRequest(
+      [strings(REQUEST_PATH, -1), [...strings(REQUEST_PATH, -1), ...strings(REQUEST_PATH, -2)]],
+      { defaultWords: ['/a', '/b'] },
+    );
+    const expected = [bag(['request.path', '/a']), bag(['request.path', '/b'])];
+    assert.deepEqual(plain(records(bytes)), expected);
+    assert.deepEqual(plain(decodeReportRequest(bytes)), expected);
+  });
+
   describe('errors', () => {
+    it('refuses an attribute given twice in a later set, in two maps, though the set before gave it too', () => {
+      expectError(
+        reportRequest([strings(-1, -2), [...strings(-1, -2), ...int64s(-1, 5n)]], {
+          defaultWords: ['x.custom', '/a'],
+        }),
+        'MALFORMED',
+        'attribute set 1: attribute x.custom is given twice: as strings[-1] and as int64s[-1]',
+      );
+    });
+
+    it('refuses an attribute given twice in a later set, as a global word and as a message word', () => {
+      expectError(
+        reportRequest([strings(REQUEST_PATH, -2), [...strings(REQUEST_PATH, -2), ...strings(-1, -2)]], {
+          defaultWords: ['request.path', '/a'],
+        }),
+        'MALFORMED',
+        'attribute set 1: attribute request.path is given twice: as strings[17] and as strings[-1]',
+      );
+    });
+
     it('names the set and the default words', () => {
       expectError(
         reportRequest([strings(REQUEST_PATH, -1), strings(REQUEST_PATH, -3)], { defaultWords: ['/a', '/b'] }),

@@ -4,6 +4,7 @@ import {
   AttributeBag,
   AttributeDecodeError,
   decodeCheckRequest,
+  decodeReportRecords,
   decodeReportRequest,
   Duration,
   encodeCheckRequest,
@@ -47,6 +48,19 @@ const globalWordCount = fc.oneof(
   fc.constant(undefined),
   fc.integer({ min: 0, max: GLOBAL_DICTIONARY.length }),
 );
+
+/** A CompressedAttributes with nothing in it. */
+const EMPTY_SET: CompressedAttributes = {
+  words: [],
+  strings: {},
+  int64s: {},
+  doubles: {},
+  bools: {},
+  timestamps: {},
+  durations: {},
+  bytes: {},
+  stringMaps: {},
+};
 
 /** A rich Check request: every value type, global and message words, headers. */
 const richBag = new AttributeBag([
@@ -133,6 +147,118 @@ describe('wire codec properties', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it('decodes a Report set, delta or not, as the Check decoder decodes the same attributes, or refuses it with the same message', () => {
+    // The Report path fills a delta (no bag per set, repeats found by stamps); the Check path
+    // fills a bag. Set 1 goes on top of set 0, the same message as an unrelated base.
+    const base = new AttributeBag([
+      ['request.path', '/base'],
+      ['response.code', 1n],
+    ]);
+    fc.assert(
+      fc.property(compressedAttributes, fc.boolean(), (attributes, delta) => {
+        const checkBytes = CheckRequest.encode({
+          attributes,
+          globalWordCount: 0,
+          deduplicationId: '',
+          quotas: {},
+        }).finish();
+        let expected: AttributeBag | string;
+        try {
+          expected = decodeCheckRequest(checkBytes).attributes;
+          if (delta) expected = base.clone().assign(expected);
+        } catch (e) {
+          if (!(e instanceof AttributeDecodeError)) throw e;
+          // A set without words of its own uses the Report's default words (none here).
+          const message =
+            attributes.words.length === 0
+              ? e.message.replace('the message has 0 words', 'the request has 0 default words')
+              : e.message;
+          expected = `attribute set 1: ${message}`;
+        }
+        const reportBytes = mixer.ReportRequest.encode({
+          attributes: [
+            { ...EMPTY_SET, words: ['/base'], strings: { 17: -1 }, int64s: { 30: 1n } },
+            attributes,
+          ],
+          defaultWords: [],
+          globalWordCount: 0,
+          repeatedAttributesSemantics: delta
+            ? mixer.ReportRequest_RepeatedAttributesSemantics.DELTA_ENCODING
+            : mixer.ReportRequest_RepeatedAttributesSemantics.INDEPENDENT_ENCODING,
+        }).finish();
+        const records: AttributeBag[] = [];
+        let actual: AttributeBag | string;
+        try {
+          decodeReportRecords(reportBytes, STANDARD_MANIFEST, { add: (r) => records.push(r.clone()) });
+          actual = records[1]!;
+        } catch (e) {
+          if (!(e instanceof AttributeDecodeError)) throw e;
+          actual = e.message;
+        }
+        assert.deepEqual(plain(actual), plain(expected));
+        // Only checking (no sink) refuses exactly what decoding refuses.
+        let checked: string;
+        try {
+          decodeReportRecords(reportBytes);
+          checked = 'ok';
+        } catch (e) {
+          if (!(e instanceof AttributeDecodeError)) throw e;
+          checked = e.message;
+        }
+        assert.equal(checked, typeof expected === 'string' ? expected : 'ok');
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('hands the records of a Report to a sink one by one, the same bags decodeReportRequest makes', () => {
+    fc.assert(
+      fc.property(reportBatch, globalWordCount, fc.boolean(), (bags, count, independent) => {
+        const bytes = encodeReportRequest(bags, { globalWordCount: count, independent });
+        const records: AttributeBag[] = [];
+        const n = decodeReportRecords(bytes, STANDARD_MANIFEST, { add: (r) => records.push(r.clone()) });
+        assert.equal(n, bags.length);
+        assert.equal(decodeReportRecords(bytes), bags.length);
+        assert.deepEqual(plain(records), plain(decodeReportRequest(bytes)));
+        assert.deepEqual(plain(records), bags);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a corrupted Report with the same message whether it is decoded into bags, records or only checked', () => {
+    const second = richBag.clone().set('response.code', 200n).set('request.path', '/other');
+    const report = encodeReportRequest([richBag, second, second.clone().set('request.method', 'PUT')]);
+    const messageOf = (decode: () => unknown): string => {
+      try {
+        decode();
+        return 'ok';
+      } catch (e) {
+        if (!(e instanceof AttributeDecodeError)) throw e;
+        return e.message;
+      }
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (edits) => {
+          const r = Uint8Array.from(report);
+          for (const [at, value] of edits) r[at % r.length] = value;
+          const expected = messageOf(() => decodeReportRequest(r));
+          assert.equal(
+            messageOf(() => decodeReportRecords(r, STANDARD_MANIFEST, { add: () => undefined })),
+            expected,
+          );
+          assert.equal(
+            messageOf(() => decodeReportRecords(r)),
+            expected,
+          );
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 

@@ -1,0 +1,37 @@
+/**
+ * The baseline of `bench/report.ts`: an empty Report handler on the policy server's own
+ * transport (policy-server/grpc-transport.ts, bare node:http2), answering every Report with
+ * an empty ReportResponse without reading it — the cost of the transport alone.
+ * `node dist/bench/report/empty-report-server.js [HOST:PORT]` (default 127.0.0.1:0); prints
+ * `… listening on HOST:PORT`; stops on SIGTERM.
+ */
+import { createGrpcServer } from '../../policy-server/grpc-transport';
+
+const address = process.argv[2] ?? '127.0.0.1:0';
+const colon = address.lastIndexOf(':');
+const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
+const port = Number(address.slice(colon + 1));
+
+/** An empty ReportResponse has no fields, so no bytes. */
+const EMPTY_RESPONSE = new Uint8Array(0);
+
+const server = createGrpcServer({
+  methods: new Map([['/istio.mixer.v1.Mixer/Report', { kind: 'unary', handle: () => EMPTY_RESPONSE }]]),
+  onError: (error) => process.stderr.write(`empty-report-server: ${error.message}\n`),
+});
+server.listen(host, port).then(
+  (boundPort) =>
+    process.stdout.write(
+      `empty Report handler on the bare-http2 transport listening on ${address.slice(0, colon)}:${boundPort}\n`,
+    ),
+  (error: unknown) => {
+    process.stderr.write(`empty-report-server: ${String(error)}\n`);
+    process.exit(1);
+  },
+);
+const stop = (): void => {
+  void server.shutdown().then(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
