@@ -3,7 +3,8 @@
  * report rule) and Report batches as `switchboard proxy` sends them.
  */
 import { ReportRequestEncoder } from '../../attributes';
-import { addResponseAttributes, buildRequestAttributes } from '../../proxy/attribute-builder';
+import { RequestReportWriter } from '../../proxy/policy/request-report';
+import { RequestAttributes } from '../../proxy/request-attributes';
 import type { HttpRequestFacts } from '../../proxy/traffic-facts';
 
 /** bench:mesh's policy: Check rules only. */
@@ -101,12 +102,16 @@ function factsOf(n: number): HttpRequestFacts {
     urlPath: '/',
     query: undefined,
     requestHeaders: { host: '127.0.0.1:18080', 'x-user': 'alice' },
+    receivedRequestHead: 'GET / HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nx-user: alice',
     requestId: `6c0ffb4c-7c2e-9a0e-a1f4-${n.toString(16).padStart(12, '0')}`,
     traceparent: '',
     startTimeMs,
     requestBytes: 0,
     status: 200,
     responseHeaders: { 'content-type': 'text/plain', 'content-length': '128' },
+    forwardedResponseHead: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 128',
+    forwardedResponseOps: undefined,
+    forwardedResponseClose: false,
     responseBytes: 128,
     durationMs: 0.8 + (n % 7) * 0.05,
     routeName: undefined,
@@ -127,18 +132,22 @@ const NODE = {
   labels: { app: 'web' },
 };
 
-/** `count` batches, each encoded as the proxy's ReportSender encodes records as they arrive. */
+/** `count` batches, each written as the proxy's policy client writes records as they arrive. */
 export function makeBatches(
   count: number,
   recordsPerBatch: number,
 ): { bytes: Uint8Array; records: number }[] {
   const batches: { bytes: Uint8Array; records: number }[] = [];
+  const writer = new RequestReportWriter();
   let n = 0;
   while (batches.length < count) {
     const encoder = new ReportRequestEncoder();
     while (encoder.count < recordsPerBatch) {
       const facts = factsOf(n);
-      if (!encoder.add(addResponseAttributes(buildRequestAttributes(facts), facts))) break;
+      const checked = new RequestAttributes(facts).set('check.cache_hit', true);
+      const added = encoder.add(writer.prepare(facts, checked));
+      writer.release();
+      if (!added) break;
       n++;
     }
     batches.push({ bytes: encoder.finish(), records: encoder.count });
