@@ -1,8 +1,8 @@
 /**
- * `node dist/bench/report.js`: what the policy server spends on Report ingestion, per record.
+ * `npm run bench:report`: what the policy server spends on Report ingestion, per record.
  *
- * Sends the Report batches a proxy sends (records built by proxy/attribute-builder.ts as
- * `switchboard proxy` builds them, delta-encoded by ReportRequestEncoder, up to 100 per batch,
+ * Sends the Report batches a proxy sends (records written from request facts by the policy
+ * client's RequestReportWriter, delta-encoded, up to 100 per batch,
  * `x-switchboard-report-id` on each) at a fixed rate to each side in turn, round by round,
  * and prints the server process's CPU (user + system, all threads) per record:
  *
