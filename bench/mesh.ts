@@ -46,6 +46,7 @@ import {
   type SideContext,
 } from './proxy/sides';
 import { envNumber } from './bench-env';
+import { CHECK_POLICY } from './report/workload';
 
 const env = process.env;
 const num = (name: string, fallback: number): number => envNumber(name, fallback);
@@ -56,45 +57,6 @@ const CONNECTIONS = Math.max(1, Math.round(num('BENCH_CONNECTIONS', 32)));
 const BODY_BYTES = Math.max(1, Math.round(num('BENCH_BODY_BYTES', 128)));
 const KEEP = env.BENCH_KEEP === '1';
 const ROOT = resolve(__dirname, '..', '..');
-
-/** Listchecker on the caller (a header), a denier on a path: decisions reference both. */
-const POLICY = `
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: blocked-users, namespace: istio-system }
-spec: { compiledAdapter: listchecker, params: { overrides: [mallory], blacklist: true } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: user, namespace: istio-system }
-spec:
-  compiledTemplate: listentry
-  params:
-    value: request.headers["x-user"] | "anonymous"
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: blocked-users, namespace: istio-system }
-spec:
-  actions: [{ handler: blocked-users, instances: [user] }]
----
-apiVersion: config.istio.io/v1alpha2
-kind: handler
-metadata: { name: refuse, namespace: istio-system }
-spec: { compiledAdapter: denier, params: { status: { code: 7, message: admins only } } }
----
-apiVersion: config.istio.io/v1alpha2
-kind: instance
-metadata: { name: nothing, namespace: istio-system }
-spec: { compiledTemplate: checknothing }
----
-apiVersion: config.istio.io/v1alpha2
-kind: rule
-metadata: { name: admin, namespace: istio-system }
-spec:
-  match: request.path.startsWith("/admin")
-  actions: [{ handler: refuse, instances: [nothing] }]
-`;
 
 /** A side, and the wrk script that loads it (headers, per-request values). */
 interface MeshSide {
@@ -136,7 +98,8 @@ const fmt = (value: number, digits: number, width: number): string =>
 async function startPolicyServer(dir: string): Promise<Started & { readonly grpc: string }> {
   const configDir = join(dir, 'policy');
   mkdirSync(configDir, { recursive: true });
-  writeFileSync(join(configDir, 'rules.yaml'), POLICY);
+  // A listchecker on the caller (a header), a denier on a path: decisions reference both.
+  writeFileSync(join(configDir, 'rules.yaml'), CHECK_POLICY);
   const grpc = `127.0.0.1:${await freePort()}`;
   const admin = `127.0.0.1:${await freePort()}`;
   const started = await startProcess(

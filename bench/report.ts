@@ -6,7 +6,7 @@
  * `x-switchboard-report-id` on each) at a fixed rate to each side in turn, round by round,
  * and prints the server process's CPU (user + system, all threads) per record:
  *
- *   empty handler     an empty Report handler on the same transport (bench/report/empty-report-server.ts)
+ *   empty handler     an empty Report handler on the same transport (bench/check/empty-http2-server.ts)
  *   no report rules   `switchboard server` with bench:mesh's policy (a listchecker, a denier: Check only)
  *   report rule       the same plus one rule sending an access-log instance of every request to noop
  *
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     const empty = await startServer(
       'empty handler',
       process.execPath,
-      [...SERVER_NODE_ARGS, join(ROOT, 'dist', 'bench', 'report', 'empty-report-server.js')],
+      [...SERVER_NODE_ARGS, join(ROOT, 'dist', 'bench', 'check', 'empty-http2-server.js')],
       /listening on (\S+)/,
       join(dir, 'empty.log'),
     );

@@ -1,8 +1,8 @@
 /**
- * The baseline of `npm run bench:check`: an empty gRPC unary handler on the policy server's
- * own transport (policy-server/grpc-transport.ts, bare node:http2), answering every Check
- * with an empty CheckResponse — the cost of the transport alone, so that ours / this is the
- * cost of the policy work. `node dist/bench/check/empty-http2-server.js [HOST:PORT]`
+ * The baseline of `npm run bench:check` and `npm run bench:report`: empty gRPC unary handlers
+ * on the policy server's own transport (policy-server/grpc-transport.ts, bare node:http2),
+ * answering every Check and Report with an empty response — the cost of the transport alone,
+ * so that ours / this is the cost of the policy work. `node dist/bench/check/empty-http2-server.js [HOST:PORT]`
  * (default 127.0.0.1:0); prints `… listening on HOST:PORT`; stops on SIGTERM.
  */
 import { createGrpcServer } from '../../policy-server/grpc-transport';
@@ -12,17 +12,20 @@ const colon = address.lastIndexOf(':');
 const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
 const port = Number(address.slice(colon + 1));
 
-/** An empty CheckResponse has no fields, so no bytes. */
+/** An empty CheckResponse or ReportResponse has no fields, so no bytes. */
 const EMPTY_RESPONSE = new Uint8Array(0);
 
 const server = createGrpcServer({
-  methods: new Map([['/istio.mixer.v1.Mixer/Check', { kind: 'unary', handle: () => EMPTY_RESPONSE }]]),
+  methods: new Map([
+    ['/istio.mixer.v1.Mixer/Check', { kind: 'unary', handle: () => EMPTY_RESPONSE }],
+    ['/istio.mixer.v1.Mixer/Report', { kind: 'unary', handle: () => EMPTY_RESPONSE }],
+  ]),
   onError: (error) => process.stderr.write(`empty-http2-server: ${error.message}\n`),
 });
 server.listen(host, port).then(
   (boundPort) =>
     process.stdout.write(
-      `empty Check handler on the bare-http2 transport listening on ${address.slice(0, colon)}:${boundPort}\n`,
+      `empty Check and Report handlers on the bare-http2 transport listening on ${address.slice(0, colon)}:${boundPort}\n`,
     ),
   (error: unknown) => {
     process.stderr.write(`empty-http2-server: ${String(error)}\n`);
