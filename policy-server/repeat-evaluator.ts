@@ -3,8 +3,9 @@
  * delta-encoded and are decoded into one bag in place, so a record holds the very values
  * (the same objects) of the record before it except where its delta changed them: an
  * expression over unchanged attributes has the result it had. Values are immutable and
- * expressions pure, so comparing what the expression may read (`===`: strings and numbers by
- * value, objects by identity) tells when the last result holds.
+ * expressions pure, so comparing what the expression may read (`Object.is`: strings and
+ * numbers by value, 0 apart from -0 as their encodings are, objects by identity) tells when
+ * the last result holds.
  */
 import { AttributeBag, GLOBAL_WORD_INDEX, type AttributeValue, type Bag } from '../attributes';
 import type { CompiledExpression, EvaluationError } from '../expressions';
@@ -40,7 +41,7 @@ export function createRepeatEvaluator(expression: CompiledExpression): Evaluator
     if (result !== undefined) {
       let same = true;
       for (let i = 0; i < slots.length; i++) {
-        if (bag.getGlobalWord(slots[i]!) !== read[i]) {
+        if (!Object.is(bag.getGlobalWord(slots[i]!), read[i])) {
           same = false;
           break;
         }

@@ -1,6 +1,8 @@
 /**
  * Attribute bags of the Istio vocabulary (attributes/manifest.ts) from the proxy's traffic
- * facts: what a policy client sends in Check and Report.
+ * facts: what a policy client sends in a Check, and the reference the two faster readers
+ * are held to — request-attributes.ts (a check's attributes, read as asked for) and
+ * policy/request-report.ts (a Report set written straight from the facts).
  *
  * Which side the configured `node` is depends on the listener's role, as in Istio: on an
  * inbound listener the proxy reports for the destination (the workload it fronts; the peer
@@ -52,6 +54,15 @@ export function buildRequestAttributes(facts: HttpRequestFacts): AttributeBag {
   return bag;
 }
 
+/** Every name nodeAttributesOf may give, on either side (which ones depends on the node and role). */
+export const NODE_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
+  'context.reporter.kind',
+  'context.reporter.uid',
+  ...['source', 'destination'].flatMap((side) =>
+    ['name', 'namespace', 'uid', 'serviceAccount', 'labels'].map((field) => `${side}.${field}`),
+  ),
+]);
+
 /** Every name buildRequestAttributes may set (which of them it does depends on the request). */
 export const REQUEST_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
   'request.headers',
@@ -72,12 +83,7 @@ export const REQUEST_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
   'destination.port',
   'destination.service.name',
   'destination.service.host',
-  // The node's (nodeAttributesOf), on either side.
-  'context.reporter.kind',
-  'context.reporter.uid',
-  ...['source', 'destination'].flatMap((side) =>
-    ['name', 'namespace', 'uid', 'serviceAccount', 'labels'].map((field) => `${side}.${field}`),
-  ),
+  ...NODE_ATTRIBUTE_NAMES,
 ]);
 
 /** Adds what is known once the exchange ended: response, sizes, duration, the endpoint. */

@@ -12,6 +12,8 @@ import { AttributeBag, FlatStringMap, type AttributeValue, type Bag, type String
 import {
   addResponseAttributes,
   buildRequestAttributes,
+  ipOf,
+  NODE_ATTRIBUTE_NAMES,
   REQUEST_ATTRIBUTE_NAMES,
   hostOf,
   nodeAttributesOf,
@@ -63,9 +65,23 @@ export class RequestAttributes implements CheckAttributes {
         return facts.role === 'inbound' || facts.clusterName !== undefined
           ? hostOf(facts.authority)
           : undefined;
+      case 'source.ip':
+        return ipOf(facts.remoteAddress);
+      // Inbound only: outbound, the endpoint is the destination, known once the request went.
+      case 'destination.ip':
+        return facts.role === 'inbound' ? ipOf(facts.localAddress) : undefined;
+      case 'destination.port':
+        return facts.role === 'inbound' ? BigInt(facts.localPort) : undefined;
+      case 'request.useragent':
+        return stringHeader(facts, 'user-agent');
+      case 'request.referer':
+        return stringHeader(facts, 'referer');
     }
-    for (const attribute of nodeAttributesOf(facts.node, facts.role)) {
-      if (attribute.name === name) return attribute.value;
+    if (NODE_ATTRIBUTE_NAMES.has(name)) {
+      for (const attribute of nodeAttributesOf(facts.node, facts.role)) {
+        if (attribute.name === name) return attribute.value;
+      }
+      return undefined;
     }
     return this.bag().get(name);
   }
@@ -106,6 +122,12 @@ export function completedRequestAttributes(facts: HttpRequestFacts, checked: Bag
         ? checked.bag()
         : bagOf(checked);
   return addResponseAttributes(bag, facts);
+}
+
+/** A request header the bag builder reads as a plain attribute: a single value, or none. */
+function stringHeader(facts: HttpRequestFacts, name: string): string | undefined {
+  const value = facts.requestHeaders[name];
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** A copy of any bag's attributes, as an AttributeBag. */

@@ -1,7 +1,8 @@
 /**
  * The facts the data path records about each HTTP request and TCP connection, in plain
- * fields. Attribute bags (attribute-builder.ts) and access-log lines (access-log.ts) are
- * both made from these, and only when someone wants them.
+ * fields. Attribute bags (attribute-builder.ts, request-attributes.ts), Report sets
+ * (policy/request-report.ts) and access-log lines (access-log.ts) are all made from these,
+ * and only when someone wants them.
  */
 import type { HeaderOperations, ListenerRole, NodeIdentity } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';

@@ -58,17 +58,24 @@ interface Entry<Answer> {
 interface Signature {
   /** The references as text: equal references, equal ids. */
   readonly id: string;
-  /** What keys under this signature start with: short, and unique to it within the cache. */
+  /** What keys under this signature start with: short, and unique to it in the process. */
   readonly prefix: string;
   readonly references: readonly ReferencedAttribute[];
 }
 
 export const DEFAULT_MAX_ENTRIES = 10_000;
 
+/**
+ * Signatures made so far, by every cache: a key's prefix is unique in the process, so a key
+ * of one cache never meets a key of another (the policy client keys its Checks in flight
+ * the same way, and replaces its cache when its size changes).
+ */
+let signaturesMade = 0;
+
 export class DecisionCache<Answer> {
   private readonly maxEntries: number;
   private readonly now: () => number;
-  /** Insertion order is recency: a hit moves its entry to the end. */
+  /** Insertion order is recency: a hit moves its entry to the end once it is in the older half. */
   private readonly entries = new Map<string, Entry<Answer>>();
   /** Signatures, most recently stored last (lookups try them from the end), and by id. */
   private readonly signatures: Signature[] = [];
@@ -76,7 +83,6 @@ export class DecisionCache<Answer> {
   private newestGeneration = 0;
   /** Insertions so far (stores and refreshes), for Entry.order. */
   private insertions = 0;
-  private signaturesMade = 0;
   /** Counters, for the proxy's metrics. */
   readonly stats = { hits: 0, misses: 0, stored: 0, evicted: 0, expired: 0, droppedByGeneration: 0 };
 
@@ -190,7 +196,7 @@ export class DecisionCache<Answer> {
       .join('');
     let signature = this.signatureById.get(id);
     if (signature === undefined) {
-      signature = { id, prefix: `${++this.signaturesMade}|`, references: sorted };
+      signature = { id, prefix: `${++signaturesMade}|`, references: sorted };
       this.signatureById.set(id, signature);
     } else {
       this.signatures.splice(this.signatures.indexOf(signature), 1);

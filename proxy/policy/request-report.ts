@@ -145,8 +145,8 @@ const VARINT = WireType.Varint;
 
 /**
  * Writes completed requests into Report batches. Give it one request with {@link prepare},
- * hand it to the batch encoder's `add` (which calls {@link writeSet}, twice when the first
- * batch refuses it), then {@link release} it.
+ * hand it to the batch encoder's `add` (which calls {@link writeSet}; the sender adds it to a
+ * new batch when the open one refuses it), then {@link release} it.
  */
 export class RequestReportWriter implements ReportSetWriter {
   private facts: HttpRequestFacts | undefined;
@@ -154,6 +154,8 @@ export class RequestReportWriter implements ReportSetWriter {
   /** The last set written, slot by slot, and the one being written. */
   private previous: Plain[] = new Array<Plain>(S.COUNT);
   private current: Plain[] = new Array<Plain>(S.COUNT);
+  /** `current` holds the prepared request's values (read, then refused by a batch). */
+  private currentRead = false;
   private previousNode: readonly NodeAttribute[] | undefined;
   private previousResponseOps: HeaderOperations | undefined;
   private previousResponseClose = false;
@@ -176,6 +178,7 @@ export class RequestReportWriter implements ReportSetWriter {
   prepare(facts: HttpRequestFacts, checked: Bag | undefined): this {
     this.facts = facts;
     this.checked = checked;
+    this.currentRead = false;
     return this;
   }
 
@@ -189,7 +192,11 @@ export class RequestReportWriter implements ReportSetWriter {
     const facts = this.facts;
     if (facts === undefined) throw new Error('RequestReportWriter.writeSet without a prepared request');
     const current = this.current;
-    this.read(facts, current);
+    // A request the open batch refused comes again for the next batch: read once.
+    if (!this.currentRead) {
+      this.read(facts, current);
+      this.currentRead = true;
+    }
     const node = this.nodeAttributes(facts);
     const previous = this.previous;
     if (!whole && (removesAny(previous, current) || removesAnyNode(this.previousNode, node))) return false;
@@ -204,6 +211,7 @@ export class RequestReportWriter implements ReportSetWriter {
     }
     this.previous = current;
     this.current = previous;
+    this.currentRead = false;
     this.previousNode = node;
     this.previousResponseOps = this.currentResponseOps;
     this.previousResponseClose = this.currentResponseClose;

@@ -7,11 +7,20 @@ import { randomRequestFacts } from './support/request-facts';
 
 const key = (value: AttributeValue | undefined): string => (value === undefined ? '-' : valueKey(value));
 
-/** Names a request never has, or has only sometimes, and header keys no request sends. */
+/** Names a request never has, or has only sometimes (on one side, for one role), and header keys no request sends. */
 const ABSENT_NAMES = [
   'request.query_params',
   'response.code',
   'check.cache_hit',
+  'source.ip',
+  'destination.ip',
+  'destination.port',
+  'request.useragent',
+  'request.referer',
+  ...['source', 'destination'].flatMap((side) =>
+    ['name', 'namespace', 'uid', 'labels'].map((f) => `${side}.${f}`),
+  ),
+  'context.reporter.uid',
   'nothing.at.all',
   'constructor',
 ];

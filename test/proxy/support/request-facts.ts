@@ -107,7 +107,7 @@ export function randomRequestFacts(random: () => number): HttpRequestFacts {
     requestId: pick(['id-1', 'id-2', `id-${Math.floor(random() * 1e6)}`]),
     startTimeMs: 1_800_000_000_000 + Math.floor(random() * 3) * 1000.25,
     durationMs: pick([0, 1.5, 0.000_4, 2500.123_456]),
-    remoteAddress: pick(['127.0.0.1', '::ffff:10.0.0.7', '10.0.0.8']),
+    remoteAddress: pick(['127.0.0.1', '::ffff:10.0.0.7', '10.0.0.8', 'not-an-address']),
     status: pick([200, 200, 503, 0]),
     requestBytes: pick([0, 10, 2 ** 40]),
     responseBytes: pick([0, 2]),
