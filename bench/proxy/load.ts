@@ -79,6 +79,13 @@ export interface H2loadOptions {
   readonly warmupSeconds: number;
   /** Requests per second of each client; undefined: as fast as answers come (closed loop). */
   readonly rpsPerClient?: number;
+  /**
+   * With `rpsPerClient`: start the clients one after the other, evenly over one client's
+   * period (`h2load -r1 --rate-period`), so that the requests leave evenly paced rather than
+   * all clients' together. h2load then runs a request count, not a duration: the requests
+   * that left during the first `warmupSeconds` are left out of the latencies.
+   */
+  readonly paced?: boolean;
   /** Where h2load writes one line per request (the latencies are read from it). */
   readonly logFile: string;
 }
@@ -88,11 +95,19 @@ export interface H2loadOptions {
  * @throws Error when h2load fails or prints nothing we can read
  */
 export async function runH2load(url: string, options: H2loadOptions): Promise<LoadResult> {
+  const rps = options.rpsPerClient;
+  const paced = options.paced === true && rps !== undefined;
+  // h2load's --rate-period takes whole milliseconds.
+  const staggerMs = paced ? Math.max(1, Math.round(1000 / (rps * options.clients))) : 0;
+  const duration = paced
+    ? ['-r', '1', '--rate-period', `${staggerMs}ms`,
+       '-n', String(Math.round(rps * options.clients * (options.seconds + options.warmupSeconds)))]
+    : ['-D', String(options.seconds), '--warm-up-time', String(options.warmupSeconds)]; // prettier-ignore
   const args = [
     ...(options.h1 ? ['--h1'] : []),
     '-c', String(options.clients), '-m', String(options.streams), '-t', '1',
-    '-D', String(options.seconds), '--warm-up-time', String(options.warmupSeconds),
-    ...(options.rpsPerClient !== undefined ? ['--rps', String(options.rpsPerClient)] : []),
+    ...duration,
+    ...(rps !== undefined ? ['--rps', String(rps)] : []),
     '--log-file', options.logFile,
     url,
   ]; // prettier-ignore
@@ -107,11 +122,23 @@ export async function runH2load(url: string, options: H2loadOptions): Promise<Lo
     throw new Error(`h2load ${args.join(' ')} failed (exit ${out.code}):\n${out.stdout}\n${out.stderr}`);
   }
   const lines = existsSync(options.logFile) ? readFileSync(options.logFile, 'utf8').split('\n') : [];
+  // Each line: the request's start (µs since the epoch), its status, its duration (µs).
+  let measuredFromUs = -Infinity;
+  if (paced) {
+    let firstUs = Infinity;
+    for (const line of lines) {
+      const start = Number(line.slice(0, line.indexOf('\t')));
+      if (line.length > 0 && start < firstUs) firstUs = start;
+    }
+    measuredFromUs = firstUs + options.warmupSeconds * 1e6;
+  }
   const latencies = new Float64Array(lines.length);
   let n = 0;
   for (const line of lines) {
     const tab = line.lastIndexOf('\t');
-    if (tab > 0) latencies[n++] = Number(line.slice(tab + 1));
+    if (tab <= 0) continue;
+    if (paced && Number(line.slice(0, line.indexOf('\t'))) < measuredFromUs) continue;
+    latencies[n++] = Number(line.slice(tab + 1));
   }
   const sorted = latencies.subarray(0, n).sort();
   const problems: string[] = [];
@@ -121,7 +148,8 @@ export async function runH2load(url: string, options: H2loadOptions): Promise<Lo
   if (not2xx > 0) problems.push(`${not2xx} answers not 2xx`);
   return {
     rps: Number(finished[1]),
-    requests: Number(requests[4]),
+    // Paced runs count the warm-up's requests too: only the measured ones here.
+    requests: paced ? n : Number(requests[4]),
     latenciesUs: sorted,
     p50Ms: percentile(sorted, 0.5) / 1000,
     p99Ms: percentile(sorted, 0.99) / 1000,
