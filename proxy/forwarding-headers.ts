@@ -5,8 +5,8 @@
  * and Upgrade on a WebSocket handshake. The proxy sets or extends `x-forwarded-for`,
  * `x-forwarded-proto`, `x-request-id` and W3C `traceparent`.
  */
-import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { drawEntropy, entropy } from './entropy-pool';
 import type { OutgoingHeaders } from './header-operations';
 import { nameIs } from './http1-response-parser';
 
@@ -330,23 +330,9 @@ export function newRequestId(): string {
 
 /** Random bytes of a trace id (16) and a parent id (8). */
 const TRACE_ID_BYTES = 24;
-/** Entropy for ids, drawn in batches: one call into the CSPRNG per ~800 requests, not one per id. */
-const entropy = Buffer.alloc(32 * 1024);
-let entropyOffset = entropy.length;
 /** Where an id's text is put together before it becomes a string. */
 const idText = Buffer.alloc(64);
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-
-/** Reserves `bytes` fresh random bytes of `entropy`; returns where they start. */
-function drawEntropy(bytes: number): number {
-  if (entropyOffset + bytes > entropy.length) {
-    randomFillSync(entropy);
-    entropyOffset = 0;
-  }
-  const from = entropyOffset;
-  entropyOffset += bytes;
-  return from;
-}
 
 /** Writes `count` entropy bytes from `from` as lower-case hex into `text` at `at`; returns the end. */
 function hexInto(text: Buffer, at: number, from: number, count: number): number {

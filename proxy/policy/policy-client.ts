@@ -31,7 +31,6 @@
  * server's configuration generation (response header) keeps the cache exact across
  * policy changes.
  */
-import { randomBytes } from 'node:crypto';
 import {
   encodeCheckRequest,
   GLOBAL_DICTIONARY,
@@ -41,6 +40,7 @@ import {
 } from '../../attributes';
 import { mixer } from '../../proto';
 import type { HeaderOperations, ProxyConfig } from '../config-model';
+import { randomBase64url } from '../entropy-pool';
 import type { CheckAttributes } from '../request-attributes';
 import type { HttpRequestFacts } from '../traffic-facts';
 import type { RequestVerdict, TrafficHook } from '../traffic-hook';
@@ -361,7 +361,7 @@ export class PolicyClient implements TrafficHook {
     }
     const request = encodeCheckRequest({
       attributes,
-      deduplicationId: randomBytes(12).toString('base64url'),
+      deduplicationId: randomBase64url(12),
       ...(quotas.size > 0 ? { quotas } : {}),
     });
     const result = await this.callWithRetries(CHECK_PATH, request, settings, client);
@@ -445,7 +445,7 @@ export class PolicyClient implements TrafficHook {
     this.stats.quotaCalls++;
     const request = encodeCheckRequest({
       attributes,
-      deduplicationId: randomBytes(12).toString('base64url'),
+      deduplicationId: randomBase64url(12),
       quotas: new Map([[need.name, { amount: BigInt(amount), bestEffort: true }]]),
     });
     void this.callWithRetries(CHECK_PATH, request, settings, client).then((result) => {

@@ -16,8 +16,8 @@
  * beyond it the oldest batch not in flight is dropped whole, and every dropped record is
  * counted.
  */
-import { randomBytes } from 'node:crypto';
 import { ReportRequestEncoder, type AttributeBag, type ReportSetWriter } from '../../attributes';
+import { randomHex } from '../entropy-pool';
 import type { GrpcUnaryClient, UnaryResult } from './grpc-unary-client';
 import type { PolicySettings } from './policy-settings';
 
@@ -122,7 +122,7 @@ export class ReportSender {
     const open = this.open;
     this.open = undefined;
     if (open === undefined || open.count === 0) return;
-    this.closed.push({ body: open.finish(), records: open.count, id: randomBytes(16).toString('hex') });
+    this.closed.push({ body: open.finish(), records: open.count, id: randomHex(16) });
     this.closedRecords += open.count;
   }
 
