@@ -61,9 +61,12 @@ export interface Downstream {
   /**
    * Sets the response head. It goes out with the first body bytes, or at once on `flushHead`.
    * A `connection: close` field closes the connection after the response (HTTP/1.1).
+   * `trailersMayFollow` (default true) false promises that `end` will get no trailers: HTTP/2
+   * core streams then end the stream with the last body bytes instead of asking for trailers
+   * after them (an empty frame, one more write); trailers given to `end` anyway are dropped.
    * @throws Error when a field cannot be sent on this protocol (the response is then untouched)
    */
-  writeHead(status: number, headers: OutgoingHeaders): void;
+  writeHead(status: number, headers: OutgoingHeaders, trailersMayFollow?: boolean): void;
   /**
    * Our HTTP/1.1 server only (absent elsewhere): sets the response head from the text of a
    * received HTTP/1.1 response head (latin1, status line first, without its final CRLFCRLF,

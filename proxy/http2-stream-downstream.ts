@@ -6,8 +6,10 @@
  *
  * What the compatibility layer did that is kept: the request's headers are Node's object as
  * received (pseudo-headers included); the response head goes out at `writeHead` (the exchange
- * flushes it at once on HTTP/2 anyway), always with `waitForTrailers` so that trailers given
- * to `end` can follow the body; `date` is added by Node. What differs: a header that cannot go
+ * flushes it at once on HTTP/2 anyway); `date` is added by Node. What differs: a response the
+ * exchange says will have no trailers (a local answer, an HTTP/1.1 upstream's unchunked one)
+ * ends with its last DATA frame, where the compatibility layer always waited for trailers
+ * and sent an empty frame after the body, a write more per response; a header that cannot go
  * on HTTP/2 (`connection`, `transfer-encoding`, …) makes `writeHead` throw, with nothing sent,
  * where the compatibility layer dropped `connection` silently; the stream's own `destroyed`
  * is reported (the compatibility response has none).
@@ -38,8 +40,10 @@ export function sessionAddressesOf(session: http2.Http2Session): SessionAddresse
   };
 }
 
-/** The options of a head that trailers or body may follow. */
-const RESPOND_OPEN: http2.ServerStreamResponseOptions = { waitForTrailers: true };
+/** The options of a head that body and trailers may follow: Node asks for the trailers. */
+const RESPOND_FOR_TRAILERS: http2.ServerStreamResponseOptions = { waitForTrailers: true };
+/** The options of a head that body but no trailers follow: END_STREAM goes on the last bytes. */
+const RESPOND_OPEN: http2.ServerStreamResponseOptions = {};
 /** The options of a head that ends the stream. */
 const RESPOND_END: http2.ServerStreamResponseOptions = { endStream: true };
 /** Trailers when the response has none: an empty DATA frame with END_STREAM goes out. */
@@ -51,6 +55,8 @@ export class Http2StreamDownstream implements Downstream {
   readonly url: string;
   readonly hasBody: boolean;
   private handler: DownstreamHandler | undefined;
+  /** `end` was called on a live stream (or a trailers-only head sent). */
+  private ended = false;
   /** The trailers `end` was given, sent when the stream asks for them. */
   private trailers: OutgoingHeaders | undefined;
   private readonly onDrain = (): void => this.handler?.onResponseDrain();
@@ -100,7 +106,9 @@ export class Http2StreamDownstream implements Downstream {
   }
 
   get finished(): boolean {
-    return this.stream.writableFinished;
+    // Not the stream's writableFinished alone: Node ends the writable side of a stream the
+    // client reset, and a cut response would then look whole.
+    return this.ended && this.stream.writableFinished;
   }
 
   attach(handler: DownstreamHandler): void {
@@ -132,7 +140,7 @@ export class Http2StreamDownstream implements Downstream {
     stream.additionalHeaders({ ':status': 100 });
   }
 
-  writeHead(status: number, headers: OutgoingHeaders): void {
+  writeHead(status: number, headers: OutgoingHeaders, trailersMayFollow = true): void {
     const stream = this.stream;
     // As the compatibility response: nothing to answer on a stream that is gone.
     if (stream.destroyed || stream.closed) return;
@@ -141,11 +149,11 @@ export class Http2StreamDownstream implements Downstream {
     out[':status'] = status;
     try {
       // Throws before anything is sent when a field cannot go on HTTP/2.
-      stream.respond(out, RESPOND_OPEN);
+      stream.respond(out, trailersMayFollow ? RESPOND_FOR_TRAILERS : RESPOND_OPEN);
     } finally {
       delete out[':status'];
     }
-    stream.once('wantTrailers', this.onWantTrailers);
+    if (trailersMayFollow) stream.once('wantTrailers', this.onWantTrailers);
   }
 
   flushHead(): void {
@@ -167,7 +175,8 @@ export class Http2StreamDownstream implements Downstream {
   end(body?: string, trailers?: OutgoingHeaders): void {
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
-    if (!stream.headersSent) this.writeHead(200, {});
+    if (!stream.headersSent) this.writeHead(200, {}, trailers !== undefined);
+    this.ended = true;
     this.trailers = trailers;
     if (stream.writableEnded) return;
     if (body === undefined || body === '') stream.end();
@@ -179,6 +188,7 @@ export class Http2StreamDownstream implements Downstream {
     if (stream.destroyed || stream.closed || stream.headersSent) return false;
     try {
       stream.respond(headers as http2.OutgoingHttpHeaders, RESPOND_END);
+      this.ended = true;
     } catch {
       // A field HTTP/2 cannot carry: the stream is reset rather than the process failing.
       this.destroy();
