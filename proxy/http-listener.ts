@@ -2,10 +2,11 @@
  * An HTTP listener: HTTP/1.1 and HTTP/2 on one port. Without TLS, HTTP/2 is "prior
  * knowledge" h2c, told apart from HTTP/1.1 by the connection preface (RFC 9113 §3.4: it
  * starts with `PRI `, which no HTTP/1.1 method is) and served by Node's `http2` core stream
- * API (http2-stream-downstream.ts); HTTP/1.1 by our own server on the socket (http1-server-connection.ts). With TLS, Node's secure
- * `http2` server offers h2 and http/1.1 by ALPN and serves both. Each request becomes an
- * {@link HttpExchange} on the listener's current context; a reload swaps the context, and
- * requests in flight keep the one they started with.
+ * API (http2-stream-downstream.ts); HTTP/1.1 by our own server on the socket
+ * (http1-server-connection.ts). With TLS, Node's secure `http2` server offers h2 and
+ * http/1.1 by ALPN and serves both (its compatibility objects, node-downstream.ts). Each
+ * request becomes an {@link HttpExchange} on the listener's current context; a reload swaps
+ * the context, and requests in flight keep the one they started with.
  */
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
