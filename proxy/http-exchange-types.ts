@@ -1,8 +1,9 @@
 /**
  * The downstream side of an exchange: the seam between the request path (http-exchange.ts)
- * and a server. Two servers stand behind it: our own HTTP/1.1 server on `node:net`
- * (http1-server-connection.ts) and Node's `http2` server, whose compatibility objects also
- * carry HTTP/1.1 over TLS (node-downstream.ts).
+ * and a server. Three stand behind it: our own HTTP/1.1 server on `node:net`
+ * (http1-server-connection.ts), Node's `http2` core streams for plaintext h2c
+ * (http2-stream-downstream.ts), and Node's secure `http2` server, whose compatibility objects
+ * carry h2 and HTTP/1.1 over TLS (node-downstream.ts).
  */
 import type { HeaderOperations } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
@@ -60,9 +61,12 @@ export interface Downstream {
   /**
    * Sets the response head. It goes out with the first body bytes, or at once on `flushHead`.
    * A `connection: close` field closes the connection after the response (HTTP/1.1).
+   * `trailersMayFollow` (default true) false promises that `end` will get no trailers: HTTP/2
+   * core streams then end the stream with the last body bytes instead of asking for trailers
+   * after them (an empty frame, one more write); trailers given to `end` anyway are dropped.
    * @throws Error when a field cannot be sent on this protocol (the response is then untouched)
    */
-  writeHead(status: number, headers: OutgoingHeaders): void;
+  writeHead(status: number, headers: OutgoingHeaders, trailersMayFollow?: boolean): void;
   /**
    * Our HTTP/1.1 server only (absent elsewhere): sets the response head from the text of a
    * received HTTP/1.1 response head (latin1, status line first, without its final CRLFCRLF,

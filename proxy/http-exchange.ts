@@ -57,7 +57,7 @@ import {
   type UpstreamRequestHead,
 } from './upstream-call';
 import type { UpstreamCluster } from './upstream-cluster';
-import type { ResponseHead } from './http1-response-parser';
+import { CHUNKED, type ResponseHead } from './http1-response-parser';
 import type { DeadlineHolder, DeadlineSweep } from './deadline-sweep';
 
 /** What an exchange needs from its listener. */
@@ -312,7 +312,7 @@ export class HttpExchange
     this.responseHeaders = headers;
     this.responseBytes = this.method === 'HEAD' ? 0 : Buffer.byteLength(body);
     this.discardRequestBody();
-    downstream.writeHead(status, headers);
+    downstream.writeHead(status, headers, false);
     downstream.end(body);
   }
 
@@ -682,7 +682,8 @@ export class HttpExchange
       return;
     }
     try {
-      downstream.writeHead(status, out);
+      // An HTTP/1.1 upstream's response has trailers only when chunked.
+      downstream.writeHead(status, out, received === undefined || received.framing === CHUNKED);
     } catch (error) {
       // A header Node refuses for this protocol (say, a malformed value from upstream).
       this.headNotForwardable(call, error as Error);

@@ -1,17 +1,19 @@
 /**
  * An HTTP listener: HTTP/1.1 and HTTP/2 on one port. Without TLS, HTTP/2 is "prior
  * knowledge" h2c, told apart from HTTP/1.1 by the connection preface (RFC 9113 §3.4: it
- * starts with `PRI `, which no HTTP/1.1 method is) and served by Node's `http2`; HTTP/1.1
- * by our own server on the socket (http1-server-connection.ts). With TLS, Node's secure
- * `http2` server offers h2 and http/1.1 by ALPN and serves both. Each request becomes an
- * {@link HttpExchange} on the listener's current context; a reload swaps the context, and
- * requests in flight keep the one they started with.
+ * starts with `PRI `, which no HTTP/1.1 method is) and served by Node's `http2` core stream
+ * API (http2-stream-downstream.ts); HTTP/1.1 by our own server on the socket
+ * (http1-server-connection.ts). With TLS, Node's secure `http2` server offers h2 and
+ * http/1.1 by ALPN and serves both (its compatibility objects, node-downstream.ts). Each
+ * request becomes an {@link HttpExchange} on the listener's current context; a reload swaps
+ * the context, and requests in flight keep the one they started with.
  */
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { HttpListenerConfig } from './config-model';
+import type { IncomingHeaders } from './forwarding-headers';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
 import {
   Http1ServerConnection,
@@ -20,6 +22,7 @@ import {
 } from './http1-server-connection';
 import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from './http1-request-parser';
 import { NodeDownstream } from './node-downstream';
+import { Http2StreamDownstream, sessionAddressesOf, type SessionAddresses } from './http2-stream-downstream';
 import { proxyUpgrade } from './upgrade-proxy';
 import { DeadlineSweep } from './deadline-sweep';
 import { AcceptedSocket, SHARED_READ_BUFFER_BYTES, type ReceivedBytesSink } from './accepted-socket';
@@ -65,7 +68,8 @@ export class HttpListener implements Http1RequestSink {
   private readonly h1Connections = new Set<Http1ServerConnection>();
   private readonly forgetH1 = (connection: Http1ServerConnection): void =>
     void this.h1Connections.delete(connection);
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Open HTTP/2 sessions, with their connection's addresses (read once per session). */
+  private readonly sessions = new Map<http2.Http2Session, SessionAddresses>();
   private draining = false;
   /** Set while draining: called when a connection closes. */
   private onSocketClosed: (() => void) | undefined;
@@ -113,7 +117,7 @@ export class HttpListener implements Http1RequestSink {
       );
     };
     const onSession = (session: http2.ServerHttp2Session): void => {
-      this.sessions.add(session);
+      this.sessions.set(session, sessionAddressesOf(session));
       session.on('close', () => this.sessions.delete(session));
       // A session error (a protocol violation by the peer) ends that session only.
       session.on('error', () => undefined);
@@ -139,11 +143,13 @@ export class HttpListener implements Http1RequestSink {
       secure.on('tlsClientError', () => undefined);
       this.server = secure;
     } else {
+      // Core streams, not the compatibility layer: no 'request' listener, which would build a
+      // request and a response object per stream (see http2-stream-downstream.ts).
       const h2 = http2.createServer({ settings: { maxConcurrentStreams: 1024 } });
-      h2.on('request', onRequest);
-      h2.on('checkContinue', onCheckContinue);
       h2.on('session', onSession);
-      h2.on('stream', onStream);
+      h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
+        this.onH2cStream(stream, headers),
+      );
       this.h2 = h2;
       // Half-open: a client that ends its side after a request still gets the response.
       // Paused: each accepted socket is read with onread instead (accepted-socket.ts).
@@ -195,7 +201,7 @@ export class HttpListener implements Http1RequestSink {
     this.draining = true;
     this.server.close();
     for (const connection of this.h1Connections) connection.closeIfIdle();
-    for (const session of this.sessions) session.close();
+    for (const session of this.sessions.keys()) session.close();
     if (this.sockets.size > 0) await this.whenSocketsClosed(timeoutMs);
     // No exchange is left to time out.
     this.deadlines.close();
@@ -231,6 +237,34 @@ export class HttpListener implements Http1RequestSink {
       http2: false,
       secure: false,
       expectContinue: request.expectContinue,
+    }).start();
+  }
+
+  /** A plaintext HTTP/2 stream: answered as Node's compatibility layer would, then exchanged. */
+  private onH2cStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', ignoreStreamError);
+    const method = headers[':method'];
+    const expect = headers['expect'];
+    let expectContinue = false;
+    if (method === 'CONNECT') {
+      // No tunnels over HTTP/2 here (nor were there through Node's 'connect' event).
+      respondOnly(stream, 405);
+      return;
+    }
+    if (expect !== undefined) {
+      if (expect !== '100-continue') {
+        respondOnly(stream, 417);
+        return;
+      }
+      // The 100 goes when the upstream asks for the body (HttpExchange.onContinue).
+      expectContinue = true;
+    }
+    const session = stream.session;
+    const addresses = (session !== undefined ? this.sessions.get(session) : undefined) ?? NO_ADDRESSES;
+    new HttpExchange(this.context, new Http2StreamDownstream(stream, headers as IncomingHeaders, addresses), {
+      http2: true,
+      secure: false,
+      expectContinue,
     }).start();
   }
 
@@ -286,6 +320,22 @@ export class HttpListener implements Http1RequestSink {
     this.h2!.emit('connection', socket);
   }
 }
+
+/** A reset stream is the exchange's business, not the process's. */
+function ignoreStreamError(): void {}
+
+/** Answers a stream with a bare status, ending it. */
+function respondOnly(stream: http2.ServerHttp2Stream, status: number): void {
+  if (!stream.destroyed && !stream.closed) stream.respond({ ':status': status }, { endStream: true });
+}
+
+/** The addresses of a stream whose session was not seen (it closed already). */
+const NO_ADDRESSES: SessionAddresses = Object.freeze({
+  remoteAddress: '',
+  remotePort: 0,
+  localAddress: '',
+  localPort: 0,
+});
 
 /** The receiver of a reader until the sniff sets its own. */
 const NO_RECEIVER: ReceivedBytesSink = { onReceivedBytes: () => undefined };

@@ -70,7 +70,7 @@ export function sendLocalReply(
   headers['content-type'] ??= 'text/plain; charset=utf-8';
   headers['content-length'] = String(Buffer.byteLength(body));
   if (closeConnection) headers['connection'] = 'close';
-  downstream.writeHead(reply.status, headers);
+  downstream.writeHead(reply.status, headers, false);
   downstream.end(body);
   return headers;
 }

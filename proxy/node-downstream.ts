@@ -1,7 +1,8 @@
 /**
  * The downstream seam over Node's server objects: the `http2` compatibility request and
- * response (h2c, and h2 or HTTP/1.1 over TLS, where ALPN decides). Plaintext HTTP/1.1 has
- * its own server (http1-server-connection.ts).
+ * response (h2 or HTTP/1.1 over TLS, where ALPN decides). Plaintext HTTP/1.1 has its own
+ * server (http1-server-connection.ts), plaintext h2c Node's core streams
+ * (http2-stream-downstream.ts).
  */
 import type * as http from 'node:http';
 import * as http2 from 'node:http2';

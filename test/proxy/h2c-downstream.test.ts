@@ -1,0 +1,249 @@
+/**
+ * Plaintext h2c clients, served through Node's core HTTP/2 streams (http2-stream-downstream.ts):
+ * what the compatibility layer used to do for us — 100-continue, expectations and CONNECT,
+ * trailers, the client's address, request bodies with backpressure — and what must not bring
+ * the process down: a client that resets its stream mid-body, a response field HTTP/2 cannot
+ * carry.
+ */
+import { strict as assert } from 'node:assert';
+import { createHash, randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import type { TrafficHook } from '../../proxy';
+import type { HttpRequestFacts } from '../../proxy/traffic-facts';
+import {
+  closeAllHarnesses,
+  clusterYaml,
+  request2,
+  startProxy,
+  waitFor,
+  type ProxyHarness,
+} from './support/proxy-harness';
+
+/** What an h2c client saw of one request. */
+interface Seen {
+  continued: boolean;
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: string;
+}
+
+/** Sends a head and waits for the response; `onStream` drives the request body. */
+function exchange2(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  onStream: (stream: http2.ClientHttp2Stream, seen: Seen) => void,
+): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const seen: Seen = { continued: false, status: 0, headers: {}, body: '' };
+    const stream = session.request(headers, { endStream: false });
+    stream.setEncoding('utf8');
+    stream.on('continue', () => (seen.continued = true));
+    stream.on('response', (h) => {
+      seen.headers = h;
+      seen.status = Number(h[':status']);
+    });
+    stream.on('data', (c: string) => (seen.body += c));
+    stream.on('end', () => {
+      resolve(seen);
+      if (!stream.closed) stream.close();
+    });
+    stream.on('error', reject);
+    onStream(stream, seen);
+  });
+}
+
+describe('proxy h2c downstream (core streams)', function () {
+  this.timeout(20_000);
+  let upstream: http.Server;
+  let upstreamPort: number;
+  const upstreamEvents: string[] = [];
+  const completed: HttpRequestFacts[] = [];
+  let harness: ProxyHarness;
+  let port: number;
+  let session: http2.ClientHttp2Session;
+  let badResponseField = false;
+
+  before(async () => {
+    upstream = http.createServer((req, res) => {
+      if (req.url === '/trailers') {
+        res.writeHead(200, { trailer: 'x-checksum', 'content-type': 'text/plain' });
+        res.write('body');
+        res.addTrailers({ 'x-checksum': 'abc123' });
+        res.end();
+        return;
+      }
+      if (req.url === '/digest') {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          bytes += chunk.length;
+        });
+        req.on('end', () => res.end(`${bytes} ${hash.digest('hex')}`));
+        return;
+      }
+      if (req.url === '/sink') {
+        req.once('data', () => upstreamEvents.push('sink got data'));
+        res.on('close', () => upstreamEvents.push('sink closed'));
+        req.resume();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.flushHeaders();
+      req.on('data', (chunk: Buffer) => res.write(chunk));
+      req.on('end', () => res.end());
+    });
+    upstream.on('checkContinue', (req, res) => {
+      if (req.url === '/expect-refused') {
+        res.writeHead(417, { 'content-type': 'text/plain' });
+        res.end('no thanks\n');
+        return;
+      }
+      res.writeContinue();
+      upstream.emit('request', req, res);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    upstreamPort = (upstream.address() as { port: number }).port;
+    const hook: TrafficHook = {
+      // A policy may set any response field: here one HTTP/2 cannot carry, when asked to.
+      checkRequest: () =>
+        badResponseField
+          ? {
+              allowed: true,
+              responseHeaders: { set: [['transfer-encoding', 'chunked']], add: [], remove: [] },
+            }
+          : { allowed: true },
+      requestCompleted: (facts) => void completed.push(facts),
+    };
+    harness = await startProxy(
+      `
+listeners: [{name: plain, role: outbound, address: 127.0.0.1, port: 0}]
+routes: [{cluster: streaming}]
+clusters:
+${clusterYaml('streaming', [upstreamPort])}`,
+      { hook },
+    );
+    port = harness.port('plain');
+  });
+
+  beforeEach(() => {
+    session = http2.connect(`http://127.0.0.1:${port}`);
+  });
+
+  afterEach(() => {
+    session.close();
+  });
+
+  after(async () => {
+    await closeAllHarnesses();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  it('relays 100-continue: the body leaves only after the upstream asked for it', async () => {
+    const seen = await exchange2(
+      session,
+      { ':method': 'POST', ':path': '/expect', expect: '100-continue', 'content-length': '5' },
+      (stream) => stream.once('continue', () => stream.end('hello')),
+    );
+    assert.deepEqual(
+      { continued: seen.continued, status: seen.status, body: seen.body },
+      { continued: true, status: 200, body: 'hello' },
+    );
+  });
+
+  it('relays a refusal of 100-continue, no 100 sent', async () => {
+    const seen = await exchange2(
+      session,
+      { ':method': 'POST', ':path': '/expect-refused', expect: '100-continue', 'content-length': '5' },
+      () => undefined,
+    );
+    assert.deepEqual(
+      { continued: seen.continued, status: seen.status, body: seen.body },
+      { continued: false, status: 417, body: 'no thanks\n' },
+    );
+  });
+
+  it('answers 417 to another expectation and 405 to CONNECT, as Node did', async () => {
+    const other = await exchange2(
+      session,
+      { ':method': 'POST', ':path': '/echo', expect: 'something-else' },
+      () => undefined,
+    );
+    assert.equal(other.status, 417);
+    const connect = await exchange2(
+      session,
+      { ':method': 'CONNECT', ':authority': 'a.example:443' },
+      () => undefined,
+    );
+    assert.equal(connect.status, 405);
+  });
+
+  it("forwards an HTTP/1.1 upstream's trailers", async () => {
+    const answer = await request2(session, { ':method': 'GET', ':path': '/trailers', te: 'trailers' });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'body');
+    assert.equal(answer.trailers?.['x-checksum'], 'abc123');
+  });
+
+  it("gives the exchange the request's pseudo-headers and the client's address and port", async () => {
+    completed.length = 0;
+    const answer = await request2(
+      session,
+      { ':method': 'POST', ':path': '/echo?x=1', 'x-test': 'h2c' },
+      'abc',
+    );
+    assert.equal(answer.body, 'abc');
+    await waitFor('the request to be recorded', () => completed.length === 1);
+    const facts = completed[0]!;
+    assert.equal(facts.method, 'POST');
+    assert.equal(facts.url, '/echo?x=1');
+    assert.equal(facts.authority, `127.0.0.1:${port}`);
+    assert.equal(facts.protocol, 'http2');
+    assert.equal(facts.requestHeaders['x-test'], 'h2c');
+    assert.equal(facts.requestHeaders[':path'], '/echo?x=1');
+    assert.equal(facts.requestBytes, 3);
+    assert.equal(facts.remoteAddress, '127.0.0.1');
+    assert.equal(facts.remotePort, session.socket.localPort);
+    assert.equal(facts.localPort, port);
+  });
+
+  it('passes a large upload through intact, with backpressure', async () => {
+    const body = randomBytes(6 * 1024 * 1024);
+    const answer = await request2(session, { ':method': 'POST', ':path': '/digest' }, body);
+    assert.equal(answer.body, `${body.length} ${createHash('sha256').update(body).digest('hex')}`);
+  });
+
+  it('ends the exchange, not the process, when the client resets its stream mid-body', async () => {
+    const before = harness.proxy.stats().counters.reasons['downstream-disconnect'] ?? 0;
+    const stream = session.request({ ':method': 'POST', ':path': '/sink' }, { endStream: false });
+    stream.on('error', () => undefined);
+    stream.write('part of a body');
+    await waitFor('the upstream to get the first bytes', () => upstreamEvents.includes('sink got data'));
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor('the upstream request to be closed', () => upstreamEvents.includes('sink closed'));
+    await waitFor(
+      'the proxy to count the disconnect',
+      () => (harness.proxy.stats().counters.reasons['downstream-disconnect'] ?? 0) === before + 1,
+    );
+    const next = await request2(session, { ':method': 'POST', ':path': '/echo' }, 'still here');
+    assert.equal(next.body, 'still here');
+  });
+
+  it('answers 502 when a response field cannot go on HTTP/2, and goes on serving', async () => {
+    badResponseField = true;
+    const bad = await request2(session, { ':method': 'POST', ':path': '/bad-head' }, 'x').finally(
+      () => (badResponseField = false),
+    );
+    assert.equal(bad.status, 502);
+    assert.equal(bad.headers['transfer-encoding'], undefined);
+    assert.equal(bad.headers['x-switchboard-reason'], 'upstream-reset');
+    assert.match(bad.body, /could not be forwarded/);
+    assert.ok(
+      harness.logged.some((line) => /not forwardable/.test(line)),
+      'the proxy logs why the head was refused',
+    );
+    const next = await request2(session, { ':method': 'POST', ':path': '/echo' }, 'after');
+    assert.equal(next.body, 'after');
+  });
+});
