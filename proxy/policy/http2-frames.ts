@@ -22,7 +22,10 @@ export const enum FrameType {
 }
 
 export const enum FrameFlag {
+  /** On DATA and HEADERS. */
   EndStream = 0x1,
+  /** On SETTINGS and PING: the same bit as END_STREAM (RFC 9113 §6.5, §6.7). */
+  // eslint-disable-next-line @typescript-eslint/no-duplicate-enum-values
   Ack = 0x1,
   EndHeaders = 0x4,
   Padded = 0x8,
