@@ -159,7 +159,7 @@ export class Http2ClientConnection {
 
   /** Takes no new streams; open and waiting ones finish, then the connection ends. Idempotent. */
   close(): void {
-    this.retire();
+    this.retire([]);
     this.afterStreamClosed();
   }
 
@@ -175,7 +175,10 @@ export class Http2ClientConnection {
     stream.h2SendWindow = this.initialWindowSize;
     stream.h2SentBytes = 0;
     this.streams.set(id, stream);
-    if (this.nextStreamId > MAX_STREAM_ID) this.retire();
+    // A call in flight keeps the process alive, as its timer would; an idle connection does not.
+    if (this.streams.size === 1) this.socket.ref();
+    // Ids used up: the streams still waiting go to the owner's next connection.
+    if (this.nextStreamId > MAX_STREAM_ID) this.retire(this.waiting.splice(0));
 
     const encoder = this.encoder;
     encoder.begin();
@@ -267,23 +270,19 @@ export class Http2ClientConnection {
   /** A stream left: start waiting ones, or end a retired connection that has none left. */
   private afterStreamClosed(): void {
     if (this.ended) return;
-    while (
-      this.waiting.length > 0 &&
-      this.streams.size < this.maxConcurrentStreams &&
-      this.nextStreamId <= MAX_STREAM_ID
-    ) {
+    while (this.waiting.length > 0 && this.streams.size < this.maxConcurrentStreams)
       this.open(this.waiting.shift()!);
-    }
+    if (this.streams.size === 0) this.socket.unref();
     if (!this.acceptsStreams && this.streams.size === 0 && this.waiting.length === 0) {
       this.ended = true;
       this.socket.end(goAwayFrame(0, ErrorCode.NoError, ''));
     }
   }
 
-  private retire(): void {
+  private retire(orphans: Http2Stream[]): void {
     if (!this.acceptsStreams) return;
     this.acceptsStreams = false;
-    this.owner.onRetired(this, []);
+    this.owner.onRetired(this, orphans);
   }
 
   /**
