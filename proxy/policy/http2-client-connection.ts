@@ -114,6 +114,8 @@ export class Http2ClientConnection {
     private readonly owner: ConnectionOwner,
     /** Where the connection is, for messages. */
     private readonly address: string,
+    /** The last stream id this connection uses (RFC 9113 §5.1.1: 2^31 - 1; lower in tests). */
+    private readonly maxStreamId = MAX_STREAM_ID,
   ) {
     const socket = net.connect({ host, port, noDelay: true });
     socket.setNoDelay(true);
@@ -178,7 +180,7 @@ export class Http2ClientConnection {
     // A call in flight keeps the process alive, as its timer would; an idle connection does not.
     if (this.streams.size === 1) this.socket.ref();
     // Ids used up: the streams still waiting go to the owner's next connection.
-    if (this.nextStreamId > MAX_STREAM_ID) this.retire(this.waiting.splice(0));
+    if (this.nextStreamId > this.maxStreamId) this.retire(this.waiting.splice(0));
 
     const encoder = this.encoder;
     encoder.begin();

@@ -4,6 +4,8 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as fc from 'fast-check';
 import { GrpcUnaryClient } from '../../../proxy/policy/grpc-unary-client';
+import type { HpackEncoder } from '../../../proxy/policy/hpack';
+import { Http2ClientConnection, Http2Stream } from '../../../proxy/policy/http2-client-connection';
 
 const PATH = '/istio.mixer.v1.Mixer/Check';
 
@@ -422,6 +424,79 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
           raw.close();
         }
       });
+    }
+  });
+});
+
+describe('proxy: HTTP/2 client connection', () => {
+  /** A request with a fixed payload that records how it ended. */
+  class RecordingStream extends Http2Stream {
+    readonly payloadBytes = 5;
+    ended: Promise<string>;
+    private settle: (how: string) => void = () => undefined;
+    constructor() {
+      super();
+      this.ended = new Promise((resolve) => (this.settle = resolve));
+    }
+    writeHeaders(encoder: HpackEncoder): void {
+      encoder.header(':method', 'POST');
+      encoder.header(':scheme', 'http');
+      encoder.header(':path', PATH);
+      encoder.header(':authority', 'test');
+      encoder.header('content-type', 'application/grpc');
+    }
+    copyPayload(out: Buffer, pos: number, from: number, to: number): void {
+      out.fill(0, pos, pos + to - from);
+    }
+    onHeaders(): void {}
+    onData(): void {}
+    onEnd(): void {
+      this.settle(`ended on stream ${this.h2StreamId}`);
+    }
+    onAbort(code: number | undefined, reason: string): void {
+      this.settle(`aborted: ${code} ${reason}`);
+    }
+  }
+
+  it('takes no stream beyond its last stream id, finishes the open ones, then closes', async () => {
+    const h2 = http2.createServer();
+    let streams = 0;
+    h2.on('stream', (stream) => {
+      streams++;
+      stream.on('error', () => undefined);
+      stream.resume();
+      stream.on('end', () => stream.respond({ ':status': 200, 'grpc-status': '0' }, { endStream: true }));
+    });
+    h2.listen(0, '127.0.0.1');
+    await once(h2, 'listening');
+    const sessionClosed = new Promise((resolve) =>
+      h2.on('session', (session) => session.on('close', resolve)),
+    );
+    const port = (h2.address() as net.AddressInfo).port;
+    const retired: number[] = [];
+    const connection = new Http2ClientConnection(
+      '127.0.0.1',
+      port,
+      { onRetired: (_, orphans) => retired.push(orphans.length) },
+      'test',
+      5,
+    );
+    try {
+      const requests = [new RecordingStream(), new RecordingStream(), new RecordingStream()];
+      for (const request of requests) assert.equal(connection.start(request), true);
+      assert.equal(connection.acceptsStreams, false, 'stream 5 was the last');
+      assert.deepEqual(retired, [0]);
+      assert.equal(connection.start(new RecordingStream()), false);
+      assert.deepEqual(await Promise.all(requests.map((r) => r.ended)), [
+        'ended on stream 1',
+        'ended on stream 3',
+        'ended on stream 5',
+      ]);
+      await sessionClosed;
+      assert.equal(streams, 3);
+    } finally {
+      connection.destroy('test over');
+      await new Promise((resolve) => h2.close(resolve));
     }
   });
 });
