@@ -88,6 +88,8 @@ export class GrpcUnaryClient implements ConnectionOwner {
   private readonly host: string;
   private readonly port: number;
   private closed = false;
+  /** Calls not settled yet: the deadline sweep stops once the client is closed and none is left. */
+  private pendingCalls = 0;
 
   /** `address` is `host:port` of a server speaking gRPC over h2c (`[::1]:port` for IPv6). */
   constructor(private readonly address: string) {
@@ -111,16 +113,21 @@ export class GrpcUnaryClient implements ConnectionOwner {
     if (this.closed) return Promise.resolve({ code: UNAVAILABLE, message: 'the policy client is closed' });
     const call = new UnaryCall(this, path, this.address, message, deadlineMs, metadata);
     const result = new Promise<UnaryResult>((resolve) => (call.resolve = resolve));
+    this.pendingCalls++;
     this.sweep.watch(call, call.deadlineAtMs);
     this.dispatch(call);
     return result;
   }
 
-  /** Closes the connection once its calls are done; later calls answer UNAVAILABLE. Idempotent. */
+  /**
+   * Closes the connection once the calls in flight are done (their deadlines still hold);
+   * later calls answer UNAVAILABLE at once. Idempotent.
+   */
   close(): void {
     this.closed = true;
     this.connection?.close();
     this.connection = undefined;
+    if (this.pendingCalls === 0) this.sweep.close();
   }
 
   /** @internal */
@@ -132,6 +139,7 @@ export class GrpcUnaryClient implements ConnectionOwner {
   /** @internal a call ended: its deadline goes. */
   settled(call: UnaryCall): void {
     this.sweep.unwatch(call);
+    if (--this.pendingCalls === 0 && this.closed) this.sweep.close();
   }
 
   private dispatch(call: UnaryCall): void {

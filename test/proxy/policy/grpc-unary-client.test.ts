@@ -115,6 +115,23 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
     assert.equal(server!.sessions.length, 1, 'one connection for all calls');
   });
 
+  it('close: calls in flight finish, later ones fail UNAVAILABLE at once', async () => {
+    await start(async (stream) => {
+      await readMessage(stream);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      answer(stream, Buffer.from('late'));
+    });
+    const inFlight = client!.call(PATH, Buffer.from('x'), 2000);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    client!.close();
+    client!.close();
+    const after = await client!.call(PATH, Buffer.from('y'), 2000);
+    assert.deepEqual([after.code, after.message], [14, 'the policy client is closed']);
+    const result = await inFlight;
+    assert.equal(result.code, 0, result.message);
+    assert.equal(result.body?.toString(), 'late');
+  });
+
   it('reads a trailers-only failure and percent-decodes grpc-message', async () => {
     await start((stream) => {
       stream.respond(
