@@ -27,6 +27,8 @@
  *   BENCH_CONNECTIONS=32     wrk -c
  *   BENCH_BODY_BYTES=128     the upstream's body
  *   BENCH_KEEP=0             1: keep the temporary folder (configs, logs)
+ *   BENCH_BASELINE_ROOT=dir  another build's checkout (with dist/): its two policy sides run
+ *                            beside ours in the same rounds, against the same policy server (A/B)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,6 +58,7 @@ const ROUNDS = Math.max(1, Math.round(num('BENCH_ROUNDS', 3)));
 const CONNECTIONS = Math.max(1, Math.round(num('BENCH_CONNECTIONS', 32)));
 const BODY_BYTES = Math.max(1, Math.round(num('BENCH_BODY_BYTES', 128)));
 const KEEP = env.BENCH_KEEP === '1';
+const BASELINE_ROOT = env.BENCH_BASELINE_ROOT;
 const ROOT = resolve(__dirname, '..', '..');
 
 /** A side, and the wrk script that loads it (headers, per-request values). */
@@ -218,6 +221,13 @@ async function main(): Promise<void> {
     sides.push({ side: miss, script: missScript, admin: miss.admin });
     const nginx = track(await startNginxProxy(ctx));
     sides.push({ side: nginx, script: () => undefined });
+    if (BASELINE_ROOT !== undefined) {
+      const baseline = { ...ctx, root: resolve(BASELINE_ROOT) };
+      const baseWarm = track(await startProxySide(baseline, 'baseline: warm cache', server.grpc));
+      sides.push({ side: baseWarm, script: () => warmScript, admin: baseWarm.admin });
+      const baseMiss = track(await startProxySide(baseline, 'baseline: every miss', server.grpc));
+      sides.push({ side: baseMiss, script: missScript, admin: baseMiss.admin });
+    }
 
     log(
       `mesh benchmark: node ${process.version}, ${cpus().length} cores, load average ${loadavg()
@@ -307,6 +317,14 @@ async function main(): Promise<void> {
     log(`policy on, warm / policy off  ${ratio(warmSide, offSide)}  (target >= 0.90: within 10%)`);
     log(`policy on, miss / policy off  ${ratio(missSide, offSide)}`);
     log(`policy off / nginx            ${ratio(offSide, nginxSide)}`);
+    if (sides.length === 6) {
+      const [baseWarm, baseMiss] = sides.slice(4) as [MeshSide, MeshSide];
+      log(`baseline: warm / nginx        ${ratio(baseWarm, nginxSide)}`);
+      log(`baseline: warm / policy off   ${ratio(baseWarm, offSide)}`);
+      log(`baseline: miss / policy off   ${ratio(baseMiss, offSide)}`);
+      log(`warm: ours / baseline         ${ratio(warmSide, baseWarm)}`);
+      log(`miss: ours / baseline         ${ratio(missSide, baseMiss)}`);
+    }
     log();
     for (const side of sides)
       if (side.admin !== undefined) log(`${side.side.name.padEnd(24)} ${await policyStats(side.admin)}`);

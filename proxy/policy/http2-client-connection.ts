@@ -1,0 +1,653 @@
+/**
+ * One client HTTP/2 connection (RFC 9113) over cleartext TCP with prior knowledge (h2c), on a
+ * bare `net.Socket`: what the policy client's unary gRPC calls need and no more. It replaces
+ * `node:http2`, whose client cost about 5 µs per proxied request in Report batches alone.
+ *
+ * A request is an {@link Http2Stream}: its header fields and its payload are written as ONE
+ * buffer when the flow-control windows allow (otherwise what fits, and the rest on
+ * WINDOW_UPDATE), and the buffers of one turn of the event loop leave in one system call; the
+ * response arrives as calls on the stream. Streams beyond the server's
+ * MAX_CONCURRENT_STREAMS wait in a queue. A protocol fault of the server ends the connection
+ * (GOAWAY with the error code) and every stream on it, each told why; nothing throws.
+ */
+import * as net from 'node:net';
+import { HpackDecoder, HpackEncoder } from './hpack';
+import {
+  CLIENT_PREFACE,
+  DEFAULT_INITIAL_WINDOW_SIZE,
+  DEFAULT_MAX_FRAME_SIZE,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  FrameType,
+  MAX_MAX_FRAME_SIZE,
+  MAX_WINDOW_SIZE,
+  SETTINGS_ACK,
+  Setting,
+  errorCodeName,
+  goAwayFrame,
+  pingAckFrame,
+  rstStreamFrame,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
+} from './http2-frames';
+
+/** What we let the server send on one stream before it waits for our WINDOW_UPDATE (1 MiB). */
+const STREAM_WINDOW_BYTES = 1 << 20;
+/** What we let the server send on the connection, all streams together (16 MiB). */
+const CONNECTION_WINDOW_BYTES = 1 << 24;
+/** The largest stream id; a connection that used it takes no more streams. */
+const MAX_STREAM_ID = 2 ** 31 - 1;
+
+/**
+ * A request on a connection, with its response handlers. The `h2…` fields are the
+ * connection's bookkeeping, set when the stream starts.
+ */
+export abstract class Http2Stream {
+  /** @internal 0 until the stream starts. */
+  h2StreamId = 0;
+  /** @internal what the server lets us send on this stream */
+  h2SendWindow = 0;
+  /** @internal payload octets sent */
+  h2SentBytes = 0;
+  /** @internal DATA octets received and not yet given back by WINDOW_UPDATE */
+  h2UnackedBytes = 0;
+  /** @internal whether the first header block (the response headers) arrived */
+  h2HeadersSeen = false;
+
+  /** The payload's length in octets; 0 is not supported (gRPC always sends a message prefix). */
+  abstract readonly payloadBytes: number;
+  /** Encodes the request's header fields, pseudo-headers first. */
+  abstract writeHeaders(encoder: HpackEncoder): void;
+  /** Copies payload octets `from`…`to` into `out` at `pos`. */
+  abstract copyPayload(out: Buffer, pos: number, from: number, to: number): void;
+  /** A header block arrived: `fields` is name, value, name, value…; `first` tells headers from trailers. */
+  abstract onHeaders(fields: readonly string[], first: boolean, endStream: boolean): void;
+  /** DATA arrived: octets `start`…`end` of `buffer` (a view: the stream may keep it). */
+  abstract onData(buffer: Buffer, start: number, end: number): void;
+  /** The response ended (END_STREAM); the stream is closed. */
+  abstract onEnd(): void;
+  /**
+   * The stream ended without a complete response: `code` is the server's RST_STREAM error code,
+   * or undefined when the connection failed or went away; `reason` says what happened.
+   */
+  abstract onAbort(code: number | undefined, reason: string): void;
+}
+
+/** What a connection tells its owner. */
+export interface ConnectionOwner {
+  /** The connection takes no new streams (GOAWAY, failure, close, ids used up); `orphans` never started. */
+  onRetired(connection: Http2ClientConnection, orphans: Http2Stream[]): void;
+}
+
+export class Http2ClientConnection {
+  /** False once the connection takes no new streams. */
+  acceptsStreams = true;
+  private readonly socket: net.Socket;
+  private readonly streams = new Map<number, Http2Stream>();
+  private readonly waiting: Http2Stream[] = [];
+  private readonly blocked: Http2Stream[] = [];
+  private readonly encoder = new HpackEncoder();
+  private readonly decoder = new HpackDecoder();
+  private nextStreamId = 1;
+  private ended = false;
+  /** Whether writes wait for the end of this turn of the event loop. */
+  private corked = false;
+  /** Set once the server's first frame (its SETTINGS) arrived. */
+  private prefaceSeen = false;
+  // The server's settings.
+  private maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private initialWindowSize = DEFAULT_INITIAL_WINDOW_SIZE;
+  private maxConcurrentStreams = Number.POSITIVE_INFINITY;
+  private sendWindow = DEFAULT_INITIAL_WINDOW_SIZE;
+  /** What the server may still send on the connection, and what we received since the last WINDOW_UPDATE. */
+  private receiveWindow = CONNECTION_WINDOW_BYTES;
+  private receivedUnacked = 0;
+  private pending: Buffer | undefined;
+  /** A header block in pieces (HEADERS without END_HEADERS, then CONTINUATION): its stream, or 0. */
+  private blockStreamId = 0;
+  private blockEndStream = false;
+  private blockFragments: Buffer[] = [];
+  private readonly fields: string[] = [];
+
+  constructor(
+    host: string,
+    port: number,
+    private readonly owner: ConnectionOwner,
+    /** Where the connection is, for messages. */
+    private readonly address: string,
+    /** The last stream id this connection uses (RFC 9113 §5.1.1: 2^31 - 1; lower in tests). */
+    private readonly maxStreamId = MAX_STREAM_ID,
+  ) {
+    const socket = net.connect({ host, port, noDelay: true });
+    socket.setNoDelay(true);
+    // The calls keep what they need alive; an idle connection must not hold the process.
+    socket.unref();
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('error', (error) => this.fail(undefined, `connection to ${address} failed: ${error.message}`));
+    socket.on('close', () => this.fail(undefined, `the connection to ${address} closed`));
+    socket.write(
+      Buffer.concat([
+        CLIENT_PREFACE,
+        settingsFrame([
+          [Setting.EnablePush, 0],
+          [Setting.InitialWindowSize, STREAM_WINDOW_BYTES],
+        ]),
+        windowUpdateFrame(0, CONNECTION_WINDOW_BYTES - DEFAULT_INITIAL_WINDOW_SIZE),
+      ]),
+    );
+    this.socket = socket;
+  }
+
+  /** Starts `stream` now, or when the server's MAX_CONCURRENT_STREAMS allows; false if retired. */
+  start(stream: Http2Stream): boolean {
+    if (!this.acceptsStreams) return false;
+    if (this.streams.size >= this.maxConcurrentStreams) this.waiting.push(stream);
+    else this.open(stream);
+    return true;
+  }
+
+  /** Gives up `stream` (waiting or open): an open one is reset with CANCEL. Nothing more is called on it. */
+  cancel(stream: Http2Stream): void {
+    const queued = this.waiting.indexOf(stream);
+    if (queued >= 0) {
+      this.waiting.splice(queued, 1);
+      return;
+    }
+    const id = stream.h2StreamId;
+    if (id === 0 || this.streams.get(id) !== stream) return;
+    this.forget(stream);
+    if (!this.ended) this.send(rstStreamFrame(id, ErrorCode.Cancel));
+    this.afterStreamClosed();
+  }
+
+  /** Takes no new streams; open and waiting ones finish, then the connection ends. Idempotent. */
+  close(): void {
+    this.retire([]);
+    this.afterStreamClosed();
+  }
+
+  /** Ends the connection now: every stream is aborted with `reason`. Idempotent. */
+  destroy(reason: string): void {
+    this.fail(undefined, reason);
+  }
+
+  private open(stream: Http2Stream): void {
+    const id = this.nextStreamId;
+    this.nextStreamId += 2;
+    stream.h2StreamId = id;
+    stream.h2SendWindow = this.initialWindowSize;
+    stream.h2SentBytes = 0;
+    this.streams.set(id, stream);
+    // A call in flight keeps the process alive, as its timer would; an idle connection does not.
+    if (this.streams.size === 1) this.socket.ref();
+    // Ids used up: the streams still waiting go to the owner's next connection.
+    if (this.nextStreamId > this.maxStreamId) this.retire(this.waiting.splice(0));
+
+    const encoder = this.encoder;
+    encoder.begin();
+    stream.writeHeaders(encoder);
+    const block = encoder.end();
+    const maxFrame = this.maxFrameSize;
+    const headerFrames = Math.max(1, Math.ceil(block.length / maxFrame));
+    const payloadBytes = stream.payloadBytes;
+    const sendable = Math.max(0, Math.min(payloadBytes, this.sendWindow, stream.h2SendWindow));
+    const dataFrames = Math.ceil(sendable / maxFrame);
+    const out = Buffer.allocUnsafe(
+      (headerFrames + dataFrames) * FRAME_HEADER_BYTES + block.length + sendable,
+    );
+    let pos = 0;
+    for (let i = 0, from = 0; i < headerFrames; i++) {
+      const to = Math.min(block.length, from + maxFrame);
+      const last = i === headerFrames - 1;
+      pos = writeFrameHeader(
+        out,
+        pos,
+        to - from,
+        i === 0 ? FrameType.Headers : FrameType.Continuation,
+        last ? FrameFlag.EndHeaders : 0,
+        id,
+      );
+      pos += block.copy(out, pos, from, to);
+      from = to;
+    }
+    this.writeData(out, pos, stream, sendable);
+    this.send(out);
+    if (stream.h2SentBytes < payloadBytes) this.blocked.push(stream);
+  }
+
+  /** Writes `amount` payload octets of `stream` as DATA frames into `out` at `pos`, and counts them. */
+  private writeData(out: Buffer, pos: number, stream: Http2Stream, amount: number): number {
+    const end = stream.h2SentBytes + amount;
+    const payloadBytes = stream.payloadBytes;
+    for (let from = stream.h2SentBytes; from < end;) {
+      const to = Math.min(end, from + this.maxFrameSize);
+      pos = writeFrameHeader(
+        out,
+        pos,
+        to - from,
+        FrameType.Data,
+        to === payloadBytes ? FrameFlag.EndStream : 0,
+        stream.h2StreamId,
+      );
+      stream.copyPayload(out, pos, from, to);
+      pos += to - from;
+      from = to;
+    }
+    stream.h2SentBytes = end;
+    stream.h2SendWindow -= amount;
+    this.sendWindow -= amount;
+    return pos;
+  }
+
+  /** Sends what the windows now allow of the streams waiting for them. */
+  private flushBlocked(): void {
+    while (this.blocked.length > 0 && this.sendWindow > 0 && !this.ended) {
+      let progressed = false;
+      for (let i = 0; i < this.blocked.length && this.sendWindow > 0; i++) {
+        const stream = this.blocked[i]!;
+        const amount = Math.min(
+          stream.payloadBytes - stream.h2SentBytes,
+          this.sendWindow,
+          stream.h2SendWindow,
+        );
+        if (amount <= 0) continue;
+        const frames = Math.ceil(amount / this.maxFrameSize);
+        const out = Buffer.allocUnsafe(frames * FRAME_HEADER_BYTES + amount);
+        this.writeData(out, 0, stream, amount);
+        this.send(out);
+        progressed = true;
+        if (stream.h2SentBytes === stream.payloadBytes) this.blocked.splice(i--, 1);
+      }
+      if (!progressed) return;
+    }
+  }
+
+  private forget(stream: Http2Stream): void {
+    this.streams.delete(stream.h2StreamId);
+    if (stream.h2SentBytes < stream.payloadBytes) {
+      const at = this.blocked.indexOf(stream);
+      if (at >= 0) this.blocked.splice(at, 1);
+    }
+  }
+
+  /** A stream left: start waiting ones, or end a retired connection that has none left. */
+  private afterStreamClosed(): void {
+    if (this.ended) return;
+    while (this.waiting.length > 0 && this.streams.size < this.maxConcurrentStreams)
+      this.open(this.waiting.shift()!);
+    if (this.streams.size === 0) this.socket.unref();
+    if (!this.acceptsStreams && this.streams.size === 0 && this.waiting.length === 0) {
+      this.ended = true;
+      this.socket.end(goAwayFrame(0, ErrorCode.NoError, ''));
+    }
+  }
+
+  /**
+   * Writes `frames`. The writes of one turn of the event loop are corked and leave together
+   * (one writev) when the turn's I/O callbacks are done: the Checks of the requests read in
+   * one turn reach the server in one segment. Measured in bench:mesh (every request a miss,
+   * the same run): the policy server spent 89.6 µs per Check instead of 101.4 with a write
+   * per call; the proxy's own CPU was the same (154 against 157 µs per request).
+   */
+  private send(frames: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.socket.write(frames);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  private retire(orphans: Http2Stream[]): void {
+    if (!this.acceptsStreams) return;
+    this.acceptsStreams = false;
+    this.owner.onRetired(this, orphans);
+  }
+
+  /**
+   * Ends the connection: with a GOAWAY carrying `code` when we found a fault (undefined: the
+   * socket failed or closed), aborting every stream with `reason`.
+   */
+  private fail(code: ErrorCode | undefined, reason: string): void {
+    if (this.ended && this.streams.size === 0 && this.waiting.length === 0) {
+      this.socket.destroy();
+      return;
+    }
+    this.ended = true;
+    if (code !== undefined && !this.socket.destroyed) {
+      this.socket.end(goAwayFrame(0, code, reason));
+      this.socket.destroySoon();
+    } else {
+      this.socket.destroy();
+    }
+    const streams = [...this.streams.values(), ...this.waiting];
+    this.streams.clear();
+    this.waiting.length = 0;
+    this.blocked.length = 0;
+    if (this.acceptsStreams) {
+      this.acceptsStreams = false;
+      this.owner.onRetired(this, []);
+    }
+    for (const stream of streams) stream.onAbort(undefined, reason);
+  }
+
+  private protocolError(code: ErrorCode, what: string): void {
+    this.fail(code, `the server at ${this.address} broke HTTP/2 (${errorCodeName(code)}): ${what}`);
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    let buffer = chunk;
+    if (this.pending !== undefined) {
+      buffer = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    let pos = 0;
+    while (buffer.length - pos >= FRAME_HEADER_BYTES && !this.ended) {
+      const length = (buffer[pos]! << 16) | (buffer[pos + 1]! << 8) | buffer[pos + 2]!;
+      // We announce no MAX_FRAME_SIZE, so the default bounds what the server may send.
+      if (length > DEFAULT_MAX_FRAME_SIZE) {
+        this.protocolError(
+          ErrorCode.FrameSizeError,
+          `a frame of ${length} octets, above ${DEFAULT_MAX_FRAME_SIZE}`,
+        );
+        return;
+      }
+      if (buffer.length - pos - FRAME_HEADER_BYTES < length) break;
+      const type = buffer[pos + 3]!;
+      const flags = buffer[pos + 4]!;
+      const streamId = buffer.readUInt32BE(pos + 5) & 0x7fffffff;
+      const start = pos + FRAME_HEADER_BYTES;
+      pos = start + length;
+      this.onFrame(buffer, type, flags, streamId, start, pos);
+    }
+    if (pos < buffer.length && !this.ended) this.pending = buffer.subarray(pos);
+  }
+
+  private onFrame(
+    buffer: Buffer,
+    type: number,
+    flags: number,
+    streamId: number,
+    start: number,
+    end: number,
+  ): void {
+    if (!this.prefaceSeen) {
+      if (type !== FrameType.Settings || (flags & FrameFlag.Ack) !== 0) {
+        this.protocolError(ErrorCode.ProtocolError, `the first frame was of type ${type}, not SETTINGS`);
+        return;
+      }
+      this.prefaceSeen = true;
+    }
+    if (this.blockStreamId !== 0 && (type !== FrameType.Continuation || streamId !== this.blockStreamId)) {
+      this.protocolError(
+        ErrorCode.ProtocolError,
+        `a frame of type ${type} inside the header block of stream ${this.blockStreamId}`,
+      );
+      return;
+    }
+    switch (type) {
+      case FrameType.Data:
+        this.onDataFrame(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.Headers:
+        this.onHeadersFrame(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.Continuation:
+        if (this.blockStreamId === 0) {
+          this.protocolError(ErrorCode.ProtocolError, 'CONTINUATION without a header block to continue');
+          return;
+        }
+        this.blockFragments.push(buffer.subarray(start, end));
+        if ((flags & FrameFlag.EndHeaders) !== 0) {
+          const block = Buffer.concat(this.blockFragments);
+          const id = this.blockStreamId;
+          this.blockStreamId = 0;
+          this.blockFragments = [];
+          this.onHeaderBlock(id, block, this.blockEndStream);
+        }
+        return;
+      case FrameType.RstStream:
+        this.onRstStream(buffer, streamId, start, end);
+        return;
+      case FrameType.Settings:
+        this.onSettings(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.PushPromise:
+        this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE although we disabled push');
+        return;
+      case FrameType.Ping:
+        if (streamId !== 0 || end - start !== 8) {
+          this.protocolError(ErrorCode.FrameSizeError, 'PING must have 8 octets on stream 0');
+          return;
+        }
+        if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
+        return;
+      case FrameType.GoAway:
+        this.onGoAway(buffer, streamId, start, end);
+        return;
+      case FrameType.WindowUpdate:
+        this.onWindowUpdate(buffer, streamId, start, end);
+        return;
+      default:
+        // PRIORITY and unknown types are ignored (RFC 9113 §4.1, §5.3.2).
+        return;
+    }
+  }
+
+  private onDataFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId === 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'DATA on stream 0');
+      return;
+    }
+    const length = end - start;
+    this.receiveWindow -= length;
+    if (this.receiveWindow < 0) {
+      this.protocolError(ErrorCode.FlowControlError, 'DATA beyond the connection window');
+      return;
+    }
+    this.receivedUnacked += length;
+    if (this.receivedUnacked >= CONNECTION_WINDOW_BYTES / 2) {
+      this.send(windowUpdateFrame(0, this.receivedUnacked));
+      this.receiveWindow += this.receivedUnacked;
+      this.receivedUnacked = 0;
+    }
+    let dataEnd = end;
+    if ((flags & FrameFlag.Padded) !== 0) {
+      const padding = length > 0 ? buffer[start]! : 0;
+      if (length === 0 || padding >= length) {
+        this.protocolError(
+          ErrorCode.ProtocolError,
+          `DATA padding of ${padding} octets in a frame of ${length}`,
+        );
+        return;
+      }
+      start++;
+      dataEnd -= padding;
+    }
+    const stream = this.streams.get(streamId);
+    // DATA of a stream we reset (a deadline) may still arrive: the connection window counted it.
+    if (stream === undefined) return;
+    if (dataEnd > start) stream.onData(buffer, start, dataEnd);
+    if ((flags & FrameFlag.EndStream) !== 0) {
+      this.endStream(stream);
+      return;
+    }
+    stream.h2UnackedBytes += length;
+    if (stream.h2UnackedBytes >= STREAM_WINDOW_BYTES / 2) {
+      this.send(windowUpdateFrame(streamId, stream.h2UnackedBytes));
+      stream.h2UnackedBytes = 0;
+    }
+  }
+
+  private onHeadersFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId === 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
+      return;
+    }
+    let blockEnd = end;
+    if ((flags & FrameFlag.Padded) !== 0) {
+      const padding = end > start ? buffer[start]! : 0;
+      start++;
+      blockEnd -= padding;
+    }
+    if ((flags & FrameFlag.Priority) !== 0) start += 5;
+    if (blockEnd < start) {
+      this.protocolError(ErrorCode.ProtocolError, 'HEADERS padding and priority longer than the frame');
+      return;
+    }
+    const fragment = buffer.subarray(start, blockEnd);
+    const endStream = (flags & FrameFlag.EndStream) !== 0;
+    if ((flags & FrameFlag.EndHeaders) !== 0) {
+      this.onHeaderBlock(streamId, fragment, endStream);
+      return;
+    }
+    this.blockStreamId = streamId;
+    this.blockEndStream = endStream;
+    this.blockFragments = [fragment];
+  }
+
+  private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
+    const fields = this.fields;
+    fields.length = 0;
+    // Decoded even for a stream we gave up: the dynamic table is the connection's.
+    const error = this.decoder.decode(block, fields);
+    if (error !== undefined) {
+      this.protocolError(
+        ErrorCode.CompressionError,
+        `undecodable header block on stream ${streamId}: ${error}`,
+      );
+      return;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return;
+    const first = !stream.h2HeadersSeen;
+    stream.h2HeadersSeen = true;
+    stream.onHeaders(fields, first, endStream);
+    if (endStream) this.endStream(stream);
+  }
+
+  private endStream(stream: Http2Stream): void {
+    const unsent = stream.h2SentBytes < stream.payloadBytes;
+    this.forget(stream);
+    // The server answered before taking the whole request: stop sending it.
+    if (unsent) this.send(rstStreamFrame(stream.h2StreamId, ErrorCode.Cancel));
+    stream.onEnd();
+    this.afterStreamClosed();
+  }
+
+  private onRstStream(buffer: Buffer, streamId: number, start: number, end: number): void {
+    if (streamId === 0 || end - start !== 4) {
+      this.protocolError(ErrorCode.FrameSizeError, 'RST_STREAM must have 4 octets on a stream');
+      return;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return;
+    const code = buffer.readUInt32BE(start);
+    this.forget(stream);
+    stream.onAbort(code, `the server at ${this.address} reset the stream (${errorCodeName(code)})`);
+    this.afterStreamClosed();
+  }
+
+  private onSettings(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId !== 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'SETTINGS on a stream');
+      return;
+    }
+    if ((flags & FrameFlag.Ack) !== 0) {
+      if (end !== start) this.protocolError(ErrorCode.FrameSizeError, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if ((end - start) % 6 !== 0) {
+      this.protocolError(ErrorCode.FrameSizeError, `SETTINGS of ${end - start} octets, not a multiple of 6`);
+      return;
+    }
+    for (let pos = start; pos < end; pos += 6) {
+      const id = buffer.readUInt16BE(pos);
+      const value = buffer.readUInt32BE(pos + 2);
+      switch (id) {
+        case Setting.HeaderTableSize:
+          this.encoder.setMaxTableSize(value);
+          break;
+        case Setting.MaxConcurrentStreams:
+          this.maxConcurrentStreams = value;
+          break;
+        case Setting.InitialWindowSize: {
+          if (value > MAX_WINDOW_SIZE) {
+            this.protocolError(ErrorCode.FlowControlError, `INITIAL_WINDOW_SIZE ${value} above 2^31 - 1`);
+            return;
+          }
+          // §6.9.2: the change applies to the windows of the open streams too.
+          const delta = value - this.initialWindowSize;
+          this.initialWindowSize = value;
+          for (const stream of this.streams.values()) stream.h2SendWindow += delta;
+          break;
+        }
+        case Setting.MaxFrameSize:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) {
+            this.protocolError(ErrorCode.ProtocolError, `MAX_FRAME_SIZE ${value} outside 16384…16777215`);
+            return;
+          }
+          this.maxFrameSize = value;
+          break;
+        default:
+          // ENABLE_PUSH, MAX_HEADER_LIST_SIZE (our header lists are small) and unknown settings.
+          break;
+      }
+    }
+    this.send(SETTINGS_ACK);
+    this.afterStreamClosed();
+    this.flushBlocked();
+  }
+
+  private onGoAway(buffer: Buffer, streamId: number, start: number, end: number): void {
+    if (streamId !== 0 || end - start < 8) {
+      this.protocolError(ErrorCode.ProtocolError, 'GOAWAY must have at least 8 octets on stream 0');
+      return;
+    }
+    const lastStreamId = buffer.readUInt32BE(start) & 0x7fffffff;
+    const code = buffer.readUInt32BE(start + 4);
+    const debug = buffer.toString('latin1', start + 8, end);
+    const reason = `the server at ${this.address} went away (GOAWAY ${errorCodeName(code)}${debug === '' ? '' : `: ${debug}`})`;
+    // Streams above lastStreamId were not processed; the ones waiting never started and
+    // go to the owner's next connection.
+    const unprocessed: Http2Stream[] = [];
+    for (const stream of this.streams.values())
+      if (stream.h2StreamId > lastStreamId) unprocessed.push(stream);
+    for (const stream of unprocessed) this.forget(stream);
+    this.acceptsStreams = false;
+    this.owner.onRetired(this, this.waiting.splice(0));
+    for (const stream of unprocessed) stream.onAbort(undefined, reason);
+    this.afterStreamClosed();
+  }
+
+  private onWindowUpdate(buffer: Buffer, streamId: number, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.protocolError(ErrorCode.FrameSizeError, 'WINDOW_UPDATE must have 4 octets');
+      return;
+    }
+    const increment = buffer.readUInt32BE(start) & 0x7fffffff;
+    if (increment === 0) {
+      this.protocolError(ErrorCode.ProtocolError, `WINDOW_UPDATE of 0 on stream ${streamId}`);
+      return;
+    }
+    if (streamId === 0) {
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW_SIZE) {
+        this.protocolError(ErrorCode.FlowControlError, 'connection window above 2^31 - 1');
+        return;
+      }
+    } else {
+      const stream = this.streams.get(streamId);
+      if (stream === undefined) return;
+      stream.h2SendWindow += increment;
+    }
+    this.flushBlocked();
+  }
+}
