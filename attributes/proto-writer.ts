@@ -11,6 +11,8 @@
 import { WireType } from '@bufbuild/protobuf/wire';
 
 const INITIAL_BYTES = 1024;
+/** Strings shorter than this (so their length is one varint byte) may take the ASCII loop. */
+const SHORT_STRING = 64;
 const scratch = new DataView(new ArrayBuffer(8));
 const TWO_32 = 0x1_0000_0000;
 
@@ -83,7 +85,26 @@ export class ProtoWriter {
   }
 
   string(value: string): this {
-    const most = value.length * 3;
+    const length = value.length;
+    if (length < SHORT_STRING) {
+      // Most strings here are short ASCII (ids, paths, names): copied in a loop, without the
+      // call into C++ that Buffer#write is; the first non-ASCII character hands over to it.
+      this.ensure(1 + length);
+      const buf = this.buf;
+      const start = this.pos;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buf[start + 1 + i] = code;
+      }
+      if (i === length) {
+        buf[start] = length;
+        this.pos = start + 1 + length;
+        return this;
+      }
+    }
+    const most = length * 3;
     const mark = this.fork(most);
     this.pos += this.buf.write(value, this.pos, most, 'utf8');
     return this.join(mark);

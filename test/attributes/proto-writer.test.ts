@@ -29,6 +29,11 @@ const leaf: fc.Arbitrary<Field> = fc.oneof(
   fc.double().map((value) => ({ kind: 'double' as const, value })),
   fc.boolean().map((value) => ({ kind: 'bool' as const, value })),
   fc.string({ unit: 'grapheme', maxLength: 120 }).map((value) => ({ kind: 'string' as const, value })),
+  // ASCII, at the short-string loop's bounds (63, 64), and ASCII that turns non-ASCII late.
+  fc.string({ unit: 'binary-ascii', maxLength: 70 }).map((value) => ({ kind: 'string' as const, value })),
+  fc
+    .tuple(fc.string({ unit: 'binary-ascii', maxLength: 66 }), fc.constantFrom('é', '€', '😀'))
+    .map(([ascii, tail]) => ({ kind: 'string' as const, value: ascii + tail })),
   fc.uint8Array({ maxLength: 300 }).map((value) => ({ kind: 'bytes' as const, value })),
 );
 
@@ -93,6 +98,16 @@ describe('attributes: ProtoWriter', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('writes strings of every length around the short-string loop, ASCII or not, as BinaryWriter', () => {
+    for (let length = 0; length <= 130; length++) {
+      for (const value of ['a'.repeat(length), `${'a'.repeat(length)}é`, `é${'a'.repeat(length)}`]) {
+        const ours = new ProtoWriter().tag(1, WireType.LengthDelimited).string(value);
+        const theirs = new BinaryWriter().tag(1, WireType.LengthDelimited).string(value);
+        assert.deepEqual(Buffer.from(ours.finish()), Buffer.from(theirs.finish()), `length ${value.length}`);
+      }
+    }
   });
 
   it('moves a nested message that outgrows its one length byte, at each varint length', () => {
