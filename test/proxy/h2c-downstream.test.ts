@@ -19,6 +19,7 @@ import {
   waitFor,
   type ProxyHarness,
 } from './support/proxy-harness';
+import { answerExpectContinue } from './support/upstreams';
 
 /** What an h2c client saw of one request. */
 interface Seen {
@@ -94,15 +95,7 @@ describe('proxy h2c downstream (core streams)', function () {
       req.on('data', (chunk: Buffer) => res.write(chunk));
       req.on('end', () => res.end());
     });
-    upstream.on('checkContinue', (req, res) => {
-      if (req.url === '/expect-refused') {
-        res.writeHead(417, { 'content-type': 'text/plain' });
-        res.end('no thanks\n');
-        return;
-      }
-      res.writeContinue();
-      upstream.emit('request', req, res);
-    });
+    answerExpectContinue(upstream);
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     upstreamPort = (upstream.address() as { port: number }).port;
     const hook: TrafficHook = {

@@ -20,6 +20,7 @@ import {
   type ProxyHarness,
 } from './support/proxy-harness';
 import {
+  answerExpectContinue,
   startHttp2Upstream,
   startHttpUpstream,
   type Http2Upstream,
@@ -77,15 +78,7 @@ describe('proxy protocols', function () {
       req.on('data', (chunk: Buffer) => res.write(chunk));
       req.on('end', () => res.end());
     });
-    streaming.on('checkContinue', (req, res) => {
-      if (req.url === '/expect-refused') {
-        res.writeHead(417, { 'content-type': 'text/plain' });
-        res.end('no thanks\n');
-        return;
-      }
-      res.writeContinue();
-      streaming.emit('request', req, res);
-    });
+    answerExpectContinue(streaming);
     await new Promise<void>((resolve) => streaming.listen(0, '127.0.0.1', resolve));
     streamingPort = (streaming.address() as { port: number }).port;
     harness = await startProxy(`

@@ -326,3 +326,19 @@ export async function startRawUpstream(): Promise<RawUpstream> {
   };
   return raw;
 }
+
+/**
+ * Makes `server` answer `Expect: 100-continue` as a streaming upstream does: 417 with a body
+ * for `/expect-refused`, otherwise `100 Continue` and then its usual 'request' handling.
+ */
+export function answerExpectContinue(server: http.Server): void {
+  server.on('checkContinue', (req, res) => {
+    if (req.url === '/expect-refused') {
+      res.writeHead(417, { 'content-type': 'text/plain' });
+      res.end('no thanks\n');
+      return;
+    }
+    res.writeContinue();
+    server.emit('request', req, res);
+  });
+}
