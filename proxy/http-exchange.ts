@@ -312,7 +312,14 @@ export class HttpExchange
     this.responseHeaders = headers;
     this.responseBytes = this.method === 'HEAD' ? 0 : Buffer.byteLength(body);
     this.discardRequestBody();
-    downstream.writeHead(status, headers, false);
+    try {
+      downstream.writeHead(status, headers, false);
+    } catch {
+      // A field this protocol refuses (a malformed value from the configuration or a policy
+      // directive): the answer cannot go as written, so the stream or connection is cut.
+      downstream.destroy();
+      return;
+    }
     downstream.end(body);
   }
 

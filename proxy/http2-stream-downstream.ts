@@ -9,17 +9,38 @@
  * flushes it at once on HTTP/2 anyway); `date` is added by Node. What differs: a response the
  * exchange says will have no trailers (a local answer, an HTTP/1.1 upstream's unchunked one)
  * ends with its last DATA frame, where the compatibility layer always waited for trailers
- * and sent an empty frame after the body, a write more per response; a header that cannot go
- * on HTTP/2 (`connection`, `transfer-encoding`, …) makes `writeHead` throw, with nothing sent,
- * where the compatibility layer dropped `connection` silently; the stream's own `destroyed`
- * is reported (the compatibility response has none).
+ * and sent an empty frame after the body, a write more per response; the connection-specific
+ * fields HTTP/2 forbids (`connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`,
+ * `upgrade`, `te` other than `trailers`) are left out of a head, as RFC 9113 §8.2.2 has an
+ * intermediary do — the compatibility layer dropped only `connection` and threw at the
+ * others, out of a stream event; the stream's own `destroyed` is reported (the compatibility
+ * response has none).
  */
 import * as http2 from 'node:http2';
 import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
 import type { Downstream, DownstreamHandler } from './http-exchange-types';
 
-const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** Fields of HTTP/1.1 connections that HTTP/2 forbids (RFC 9113 §8.2.2); `te` apart. */
+const CONNECTION_FIELDS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+
+/**
+ * `headers` without the connection-specific fields: the same object when it has none (the
+ * usual case, and no copy then), else a copy without them.
+ */
+export function withoutConnectionFields(headers: OutgoingHeaders): OutgoingHeaders {
+  let found = false;
+  for (const name of CONNECTION_FIELDS) if (headers[name] !== undefined) found = true;
+  const te = headers['te'];
+  const badTe = te !== undefined && !(typeof te === 'string' && te.toLowerCase() === 'trailers');
+  if (!found && !badTe) return headers;
+  const copy: OutgoingHeaders = { ...headers };
+  for (const name of CONNECTION_FIELDS) delete copy[name];
+  if (badTe) delete copy['te'];
+  return copy;
+}
 
 /** Where a session's connection runs; read once per session, not per stream. */
 export interface SessionAddresses {
@@ -57,6 +78,8 @@ export class Http2StreamDownstream implements Downstream {
   private handler: DownstreamHandler | undefined;
   /** `end` was called on a live stream (or a trailers-only head sent). */
   private ended = false;
+  /** `destroy` was called: the response was cut by us. */
+  private cut = false;
   /** The trailers `end` was given, sent when the stream asks for them. */
   private trailers: OutgoingHeaders | undefined;
   private readonly onDrain = (): void => this.handler?.onResponseDrain();
@@ -107,8 +130,12 @@ export class Http2StreamDownstream implements Downstream {
 
   get finished(): boolean {
     // Not the stream's writableFinished alone: Node ends the writable side of a stream the
-    // client reset, and a cut response would then look whole.
-    return this.ended && this.stream.writableFinished;
+    // client reset, and a cut response would then look whole. Nor that alone when the last
+    // DATA frame carried END_STREAM: the stream may close before its writable side says
+    // 'finish'. Ended by us and closed without an error code (a reset has one) is whole.
+    if (!this.ended || this.cut) return false;
+    const stream = this.stream;
+    return stream.writableFinished || (stream.writableEnded && stream.rstCode === NGHTTP2_NO_ERROR);
   }
 
   attach(handler: DownstreamHandler): void {
@@ -144,7 +171,7 @@ export class Http2StreamDownstream implements Downstream {
     const stream = this.stream;
     // As the compatibility response: nothing to answer on a stream that is gone.
     if (stream.destroyed || stream.closed) return;
-    const out = headers as http2.OutgoingHttpHeaders;
+    const out = withoutConnectionFields(headers) as http2.OutgoingHttpHeaders;
     // Node copies the head before it sends it; ':status' is ours only for the call.
     out[':status'] = status;
     try {
@@ -187,7 +214,7 @@ export class Http2StreamDownstream implements Downstream {
     const stream = this.stream;
     if (stream.destroyed || stream.closed || stream.headersSent) return false;
     try {
-      stream.respond(headers as http2.OutgoingHttpHeaders, RESPOND_END);
+      stream.respond(withoutConnectionFields(headers) as http2.OutgoingHttpHeaders, RESPOND_END);
       this.ended = true;
     } catch {
       // A field HTTP/2 cannot carry: the stream is reset rather than the process failing.
@@ -199,6 +226,7 @@ export class Http2StreamDownstream implements Downstream {
 
   destroy(): void {
     const stream = this.stream;
+    this.cut = true;
     if (!stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
   }
 }

@@ -70,7 +70,13 @@ export function sendLocalReply(
   headers['content-type'] ??= 'text/plain; charset=utf-8';
   headers['content-length'] = String(Buffer.byteLength(body));
   if (closeConnection) headers['connection'] = 'close';
-  downstream.writeHead(reply.status, headers, false);
+  try {
+    downstream.writeHead(reply.status, headers, false);
+  } catch {
+    // A field this protocol refuses (from a policy's denial, say): cut rather than fail.
+    downstream.destroy();
+    return undefined;
+  }
   downstream.end(body);
   return headers;
 }

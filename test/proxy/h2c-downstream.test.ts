@@ -104,7 +104,15 @@ describe('proxy h2c downstream (core streams)', function () {
         badResponseField
           ? {
               allowed: true,
-              responseHeaders: { set: [['transfer-encoding', 'chunked']], add: [], remove: [] },
+              responseHeaders: {
+                set: [
+                  ['transfer-encoding', 'chunked'],
+                  ['connection', 'close'],
+                  ['x-policy', 'yes'],
+                ],
+                add: [],
+                remove: [],
+              },
             }
           : { allowed: true },
       requestCompleted: (facts) => void completed.push(facts),
@@ -112,7 +120,9 @@ describe('proxy h2c downstream (core streams)', function () {
     harness = await startProxy(
       `
 listeners: [{name: plain, role: outbound, address: 127.0.0.1, port: 0}]
-routes: [{cluster: streaming}]
+routes:
+  - {match: {path: {exact: /direct}}, directResponse: {status: 200, body: direct, headers: {connection: close, x-direct: yes}}}
+  - {cluster: streaming}
 clusters:
 ${clusterYaml('streaming', [upstreamPort])}`,
       { hook },
@@ -223,20 +233,41 @@ ${clusterYaml('streaming', [upstreamPort])}`,
     assert.equal(next.body, 'still here');
   });
 
-  it('answers 502 when a response field cannot go on HTTP/2, and goes on serving', async () => {
+  it('leaves out the fields HTTP/2 forbids when a policy sets them, and answers', async () => {
     badResponseField = true;
-    const bad = await request2(session, { ':method': 'POST', ':path': '/bad-head' }, 'x').finally(
+    const answer = await request2(session, { ':method': 'POST', ':path': '/echo' }, 'x').finally(
       () => (badResponseField = false),
     );
-    assert.equal(bad.status, 502);
-    assert.equal(bad.headers['transfer-encoding'], undefined);
-    assert.equal(bad.headers['x-switchboard-reason'], 'upstream-reset');
-    assert.match(bad.body, /could not be forwarded/);
-    assert.ok(
-      harness.logged.some((line) => /not forwardable/.test(line)),
-      'the proxy logs why the head was refused',
-    );
-    const next = await request2(session, { ':method': 'POST', ':path': '/echo' }, 'after');
-    assert.equal(next.body, 'after');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'x');
+    assert.equal(answer.headers['transfer-encoding'], undefined);
+    assert.equal(answer.headers['connection'], undefined);
+    assert.equal(answer.headers['x-policy'], 'yes');
+  });
+
+  it('answers a direct response whose configured fields include connection', async () => {
+    const answer = await request2(session, { ':method': 'GET', ':path': '/direct' });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'direct');
+    assert.equal(answer.headers['connection'], undefined);
+    assert.equal(answer.headers['x-direct'], 'yes');
+  });
+
+  it('counts whole responses as whole: direct, and forwarded with a length, after a body or none', async () => {
+    const reasons = (): Record<string, number> => ({ ...harness.proxy.stats().counters.reasons });
+    const before = reasons();
+    for (let i = 0; i < 5; i++) {
+      assert.equal(
+        (await request2(session, { ':method': 'POST', ':path': '/echo' }, `body ${i}`)).body,
+        `body ${i}`,
+      );
+      assert.equal((await request2(session, { ':method': 'GET', ':path': '/direct' })).body, 'direct');
+      assert.equal(
+        (await request2(session, { ':method': 'POST', ':path': '/direct' }, 'ignored')).body,
+        'direct',
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(reasons(), before, 'no exchange ended with a reason');
   });
 });
