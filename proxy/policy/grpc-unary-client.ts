@@ -149,7 +149,16 @@ export class GrpcUnaryClient implements ConnectionOwner {
     }
     let connection = this.connection;
     if (connection === undefined || !connection.acceptsStreams) {
-      connection = new Http2ClientConnection(this.host, this.port, this, this.address);
+      try {
+        connection = new Http2ClientConnection(this.host, this.port, this, this.address);
+      } catch (error) {
+        // net.connect throws at once for what it cannot even try (a port out of range, …).
+        call.finish({
+          code: UNAVAILABLE,
+          message: `cannot reach the policy server at ${this.address}: ${(error as Error).message}`,
+        });
+        return;
+      }
       this.connection = connection;
     }
     call.connection = connection;
@@ -255,8 +264,8 @@ class UnaryCall extends Http2Stream implements DeadlineHolder {
       );
       return;
     }
-    const code = Number(this.status);
-    if (!Number.isInteger(code) || code < 0) {
+    const code = /^\d{1,10}$/.test(this.status) ? Number(this.status) : NaN;
+    if (!Number.isInteger(code)) {
       this.finish({ code: INTERNAL, message: `the policy server answered grpc-status ${this.status}` });
       return;
     }

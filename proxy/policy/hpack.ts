@@ -237,6 +237,9 @@ export class HpackDecoder {
     for (;;) {
       if (this.pos >= block.length) throw new HpackError('truncated integer');
       const byte = block[this.pos++]!;
+      // Five continuation bytes carry 35 bits, more than 2^31 - 1 needs: a sixth is an
+      // over-long encoding (zero bytes that add nothing), which RFC 7541 §5.1 makes an error.
+      if (shift > 28) throw new HpackError('integer encoding longer than 2^31 - 1 needs');
       value += (byte & 0x7f) * 2 ** shift;
       shift += 7;
       if (value > 0x7fffffff) throw new HpackError('integer above 2^31 - 1');

@@ -37,6 +37,10 @@ import {
 const STREAM_WINDOW_BYTES = 1 << 20;
 /** What we let the server send on the connection, all streams together (16 MiB). */
 const CONNECTION_WINDOW_BYTES = 1 << 24;
+/** The most header block octets (HEADERS and its CONTINUATIONs) we hold for one block. */
+const MAX_HEADER_BLOCK_BYTES = 64 * 1024;
+/** The most header fields one decoded block may hold (name and value each count one). */
+const MAX_HEADER_LIST_ENTRIES = 2 * 1024;
 /** The largest stream id; a connection that used it takes no more streams. */
 const MAX_STREAM_ID = 2 ** 31 - 1;
 
@@ -109,6 +113,7 @@ export class Http2ClientConnection {
   private blockStreamId = 0;
   private blockEndStream = false;
   private blockFragments: Buffer[] = [];
+  private blockBytes = 0;
   private readonly fields: string[] = [];
 
   constructor(
@@ -342,6 +347,17 @@ export class Http2ClientConnection {
     this.fail(code, `the server at ${this.address} broke HTTP/2 (${errorCodeName(code)}): ${what}`);
   }
 
+  /** A stream error (RFC 9113 §5.4.2): that stream is reset and told why; the connection goes on. */
+  private streamError(stream: Http2Stream, code: ErrorCode, what: string): void {
+    this.forget(stream);
+    this.send(rstStreamFrame(stream.h2StreamId, code));
+    stream.onAbort(
+      undefined,
+      `the server at ${this.address} broke HTTP/2 on stream ${stream.h2StreamId} (${errorCodeName(code)}): ${what}`,
+    );
+    this.afterStreamClosed();
+  }
+
   private onSocketData(chunk: Buffer): void {
     let buffer = chunk;
     if (this.pending !== undefined) {
@@ -405,6 +421,14 @@ export class Http2ClientConnection {
           return;
         }
         this.blockFragments.push(buffer.subarray(start, end));
+        this.blockBytes += end - start;
+        if (this.blockBytes > MAX_HEADER_BLOCK_BYTES) {
+          this.protocolError(
+            ErrorCode.EnhanceYourCalm,
+            `a header block of more than ${MAX_HEADER_BLOCK_BYTES} octets on stream ${this.blockStreamId}`,
+          );
+          return;
+        }
         if ((flags & FrameFlag.EndHeaders) !== 0) {
           const block = Buffer.concat(this.blockFragments);
           const id = this.blockStreamId;
@@ -474,6 +498,10 @@ export class Http2ClientConnection {
     const stream = this.streams.get(streamId);
     // DATA of a stream we reset (a deadline) may still arrive: the connection window counted it.
     if (stream === undefined) return;
+    if (!stream.h2HeadersSeen) {
+      this.streamError(stream, ErrorCode.ProtocolError, 'DATA before the response head');
+      return;
+    }
     if (dataEnd > start) stream.onData(buffer, start, dataEnd);
     if ((flags & FrameFlag.EndStream) !== 0) {
       this.endStream(stream);
@@ -511,6 +539,7 @@ export class Http2ClientConnection {
     this.blockStreamId = streamId;
     this.blockEndStream = endStream;
     this.blockFragments = [fragment];
+    this.blockBytes = fragment.length;
   }
 
   private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
@@ -525,9 +554,27 @@ export class Http2ClientConnection {
       );
       return;
     }
+    if (fields.length > MAX_HEADER_LIST_ENTRIES) {
+      this.protocolError(
+        ErrorCode.EnhanceYourCalm,
+        `a header list of ${fields.length / 2} fields on stream ${streamId}`,
+      );
+      return;
+    }
     const stream = this.streams.get(streamId);
     if (stream === undefined) return;
     const first = !stream.h2HeadersSeen;
+    if (first && isInformational(fields)) {
+      // A 1xx head (RFC 9113 §8.1) comes before the response's own; it cannot end the stream.
+      if (endStream)
+        this.streamError(stream, ErrorCode.ProtocolError, 'an informational head ended the stream');
+      return;
+    }
+    if (!first && !endStream) {
+      // After the response head only trailers may come, and they end the stream (§8.1).
+      this.streamError(stream, ErrorCode.ProtocolError, 'a second header block without END_STREAM');
+      return;
+    }
     stream.h2HeadersSeen = true;
     stream.onHeaders(fields, first, endStream);
     if (endStream) this.endStream(stream);
@@ -586,7 +633,16 @@ export class Http2ClientConnection {
           // §6.9.2: the change applies to the windows of the open streams too.
           const delta = value - this.initialWindowSize;
           this.initialWindowSize = value;
-          for (const stream of this.streams.values()) stream.h2SendWindow += delta;
+          for (const stream of this.streams.values()) {
+            stream.h2SendWindow += delta;
+            if (stream.h2SendWindow > MAX_WINDOW_SIZE) {
+              this.protocolError(
+                ErrorCode.FlowControlError,
+                `INITIAL_WINDOW_SIZE ${value} takes stream ${stream.h2StreamId}'s window above 2^31 - 1`,
+              );
+              return;
+            }
+          }
           break;
         }
         case Setting.MaxFrameSize:
@@ -647,7 +703,22 @@ export class Http2ClientConnection {
       const stream = this.streams.get(streamId);
       if (stream === undefined) return;
       stream.h2SendWindow += increment;
+      if (stream.h2SendWindow > MAX_WINDOW_SIZE) {
+        this.streamError(stream, ErrorCode.FlowControlError, 'stream window above 2^31 - 1');
+        return;
+      }
     }
     this.flushBlocked();
   }
+}
+
+/** Whether a decoded header list (name, value, …) is a 1xx head: its `:status` is 100–199. */
+function isInformational(fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === ':status') {
+      const status = fields[i + 1]!;
+      return status.length === 3 && status[0] === '1';
+    }
+  }
+  return false;
 }

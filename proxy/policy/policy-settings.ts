@@ -65,6 +65,13 @@ export function parsePolicySettings(section: Readonly<Record<string, unknown>> |
       path: 'policy.server',
       message: `must be host:port, e.g. 127.0.0.1:9091, got ${JSON.stringify(server)}`,
     });
+  } else {
+    const port = Number(server.slice(server.lastIndexOf(':') + 1));
+    if (port < 1 || port > 65535)
+      problems.push({
+        path: 'policy.server',
+        message: `must be host:port with a port from 1 to 65535, e.g. 127.0.0.1:9091, got ${JSON.stringify(server)}`,
+      });
   }
   const whole = (name: keyof typeof DEFAULTS, min: number): number => {
     const value = section[name] ?? DEFAULTS[name];

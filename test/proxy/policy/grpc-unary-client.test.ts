@@ -422,6 +422,16 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
         /FRAME_SIZE_ERROR|not SETTINGS/,
       ],
       [
+        'a header block above 64 KiB in CONTINUATIONs: ENHANCE_YOUR_CALM',
+        Buffer.concat([
+          settings,
+          h2Frame(0x1, 0x0, 1, Buffer.alloc(16384, 0x88)),
+          ...Array.from({ length: 4 }, () => h2Frame(0x9, 0x0, 1, Buffer.alloc(16384, 0x88))),
+        ]),
+        0xb,
+        /ENHANCE_YOUR_CALM/,
+      ],
+      [
         'DATA on stream 0: PROTOCOL_ERROR',
         Buffer.concat([settings, Buffer.from('000001000000000000ff', 'hex')]),
         0x1,
@@ -442,8 +452,106 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
         }
       });
     }
+
+    /** The RST_STREAM error code in what the client sent, or undefined. */
+    function rstStreamCode(bytes: Buffer): number | undefined {
+      let pos = 24;
+      while (pos + 9 <= bytes.length) {
+        const length = bytes.readUIntBE(pos, 3);
+        if (bytes[pos + 3] === 0x3) return bytes.readUInt32BE(pos + 9);
+        pos += 9 + length;
+      }
+      return undefined;
+    }
+
+    // HPACK: 0x88 is `:status: 200`; `08 03 313030` is `:status: 100` (literal, indexed name).
+    const head200 = h2Frame(0x1, 0x4, 1, Buffer.from('88', 'hex'));
+    const grpcOk = Buffer.concat([
+      Buffer.from('000b', 'hex'),
+      Buffer.from('grpc-status'),
+      Buffer.from('0130', 'hex'),
+    ]);
+    const streamCases: [string, Buffer, number][] = [
+      [
+        'trailers without END_STREAM: PROTOCOL_ERROR',
+        Buffer.concat([settings, head200, h2Frame(0x1, 0x4, 1, grpcOk)]),
+        0x1,
+      ],
+      [
+        'DATA before the response head: PROTOCOL_ERROR',
+        Buffer.concat([settings, h2Frame(0x0, 0x0, 1, Buffer.from('00000000017a', 'hex'))]),
+        0x1,
+      ],
+      [
+        'a stream window above 2^31 - 1: FLOW_CONTROL_ERROR',
+        Buffer.concat([settings, h2Frame(0x8, 0x0, 1, Buffer.from('7fffffff', 'hex'))]),
+        0x3,
+      ],
+    ];
+    for (const [what, reply, code] of streamCases) {
+      it(`${what}: resets that stream and fails the call at once, not at its deadline`, async () => {
+        const raw = await rawServer(reply);
+        try {
+          client = new GrpcUnaryClient(raw.address);
+          const started = Date.now();
+          const result = await client.call(PATH, Buffer.from('x'), 5000);
+          assert.notEqual(result.code, 0);
+          assert.notEqual(result.code, 4, 'not left to its deadline');
+          assert.ok(Date.now() - started < 4000);
+          client.close();
+          assert.equal(rstStreamCode(await raw.received), code);
+        } finally {
+          raw.close();
+        }
+      });
+    }
+
+    it('skips an informational (1xx) head and reads the response after it', async () => {
+      const informational = h2Frame(0x1, 0x4, 1, Buffer.from('0803313030', 'hex'));
+      const generation = Buffer.concat([
+        Buffer.from('0003', 'hex'),
+        Buffer.from('x-g'),
+        Buffer.from('0137', 'hex'),
+      ]);
+      const raw = await rawServer(
+        Buffer.concat([
+          settings,
+          informational,
+          h2Frame(0x1, 0x4, 1, Buffer.concat([Buffer.from('88', 'hex'), generation])),
+          h2Frame(0x0, 0x0, 1, Buffer.from('00000000017a', 'hex')),
+          h2Frame(0x1, 0x5, 1, grpcOk),
+        ]),
+      );
+      try {
+        client = new GrpcUnaryClient(raw.address);
+        const result = await client.call(PATH, Buffer.from('x'), 5000);
+        assert.equal(result.code, 0, result.message);
+        assert.equal(result.headers?.[':status'], '200');
+        assert.equal(result.headers?.['x-g'], '7');
+        assert.deepEqual(result.body, Buffer.from('z'));
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('answers UNAVAILABLE, not a throw, for a port nothing can connect to', async () => {
+      client = new GrpcUnaryClient('127.0.0.1:70000');
+      const result = await client.call(PATH, Buffer.from('x'), 1000);
+      assert.equal(result.code, 14);
+      assert.match(result.message, /cannot reach the policy server at 127\.0\.0\.1:70000/);
+    });
   });
 });
+
+/** One HTTP/2 frame: type, flags, stream id, payload. */
+function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(streamId, 5);
+  return Buffer.concat([header, payload]);
+}
 
 describe('proxy: HTTP/2 client connection', () => {
   /** A request with a fixed payload that records how it ended. */

@@ -213,6 +213,10 @@ describe('proxy: HPACK (RFC 7541)', () => {
     const cases: [string, string, RegExp][] = [
       ['a truncated integer', 'ff', /truncated integer/],
       ['an integer above 2^31 - 1', 'ff ffffffff0f', /integer above/],
+      // 0x80 continuation bytes add nothing: an over-long encoding of a small index.
+      ['an over-long integer', `ff ${'80'.repeat(200)}00`, /integer encoding longer/],
+      ['an over-long table size update', `3f ${'80'.repeat(200)}00`, /integer encoding longer/],
+      ['an over-long string length', `00 7f ${'80'.repeat(200)}00`, /integer encoding longer/],
       ['index 0', '80', /index 0/],
       ['an index beyond the tables', 'be', /index 62 beyond the tables \(61\)/],
       ['a literal name index beyond the tables', '7f00 0161', /index 63 beyond/],

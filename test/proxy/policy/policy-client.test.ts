@@ -168,5 +168,12 @@ describe('proxy: policy client against a real policy server', function () {
         },
       ],
     );
+    for (const server of ['127.0.0.1:0', '127.0.0.1:70000'])
+      assert.deepEqual(parsePolicySettings({ server }).problems, [
+        {
+          path: 'policy.server',
+          message: `must be host:port with a port from 1 to 65535, e.g. 127.0.0.1:9091, got "${server}"`,
+        },
+      ]);
   });
 });
