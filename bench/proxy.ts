@@ -12,14 +12,15 @@
  *   h2     throughput, h2c: `h2load -c32 -m1 -t1` (prior knowledge), sides that speak h2c
  *   fixed  latency at a fixed 1,000 requests/s: `h2load [--h1] -c10 --rps 100 -r1
  *          --rate-period 1ms` (open loop per client: a request leaves every 10 ms whatever the
- *          latency, each timed from when it left; the clients start 1 ms apart, so a request
- *          leaves every millisecond) for HTTP/1.1 and h2c; the added p99 of a proxy is its p99
+ *          latency, each timed from when it left; the clients start 1 ms apart, so their
+ *          requests spread over each 10 ms rather than leaving together — spread, not even:
+ *          each client keeps its own timer) for HTTP/1.1 and h2c; the added p99 of a proxy is its p99
  *          minus the direct p99, over all rounds merged and round by round (the target, under
  *          1 ms, is judged on the median of the rounds'). Then the same with the clients
  *          started together (`-D`, no `-r`): every 10 ms all ten requests leave at once, and
  *          the last of each burst waits for the nine before it at every hop — h2load, the
  *          proxy and the upstream. Printed as a stress figure, not the target's measure:
- *          1,000 requests/s evenly paced is what the target names.
+ *          1,000 requests/s, not ten at once every 10 ms, is what the target names.
  * Printed per run and in summary: requests/s, p50, p99 (wrk's own percentiles for h1, averaged
  * over rounds; from h2load's per-request log, all rounds merged, for h2 and fixed), CPU µs per
  * request of the side's process tree (the proxy's; for `direct`, the upstream's); the ratios
@@ -509,7 +510,7 @@ async function main(): Promise<void> {
         log();
         log(
           `${h1 ? 'HTTP/1.1' : 'h2c'} at a fixed ${FIXED_RPS} requests/s: h2load${h1 ? ' --h1' : ''} -c${FIXED_CLIENTS} ` +
-            `--rps ${perClient}${paced ? ` -r1 --rate-period ${staggerMs}ms (clients started ${staggerMs} ms apart: requests evenly paced)` : " (clients started together: every 10 ms a burst of all clients' requests; not the target's measure)"}, ` +
+            `--rps ${perClient}${paced ? ` -r1 --rate-period ${staggerMs}ms (clients started ${staggerMs} ms apart: requests spread over each period)` : " (clients started together: every 10 ms a burst of all clients' requests; not the target's measure)"}, ` +
             `${FIXED_SECONDS}s per run after ${WARMUP}s warm-up, ${FIXED_ROUNDS} rounds`,
         );
         log(`${COLUMNS}${'p99.9 ms'.padStart(10)}`);
