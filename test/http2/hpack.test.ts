@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as fc from 'fast-check';
-import { HUFFMAN_CODES, HpackDecoder, HpackEncoder } from '../../../proxy/policy/hpack';
+import { HUFFMAN_CODES, HpackDecoder, HpackEncoder } from '../../http2';
 
 /** Bytes from the hex of RFC 7541's examples (spaces and newlines ignored). */
 function hex(text: string): Buffer {
