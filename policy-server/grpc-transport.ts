@@ -360,27 +360,25 @@ class OwnCallStream extends Http2ServerStream implements CallStream {
     this.incoming = new IncomingCall(this, headers, method as GrpcMethod, maxMessageBytes);
   }
 
-  /** Answered once the stream is on its connection (onEnd, or the first DATA). */
+  /**
+   * Answered once the whole request arrived, as a call would be (its body is dropped, its
+   * windows given back): a client sees the same exchange, and the stream's state stays the
+   * client's to end, as RFC 9113's conformance tests (h2spec) expect of any request.
+   */
   private refusal: Refusal | undefined;
 
-  private refuseOnce(): void {
-    const refusal = this.refusal;
-    if (refusal === undefined) return;
-    this.refusal = undefined;
-    respondOnce(this, refusal);
-  }
-
-  override onStart(): void {
-    this.refuseOnce();
-  }
-
   override onData(buffer: Buffer, start: number, end: number): void {
-    // A refused call's body is dropped (its windows are given back all the same).
     this.incoming?.onData(buffer, start, end);
   }
 
   override onEnd(): void {
-    this.incoming?.onEnd();
+    if (this.incoming !== undefined) {
+      this.incoming.onEnd();
+      return;
+    }
+    const refusal = this.refusal;
+    this.refusal = undefined;
+    if (refusal !== undefined) respondOnce(this, refusal);
   }
 
   override onCancel(): void {

@@ -74,6 +74,10 @@ export abstract class Http2ServerStream {
   h2QueuedTrailers: HeaderFields | undefined;
   /** @internal whether our response header block went out */
   h2HeadersSent = false;
+  /** @internal the request's content-length, or -1 */
+  h2ContentLength = -1;
+  /** @internal DATA payload octets received */
+  h2Received = 0;
   /** @internal the connection the stream is on */
   h2Connection: Http2ServerConnection | undefined;
 
@@ -559,6 +563,11 @@ export class Http2ServerConnection {
       case FrameType.Priority:
         if (streamId === 0) this.protocolError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
         else if (end - start !== 5) this.resetStream(streamId, ErrorCode.FrameSizeError);
+        else if ((buffer.readUInt32BE(start) & 0x7fffffff) === streamId) {
+          // §5.3.1: a stream cannot depend on itself.
+          if (streamId > this.lastStreamId) this.lastStreamId = streamId;
+          this.resetStream(streamId, ErrorCode.ProtocolError);
+        }
         return;
       case FrameType.Continuation:
         if (this.blockStreamId === 0) {
@@ -677,9 +686,20 @@ export class Http2ServerConnection {
       this.resetStream(streamId, ErrorCode.FlowControlError);
       return;
     }
+    stream.h2Received += dataEnd - start;
+    const endStream = (flags & FrameFlag.EndStream) !== 0;
+    if (
+      stream.h2ContentLength >= 0 &&
+      (stream.h2Received > stream.h2ContentLength ||
+        (endStream && stream.h2Received !== stream.h2ContentLength))
+    ) {
+      // §8.1.1: a body that is not its content-length is malformed.
+      this.resetStream(streamId, ErrorCode.ProtocolError);
+      return;
+    }
     if (dataEnd > start) stream.onData(buffer, start, dataEnd);
     if (stream.h2Gone) return;
-    if ((flags & FrameFlag.EndStream) !== 0) {
+    if (endStream) {
       stream.h2RemoteClosed = true;
       stream.onEnd();
       if (stream.h2LocalClosed && stream.h2QueuedTrailers === undefined) this.forget(stream);
@@ -749,12 +769,16 @@ export class Http2ServerConnection {
     }
     const existing = this.streams.get(streamId);
     if (existing !== undefined) {
-      // Trailers: they must end the request; we take none of their fields.
-      if (existing.h2RemoteClosed || !endStream) {
+      // Trailers: they must end the request and carry no pseudo-header; we take none of their fields.
+      if (existing.h2RemoteClosed || !endStream || hasPseudoHeader(fields)) {
         this.resetStream(
           streamId,
           existing.h2RemoteClosed ? ErrorCode.StreamClosed : ErrorCode.ProtocolError,
         );
+        return;
+      }
+      if (existing.h2ContentLength >= 0 && existing.h2Received !== existing.h2ContentLength) {
+        this.resetStream(streamId, ErrorCode.ProtocolError);
         return;
       }
       existing.h2RemoteClosed = true;
@@ -794,6 +818,14 @@ export class Http2ServerConnection {
     stream.h2Id = streamId;
     stream.h2SendWindow = this.initialWindowSize;
     stream.h2Connection = this;
+    const contentLength = headers['content-length'];
+    if (contentLength !== undefined) {
+      stream.h2ContentLength = /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
+      if (stream.h2ContentLength < 0 || (endStream && stream.h2ContentLength !== 0)) {
+        this.resetStream(streamId, ErrorCode.ProtocolError);
+        return;
+      }
+    }
     this.streams.set(streamId, stream);
     stream.onStart();
     if (stream.h2Gone) return;
@@ -920,6 +952,11 @@ export class Http2ServerConnection {
   }
 }
 
+function hasPseudoHeader(fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.charCodeAt(0) === 0x3a) return true;
+  return false;
+}
+
 /**
  * The request headers of a decoded block, or undefined when the block is malformed as a
  * request (§8.2, §8.3): upper-case names, pseudo-headers after regular ones or unknown, a
@@ -940,7 +977,7 @@ function requestHeaders(fields: readonly string[]): RequestHeaders | undefined {
       continue;
     }
     regularSeen = true;
-    if (name !== name.toLowerCase()) return undefined;
+    if (hasUpperCase(name)) return undefined;
     if (
       name === 'connection' ||
       name === 'keep-alive' ||
@@ -958,4 +995,12 @@ function requestHeaders(fields: readonly string[]): RequestHeaders | undefined {
     return undefined;
   if (headers[':method'] !== 'CONNECT' && headers[':scheme'] === undefined) return undefined;
   return headers;
+}
+
+function hasUpperCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 0x41 && code <= 0x5a) return true;
+  }
+  return false;
 }
