@@ -1,11 +1,14 @@
 /**
- * A gRPC server on bare `node:http2`: the policy server's front door. gRPC's HTTP/2 protocol
- * (PROTOCOL-HTTP2.md in grpc/grpc) is small — a POST with `content-type: application/grpc`,
- * each message behind a 5-byte prefix (compressed flag, big-endian length), the status in
- * trailers — and a general gRPC library spends more per call than our whole Check path
- * (measured: an empty @grpc/grpc-js unary handler costs 1.75× the main-thread CPU of an empty
- * handler on bare http2). So the Mixer and health services speak it directly: handlers get
- * the request message's bytes and answer bytes, a {@link GrpcFailure}, or a promise of one.
+ * The policy server's front door: a gRPC server on our own HTTP/2 server connection
+ * (http2-server-connection.ts, on the codec in `http2/` that the proxy's client uses), or on
+ * `node:http2` with `http2: 'node'`, kept as the reference to measure against: Node's HTTP/2
+ * machinery was ~70% of the server's CPU per call. gRPC's HTTP/2 protocol (PROTOCOL-HTTP2.md
+ * in grpc/grpc) is small — a POST with `content-type: application/grpc`, each message behind a
+ * 5-byte prefix (compressed flag, big-endian length), the status in trailers — and a general
+ * gRPC library spends more per call than our whole Check path (measured: an empty
+ * @grpc/grpc-js unary handler costs 1.75× the main-thread CPU of an empty handler on bare
+ * http2). So the Mixer and health services speak it directly: handlers get the request
+ * message's bytes and answer bytes, a {@link GrpcFailure}, or a promise of one.
  *
  * What it does, as gRPC clients (grpc-go in Istio's proxies and Mixer's tools, grpc-js, Envoy)
  * expect: HTTP 415 for a content type that is not gRPC and 405 for a method that is not POST;

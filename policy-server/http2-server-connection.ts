@@ -168,7 +168,14 @@ export class Http2ServerConnection {
     private readonly options: ServerConnectionOptions,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onSocketData(chunk);
+      } catch (error) {
+        // A bug of ours, not the client's: it ends this connection, never the process.
+        this.protocolError(ErrorCode.InternalError, `internal error: ${String(error)}`);
+      }
+    });
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
     this.send(
