@@ -229,27 +229,24 @@ export class Http2ServerConnection {
     const payloadBytes = payload === undefined ? 0 : payload.length;
     const sendable = Math.min(payloadBytes, Math.max(0, Math.min(this.sendWindow, stream.h2SendWindow)));
     const whole = sendable === payloadBytes && trailers !== undefined;
-    let trailerBlock: Buffer | undefined;
-    // The header block is a view of the encoder's buffer: keep it apart before encoding trailers.
-    const headerCopy = whole ? Buffer.from(headerBlock) : headerBlock;
+    const maxFrame = this.maxFrameSize;
+    // The trailers are encoded after the headers are written (the header block is a view of
+    // the encoder's buffer): room for them is their largest encoding.
+    const size =
+      this.headerFramesBytes(headerBlock.length) +
+      Math.ceil(sendable / maxFrame) * FRAME_HEADER_BYTES +
+      sendable +
+      (whole ? this.headerFramesBytes(largestBlockBytes(trailers)) : 0);
+    const buffer = Buffer.allocUnsafe(size);
+    let pos = this.writeHeaderFrames(buffer, 0, stream.h2Id, headerBlock, false);
+    if (sendable > 0) pos = this.writeData(buffer, pos, stream, payload!, 0, sendable, false);
     if (whole) {
       encoder.begin();
       for (let i = 0; i < trailers.length; i += 2) encoder.header(trailers[i]!, trailers[i + 1]!);
-      trailerBlock = encoder.end();
-    }
-    const maxFrame = this.maxFrameSize;
-    const size =
-      this.headerFramesBytes(headerCopy.length) +
-      Math.ceil(sendable / maxFrame) * FRAME_HEADER_BYTES +
-      sendable +
-      (trailerBlock === undefined ? 0 : this.headerFramesBytes(trailerBlock.length));
-    const out = Buffer.allocUnsafe(size);
-    let pos = this.writeHeaderFrames(out, 0, stream.h2Id, headerCopy, false);
-    if (sendable > 0) pos = this.writeData(out, pos, stream, payload!, 0, sendable, false);
-    if (trailerBlock !== undefined) {
       stream.h2LocalClosed = true;
-      pos = this.writeHeaderFrames(out, pos, stream.h2Id, trailerBlock, true);
+      pos = this.writeHeaderFrames(buffer, pos, stream.h2Id, encoder.end(), true);
     }
+    const out = pos === size ? buffer : buffer.subarray(0, pos);
     this.send(out);
     if (whole) {
       this.afterLocalEnd(stream);
@@ -957,6 +954,16 @@ export class Http2ServerConnection {
     }
     this.flushBlocked();
   }
+}
+
+/**
+ * The most octets `fields` can take in a header block: each a literal with a new name (an
+ * integer of at most 5 octets per length) plus two dynamic table size updates.
+ */
+function largestBlockBytes(fields: HeaderFields): number {
+  let bytes = 12;
+  for (let i = 0; i < fields.length; i += 2) bytes += 11 + fields[i]!.length + fields[i + 1]!.length;
+  return bytes;
 }
 
 function hasPseudoHeader(fields: readonly string[]): boolean {
