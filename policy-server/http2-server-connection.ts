@@ -42,6 +42,8 @@ const STREAM_WINDOW_BYTES = 1 << 20;
 const CONNECTION_WINDOW_BYTES = 1 << 24;
 /** The largest header block (all its fragments) we take; larger ends the connection. */
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
+/** How long after our last frame a closing connection waits for the client to close its side. */
+const CLOSE_GRACE_MS = 1000;
 /** How many stream ids we reset and remember, to drop the frames still in flight on them. */
 const REMEMBERED_RESETS = 1024;
 
@@ -437,6 +439,8 @@ export class Http2ServerConnection {
       }
       this.ended = true;
       this.socket.end();
+      // A client that never closes its side must not hold a graceful shutdown forever.
+      setTimeout(destroySocket, CLOSE_GRACE_MS, this.socket).unref();
     }
   }
 
@@ -964,6 +968,10 @@ function largestBlockBytes(fields: HeaderFields): number {
   let bytes = 12;
   for (let i = 0; i < fields.length; i += 2) bytes += 11 + fields[i]!.length + fields[i + 1]!.length;
   return bytes;
+}
+
+function destroySocket(socket: net.Socket): void {
+  socket.destroy();
 }
 
 function hasPseudoHeader(fields: readonly string[]): boolean {
