@@ -98,8 +98,9 @@ class RawClient {
   private pending = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
 
-  constructor(port: number) {
-    this.socket = net.connect({ host: '127.0.0.1', port });
+  /** `allowHalfOpen`: the client keeps its side open after the server closed its own. */
+  constructor(port: number, allowHalfOpen = false) {
+    this.socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen });
     this.socket.on('error', () => undefined);
     this.socket.on('data', (chunk: Buffer) => {
       this.pending = Buffer.concat([this.pending, chunk]);
@@ -246,8 +247,8 @@ describe('policy server: own HTTP/2 server connection', () => {
     return client;
   }
 
-  function raw(): RawClient {
-    const client = new RawClient(port);
+  function raw(allowHalfOpen = false): RawClient {
+    const client = new RawClient(port, allowHalfOpen);
     raws.push(client);
     return client;
   }
@@ -540,6 +541,49 @@ describe('policy server: own HTTP/2 server connection', () => {
       assert.equal(pong.flags & FrameFlag.Ack, FrameFlag.Ack);
       assert.deepEqual(pong.payload, Buffer.from('pingpong'));
       assert.equal(client.frames.filter((f) => f.streamId === 1).length, 0);
+    });
+
+    it("sends no more than the client's windows allow, and the rest on WINDOW_UPDATE", async () => {
+      const client = raw();
+      const settings = Buffer.alloc(6);
+      settings.writeUInt16BE(0x4, 0); // INITIAL_WINDOW_SIZE
+      settings.writeUInt32BE(10, 2);
+      client.write(Buffer.concat([CLIENT_PREFACE, rawFrame(FrameType.Settings, 0, 0, settings)]));
+      const encoder = new HpackEncoder();
+      const message = pattern(95, 3);
+      client.write(
+        Buffer.concat([
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Echo')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(message)),
+        ]),
+      );
+      await client.waitFor((f) => f.type === FrameType.Data && f.streamId === 1, 'the first DATA');
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const dataBytes = (): number =>
+        client.frames.filter((f) => f.type === FrameType.Data).reduce((sum, f) => sum + f.payload.length, 0);
+      assert.equal(dataBytes(), 10, 'the stream window of 10 octets');
+      assert.equal(client.frames.filter((f) => f.type === FrameType.Headers).length, 1, 'no trailers yet');
+      const increment = Buffer.alloc(4);
+      increment.writeUInt32BE(1000);
+      client.write(rawFrame(FrameType.WindowUpdate, 0, 1, increment));
+      await client.waitFor(
+        (f) => f.type === FrameType.Headers && (f.flags & FrameFlag.EndStream) !== 0,
+        'the trailers after the window opened',
+      );
+      const body = Buffer.concat(
+        client.frames.filter((f) => f.type === FrameType.Data).map((f) => f.payload),
+      );
+      assert.deepEqual(body, frame(message));
+    });
+
+    it('ends a graceful shutdown even when a client keeps its connection open', async () => {
+      const client = raw(true);
+      client.start();
+      await client.waitFor((f) => f.type === FrameType.Settings, 'our SETTINGS');
+      const started = Date.now();
+      await server.shutdown();
+      assert.equal(await client.goAwayCode(), ErrorCode.NoError);
+      assert.ok(Date.now() - started < 3000, `shutdown took ${Date.now() - started} ms`);
     });
 
     it('sends repeated response headers as one-byte table references', async () => {
