@@ -2,7 +2,7 @@
  * `npm run bench:check`: Check throughput and latency of the policy server over gRPC, on a
  * realistic configuration (bench/check/rules.ts: ten Check rules — listchecker whitelists
  * and a blacklist, a memquota quota, deniers whose match is false — and no report rules),
- * against an EMPTY gRPC unary handler on the same transport (our bare-http2 gRPC transport,
+ * against an EMPTY gRPC unary handler on the same transport (our gRPC transport,
  * policy-server/grpc-transport.ts, answering an empty CheckResponse, in a child process like
  * ours) in the same run, same load generator, same concurrency; and, for scale, an empty
  * handler on @grpc/grpc-js, the usual Node gRPC server.

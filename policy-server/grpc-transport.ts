@@ -1,11 +1,14 @@
 /**
- * A gRPC server on bare `node:http2`: the policy server's front door. gRPC's HTTP/2 protocol
- * (PROTOCOL-HTTP2.md in grpc/grpc) is small — a POST with `content-type: application/grpc`,
- * each message behind a 5-byte prefix (compressed flag, big-endian length), the status in
- * trailers — and a general gRPC library spends more per call than our whole Check path
- * (measured: an empty @grpc/grpc-js unary handler costs 1.75× the main-thread CPU of an empty
- * handler on bare http2). So the Mixer and health services speak it directly: handlers get
- * the request message's bytes and answer bytes, a {@link GrpcFailure}, or a promise of one.
+ * The policy server's front door: a gRPC server on our own HTTP/2 server connection
+ * (http2-server-connection.ts, on the codec in `http2/` that the proxy's client uses), or on
+ * `node:http2` with `http2: 'node'`, kept as the reference to measure against: Node's HTTP/2
+ * machinery was ~70% of the server's CPU per call. gRPC's HTTP/2 protocol (PROTOCOL-HTTP2.md
+ * in grpc/grpc) is small — a POST with `content-type: application/grpc`, each message behind a
+ * 5-byte prefix (compressed flag, big-endian length), the status in trailers — and a general
+ * gRPC library spends more per call than our whole Check path (measured: an empty
+ * @grpc/grpc-js unary handler costs 1.75× the main-thread CPU of an empty handler on bare
+ * http2). So the Mixer and health services speak it directly: handlers get the request
+ * message's bytes and answer bytes, a {@link GrpcFailure}, or a promise of one.
  *
  * What it does, as gRPC clients (grpc-go in Istio's proxies and Mixer's tools, grpc-js, Envoy)
  * expect: HTTP 415 for a content type that is not gRPC and 405 for a method that is not POST;
@@ -16,8 +19,16 @@
  * answered. Shutdown is graceful (GOAWAY; calls in flight finish) or forced.
  */
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { StatusCode } from '../templates';
+import {
+  Http2ServerConnection,
+  Http2ServerStream,
+  type HeaderFields,
+  type RequestHeaders,
+  type ServerConnectionOwner,
+} from './http2-server-connection';
 
 /** A call that ends with a non-OK gRPC status. Plain data: answering a bad request throws nothing. */
 export interface GrpcFailure {
@@ -52,10 +63,7 @@ export function responseHeaders(metadata: Readonly<Record<string, string>>): htt
  * into a larger buffer, so a handler that keeps it past the call copies it. `headers` are the
  * call's request headers (its metadata). May throw only for bugs: a throw answers INTERNAL.
  */
-export type UnaryHandler = (
-  request: Buffer,
-  headers: http2.IncomingHttpHeaders,
-) => UnaryAnswer | Promise<UnaryAnswer>;
+export type UnaryHandler = (request: Buffer, headers: RequestHeaders) => UnaryAnswer | Promise<UnaryAnswer>;
 
 /** The sending side of a server-streaming call. */
 export interface ServerStreamWriter {
@@ -85,6 +93,11 @@ export interface GrpcServerOptions {
   readonly maxReceiveMessageBytes?: number;
   /** Streams a client may have open at once on one connection. Default 1024 (Mixer's `--maxConcurrentStreams`). */
   readonly maxConcurrentStreams?: number;
+  /**
+   * The HTTP/2 implementation: `own` (http2-server-connection.ts, on the codec in `http2/`),
+   * or `node` (`node:http2`), kept as the reference to measure against. Default `own`.
+   */
+  readonly http2?: 'own' | 'node';
   /** Called with faults of the server itself (not of calls): a listening socket's errors. */
   readonly onError?: (error: Error) => void;
 }
@@ -116,11 +129,82 @@ const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
   'grpc-accept-encoding': ACCEPT_ENCODING,
 });
 const OK_TRAILERS: http2.OutgoingHttpHeaders = Object.freeze({ 'grpc-status': '0' });
+const RESPONSE_FIELDS: HeaderFields = [
+  ':status',
+  '200',
+  'content-type',
+  GRPC_CONTENT_TYPE,
+  'grpc-accept-encoding',
+  ACCEPT_ENCODING,
+];
+const OK_TRAILER_FIELDS: HeaderFields = ['grpc-status', '0'];
+const NO_FIELDS: HeaderFields = [];
 const MESSAGE_PREFIX_BYTES = 5;
 const NO_MESSAGE = Buffer.alloc(0);
 
 /** Creates a server for `options.methods`; nothing is bound until `listen`. */
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  return (options.http2 ?? 'own') === 'own' ? createOwnServer(options) : createNodeServer(options);
+}
+
+/** The server on our own HTTP/2 connections (http2-server-connection.ts). */
+function createOwnServer(options: GrpcServerOptions): GrpcServer {
+  const maxMessageBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
+  const connectionOptions = { maxConcurrentStreams: options.maxConcurrentStreams ?? 1024 };
+  const connections = new Set<Http2ServerConnection>();
+  let closing: Promise<void> | undefined;
+  let closed: (() => void) | undefined;
+  const owner: ServerConnectionOwner = {
+    onStream: (headers) => new OwnCallStream(headers, options.methods, maxMessageBytes),
+    onClose: (connection) => {
+      connections.delete(connection);
+      if (connections.size === 0 && !server.listening) closed?.();
+    },
+  };
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    const connection = new Http2ServerConnection(socket, owner, connectionOptions);
+    connections.add(connection);
+    if (closing !== undefined) connection.shutdown();
+  });
+  server.on('error', (error) => options.onError?.(error));
+
+  return {
+    listen: (host, port) => listen(server, host, port),
+    shutdown(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        closed = resolve;
+        if (!server.listening && connections.size === 0) {
+          resolve();
+          return;
+        }
+        server.close(() => {
+          if (connections.size === 0) resolve();
+        });
+        for (const connection of connections) connection.shutdown();
+      });
+      return closing;
+    },
+    forceShutdown(): void {
+      if (server.listening) server.close();
+      for (const connection of [...connections]) connection.destroy();
+    },
+  };
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onListenError = (error: Error): void => reject(error);
+    server.once('error', onListenError);
+    server.listen(port, host, () => {
+      server.off('error', onListenError);
+      const bound = server.address();
+      resolve(typeof bound === 'object' && bound !== null ? bound.port : port);
+    });
+  });
+}
+
+/** The server on `node:http2`, kept selectable (`http2: 'node'`) as the reference the own one is measured against. */
+function createNodeServer(options: GrpcServerOptions): GrpcServer {
   const maxMessageBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
   const server = http2.createServer({
     settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1024 },
@@ -136,30 +220,25 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     session.on('error', () => session.destroy());
     if (closing !== undefined) session.close();
   });
-  server.on('stream', (stream, headers) => {
+  server.on('stream', (stream, incomingHeaders) => {
+    // Node gives arrays only for set-cookie, which a gRPC request does not carry.
+    const headers = incomingHeaders as RequestHeaders;
     stream.on('error', destroyStream);
+    const call = new NodeCallStream(stream);
     const method = options.methods.get(headers[':path'] as string);
     const refusal = refuse(headers, method);
     if (refusal !== undefined) {
-      respondOnce(stream, refusal);
+      respondOnce(call, refusal);
       stream.resume(); // read and drop whatever body comes
       return;
     }
-    new IncomingCall(stream, headers, method as GrpcMethod, maxMessageBytes).start();
+    const incoming = new IncomingCall(call, headers, method as GrpcMethod, maxMessageBytes);
+    stream.on('data', (chunk: Buffer) => incoming.onData(chunk, 0, chunk.length));
+    stream.on('end', () => incoming.onEnd());
   });
 
   return {
-    listen(host: string, port: number): Promise<number> {
-      return new Promise((resolve, reject) => {
-        const onListenError = (error: Error): void => reject(error);
-        server.once('error', onListenError);
-        server.listen(port, host, () => {
-          server.off('error', onListenError);
-          const bound = server.address();
-          resolve(typeof bound === 'object' && bound !== null ? bound.port : port);
-        });
-      });
-    },
+    listen: (host, port) => listen(server as unknown as net.Server, host, port),
     shutdown(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         if (!server.listening && sessions.size === 0) {
@@ -182,10 +261,164 @@ function destroyStream(this: http2.ServerHttp2Stream): void {
   this.destroy();
 }
 
+/** What a call needs of its HTTP/2 stream, on either implementation. */
+interface CallStream {
+  /** Whether an answer can still be sent: no headers sent yet, the stream not closed. */
+  readonly canRespond: boolean;
+  /** A trailers-only answer with `fields` (status, content type, grpc-status…). */
+  respondOnly(headers: GrpcReply['headers']): void;
+  /** Headers, the framed message, and OK trailers. */
+  respondUnary(headers: GrpcReply['headers'], framed: Buffer): void;
+  /** Response headers of a server-streaming call. */
+  startStream(): void;
+  writeMessage(framed: Buffer): void;
+  endStream(trailers: GrpcReply['headers']): void;
+  /** `listener` is called once if the stream closes before the answer ended. */
+  whenCancelled(listener: () => void): void;
+}
+
+class NodeCallStream implements CallStream {
+  constructor(private readonly stream: http2.ServerHttp2Stream) {}
+
+  get canRespond(): boolean {
+    const stream = this.stream;
+    return !(stream.headersSent || stream.destroyed || stream.closed);
+  }
+
+  respondOnly(headers: GrpcReply['headers']): void {
+    this.stream.respond(headers, { endStream: true });
+  }
+
+  respondUnary(headers: GrpcReply['headers'], framed: Buffer): void {
+    this.stream.respond(headers, { waitForTrailers: true });
+    this.stream.on('wantTrailers', sendOkTrailers);
+    this.stream.end(framed);
+  }
+
+  startStream(): void {
+    this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+  }
+
+  writeMessage(framed: Buffer): void {
+    this.stream.write(framed);
+  }
+
+  endStream(trailers: GrpcReply['headers']): void {
+    this.stream.on('wantTrailers', () => this.stream.sendTrailers(trailers));
+    this.stream.end();
+  }
+
+  whenCancelled(listener: () => void): void {
+    let ended = false;
+    this.stream.on('wantTrailers', () => (ended = true));
+    this.stream.on('close', () => {
+      if (!ended) listener();
+    });
+  }
+}
+
+function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
+/** Header fields, flat (name, value…), of a headers object, made once per object. */
+const FIELDS = new WeakMap<object, HeaderFields>();
+
+function fieldsOf(headers: GrpcReply['headers']): HeaderFields {
+  let fields = FIELDS.get(headers);
+  if (fields === undefined) {
+    fields = toFields(headers);
+    if (Object.isFrozen(headers)) FIELDS.set(headers, fields);
+  }
+  return fields;
+}
+
+function toFields(headers: GrpcReply['headers']): HeaderFields {
+  const fields: string[] = [];
+  // Pseudo-headers first (§8.3).
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') && value !== undefined) fields.push(name, String(value));
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || value === undefined) continue;
+    if (Array.isArray(value)) for (const one of value) fields.push(name.toLowerCase(), String(one));
+    else fields.push(name.toLowerCase(), String(value));
+  }
+  return fields;
+}
+
+/** A call on our own HTTP/2 connection: the stream, its request, and the call's state. */
+class OwnCallStream extends Http2ServerStream implements CallStream {
+  private readonly incoming: IncomingCall | undefined;
+  private cancelListener: (() => void) | undefined;
+
+  constructor(headers: RequestHeaders, methods: ReadonlyMap<string, GrpcMethod>, maxMessageBytes: number) {
+    super();
+    const method = methods.get(headers[':path'] as string);
+    const refusal = refuse(headers, method);
+    if (refusal !== undefined) {
+      this.refusal = refusal;
+      return;
+    }
+    this.incoming = new IncomingCall(this, headers, method as GrpcMethod, maxMessageBytes);
+  }
+
+  /**
+   * Answered once the whole request arrived, as a call would be (its body is dropped, its
+   * windows given back): a client sees the same exchange, and the stream's state stays the
+   * client's to end, as RFC 9113's conformance tests (h2spec) expect of any request.
+   */
+  private refusal: Refusal | undefined;
+
+  override onData(buffer: Buffer, start: number, end: number): void {
+    this.incoming?.onData(buffer, start, end);
+  }
+
+  override onEnd(): void {
+    if (this.incoming !== undefined) {
+      this.incoming.onEnd();
+      return;
+    }
+    const refusal = this.refusal;
+    this.refusal = undefined;
+    if (refusal !== undefined) respondOnce(this, refusal);
+  }
+
+  override onCancel(): void {
+    const listener = this.cancelListener;
+    this.cancelListener = undefined;
+    listener?.();
+  }
+
+  respondOnly(headers: GrpcReply['headers']): void {
+    this.respond(fieldsOf(headers), undefined, NO_FIELDS);
+  }
+
+  respondUnary(headers: GrpcReply['headers'], framed: Buffer): void {
+    this.respond(fieldsOf(headers), framed, OK_TRAILER_FIELDS);
+  }
+
+  startStream(): void {
+    this.respond(RESPONSE_FIELDS);
+  }
+
+  writeMessage(framed: Buffer): void {
+    this.write(framed);
+  }
+
+  endStream(trailers: GrpcReply['headers']): void {
+    this.end(trailers === OK_TRAILERS ? OK_TRAILER_FIELDS : toFields(trailers));
+  }
+
+  whenCancelled(listener: () => void): void {
+    this.cancelListener = listener;
+  }
+}
+
 /** An answer to a request that is not a call we serve: an HTTP status, or a gRPC failure. */
 type Refusal = { readonly httpStatus: number; readonly failure: GrpcFailure } | GrpcFailure;
 
-function refuse(headers: http2.IncomingHttpHeaders, method: GrpcMethod | undefined): Refusal | undefined {
+function refuse(headers: RequestHeaders, method: GrpcMethod | undefined): Refusal | undefined {
   const contentType = headers['content-type'];
   if (contentType === undefined || !contentType.startsWith(GRPC_CONTENT_TYPE)) {
     // gRPC's rule: a non-gRPC content type gets 415, so that an HTTP client sees an error, not 200.
@@ -217,19 +450,16 @@ function refuse(headers: http2.IncomingHttpHeaders, method: GrpcMethod | undefin
 }
 
 /** Answers with a failure only (a trailers-only response), unless the stream is gone. */
-function respondOnce(stream: http2.ServerHttp2Stream, answer: Refusal): void {
-  if (stream.headersSent || stream.destroyed || stream.closed) return;
+function respondOnce(stream: CallStream, answer: Refusal): void {
+  if (!stream.canRespond) return;
   const failure = 'failure' in answer ? answer.failure : answer;
-  stream.respond(
-    {
-      ':status': 'httpStatus' in answer ? answer.httpStatus : 200,
-      'content-type': GRPC_CONTENT_TYPE,
-      'grpc-accept-encoding': ACCEPT_ENCODING,
-      'grpc-status': String(failure.code),
-      'grpc-message': encodeGrpcMessage(failure.message),
-    },
-    { endStream: true },
-  );
+  stream.respondOnly({
+    ':status': 'httpStatus' in answer ? answer.httpStatus : 200,
+    'content-type': GRPC_CONTENT_TYPE,
+    'grpc-accept-encoding': ACCEPT_ENCODING,
+    'grpc-status': String(failure.code),
+    'grpc-message': encodeGrpcMessage(failure.message),
+  });
 }
 
 /** A call being received: gathers the request message, then hands it to the method. */
@@ -239,20 +469,16 @@ class IncomingCall {
   private refused = false;
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
-    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly stream: CallStream,
+    private readonly headers: RequestHeaders,
     private readonly method: GrpcMethod,
     private readonly maxMessageBytes: number,
   ) {}
 
-  start(): void {
-    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.stream.on('end', () => this.onEnd());
-  }
-
-  private onData(chunk: Buffer): void {
+  /** Octets `start`…`end` of `buffer` arrived (a view, kept until the call's end). */
+  onData(buffer: Buffer, start: number, end: number): void {
     if (this.refused) return;
-    this.received += chunk.length;
+    this.received += end - start;
     if (this.received > this.maxMessageBytes + MESSAGE_PREFIX_BYTES) {
       // Stop keeping bytes at once: memory stays bounded whatever the client sends.
       this.refused = true;
@@ -263,10 +489,10 @@ class IncomingCall {
       });
       return;
     }
-    this.chunks.push(chunk);
+    this.chunks.push(start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     if (this.refused) return;
     const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
     const message = this.readMessage(body);
@@ -382,9 +608,9 @@ class IncomingCall {
 }
 
 /** Sends a unary answer, unless the call already ended (cancelled, or past its deadline). */
-function answerUnary(stream: http2.ServerHttp2Stream, answer: UnaryAnswer): void {
+function answerUnary(stream: CallStream, answer: UnaryAnswer): void {
   let message: Uint8Array;
-  let headers: http2.OutgoingHttpHeaders;
+  let headers: GrpcReply['headers'];
   if (answer instanceof Uint8Array) {
     message = answer;
     headers = RESPONSE_HEADERS;
@@ -395,14 +621,8 @@ function answerUnary(stream: http2.ServerHttp2Stream, answer: UnaryAnswer): void
     respondOnce(stream, answer as GrpcFailure);
     return;
   }
-  if (stream.headersSent || stream.destroyed || stream.closed) return;
-  stream.respond(headers, { waitForTrailers: true });
-  stream.on('wantTrailers', sendOkTrailers);
-  stream.end(frameMessage(message));
-}
-
-function sendOkTrailers(this: http2.ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
+  if (!stream.canRespond) return;
+  stream.respondUnary(headers, frameMessage(message));
 }
 
 /** The message behind its 5-byte prefix (not compressed). */
@@ -418,9 +638,9 @@ class StreamWriter implements ServerStreamWriter {
   private done = false;
   private cancelListener: (() => void) | undefined;
 
-  constructor(private readonly stream: http2.ServerHttp2Stream) {
-    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.on('close', () => {
+  constructor(private readonly stream: CallStream) {
+    stream.startStream();
+    stream.whenCancelled(() => {
       if (this.done) return;
       this.done = true;
       this.cancelListener?.();
@@ -432,7 +652,7 @@ class StreamWriter implements ServerStreamWriter {
   }
 
   write(message: Uint8Array): void {
-    if (!this.done) this.stream.write(frameMessage(message));
+    if (!this.done) this.stream.writeMessage(frameMessage(message));
   }
 
   end(failure?: GrpcFailure): void {
@@ -442,8 +662,7 @@ class StreamWriter implements ServerStreamWriter {
       failure === undefined
         ? OK_TRAILERS
         : { 'grpc-status': String(failure.code), 'grpc-message': encodeGrpcMessage(failure.message) };
-    this.stream.on('wantTrailers', () => this.stream.sendTrailers(trailers));
-    this.stream.end();
+    this.stream.endStream(trailers);
   }
 
   onCancel(listener: () => void): void {

@@ -1,6 +1,6 @@
 /**
  * The policy server: loads the configuration, serves the Mixer API and the gRPC health
- * service on the bare-http2 gRPC transport (grpc-transport.ts), and shuts down gracefully.
+ * service on the gRPC transport (grpc-transport.ts, its own HTTP/2), and shuts down gracefully.
  */
 import { createBuiltinRegistry, type AdapterRegistry } from '../adapters';
 import { createAdminEndpoint, describeConfig, describeStats, type AdminEndpoint } from './admin-endpoint';

@@ -1,6 +1,7 @@
 /**
  * The baseline of `npm run bench:check` and `npm run bench:report`: empty gRPC unary handlers
- * on the policy server's own transport (policy-server/grpc-transport.ts, bare node:http2),
+ * on the policy server's own transport (policy-server/grpc-transport.ts: its own HTTP/2, or node:http2 with
+ * BENCH_EMPTY_HTTP2=node),
  * answering every Check and Report with an empty response — the cost of the transport alone,
  * so that ours / this is the cost of the policy work. `node dist/bench/check/empty-http2-server.js [HOST:PORT]`
  * (default 127.0.0.1:0); prints `… listening on HOST:PORT`; stops on SIGTERM.
@@ -16,6 +17,7 @@ const port = Number(address.slice(colon + 1));
 const EMPTY_RESPONSE = new Uint8Array(0);
 
 const server = createGrpcServer({
+  http2: process.env.BENCH_EMPTY_HTTP2 === 'node' ? 'node' : 'own',
   methods: new Map([
     ['/istio.mixer.v1.Mixer/Check', { kind: 'unary', handle: () => EMPTY_RESPONSE }],
     ['/istio.mixer.v1.Mixer/Report', { kind: 'unary', handle: () => EMPTY_RESPONSE }],
@@ -25,7 +27,7 @@ const server = createGrpcServer({
 server.listen(host, port).then(
   (boundPort) =>
     process.stdout.write(
-      `empty Check and Report handlers on the bare-http2 transport listening on ${address.slice(0, colon)}:${boundPort}\n`,
+      `empty Check and Report handlers on the gRPC transport listening on ${address.slice(0, colon)}:${boundPort}\n`,
     ),
   (error: unknown) => {
     process.stderr.write(`empty-http2-server: ${String(error)}\n`);

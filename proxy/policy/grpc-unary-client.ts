@@ -9,9 +9,9 @@
  * bench/policy-client.ts).
  */
 import { DeadlineSweep, type DeadlineHolder } from '../deadline-sweep';
-import type { HpackEncoder } from './hpack';
+import type { HpackEncoder } from '../../http2';
 import { Http2ClientConnection, Http2Stream, type ConnectionOwner } from './http2-client-connection';
-import { ErrorCode } from './http2-frames';
+import { ErrorCode } from '../../http2';
 
 /** Response headers (gRPC metadata) by lower-case name; repeated names joined with ', '. */
 export type ResponseHeaders = Readonly<Record<string, string | undefined>>;

@@ -11,7 +11,7 @@
  * (GOAWAY with the error code) and every stream on it, each told why; nothing throws.
  */
 import * as net from 'node:net';
-import { HpackDecoder, HpackEncoder } from './hpack';
+import { HpackDecoder, HpackEncoder } from '../../http2';
 import {
   CLIENT_PREFACE,
   DEFAULT_INITIAL_WINDOW_SIZE,
@@ -31,7 +31,7 @@ import {
   settingsFrame,
   windowUpdateFrame,
   writeFrameHeader,
-} from './http2-frames';
+} from '../../http2';
 
 /** What we let the server send on one stream before it waits for our WINDOW_UPDATE (1 MiB). */
 const STREAM_WINDOW_BYTES = 1 << 20;

@@ -11,54 +11,19 @@
  * request to it, refused with a 400 — where an HTTP/2-only server would just close.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { closeAllHarnesses, clusterYaml, request, startProxy } from './support/proxy-harness';
 import { startHttpUpstream, type HttpUpstream } from './support/upstreams';
+import { runH2spec, type Outcome } from '../support/h2spec';
 
-const H2SPEC = path.join(homedir(), '.cache', 'switchboard', 'h2spec', 'bin', 'h2spec');
 /** Cases a listener that also speaks HTTP/1.1 answers differently (see above), and how. */
 const DUAL_PROTOCOL: ReadonlyMap<string, RegExp> = new Map([
   ['http2/3.5/2', /looked like an HTTP\/1\.1 header/],
 ]);
-
-/** A case's outcome: passed, or what h2spec saw instead. */
-type Outcome = { readonly passed: true } | { readonly passed: false; readonly detail: string };
-
-/** Per case ("http2/6.9.1/2"), its outcome, from h2spec's JUnit report. */
-async function runH2spec(port: number, dir: string, name: string): Promise<Map<string, Outcome>> {
-  if (!existsSync(H2SPEC)) {
-    throw new Error(`h2spec is not installed at ${H2SPEC}; run: bash scripts/install-h2spec.sh`);
-  }
-  const report = path.join(dir, `${name}.xml`);
-  const child = spawn(H2SPEC, ['-h', '127.0.0.1', '-p', String(port), '-o', '2', '-j', report], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  if (!existsSync(report)) throw new Error(`h2spec wrote no report against ${name}: ${stderr}`);
-  const results = new Map<string, Outcome>();
-  // <testsuite name="…" package="6.9.1" …> <testcase package="6.9.1" classname="…" …> [<failure>|<error>]
-  const xml = readFileSync(report, 'utf8');
-  for (const suite of xml.matchAll(/<testsuite\b[^>]*\bpackage="([^"]*)"[^>]*>([\s\S]*?)<\/testsuite>/g)) {
-    let n = 0;
-    for (const testcase of suite[2]!.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
-      n++;
-      const body = testcase[2] ?? '';
-      const failed = /<(failure|error|skipped)\b/.test(body);
-      results.set(
-        `${suite[1]}/${n}`,
-        failed ? { passed: false, detail: body.replace(/\s+/g, ' ') } : { passed: true },
-      );
-    }
-  }
-  return results;
-}
 
 describe('proxy: HTTP/2 conformance (h2spec)', function () {
   this.timeout(120_000);

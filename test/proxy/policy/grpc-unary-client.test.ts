@@ -4,7 +4,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as fc from 'fast-check';
 import { GrpcUnaryClient } from '../../../proxy/policy/grpc-unary-client';
-import type { HpackEncoder } from '../../../proxy/policy/hpack';
+import type { HpackEncoder } from '../../../http2';
 import { Http2ClientConnection, Http2Stream } from '../../../proxy/policy/http2-client-connection';
 
 const PATH = '/istio.mixer.v1.Mixer/Check';

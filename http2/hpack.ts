@@ -1,9 +1,10 @@
 /**
- * HPACK (RFC 7541), the header compression of HTTP/2, for the policy client's own HTTP/2
- * client (grpc-unary-client.ts): a full decoder for what a server sends (static and dynamic
- * tables, every representation, Huffman-coded strings) and a small encoder for the requests
- * we send (static and dynamic table references, raw literals; no Huffman: our headers are
- * short and repeat, so after the first call they are one-byte references).
+ * HPACK (RFC 7541), the header compression of HTTP/2, for our own HTTP/2 endpoints (the
+ * policy client's, proxy/policy/http2-client-connection.ts, and the policy server's): a full
+ * decoder for what a peer sends (static and dynamic tables, every representation,
+ * Huffman-coded strings) and a small encoder for the header blocks we send (static and dynamic
+ * table references, raw literals; no Huffman: our headers are short and repeat, so after the
+ * first call they are one-byte references).
  *
  * Names and values are Latin-1 strings: one character per octet, as HTTP/2 field octets are.
  */

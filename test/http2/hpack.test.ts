@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as fc from 'fast-check';
-import { HUFFMAN_CODES, HpackDecoder, HpackEncoder } from '../../../proxy/policy/hpack';
+import { HUFFMAN_CODES, HpackDecoder, HpackEncoder } from '../../http2';
 
 /** Bytes from the hex of RFC 7541's examples (spaces and newlines ignored). */
 function hex(text: string): Buffer {
@@ -20,7 +20,7 @@ function decodeError(block: Buffer, decoder = new HpackDecoder()): string | unde
   return decoder.decode(block, []);
 }
 
-describe('proxy: HPACK (RFC 7541)', () => {
+describe('http2: HPACK (RFC 7541)', () => {
   it('derives the Huffman codes of Appendix B from their lengths', () => {
     // A few rows of Appendix B: symbol → code.
     assert.equal(HUFFMAN_CODES[0], 0x1ff8);

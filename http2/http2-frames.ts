@@ -1,5 +1,5 @@
 /**
- * HTTP/2 framing (RFC 9113 §4, §6, §7, §11.2) as the policy client's HTTP/2 client uses it:
+ * HTTP/2 framing (RFC 9113 §4, §6, §7, §11.2) as our own HTTP/2 client and server use it:
  * frame types, flags, settings, error codes, and the writers of the frames it sends.
  */
 

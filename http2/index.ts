@@ -1,0 +1,35 @@
+/**
+ * The HTTP/2 codec shared by the proxy's policy client and the policy server: HPACK
+ * (RFC 7541) and the frame constants and writers of RFC 9113.
+ *
+ * The values are re-exported as plain properties, not through `export *`: TypeScript's
+ * CommonJS output reads star re-exports through a getter on every use, and these are read
+ * per frame (FRAME_HEADER_BYTES, writeFrameHeader…). `export *` still brings the types and
+ * const enums.
+ */
+import * as frames from './http2-frames';
+import * as hpack from './hpack';
+
+export * from './hpack';
+export * from './http2-frames';
+
+export const HUFFMAN_CODES = hpack.HUFFMAN_CODES;
+export const DEFAULT_HEADER_TABLE_SIZE = hpack.DEFAULT_HEADER_TABLE_SIZE;
+export const HpackDecoder = hpack.HpackDecoder;
+export type HpackDecoder = hpack.HpackDecoder;
+export const HpackEncoder = hpack.HpackEncoder;
+export type HpackEncoder = hpack.HpackEncoder;
+export const CLIENT_PREFACE = frames.CLIENT_PREFACE;
+export const FRAME_HEADER_BYTES = frames.FRAME_HEADER_BYTES;
+export const errorCodeName = frames.errorCodeName;
+export const DEFAULT_MAX_FRAME_SIZE = frames.DEFAULT_MAX_FRAME_SIZE;
+export const MAX_MAX_FRAME_SIZE = frames.MAX_MAX_FRAME_SIZE;
+export const DEFAULT_INITIAL_WINDOW_SIZE = frames.DEFAULT_INITIAL_WINDOW_SIZE;
+export const MAX_WINDOW_SIZE = frames.MAX_WINDOW_SIZE;
+export const writeFrameHeader = frames.writeFrameHeader;
+export const settingsFrame = frames.settingsFrame;
+export const SETTINGS_ACK = frames.SETTINGS_ACK;
+export const windowUpdateFrame = frames.windowUpdateFrame;
+export const rstStreamFrame = frames.rstStreamFrame;
+export const goAwayFrame = frames.goAwayFrame;
+export const pingAckFrame = frames.pingAckFrame;

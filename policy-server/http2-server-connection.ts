@@ -1,0 +1,1028 @@
+/**
+ * One server HTTP/2 connection (RFC 9113) over cleartext TCP with prior knowledge (h2c), on a
+ * bare `net.Socket` accepted by a `net.Server`: what the policy server's gRPC transport needs
+ * and no more, on the codec the proxy's client uses (`http2/`). It replaces `node:http2`,
+ * whose machinery was ~70% of the server's CPU per call.
+ *
+ * A request is an {@link Http2ServerStream} the owner makes when its header block arrives; the
+ * body arrives as calls on it. An answer's header block, payload and trailers are written as
+ * ONE buffer when the client's flow-control windows allow (otherwise what fits, the rest on
+ * WINDOW_UPDATE), and the buffers of one turn of the event loop leave in one system call.
+ *
+ * Faults of the client end only its connection: a GOAWAY with the error code, every stream on
+ * it cancelled; nothing throws. Stream-level faults reset only the stream.
+ */
+import type * as net from 'node:net';
+import {
+  CLIENT_PREFACE,
+  DEFAULT_INITIAL_WINDOW_SIZE,
+  DEFAULT_MAX_FRAME_SIZE,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  FrameType,
+  HpackDecoder,
+  HpackEncoder,
+  MAX_MAX_FRAME_SIZE,
+  MAX_WINDOW_SIZE,
+  SETTINGS_ACK,
+  Setting,
+  errorCodeName,
+  goAwayFrame,
+  pingAckFrame,
+  rstStreamFrame,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
+} from '../http2';
+
+/** What we let a client send on one stream before it waits for our WINDOW_UPDATE (1 MiB). */
+const STREAM_WINDOW_BYTES = 1 << 20;
+/** What we let a client send on the connection, all streams together (16 MiB). */
+const CONNECTION_WINDOW_BYTES = 1 << 24;
+/** The largest header block (all its fragments) we take; larger ends the connection. */
+const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
+/** How long after our last frame a closing connection waits for the client to close its side. */
+const CLOSE_GRACE_MS = 1000;
+/** How many stream ids we reset and remember, to drop the frames still in flight on them. */
+const REMEMBERED_RESETS = 1024;
+
+/** Request headers: lower-case names, pseudo-headers included, repeated ones joined with `, `. */
+export type RequestHeaders = Record<string, string | undefined>;
+
+/** Header fields to send, flat: name, value, name, value… (names lower-case). */
+export type HeaderFields = readonly string[];
+
+/**
+ * A request on a connection, made by the owner. The `h2…` fields are the connection's
+ * bookkeeping.
+ */
+export abstract class Http2ServerStream {
+  /** @internal */
+  h2Id = 0;
+  /** @internal what the client lets us send on this stream */
+  h2SendWindow = 0;
+  /** @internal DATA octets received and not yet given back */
+  h2Unacked = 0;
+  /** @internal the client sent END_STREAM */
+  h2RemoteClosed = false;
+  /** @internal we sent (or queued) END_STREAM */
+  h2LocalClosed = false;
+  /** @internal the stream left the connection (closed, reset, or the connection ended) */
+  h2Gone = false;
+  /** @internal payload waiting for the windows */
+  h2Queue: Buffer[] = [];
+  /** @internal trailers to send once the queue is sent */
+  h2QueuedTrailers: HeaderFields | undefined;
+  /** @internal whether our response header block went out */
+  h2HeadersSent = false;
+  /** @internal the request's content-length, or -1 */
+  h2ContentLength = -1;
+  /** @internal DATA payload octets received */
+  h2Received = 0;
+  /** @internal the connection the stream is on */
+  h2Connection: Http2ServerConnection | undefined;
+
+  /** The stream is on its connection and can answer: called once, before any other call. */
+  onStart(): void {}
+  /** DATA arrived: octets `start`…`end` of `buffer` (a view: copy what is kept past the call). */
+  abstract onData(buffer: Buffer, start: number, end: number): void;
+  /** The client sent the whole request (END_STREAM). */
+  abstract onEnd(): void;
+  /** The client reset the stream, or the connection ended before our answer did. */
+  abstract onCancel(): void;
+
+  /** Whether an answer can still be sent: headers not sent, stream still there. */
+  get canRespond(): boolean {
+    return !this.h2HeadersSent && !this.h2Gone;
+  }
+
+  /** Whether the stream can still carry response messages. */
+  get writable(): boolean {
+    return !this.h2Gone && !this.h2LocalClosed;
+  }
+
+  /**
+   * Sends the response headers, then `payload` (when given) and `trailers` (when given: the
+   * stream ends); with neither, only the headers. Ignored when the stream is gone.
+   */
+  respond(headers: HeaderFields, payload?: Buffer, trailers?: HeaderFields): void {
+    this.h2Connection?.respond(this, headers, payload, trailers);
+  }
+
+  /** Sends `payload` as DATA on a stream whose headers went out. */
+  write(payload: Buffer): void {
+    this.h2Connection?.write(this, payload);
+  }
+
+  /** Ends a stream whose headers went out with `trailers`. */
+  end(trailers: HeaderFields): void {
+    this.h2Connection?.end(this, trailers);
+  }
+}
+
+/** What a connection asks of its owner. */
+export interface ServerConnectionOwner {
+  /**
+   * A request's header block arrived on a new stream: answers the stream that takes it.
+   * `endStream`: the request has no body (its onEnd follows at once).
+   */
+  onStream(headers: RequestHeaders): Http2ServerStream;
+  /** The connection ended (its socket closed). */
+  onClose(connection: Http2ServerConnection): void;
+}
+
+export interface ServerConnectionOptions {
+  /** Streams a client may have open at once. */
+  readonly maxConcurrentStreams: number;
+}
+
+export class Http2ServerConnection {
+  private readonly streams = new Map<number, Http2ServerStream>();
+  private readonly resetIds = new Set<number>();
+  private readonly blocked: Http2ServerStream[] = [];
+  private readonly encoder = new HpackEncoder();
+  private readonly decoder = new HpackDecoder();
+  private readonly fields: string[] = [];
+  private prefaceBytes = 0;
+  private settingsSeen = false;
+  /** The highest stream id the client opened. */
+  private lastStreamId = 0;
+  /** GOAWAY sent: no new streams; the connection ends when the last one does. */
+  private goingAway = false;
+  private ended = false;
+  private corked = false;
+  // The client's settings.
+  private maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  private initialWindowSize = DEFAULT_INITIAL_WINDOW_SIZE;
+  private sendWindow = DEFAULT_INITIAL_WINDOW_SIZE;
+  private receiveWindow = CONNECTION_WINDOW_BYTES;
+  private receivedUnacked = 0;
+  private pending: Buffer | undefined;
+  private blockStreamId = 0;
+  private blockEndStream = false;
+  private blockFragments: Buffer[] = [];
+  private blockBytes = 0;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly owner: ServerConnectionOwner,
+    private readonly options: ServerConnectionOptions,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onSocketData(chunk);
+      } catch (error) {
+        // A bug of ours, not the client's: it ends this connection, never the process.
+        this.protocolError(ErrorCode.InternalError, `internal error: ${String(error)}`);
+      }
+    });
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    this.send(
+      Buffer.concat([
+        settingsFrame([
+          [Setting.MaxConcurrentStreams, options.maxConcurrentStreams],
+          [Setting.InitialWindowSize, STREAM_WINDOW_BYTES],
+        ]),
+        windowUpdateFrame(0, CONNECTION_WINDOW_BYTES - DEFAULT_INITIAL_WINDOW_SIZE),
+      ]),
+    );
+  }
+
+  /** Open streams (for tests and shutdown). */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Graceful: GOAWAY NO_ERROR; streams open finish, then the connection closes. Idempotent. */
+  shutdown(): void {
+    if (this.goingAway || this.ended) return;
+    this.goingAway = true;
+    this.send(goAwayFrame(this.lastStreamId, ErrorCode.NoError, ''));
+    this.endIfIdle();
+  }
+
+  /** Forced: closes the socket now; every stream is cancelled. */
+  destroy(): void {
+    this.socket.destroy();
+    this.close();
+  }
+
+  /** @internal see {@link Http2ServerStream.respond} */
+  respond(stream: Http2ServerStream, headers: HeaderFields, payload?: Buffer, trailers?: HeaderFields): void {
+    if (stream.h2Gone || stream.h2HeadersSent || this.ended) return;
+    stream.h2HeadersSent = true;
+    const encoder = this.encoder;
+    encoder.begin();
+    for (let i = 0; i < headers.length; i += 2) encoder.header(headers[i]!, headers[i + 1]!);
+    const headerBlock = encoder.end();
+    const headersOnly = payload === undefined && trailers !== undefined;
+    if (headersOnly) {
+      // A trailers-only response: the headers end the stream.
+      for (let i = 0; i < trailers.length; i += 2) encoder.header(trailers[i]!, trailers[i + 1]!);
+      const block = encoder.end();
+      stream.h2LocalClosed = true;
+      this.send(this.headerFrames(stream.h2Id, block, true));
+      this.afterLocalEnd(stream);
+      return;
+    }
+    const payloadBytes = payload === undefined ? 0 : payload.length;
+    const sendable = Math.min(payloadBytes, Math.max(0, Math.min(this.sendWindow, stream.h2SendWindow)));
+    const whole = sendable === payloadBytes && trailers !== undefined;
+    const maxFrame = this.maxFrameSize;
+    // The trailers are encoded after the headers are written (the header block is a view of
+    // the encoder's buffer): room for them is their largest encoding.
+    const size =
+      this.headerFramesBytes(headerBlock.length) +
+      Math.ceil(sendable / maxFrame) * FRAME_HEADER_BYTES +
+      sendable +
+      (whole ? this.headerFramesBytes(largestBlockBytes(trailers)) : 0);
+    const buffer = Buffer.allocUnsafe(size);
+    let pos = this.writeHeaderFrames(buffer, 0, stream.h2Id, headerBlock, false);
+    if (sendable > 0) pos = this.writeData(buffer, pos, stream, payload!, 0, sendable, false);
+    if (whole) {
+      encoder.begin();
+      for (let i = 0; i < trailers.length; i += 2) encoder.header(trailers[i]!, trailers[i + 1]!);
+      stream.h2LocalClosed = true;
+      pos = this.writeHeaderFrames(buffer, pos, stream.h2Id, encoder.end(), true);
+    }
+    const out = pos === size ? buffer : buffer.subarray(0, pos);
+    this.send(out);
+    if (whole) {
+      this.afterLocalEnd(stream);
+      return;
+    }
+    if (payload !== undefined && sendable < payloadBytes) stream.h2Queue.push(payload.subarray(sendable));
+    if (trailers !== undefined) {
+      stream.h2LocalClosed = true;
+      stream.h2QueuedTrailers = trailers;
+    }
+    if (stream.h2Queue.length > 0 || stream.h2QueuedTrailers !== undefined) this.block(stream);
+  }
+
+  /** @internal see {@link Http2ServerStream.write} */
+  write(stream: Http2ServerStream, payload: Buffer): void {
+    if (stream.h2Gone || stream.h2LocalClosed || this.ended || payload.length === 0) return;
+    if (stream.h2Queue.length > 0) {
+      stream.h2Queue.push(payload);
+      return;
+    }
+    const sendable = Math.min(payload.length, Math.max(0, Math.min(this.sendWindow, stream.h2SendWindow)));
+    if (sendable > 0) {
+      const out = Buffer.allocUnsafe(Math.ceil(sendable / this.maxFrameSize) * FRAME_HEADER_BYTES + sendable);
+      this.writeData(out, 0, stream, payload, 0, sendable, false);
+      this.send(out);
+    }
+    if (sendable < payload.length) {
+      stream.h2Queue.push(payload.subarray(sendable));
+      this.block(stream);
+    }
+  }
+
+  /** @internal see {@link Http2ServerStream.end} */
+  end(stream: Http2ServerStream, trailers: HeaderFields): void {
+    if (stream.h2Gone || stream.h2LocalClosed || this.ended) return;
+    stream.h2LocalClosed = true;
+    if (stream.h2Queue.length > 0) {
+      stream.h2QueuedTrailers = trailers;
+      return;
+    }
+    this.sendTrailers(stream, trailers);
+  }
+
+  private sendTrailers(stream: Http2ServerStream, trailers: HeaderFields): void {
+    const encoder = this.encoder;
+    encoder.begin();
+    for (let i = 0; i < trailers.length; i += 2) encoder.header(trailers[i]!, trailers[i + 1]!);
+    this.send(this.headerFrames(stream.h2Id, encoder.end(), true));
+    this.afterLocalEnd(stream);
+  }
+
+  /** We ended our side: the stream closes, or, if the client is still sending, is reset (NO_ERROR, §8.1). */
+  private afterLocalEnd(stream: Http2ServerStream): void {
+    if (!stream.h2RemoteClosed) {
+      this.send(rstStreamFrame(stream.h2Id, ErrorCode.NoError));
+      this.rememberReset(stream.h2Id);
+    }
+    this.forget(stream);
+  }
+
+  private block(stream: Http2ServerStream): void {
+    if (!this.blocked.includes(stream)) this.blocked.push(stream);
+  }
+
+  /** Sends what the windows now allow of the streams waiting for them. */
+  private flushBlocked(): void {
+    for (let i = 0; i < this.blocked.length && !this.ended; i++) {
+      const stream = this.blocked[i]!;
+      while (stream.h2Queue.length > 0) {
+        const window = Math.min(this.sendWindow, stream.h2SendWindow);
+        if (window <= 0) break;
+        const head = stream.h2Queue[0]!;
+        const amount = Math.min(window, head.length);
+        const out = Buffer.allocUnsafe(Math.ceil(amount / this.maxFrameSize) * FRAME_HEADER_BYTES + amount);
+        this.writeData(out, 0, stream, head, 0, amount, false);
+        this.send(out);
+        if (amount === head.length) stream.h2Queue.shift();
+        else stream.h2Queue[0] = head.subarray(amount);
+      }
+      if (stream.h2Queue.length === 0) {
+        this.blocked.splice(i--, 1);
+        const trailers = stream.h2QueuedTrailers;
+        if (trailers !== undefined) {
+          stream.h2QueuedTrailers = undefined;
+          this.sendTrailers(stream, trailers);
+        }
+      }
+    }
+  }
+
+  private headerFramesBytes(blockBytes: number): number {
+    return Math.max(1, Math.ceil(blockBytes / this.maxFrameSize)) * FRAME_HEADER_BYTES + blockBytes;
+  }
+
+  private headerFrames(streamId: number, block: Buffer, endStream: boolean): Buffer {
+    const out = Buffer.allocUnsafe(this.headerFramesBytes(block.length));
+    this.writeHeaderFrames(out, 0, streamId, block, endStream);
+    return out;
+  }
+
+  /** HEADERS, then CONTINUATION frames when the block is larger than the client's MAX_FRAME_SIZE. */
+  private writeHeaderFrames(
+    out: Buffer,
+    pos: number,
+    streamId: number,
+    block: Buffer,
+    endStream: boolean,
+  ): number {
+    const maxFrame = this.maxFrameSize;
+    const frames = Math.max(1, Math.ceil(block.length / maxFrame));
+    for (let i = 0, from = 0; i < frames; i++) {
+      const to = Math.min(block.length, from + maxFrame);
+      const last = i === frames - 1;
+      const flags = (last ? FrameFlag.EndHeaders : 0) | (i === 0 && endStream ? FrameFlag.EndStream : 0);
+      pos = writeFrameHeader(
+        out,
+        pos,
+        to - from,
+        i === 0 ? FrameType.Headers : FrameType.Continuation,
+        flags,
+        streamId,
+      );
+      pos += block.copy(out, pos, from, to);
+      from = to;
+    }
+    return pos;
+  }
+
+  /** Writes octets `from`…`to` of `payload` as DATA frames into `out` at `pos`, and counts them against the windows. */
+  private writeData(
+    out: Buffer,
+    pos: number,
+    stream: Http2ServerStream,
+    payload: Buffer,
+    from: number,
+    to: number,
+    endStream: boolean,
+  ): number {
+    const maxFrame = this.maxFrameSize;
+    for (let at = from; at < to;) {
+      const next = Math.min(to, at + maxFrame);
+      pos = writeFrameHeader(
+        out,
+        pos,
+        next - at,
+        FrameType.Data,
+        endStream && next === to ? FrameFlag.EndStream : 0,
+        stream.h2Id,
+      );
+      pos += payload.copy(out, pos, at, next);
+      at = next;
+    }
+    stream.h2SendWindow -= to - from;
+    this.sendWindow -= to - from;
+    return pos;
+  }
+
+  /** The writes of one turn of the event loop leave together (one writev), as the client's do. */
+  private send(frames: Buffer): void {
+    if (this.ended) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.socket.write(frames);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  private forget(stream: Http2ServerStream): void {
+    if (stream.h2Gone) return;
+    stream.h2Gone = true;
+    this.streams.delete(stream.h2Id);
+    const at = this.blocked.indexOf(stream);
+    if (at >= 0) this.blocked.splice(at, 1);
+    this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.goingAway && this.streams.size === 0 && !this.ended) {
+      if (this.corked) {
+        this.corked = false;
+        this.socket.uncork();
+      }
+      this.ended = true;
+      this.socket.end();
+      // A client that never closes its side must not hold a graceful shutdown forever.
+      setTimeout(destroySocket, CLOSE_GRACE_MS, this.socket).unref();
+    }
+  }
+
+  private rememberReset(id: number): void {
+    this.resetIds.add(id);
+    if (this.resetIds.size > REMEMBERED_RESETS) {
+      const oldest = this.resetIds.values().next().value as number;
+      this.resetIds.delete(oldest);
+    }
+  }
+
+  /** Resets one stream with `code` (a stream error, §5.4.2). */
+  private resetStream(id: number, code: ErrorCode): void {
+    this.send(rstStreamFrame(id, code));
+    this.rememberReset(id);
+    const stream = this.streams.get(id);
+    if (stream !== undefined) {
+      this.forget(stream);
+      stream.onCancel();
+    }
+  }
+
+  /** The socket closed: every stream left is cancelled. */
+  private close(): void {
+    const wasEnded = this.ended;
+    this.ended = true;
+    if (!wasEnded && !this.socket.destroyed) this.socket.destroy();
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    this.blocked.length = 0;
+    for (const stream of streams) {
+      stream.h2Gone = true;
+      stream.onCancel();
+    }
+    if (!this.closeReported) {
+      this.closeReported = true;
+      this.owner.onClose(this);
+    }
+  }
+
+  private closeReported = false;
+
+  /** A connection error (§5.4.1): GOAWAY with `code`, then the connection closes. */
+  private protocolError(code: ErrorCode, what: string): void {
+    if (this.ended) return;
+    const frame = goAwayFrame(this.lastStreamId, code, `${errorCodeName(code)}: ${what}`.slice(0, 256));
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+    this.ended = true;
+    this.socket.end(frame);
+    this.socket.destroySoon();
+    this.close();
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    if (this.ended) return;
+    let buffer = chunk;
+    if (this.pending !== undefined) {
+      buffer = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    let pos = 0;
+    if (this.prefaceBytes < CLIENT_PREFACE.length) {
+      const wanted = CLIENT_PREFACE.length - this.prefaceBytes;
+      const have = Math.min(wanted, buffer.length);
+      if (buffer.compare(CLIENT_PREFACE, this.prefaceBytes, this.prefaceBytes + have, 0, have) !== 0) {
+        this.protocolError(
+          ErrorCode.ProtocolError,
+          'the connection does not start with the HTTP/2 client preface',
+        );
+        return;
+      }
+      this.prefaceBytes += have;
+      pos = have;
+    }
+    while (buffer.length - pos >= FRAME_HEADER_BYTES && !this.ended) {
+      const length = (buffer[pos]! << 16) | (buffer[pos + 1]! << 8) | buffer[pos + 2]!;
+      // We announce no MAX_FRAME_SIZE: the default bounds what the client may send.
+      if (length > DEFAULT_MAX_FRAME_SIZE) {
+        this.protocolError(
+          ErrorCode.FrameSizeError,
+          `a frame of ${length} octets, above ${DEFAULT_MAX_FRAME_SIZE}`,
+        );
+        return;
+      }
+      if (buffer.length - pos - FRAME_HEADER_BYTES < length) break;
+      const type = buffer[pos + 3]!;
+      const flags = buffer[pos + 4]!;
+      const streamId = buffer.readUInt32BE(pos + 5) & 0x7fffffff;
+      const start = pos + FRAME_HEADER_BYTES;
+      pos = start + length;
+      this.onFrame(buffer, type, flags, streamId, start, pos);
+    }
+    if (pos < buffer.length && !this.ended) this.pending = buffer.subarray(pos);
+  }
+
+  private onFrame(
+    buffer: Buffer,
+    type: number,
+    flags: number,
+    streamId: number,
+    start: number,
+    end: number,
+  ): void {
+    if (!this.settingsSeen) {
+      if (type !== FrameType.Settings || (flags & FrameFlag.Ack) !== 0) {
+        this.protocolError(ErrorCode.ProtocolError, `the first frame was of type ${type}, not SETTINGS`);
+        return;
+      }
+      this.settingsSeen = true;
+    }
+    if (this.blockStreamId !== 0 && (type !== FrameType.Continuation || streamId !== this.blockStreamId)) {
+      this.protocolError(
+        ErrorCode.ProtocolError,
+        `a frame of type ${type} inside the header block of stream ${this.blockStreamId}`,
+      );
+      return;
+    }
+    switch (type) {
+      case FrameType.Data:
+        this.onDataFrame(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.Headers:
+        this.onHeadersFrame(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.Priority:
+        if (streamId === 0) this.protocolError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
+        else if (end - start !== 5) this.resetStream(streamId, ErrorCode.FrameSizeError);
+        else if ((buffer.readUInt32BE(start) & 0x7fffffff) === streamId) {
+          // §5.3.1: a stream cannot depend on itself.
+          if (streamId > this.lastStreamId) this.lastStreamId = streamId;
+          this.resetStream(streamId, ErrorCode.ProtocolError);
+        }
+        return;
+      case FrameType.Continuation:
+        if (this.blockStreamId === 0) {
+          this.protocolError(ErrorCode.ProtocolError, 'CONTINUATION without a header block to continue');
+          return;
+        }
+        this.addFragment(buffer.subarray(start, end));
+        if (this.ended) return;
+        if ((flags & FrameFlag.EndHeaders) !== 0) {
+          const block = Buffer.concat(this.blockFragments);
+          const id = this.blockStreamId;
+          this.blockStreamId = 0;
+          this.blockFragments = [];
+          this.blockBytes = 0;
+          this.onHeaderBlock(id, block, this.blockEndStream);
+        }
+        return;
+      case FrameType.RstStream:
+        this.onRstStream(streamId, start, end);
+        return;
+      case FrameType.Settings:
+        this.onSettings(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.PushPromise:
+        this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
+        return;
+      case FrameType.Ping:
+        if (end - start !== 8) {
+          this.protocolError(ErrorCode.FrameSizeError, `PING of ${end - start} octets, not 8`);
+          return;
+        }
+        if (streamId !== 0) {
+          this.protocolError(ErrorCode.ProtocolError, 'PING on a stream');
+          return;
+        }
+        if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
+        return;
+      case FrameType.GoAway:
+        if (streamId !== 0) {
+          this.protocolError(ErrorCode.ProtocolError, 'GOAWAY on a stream');
+          return;
+        }
+        // The client leaves: the streams it opened finish, then the connection ends.
+        this.goingAway = true;
+        this.endIfIdle();
+        return;
+      case FrameType.WindowUpdate:
+        this.onWindowUpdate(buffer, streamId, start, end);
+        return;
+      default:
+        // Unknown types are ignored (RFC 9113 §4.1, §5.5).
+        return;
+    }
+  }
+
+  private addFragment(fragment: Buffer): void {
+    this.blockBytes += fragment.length;
+    if (this.blockBytes > MAX_HEADER_BLOCK_BYTES) {
+      this.protocolError(ErrorCode.EnhanceYourCalm, `a header block above ${MAX_HEADER_BLOCK_BYTES} octets`);
+      return;
+    }
+    this.blockFragments.push(fragment);
+  }
+
+  /** A frame on stream `id` that is not open: a connection error for an idle stream, dropped for one we reset. */
+  private notOpen(id: number, what: string): void {
+    if (id > this.lastStreamId) {
+      this.protocolError(ErrorCode.ProtocolError, `${what} on idle stream ${id}`);
+    } else if (!this.resetIds.has(id)) {
+      this.protocolError(ErrorCode.StreamClosed, `${what} on closed stream ${id}`);
+    }
+  }
+
+  private onDataFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId === 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'DATA on stream 0');
+      return;
+    }
+    const length = end - start;
+    this.receiveWindow -= length;
+    if (this.receiveWindow < 0) {
+      this.protocolError(ErrorCode.FlowControlError, 'DATA beyond the connection window');
+      return;
+    }
+    // The connection window is given back for every frame, taken or dropped: the owner bounds what it keeps.
+    this.receivedUnacked += length;
+    if (this.receivedUnacked >= CONNECTION_WINDOW_BYTES / 2) {
+      this.send(windowUpdateFrame(0, this.receivedUnacked));
+      this.receiveWindow += this.receivedUnacked;
+      this.receivedUnacked = 0;
+    }
+    let dataEnd = end;
+    if ((flags & FrameFlag.Padded) !== 0) {
+      const padding = length > 0 ? buffer[start]! : 0;
+      if (length === 0 || padding >= length) {
+        this.protocolError(
+          ErrorCode.ProtocolError,
+          `DATA padding of ${padding} octets in a frame of ${length}`,
+        );
+        return;
+      }
+      start++;
+      dataEnd -= padding;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) {
+      this.notOpen(streamId, 'DATA');
+      return;
+    }
+    if (stream.h2RemoteClosed) {
+      this.resetStream(streamId, ErrorCode.StreamClosed);
+      return;
+    }
+    stream.h2Unacked += length;
+    if (stream.h2Unacked > STREAM_WINDOW_BYTES) {
+      this.resetStream(streamId, ErrorCode.FlowControlError);
+      return;
+    }
+    stream.h2Received += dataEnd - start;
+    const endStream = (flags & FrameFlag.EndStream) !== 0;
+    if (
+      stream.h2ContentLength >= 0 &&
+      (stream.h2Received > stream.h2ContentLength ||
+        (endStream && stream.h2Received !== stream.h2ContentLength))
+    ) {
+      // §8.1.1: a body that is not its content-length is malformed.
+      this.resetStream(streamId, ErrorCode.ProtocolError);
+      return;
+    }
+    if (dataEnd > start) stream.onData(buffer, start, dataEnd);
+    if (stream.h2Gone) return;
+    if (endStream) {
+      stream.h2RemoteClosed = true;
+      stream.onEnd();
+      if (stream.h2LocalClosed && stream.h2QueuedTrailers === undefined) this.forget(stream);
+      return;
+    }
+    // The owner took the octets (or dropped them): give the window back once half is used.
+    if (stream.h2Unacked >= STREAM_WINDOW_BYTES / 2) {
+      this.send(windowUpdateFrame(streamId, stream.h2Unacked));
+      stream.h2Unacked = 0;
+    }
+  }
+
+  private onHeadersFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId === 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
+      return;
+    }
+    let blockEnd = end;
+    if ((flags & FrameFlag.Padded) !== 0) {
+      const padding = end > start ? buffer[start]! : 0;
+      start++;
+      blockEnd -= padding;
+    }
+    if ((flags & FrameFlag.Priority) !== 0) {
+      if (end - start >= 4 && (buffer.readUInt32BE(start) & 0x7fffffff) === streamId) {
+        this.resetAfterBlock = streamId;
+      }
+      start += 5;
+    }
+    if (blockEnd < start) {
+      this.protocolError(ErrorCode.ProtocolError, 'HEADERS padding and priority longer than the frame');
+      return;
+    }
+    const fragment = buffer.subarray(start, blockEnd);
+    const endStream = (flags & FrameFlag.EndStream) !== 0;
+    if ((flags & FrameFlag.EndHeaders) !== 0) {
+      this.onHeaderBlock(streamId, fragment, endStream);
+      return;
+    }
+    this.blockStreamId = streamId;
+    this.blockEndStream = endStream;
+    this.blockFragments = [];
+    this.blockBytes = 0;
+    this.addFragment(fragment);
+  }
+
+  /** A stream whose HEADERS depend on itself (§5.3.1): reset once its block is decoded. */
+  private resetAfterBlock = 0;
+
+  private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
+    const fields = this.fields;
+    fields.length = 0;
+    // Decoded whatever becomes of the stream: the dynamic table is the connection's.
+    const error = this.decoder.decode(block, fields);
+    if (error !== undefined) {
+      this.protocolError(
+        ErrorCode.CompressionError,
+        `undecodable header block on stream ${streamId}: ${error}`,
+      );
+      return;
+    }
+    if (this.resetAfterBlock === streamId) {
+      this.resetAfterBlock = 0;
+      if (streamId > this.lastStreamId) this.lastStreamId = streamId;
+      this.resetStream(streamId, ErrorCode.ProtocolError);
+      return;
+    }
+    const existing = this.streams.get(streamId);
+    if (existing !== undefined) {
+      // Trailers: they must end the request and carry no pseudo-header; we take none of their fields.
+      if (existing.h2RemoteClosed || !endStream || hasPseudoHeader(fields)) {
+        this.resetStream(
+          streamId,
+          existing.h2RemoteClosed ? ErrorCode.StreamClosed : ErrorCode.ProtocolError,
+        );
+        return;
+      }
+      if (existing.h2ContentLength >= 0 && existing.h2Received !== existing.h2ContentLength) {
+        this.resetStream(streamId, ErrorCode.ProtocolError);
+        return;
+      }
+      existing.h2RemoteClosed = true;
+      existing.onEnd();
+      if (existing.h2LocalClosed && existing.h2QueuedTrailers === undefined) this.forget(existing);
+      return;
+    }
+    if ((streamId & 1) === 0) {
+      this.protocolError(
+        ErrorCode.ProtocolError,
+        `HEADERS on even stream ${streamId}, which a client cannot open`,
+      );
+      return;
+    }
+    if (streamId <= this.lastStreamId) {
+      if (!this.resetIds.has(streamId)) {
+        this.protocolError(ErrorCode.StreamClosed, `HEADERS on closed stream ${streamId}`);
+      }
+      return;
+    }
+    this.lastStreamId = streamId;
+    if (this.goingAway) {
+      // Opened after our GOAWAY: not processed; the client may retry it elsewhere.
+      this.resetStream(streamId, ErrorCode.RefusedStream);
+      return;
+    }
+    if (this.streams.size >= this.options.maxConcurrentStreams) {
+      this.resetStream(streamId, ErrorCode.RefusedStream);
+      return;
+    }
+    const headers = requestHeaders(fields);
+    if (headers === undefined) {
+      this.resetStream(streamId, ErrorCode.ProtocolError);
+      return;
+    }
+    const stream = this.owner.onStream(headers);
+    stream.h2Id = streamId;
+    stream.h2SendWindow = this.initialWindowSize;
+    stream.h2Connection = this;
+    const contentLength = headers['content-length'];
+    if (contentLength !== undefined) {
+      stream.h2ContentLength = /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
+      if (stream.h2ContentLength < 0 || (endStream && stream.h2ContentLength !== 0)) {
+        this.resetStream(streamId, ErrorCode.ProtocolError);
+        return;
+      }
+    }
+    this.streams.set(streamId, stream);
+    stream.onStart();
+    if (stream.h2Gone) return;
+    if (endStream) {
+      stream.h2RemoteClosed = true;
+      stream.onEnd();
+      if (stream.h2LocalClosed && stream.h2QueuedTrailers === undefined) this.forget(stream);
+    }
+  }
+
+  private onRstStream(streamId: number, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.protocolError(ErrorCode.FrameSizeError, `RST_STREAM of ${end - start} octets, not 4`);
+      return;
+    }
+    if (streamId === 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'RST_STREAM on stream 0');
+      return;
+    }
+    if (streamId > this.lastStreamId) {
+      this.protocolError(ErrorCode.ProtocolError, `RST_STREAM on idle stream ${streamId}`);
+      return;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return;
+    this.forget(stream);
+    stream.onCancel();
+  }
+
+  private onSettings(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId !== 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'SETTINGS on a stream');
+      return;
+    }
+    if ((flags & FrameFlag.Ack) !== 0) {
+      if (end !== start) this.protocolError(ErrorCode.FrameSizeError, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if ((end - start) % 6 !== 0) {
+      this.protocolError(ErrorCode.FrameSizeError, `SETTINGS of ${end - start} octets, not a multiple of 6`);
+      return;
+    }
+    for (let pos = start; pos < end; pos += 6) {
+      const id = buffer.readUInt16BE(pos);
+      const value = buffer.readUInt32BE(pos + 2);
+      switch (id) {
+        case Setting.HeaderTableSize:
+          this.encoder.setMaxTableSize(value);
+          break;
+        case Setting.EnablePush:
+          if (value > 1) {
+            this.protocolError(ErrorCode.ProtocolError, `ENABLE_PUSH ${value}, not 0 or 1`);
+            return;
+          }
+          break;
+        case Setting.InitialWindowSize: {
+          if (value > MAX_WINDOW_SIZE) {
+            this.protocolError(ErrorCode.FlowControlError, `INITIAL_WINDOW_SIZE ${value} above 2^31 - 1`);
+            return;
+          }
+          // §6.9.2: the change applies to the windows of the open streams too.
+          const delta = value - this.initialWindowSize;
+          this.initialWindowSize = value;
+          for (const stream of this.streams.values()) {
+            stream.h2SendWindow += delta;
+            if (stream.h2SendWindow > MAX_WINDOW_SIZE) {
+              this.protocolError(ErrorCode.FlowControlError, `stream ${stream.h2Id}'s window above 2^31 - 1`);
+              return;
+            }
+          }
+          break;
+        }
+        case Setting.MaxFrameSize:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) {
+            this.protocolError(ErrorCode.ProtocolError, `MAX_FRAME_SIZE ${value} outside 16384…16777215`);
+            return;
+          }
+          this.maxFrameSize = value;
+          break;
+        default:
+          // MAX_CONCURRENT_STREAMS (we push nothing), MAX_HEADER_LIST_SIZE (ours are small), unknown ones.
+          break;
+      }
+    }
+    this.send(SETTINGS_ACK);
+    this.flushBlocked();
+  }
+
+  private onWindowUpdate(buffer: Buffer, streamId: number, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.protocolError(ErrorCode.FrameSizeError, 'WINDOW_UPDATE must have 4 octets');
+      return;
+    }
+    const increment = buffer.readUInt32BE(start) & 0x7fffffff;
+    if (streamId === 0) {
+      if (increment === 0) {
+        this.protocolError(ErrorCode.ProtocolError, 'WINDOW_UPDATE of 0 on the connection');
+        return;
+      }
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW_SIZE) {
+        this.protocolError(ErrorCode.FlowControlError, 'connection window above 2^31 - 1');
+        return;
+      }
+    } else {
+      const stream = this.streams.get(streamId);
+      if (stream === undefined) {
+        if (streamId > this.lastStreamId) {
+          this.protocolError(ErrorCode.ProtocolError, `WINDOW_UPDATE on idle stream ${streamId}`);
+        }
+        return;
+      }
+      if (increment === 0) {
+        this.resetStream(streamId, ErrorCode.ProtocolError);
+        return;
+      }
+      stream.h2SendWindow += increment;
+      if (stream.h2SendWindow > MAX_WINDOW_SIZE) {
+        this.resetStream(streamId, ErrorCode.FlowControlError);
+        return;
+      }
+    }
+    this.flushBlocked();
+  }
+}
+
+/**
+ * The most octets `fields` can take in a header block: each a literal with a new name (an
+ * integer of at most 5 octets per length) plus two dynamic table size updates.
+ */
+function largestBlockBytes(fields: HeaderFields): number {
+  let bytes = 12;
+  for (let i = 0; i < fields.length; i += 2) bytes += 11 + fields[i]!.length + fields[i + 1]!.length;
+  return bytes;
+}
+
+function destroySocket(socket: net.Socket): void {
+  socket.destroy();
+}
+
+function hasPseudoHeader(fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.charCodeAt(0) === 0x3a) return true;
+  return false;
+}
+
+/**
+ * The request headers of a decoded block, or undefined when the block is malformed as a
+ * request (§8.2, §8.3): upper-case names, pseudo-headers after regular ones or unknown, a
+ * connection-specific header, or :method or :path missing.
+ */
+function requestHeaders(fields: readonly string[]): RequestHeaders | undefined {
+  const headers: RequestHeaders = Object.create(null) as RequestHeaders;
+  let regularSeen = false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    if (name.charCodeAt(0) === 0x3a) {
+      if (regularSeen) return undefined;
+      if (name !== ':method' && name !== ':path' && name !== ':scheme' && name !== ':authority')
+        return undefined;
+      if (headers[name] !== undefined) return undefined;
+      headers[name] = value;
+      continue;
+    }
+    regularSeen = true;
+    if (hasUpperCase(name)) return undefined;
+    if (
+      name === 'connection' ||
+      name === 'keep-alive' ||
+      name === 'proxy-connection' ||
+      name === 'transfer-encoding' ||
+      name === 'upgrade'
+    ) {
+      return undefined;
+    }
+    if (name === 'te' && value !== 'trailers') return undefined;
+    const previous = headers[name];
+    headers[name] = previous === undefined ? value : `${previous}, ${value}`;
+  }
+  if (headers[':method'] === undefined || headers[':path'] === undefined || headers[':path'] === '')
+    return undefined;
+  if (headers[':method'] !== 'CONNECT' && headers[':scheme'] === undefined) return undefined;
+  return headers;
+}
+
+function hasUpperCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 0x41 && code <= 0x5a) return true;
+  }
+  return false;
+}

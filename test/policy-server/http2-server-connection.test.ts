@@ -1,0 +1,627 @@
+/**
+ * The policy server's own HTTP/2 server (policy-server/http2-server-connection.ts) under the
+ * gRPC transport, against real clients — node:http2 (nghttp2) and @grpc/grpc-js — and against
+ * a raw TCP client that breaks the protocol on purpose.
+ */
+import { strict as assert } from 'node:assert';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { Client, Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  CLIENT_PREFACE,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  FrameType,
+  HpackDecoder,
+  HpackEncoder,
+  settingsFrame,
+  writeFrameHeader,
+} from '../../http2';
+import {
+  createGrpcServer,
+  responseHeaders,
+  type GrpcMethod,
+  type GrpcServer,
+  type UnaryAnswer,
+} from '../../policy-server/grpc-transport';
+
+const MIB = 1024 * 1024;
+
+function frame(message: Uint8Array, compressed = false): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix[0] = compressed ? 1 : 0;
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+/** A pattern of `bytes` octets that a lost or reordered chunk would change. */
+function pattern(bytes: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = (i * 31 + seed + (i >> 12)) & 0xff;
+  return out;
+}
+
+interface NodeAnswer {
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly trailers: http2.IncomingHttpHeaders;
+  readonly body: Buffer;
+  readonly grpcStatus: string | undefined;
+}
+
+function nodeCall(
+  session: http2.ClientHttp2Session,
+  path: string,
+  body: Buffer,
+  extra: http2.OutgoingHttpHeaders = {},
+): Promise<NodeAnswer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...extra,
+    });
+    let headers: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => (headers = h));
+    stream.on('trailers', (t) => (trailers = t));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', reject);
+    stream.on('close', () =>
+      resolve({
+        headers,
+        trailers,
+        body: Buffer.concat(chunks),
+        grpcStatus: (trailers['grpc-status'] ?? headers['grpc-status']) as string | undefined,
+      }),
+    );
+    stream.end(body);
+  });
+}
+
+interface RawFrame {
+  readonly type: number;
+  readonly flags: number;
+  readonly streamId: number;
+  readonly payload: Buffer;
+}
+
+/** A TCP client that writes whatever bytes a test gives it and parses the frames that come back. */
+class RawClient {
+  readonly frames: RawFrame[] = [];
+  readonly closed: Promise<void>;
+  private readonly socket: net.Socket;
+  private pending = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+
+  /** `allowHalfOpen`: the client keeps its side open after the server closed its own. */
+  constructor(port: number, allowHalfOpen = false) {
+    this.socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen });
+    this.socket.on('error', () => undefined);
+    this.socket.on('data', (chunk: Buffer) => {
+      this.pending = Buffer.concat([this.pending, chunk]);
+      while (this.pending.length >= FRAME_HEADER_BYTES) {
+        const length = this.pending.readUIntBE(0, 3);
+        if (this.pending.length < FRAME_HEADER_BYTES + length) break;
+        this.frames.push({
+          type: this.pending[3]!,
+          flags: this.pending[4]!,
+          streamId: this.pending.readUInt32BE(5) & 0x7fffffff,
+          payload: this.pending.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length),
+        });
+        this.pending = this.pending.subarray(FRAME_HEADER_BYTES + length);
+      }
+      this.wake();
+    });
+    this.closed = new Promise((resolve) => this.socket.on('close', () => (this.wake(), resolve())));
+  }
+
+  /** The preface and an empty SETTINGS, as a well-behaved client starts. */
+  start(): void {
+    this.write(Buffer.concat([CLIENT_PREFACE, settingsFrame([])]));
+  }
+
+  write(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** Waits for a frame matching `match`, failing after 5 s or when the connection closes without one. */
+  async waitFor(match: (f: RawFrame) => boolean, what: string): Promise<RawFrame> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const found = this.frames.find(match);
+      if (found !== undefined) return found;
+      if (this.socket.destroyed || Date.now() > deadline) {
+        throw new Error(
+          `no ${what}; got frames ${JSON.stringify(this.frames.map((f) => [f.type, f.flags, f.streamId]))}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  async goAwayCode(): Promise<number> {
+    const goAway = await this.waitFor((f) => f.type === FrameType.GoAway, 'GOAWAY');
+    return goAway.payload.readUInt32BE(4);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}
+
+function rawFrame(type: FrameType, flags: number, streamId: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc(FRAME_HEADER_BYTES + payload.length);
+  writeFrameHeader(out, 0, payload.length, type, flags, streamId);
+  payload.copy(out, FRAME_HEADER_BYTES);
+  return out;
+}
+
+function requestBlock(encoder: HpackEncoder, path: string): Buffer {
+  encoder.begin();
+  for (const [name, value] of [
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', 'localhost'],
+    ['content-type', 'application/grpc'],
+    ['te', 'trailers'],
+  ] as const) {
+    encoder.header(name, value);
+  }
+  return Buffer.from(encoder.end());
+}
+
+describe('policy server: own HTTP/2 server connection', () => {
+  let server: GrpcServer;
+  let port: number;
+  let pending: ((answer: UnaryAnswer) => void)[];
+  let streamCancels: number;
+  const sessions: http2.ClientHttp2Session[] = [];
+  const clients: Client[] = [];
+  const raws: RawClient[] = [];
+  const bigMetadata = 'm'.repeat(40_000);
+
+  async function start(maxConcurrentStreams = 16): Promise<void> {
+    pending = [];
+    streamCancels = 0;
+    server = createGrpcServer({
+      maxConcurrentStreams,
+      methods: new Map<string, GrpcMethod>([
+        ['/test.Echo/Echo', { kind: 'unary', handle: (request) => Buffer.from(request) }],
+        [
+          '/test.Echo/BigMetadata',
+          {
+            kind: 'unary',
+            handle: (request) => ({
+              message: Buffer.from(request),
+              headers: responseHeaders({ 'x-big': bigMetadata }),
+            }),
+          },
+        ],
+        [
+          '/test.Echo/Later',
+          { kind: 'unary', handle: () => new Promise<UnaryAnswer>((resolve) => pending.push(resolve)) },
+        ],
+        [
+          '/test.Echo/Stream',
+          {
+            kind: 'serverStream',
+            handle: (request, writer) => {
+              writer.onCancel(() => streamCancels++);
+              const count = request.length === 0 ? 3 : request[0]!;
+              for (let i = 0; i < count; i++) writer.write(Buffer.concat([Buffer.from([i]), request]));
+              if (request.length !== 0 && request[0] === 0) return; // left open for the client to cancel
+              writer.end();
+            },
+          },
+        ],
+      ]),
+    });
+    port = await server.listen('127.0.0.1', 0);
+  }
+
+  function session(): http2.ClientHttp2Session {
+    const s = http2.connect(`http://127.0.0.1:${port}`);
+    s.on('error', () => undefined);
+    sessions.push(s);
+    return s;
+  }
+
+  function grpcClient(): Client {
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 8 * MIB,
+    });
+    clients.push(client);
+    return client;
+  }
+
+  function raw(allowHalfOpen = false): RawClient {
+    const client = new RawClient(port, allowHalfOpen);
+    raws.push(client);
+    return client;
+  }
+
+  beforeEach(() => start());
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    for (const s of sessions.splice(0)) s.destroy();
+    for (const r of raws.splice(0)) r.destroy();
+    server.forceShutdown();
+    await server.shutdown();
+  });
+
+  describe('with a node:http2 client', () => {
+    it('answers unary calls, repeated on one connection', async () => {
+      const s = session();
+      for (const text of ['one', 'two', 'three']) {
+        const answer = await nodeCall(s, '/test.Echo/Echo', frame(Buffer.from(text)));
+        assert.equal(answer.headers[':status'], 200);
+        assert.equal(answer.headers['content-type'], 'application/grpc');
+        assert.equal(answer.grpcStatus, '0');
+        assert.deepEqual(answer.body, frame(Buffer.from(text)));
+      }
+    });
+
+    it('streams messages to a server-streaming call', async () => {
+      const answer = await nodeCall(session(), '/test.Echo/Stream', frame(Buffer.from([4, 9])));
+      assert.equal(answer.grpcStatus, '0');
+      const expected = [0, 1, 2, 3].map((i) => frame(Buffer.from([i, 4, 9])));
+      assert.deepEqual(answer.body, Buffer.concat(expected));
+    });
+
+    it('takes and sends 3 MiB messages under flow control, on several streams at once', async () => {
+      const s = session();
+      const messages = [pattern(3 * MIB, 1), pattern(3 * MIB, 2)];
+      const answers = await Promise.all(messages.map((m) => nodeCall(s, '/test.Echo/Echo', frame(m))));
+      answers.forEach((answer, i) => {
+        assert.equal(answer.grpcStatus, '0');
+        assert.equal(answer.body.length, 3 * MIB + 5);
+        assert.ok(answer.body.equals(frame(messages[i]!)), `answer ${i} differs`);
+      });
+    });
+
+    it('sends response headers larger than a frame in HEADERS and CONTINUATION, and takes such request headers', async () => {
+      const answer = await nodeCall(session(), '/test.Echo/BigMetadata', frame(Buffer.from('x')), {
+        'x-request-big': 'r'.repeat(30_000),
+      });
+      assert.equal(answer.grpcStatus, '0');
+      assert.equal(answer.headers['x-big'], bigMetadata);
+      assert.deepEqual(answer.body, frame(Buffer.from('x')));
+    });
+
+    it('reads a gzip-compressed message', async () => {
+      const answer = await nodeCall(
+        session(),
+        '/test.Echo/Echo',
+        frame(gzipSync(Buffer.from('zipped')), true),
+        {
+          'grpc-encoding': 'gzip',
+        },
+      );
+      assert.equal(answer.grpcStatus, '0');
+      assert.deepEqual(answer.body, frame(Buffer.from('zipped')));
+    });
+
+    it('answers DEADLINE_EXCEEDED past grpc-timeout', async () => {
+      const answer = await nodeCall(session(), '/test.Echo/Later', frame(Buffer.alloc(0)), {
+        'grpc-timeout': '30m',
+      });
+      assert.equal(answer.grpcStatus, '4');
+      assert.equal(pending.length, 1);
+    });
+
+    it('tells a server-streaming handler when the client cancels', async () => {
+      const stream = session().request({
+        ':method': 'POST',
+        ':path': '/test.Echo/Stream',
+        'content-type': 'application/grpc',
+      });
+      stream.on('error', () => undefined);
+      stream.end(frame(Buffer.from([0])));
+      await new Promise<void>((resolve) => stream.on('response', () => resolve()));
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      await eventually(() => streamCancels === 1);
+    });
+
+    it('answers PING', async () => {
+      const s = session();
+      // node:http2 cancels a ping sent before the session connected.
+      await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+      const payload = Buffer.from('12345678');
+      const echoed = await new Promise<Buffer>((resolve, reject) =>
+        s.ping(payload, (error, _duration, answer) => (error ? reject(error) : resolve(answer))),
+      );
+      assert.deepEqual(echoed, payload);
+    });
+
+    it('on shutdown sends GOAWAY, lets the call in flight finish, then closes', async () => {
+      const s = session();
+      const goAway = new Promise<number>((resolve) => s.on('goaway', (code) => resolve(code)));
+      const inFlight = nodeCall(s, '/test.Echo/Later', frame(Buffer.alloc(0)));
+      await eventually(() => pending.length === 1);
+      let closed = false;
+      const shutdown = server.shutdown().then(() => (closed = true));
+      assert.equal(await goAway, http2.constants.NGHTTP2_NO_ERROR);
+      assert.equal(closed, false);
+      pending[0]!(Buffer.from('finished'));
+      const answer = await inFlight;
+      assert.equal(answer.grpcStatus, '0');
+      assert.deepEqual(answer.body, frame(Buffer.from('finished')));
+      await shutdown;
+      assert.equal(closed, true);
+    });
+  });
+
+  describe('with a @grpc/grpc-js client', () => {
+    function unary(
+      client: Client,
+      path: string,
+      request: Buffer,
+      options: { deadlineMs?: number; metadata?: Metadata } = {},
+    ) {
+      return new Promise<{ error: ServiceError | null; response: Buffer | undefined }>((resolve) =>
+        client.makeUnaryRequest<Buffer, Buffer>(
+          path,
+          (b) => b,
+          (b) => b,
+          request,
+          options.metadata ?? new Metadata(),
+          { deadline: Date.now() + (options.deadlineMs ?? 5000) },
+          (error, response) => resolve({ error, response }),
+        ),
+      );
+    }
+
+    it('makes unary calls, and 3 MiB ones both ways', async () => {
+      const client = grpcClient();
+      const small = await unary(client, '/test.Echo/Echo', Buffer.from('hello'));
+      assert.equal(small.error, null);
+      assert.deepEqual(small.response, Buffer.from('hello'));
+      const message = pattern(3 * MIB, 7);
+      const large = await unary(client, '/test.Echo/Echo', message);
+      assert.equal(large.error, null);
+      assert.ok(large.response?.equals(message));
+    });
+
+    it('makes a server-streaming call', async () => {
+      const client = grpcClient();
+      const received: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const call = client.makeServerStreamRequest<Buffer, Buffer>(
+          '/test.Echo/Stream',
+          (b) => b,
+          (b) => b,
+          Buffer.from([2, 5]),
+        );
+        call.on('data', (m: Buffer) => received.push(m));
+        call.on('error', reject);
+        call.on('end', () => resolve());
+      });
+      assert.deepEqual(received, [Buffer.from([0, 2, 5]), Buffer.from([1, 2, 5])]);
+    });
+
+    it('sends gzip-compressed messages the server reads', async () => {
+      const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure(), {
+        'grpc.default_compression_algorithm': 2,
+      });
+      clients.push(client);
+      const message = Buffer.alloc(10_000, 'a');
+      const answer = await unary(client, '/test.Echo/Echo', message);
+      assert.equal(answer.error, null);
+      assert.deepEqual(answer.response, message);
+    });
+
+    it('gets DEADLINE_EXCEEDED and UNIMPLEMENTED', async () => {
+      const client = grpcClient();
+      const late = await unary(client, '/test.Echo/Later', Buffer.alloc(0), { deadlineMs: 50 });
+      assert.equal(late.error?.code, 4);
+      const unknown = await unary(client, '/test.Echo/Nope', Buffer.alloc(0));
+      assert.equal(unknown.error?.code, 12);
+    });
+  });
+
+  describe('with a raw TCP client', () => {
+    async function assertStillServing(): Promise<void> {
+      const answer = await nodeCall(session(), '/test.Echo/Echo', frame(Buffer.from('still here')));
+      assert.equal(answer.grpcStatus, '0');
+    }
+
+    it('answers a bad preface with GOAWAY PROTOCOL_ERROR, and keeps serving others', async () => {
+      const client = raw();
+      client.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      assert.equal(await client.goAwayCode(), ErrorCode.ProtocolError);
+      await client.closed;
+      await assertStillServing();
+    });
+
+    it('answers DATA on stream 0 with GOAWAY PROTOCOL_ERROR', async () => {
+      const client = raw();
+      client.start();
+      client.write(rawFrame(FrameType.Data, 0, 0, Buffer.from('x')));
+      assert.equal(await client.goAwayCode(), ErrorCode.ProtocolError);
+      await assertStillServing();
+    });
+
+    it('answers a frame above MAX_FRAME_SIZE with GOAWAY FRAME_SIZE_ERROR', async () => {
+      const client = raw();
+      client.start();
+      client.write(rawFrame(FrameType.Data, 0, 1, Buffer.alloc(20_000)));
+      assert.equal(await client.goAwayCode(), ErrorCode.FrameSizeError);
+      await assertStillServing();
+    });
+
+    it('answers an undecodable header block with GOAWAY COMPRESSION_ERROR', async () => {
+      const client = raw();
+      client.start();
+      // Index 0 is never valid (RFC 7541 §6.1).
+      client.write(
+        rawFrame(FrameType.Headers, FrameFlag.EndHeaders | FrameFlag.EndStream, 1, Buffer.from([0x80])),
+      );
+      assert.equal(await client.goAwayCode(), ErrorCode.CompressionError);
+      await assertStillServing();
+    });
+
+    it('answers DATA on a closed stream with GOAWAY STREAM_CLOSED', async () => {
+      const client = raw();
+      client.start();
+      const encoder = new HpackEncoder();
+      client.write(
+        Buffer.concat([
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Echo')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(Buffer.from('a'))),
+        ]),
+      );
+      const trailers = await client.waitFor(
+        (f) => f.type === FrameType.Headers && f.streamId === 1 && (f.flags & FrameFlag.EndStream) !== 0,
+        'the answer on stream 1',
+      );
+      assert.ok(trailers !== undefined);
+      client.write(rawFrame(FrameType.Data, 0, 1, Buffer.from('late')));
+      assert.equal(await client.goAwayCode(), ErrorCode.StreamClosed);
+      await assertStillServing();
+    });
+
+    it('refuses a stream above MAX_CONCURRENT_STREAMS with RST_STREAM REFUSED_STREAM', async () => {
+      server.forceShutdown();
+      await server.shutdown();
+      await start(1);
+      const client = raw();
+      client.start();
+      const encoder = new HpackEncoder();
+      client.write(
+        Buffer.concat([
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Later')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(Buffer.alloc(0))),
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 3, requestBlock(encoder, '/test.Echo/Echo')),
+        ]),
+      );
+      const reset = await client.waitFor(
+        (f) => f.type === FrameType.RstStream && f.streamId === 3,
+        'RST_STREAM on 3',
+      );
+      assert.equal(reset.payload.readUInt32BE(0), ErrorCode.RefusedStream);
+      await eventually(() => pending.length === 1);
+      // Stream 1 is still served.
+      pending[0]!(Buffer.from('one'));
+      const data = await client.waitFor((f) => f.type === FrameType.Data && f.streamId === 1, 'DATA on 1');
+      assert.deepEqual(data.payload, frame(Buffer.from('one')));
+    });
+
+    it('drops the answer of a call the client reset, and answers PING after it', async () => {
+      const client = raw();
+      client.start();
+      const encoder = new HpackEncoder();
+      const cancel = Buffer.alloc(4);
+      cancel.writeUInt32BE(ErrorCode.Cancel);
+      client.write(
+        Buffer.concat([
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Later')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(Buffer.alloc(0))),
+        ]),
+      );
+      await eventually(() => pending.length === 1);
+      client.write(rawFrame(FrameType.RstStream, 0, 1, cancel));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      pending[0]!(Buffer.from('too late'));
+      client.write(rawFrame(FrameType.Ping, 0, 0, Buffer.from('pingpong')));
+      const pong = await client.waitFor((f) => f.type === FrameType.Ping, 'PING ACK');
+      assert.equal(pong.flags & FrameFlag.Ack, FrameFlag.Ack);
+      assert.deepEqual(pong.payload, Buffer.from('pingpong'));
+      assert.equal(client.frames.filter((f) => f.streamId === 1).length, 0);
+    });
+
+    it("sends no more than the client's windows allow, and the rest on WINDOW_UPDATE", async () => {
+      const client = raw();
+      const settings = Buffer.alloc(6);
+      settings.writeUInt16BE(0x4, 0); // INITIAL_WINDOW_SIZE
+      settings.writeUInt32BE(10, 2);
+      client.write(Buffer.concat([CLIENT_PREFACE, rawFrame(FrameType.Settings, 0, 0, settings)]));
+      const encoder = new HpackEncoder();
+      const message = pattern(95, 3);
+      client.write(
+        Buffer.concat([
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Echo')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(message)),
+        ]),
+      );
+      await client.waitFor((f) => f.type === FrameType.Data && f.streamId === 1, 'the first DATA');
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const dataBytes = (): number =>
+        client.frames.filter((f) => f.type === FrameType.Data).reduce((sum, f) => sum + f.payload.length, 0);
+      assert.equal(dataBytes(), 10, 'the stream window of 10 octets');
+      assert.equal(client.frames.filter((f) => f.type === FrameType.Headers).length, 1, 'no trailers yet');
+      const increment = Buffer.alloc(4);
+      increment.writeUInt32BE(1000);
+      client.write(rawFrame(FrameType.WindowUpdate, 0, 1, increment));
+      await client.waitFor(
+        (f) => f.type === FrameType.Headers && (f.flags & FrameFlag.EndStream) !== 0,
+        'the trailers after the window opened',
+      );
+      const body = Buffer.concat(
+        client.frames.filter((f) => f.type === FrameType.Data).map((f) => f.payload),
+      );
+      assert.deepEqual(body, frame(message));
+    });
+
+    it('ends a graceful shutdown even when a client keeps its connection open', async () => {
+      const client = raw(true);
+      client.start();
+      await client.waitFor((f) => f.type === FrameType.Settings, 'our SETTINGS');
+      const started = Date.now();
+      await server.shutdown();
+      assert.equal(await client.goAwayCode(), ErrorCode.NoError);
+      assert.ok(Date.now() - started < 3000, `shutdown took ${Date.now() - started} ms`);
+    });
+
+    it('sends repeated response headers as one-byte table references', async () => {
+      const client = raw();
+      client.start();
+      const encoder = new HpackEncoder();
+      for (const id of [1, 3]) {
+        client.write(
+          Buffer.concat([
+            rawFrame(FrameType.Headers, FrameFlag.EndHeaders, id, requestBlock(encoder, '/test.Echo/Echo')),
+            rawFrame(FrameType.Data, FrameFlag.EndStream, id, frame(Buffer.from('a'))),
+          ]),
+        );
+        await client.waitFor(
+          (f) => f.type === FrameType.Headers && f.streamId === id && (f.flags & FrameFlag.EndStream) !== 0,
+          `the answer on ${id}`,
+        );
+      }
+      const blocks = client.frames.filter((f) => f.type === FrameType.Headers);
+      const decoder = new HpackDecoder();
+      const fields: string[] = [];
+      for (const block of blocks) assert.equal(decoder.decode(block.payload, fields), undefined);
+      assert.deepEqual(fields.slice(0, 6), [
+        ':status',
+        '200',
+        'content-type',
+        'application/grpc',
+        'grpc-accept-encoding',
+        'identity,gzip,deflate',
+      ]);
+      // The second call's headers (3 fields) and trailers (1 field) are one octet each.
+      assert.equal(blocks[2]!.payload.length, 3);
+      assert.equal(blocks[3]!.payload.length, 1);
+    });
+  });
+});
+
+async function eventually(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), 'condition not met within 2 s');
+}
