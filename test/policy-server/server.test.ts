@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
@@ -92,6 +93,45 @@ describe('policy server', () => {
       assert.equal(server.generation, 1);
       assert.equal(server.snapshot?.resources.length, 5);
       assert.equal(server.start(), server.start(), 'start() again returns the same promise');
+    });
+
+    it('serves on node:http2 when SWITCHBOARD_HTTP2_SERVER=node, and refuses another value', async () => {
+      const before = process.env['SWITCHBOARD_HTTP2_SERVER'];
+      try {
+        // node:http2 adds a `date` field to every response; our own server sends none.
+        const dateOf = async (server: PolicyServer): Promise<unknown> => {
+          const session = http2.connect(`http://${(await server.start()).address}`);
+          try {
+            const stream = session.request({
+              ':method': 'POST',
+              ':path': '/grpc.health.v1.Health/Check',
+              'content-type': 'application/grpc',
+            });
+            stream.end(Buffer.alloc(5));
+            const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+            stream.resume();
+            return headers['date'];
+          } finally {
+            session.close();
+          }
+        };
+        process.env['SWITCHBOARD_HTTP2_SERVER'] = 'node';
+        const { server: onNode, client } = await startServer();
+        const health = await checkHealth(client, '');
+        assert.ok(health.ok, health.ok ? '' : health.error.message);
+        assert.equal(health.response.status, SERVING);
+        assert.equal(typeof (await dateOf(onNode)), 'string', 'served by node:http2');
+        delete process.env['SWITCHBOARD_HTTP2_SERVER'];
+        const { server: onOwn } = await startServer();
+        assert.equal(await dateOf(onOwn), undefined, 'served by our own HTTP/2 server');
+        process.env['SWITCHBOARD_HTTP2_SERVER'] = 'nghttp2';
+        const refused = createPolicyServer({ address: '127.0.0.1:0' });
+        servers.push(refused);
+        await assert.rejects(refused.start(), /SWITCHBOARD_HTTP2_SERVER must be own or node, got "nghttp2"/);
+      } finally {
+        if (before === undefined) delete process.env['SWITCHBOARD_HTTP2_SERVER'];
+        else process.env['SWITCHBOARD_HTTP2_SERVER'] = before;
+      }
     });
 
     it('runs with an empty configuration when given no directory', async () => {
