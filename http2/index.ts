@@ -1,16 +1,19 @@
 /**
  * The HTTP/2 codec shared by the proxy's policy client and the policy server: HPACK
- * (RFC 7541) and the frame constants and writers of RFC 9113.
+ * (RFC 7541), the frame constants and writers of RFC 9113, and the connection base class both
+ * sides extend.
  *
  * The values are re-exported as plain properties, not through `export *`: TypeScript's
  * CommonJS output reads star re-exports through a getter on every use, and these are read
  * per frame (FRAME_HEADER_BYTES, writeFrameHeader…). `export *` still brings the types and
  * const enums.
  */
+import * as connection from './http2-connection';
 import * as frames from './http2-frames';
 import * as hpack from './hpack';
 
 export * from './hpack';
+export * from './http2-connection';
 export * from './http2-frames';
 
 export const HUFFMAN_CODES = hpack.HUFFMAN_CODES;
@@ -33,3 +36,7 @@ export const windowUpdateFrame = frames.windowUpdateFrame;
 export const rstStreamFrame = frames.rstStreamFrame;
 export const goAwayFrame = frames.goAwayFrame;
 export const pingAckFrame = frames.pingAckFrame;
+export const STREAM_WINDOW_BYTES = connection.STREAM_WINDOW_BYTES;
+export const CONNECTION_WINDOW_BYTES = connection.CONNECTION_WINDOW_BYTES;
+export const Http2Connection = connection.Http2Connection;
+export type Http2Connection<S extends connection.Http2WindowedStream> = connection.Http2Connection<S>;

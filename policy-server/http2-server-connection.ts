@@ -15,17 +15,15 @@
 import type * as net from 'node:net';
 import {
   CLIENT_PREFACE,
+  CONNECTION_WINDOW_BYTES,
   DEFAULT_INITIAL_WINDOW_SIZE,
-  DEFAULT_MAX_FRAME_SIZE,
   ErrorCode,
   FRAME_HEADER_BYTES,
   FrameFlag,
   FrameType,
-  HpackDecoder,
-  HpackEncoder,
-  MAX_MAX_FRAME_SIZE,
+  Http2Connection,
   MAX_WINDOW_SIZE,
-  SETTINGS_ACK,
+  STREAM_WINDOW_BYTES,
   Setting,
   errorCodeName,
   goAwayFrame,
@@ -36,10 +34,6 @@ import {
   writeFrameHeader,
 } from '../http2';
 
-/** What we let a client send on one stream before it waits for our WINDOW_UPDATE (1 MiB). */
-const STREAM_WINDOW_BYTES = 1 << 20;
-/** What we let a client send on the connection, all streams together (16 MiB). */
-const CONNECTION_WINDOW_BYTES = 1 << 24;
 /** The largest header block (all its fragments) we take; larger ends the connection. */
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 /** How long after our last frame a closing connection waits for the client to close its side. */
@@ -137,40 +131,25 @@ export interface ServerConnectionOptions {
   readonly maxConcurrentStreams: number;
 }
 
-export class Http2ServerConnection {
-  private readonly streams = new Map<number, Http2ServerStream>();
+export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   private readonly resetIds = new Set<number>();
   private readonly blocked: Http2ServerStream[] = [];
-  private readonly encoder = new HpackEncoder();
-  private readonly decoder = new HpackDecoder();
-  private readonly fields: string[] = [];
+  /** Octets of the client preface read so far. */
   private prefaceBytes = 0;
-  private settingsSeen = false;
   /** The highest stream id the client opened. */
   private lastStreamId = 0;
   /** GOAWAY sent: no new streams; the connection ends when the last one does. */
   private goingAway = false;
-  private ended = false;
-  private corked = false;
-  // The client's settings.
-  private maxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  private initialWindowSize = DEFAULT_INITIAL_WINDOW_SIZE;
-  private sendWindow = DEFAULT_INITIAL_WINDOW_SIZE;
-  private receiveWindow = CONNECTION_WINDOW_BYTES;
-  private receivedUnacked = 0;
-  private pending: Buffer | undefined;
-  private blockStreamId = 0;
-  private blockEndStream = false;
-  private blockFragments: Buffer[] = [];
-  private blockBytes = 0;
 
   constructor(
-    private readonly socket: net.Socket,
+    socket: net.Socket,
     private readonly owner: ServerConnectionOwner,
     private readonly options: ServerConnectionOptions,
   ) {
+    super(socket, MAX_HEADER_BLOCK_BYTES);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      if (this.ended) return;
       try {
         this.onSocketData(chunk);
       } catch (error) {
@@ -339,42 +318,10 @@ export class Http2ServerConnection {
     }
   }
 
-  private headerFramesBytes(blockBytes: number): number {
-    return Math.max(1, Math.ceil(blockBytes / this.maxFrameSize)) * FRAME_HEADER_BYTES + blockBytes;
-  }
-
   private headerFrames(streamId: number, block: Buffer, endStream: boolean): Buffer {
     const out = Buffer.allocUnsafe(this.headerFramesBytes(block.length));
     this.writeHeaderFrames(out, 0, streamId, block, endStream);
     return out;
-  }
-
-  /** HEADERS, then CONTINUATION frames when the block is larger than the client's MAX_FRAME_SIZE. */
-  private writeHeaderFrames(
-    out: Buffer,
-    pos: number,
-    streamId: number,
-    block: Buffer,
-    endStream: boolean,
-  ): number {
-    const maxFrame = this.maxFrameSize;
-    const frames = Math.max(1, Math.ceil(block.length / maxFrame));
-    for (let i = 0, from = 0; i < frames; i++) {
-      const to = Math.min(block.length, from + maxFrame);
-      const last = i === frames - 1;
-      const flags = (last ? FrameFlag.EndHeaders : 0) | (i === 0 && endStream ? FrameFlag.EndStream : 0);
-      pos = writeFrameHeader(
-        out,
-        pos,
-        to - from,
-        i === 0 ? FrameType.Headers : FrameType.Continuation,
-        flags,
-        streamId,
-      );
-      pos += block.copy(out, pos, from, to);
-      from = to;
-    }
-    return pos;
   }
 
   /** Writes octets `from`…`to` of `payload` as DATA frames into `out` at `pos`, and counts them against the windows. */
@@ -406,22 +353,6 @@ export class Http2ServerConnection {
     return pos;
   }
 
-  /** The writes of one turn of the event loop leave together (one writev), as the client's do. */
-  private send(frames: Buffer): void {
-    if (this.ended) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(this.uncork);
-    }
-    this.socket.write(frames);
-  }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
-
   private forget(stream: Http2ServerStream): void {
     if (stream.h2Gone) return;
     stream.h2Gone = true;
@@ -433,10 +364,7 @@ export class Http2ServerConnection {
 
   private endIfIdle(): void {
     if (this.goingAway && this.streams.size === 0 && !this.ended) {
-      if (this.corked) {
-        this.corked = false;
-        this.socket.uncork();
-      }
+      this.uncorkNow();
       this.ended = true;
       this.socket.end();
       // A client that never closes its side must not hold a graceful shutdown forever.
@@ -484,62 +412,33 @@ export class Http2ServerConnection {
   private closeReported = false;
 
   /** A connection error (§5.4.1): GOAWAY with `code`, then the connection closes. */
-  private protocolError(code: ErrorCode, what: string): void {
+  protected protocolError(code: ErrorCode, what: string): void {
     if (this.ended) return;
     const frame = goAwayFrame(this.lastStreamId, code, `${errorCodeName(code)}: ${what}`.slice(0, 256));
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+    this.uncorkNow();
     this.ended = true;
     this.socket.end(frame);
     this.socket.destroySoon();
     this.close();
   }
 
-  private onSocketData(chunk: Buffer): void {
-    if (this.ended) return;
-    let buffer = chunk;
-    if (this.pending !== undefined) {
-      buffer = Buffer.concat([this.pending, chunk]);
-      this.pending = undefined;
+  /** Past the client preface (§3.4), checked octet by octet as it arrives. */
+  protected override framesStart(buffer: Buffer): number {
+    if (this.prefaceBytes >= CLIENT_PREFACE.length) return 0;
+    const wanted = CLIENT_PREFACE.length - this.prefaceBytes;
+    const have = Math.min(wanted, buffer.length);
+    if (buffer.compare(CLIENT_PREFACE, this.prefaceBytes, this.prefaceBytes + have, 0, have) !== 0) {
+      this.protocolError(
+        ErrorCode.ProtocolError,
+        'the connection does not start with the HTTP/2 client preface',
+      );
+      return -1;
     }
-    let pos = 0;
-    if (this.prefaceBytes < CLIENT_PREFACE.length) {
-      const wanted = CLIENT_PREFACE.length - this.prefaceBytes;
-      const have = Math.min(wanted, buffer.length);
-      if (buffer.compare(CLIENT_PREFACE, this.prefaceBytes, this.prefaceBytes + have, 0, have) !== 0) {
-        this.protocolError(
-          ErrorCode.ProtocolError,
-          'the connection does not start with the HTTP/2 client preface',
-        );
-        return;
-      }
-      this.prefaceBytes += have;
-      pos = have;
-    }
-    while (buffer.length - pos >= FRAME_HEADER_BYTES && !this.ended) {
-      const length = (buffer[pos]! << 16) | (buffer[pos + 1]! << 8) | buffer[pos + 2]!;
-      // We announce no MAX_FRAME_SIZE: the default bounds what the client may send.
-      if (length > DEFAULT_MAX_FRAME_SIZE) {
-        this.protocolError(
-          ErrorCode.FrameSizeError,
-          `a frame of ${length} octets, above ${DEFAULT_MAX_FRAME_SIZE}`,
-        );
-        return;
-      }
-      if (buffer.length - pos - FRAME_HEADER_BYTES < length) break;
-      const type = buffer[pos + 3]!;
-      const flags = buffer[pos + 4]!;
-      const streamId = buffer.readUInt32BE(pos + 5) & 0x7fffffff;
-      const start = pos + FRAME_HEADER_BYTES;
-      pos = start + length;
-      this.onFrame(buffer, type, flags, streamId, start, pos);
-    }
-    if (pos < buffer.length && !this.ended) this.pending = buffer.subarray(pos);
+    this.prefaceBytes += have;
+    return have;
   }
 
-  private onFrame(
+  protected onFrame(
     buffer: Buffer,
     type: number,
     flags: number,
@@ -547,20 +446,6 @@ export class Http2ServerConnection {
     start: number,
     end: number,
   ): void {
-    if (!this.settingsSeen) {
-      if (type !== FrameType.Settings || (flags & FrameFlag.Ack) !== 0) {
-        this.protocolError(ErrorCode.ProtocolError, `the first frame was of type ${type}, not SETTINGS`);
-        return;
-      }
-      this.settingsSeen = true;
-    }
-    if (this.blockStreamId !== 0 && (type !== FrameType.Continuation || streamId !== this.blockStreamId)) {
-      this.protocolError(
-        ErrorCode.ProtocolError,
-        `a frame of type ${type} inside the header block of stream ${this.blockStreamId}`,
-      );
-      return;
-    }
     switch (type) {
       case FrameType.Data:
         this.onDataFrame(buffer, flags, streamId, start, end);
@@ -578,20 +463,7 @@ export class Http2ServerConnection {
         }
         return;
       case FrameType.Continuation:
-        if (this.blockStreamId === 0) {
-          this.protocolError(ErrorCode.ProtocolError, 'CONTINUATION without a header block to continue');
-          return;
-        }
-        this.addFragment(buffer.subarray(start, end));
-        if (this.ended) return;
-        if ((flags & FrameFlag.EndHeaders) !== 0) {
-          const block = Buffer.concat(this.blockFragments);
-          const id = this.blockStreamId;
-          this.blockStreamId = 0;
-          this.blockFragments = [];
-          this.blockBytes = 0;
-          this.onHeaderBlock(id, block, this.blockEndStream);
-        }
+        this.onContinuation(buffer, flags, start, end);
         return;
       case FrameType.RstStream:
         this.onRstStream(streamId, start, end);
@@ -631,15 +503,6 @@ export class Http2ServerConnection {
     }
   }
 
-  private addFragment(fragment: Buffer): void {
-    this.blockBytes += fragment.length;
-    if (this.blockBytes > MAX_HEADER_BLOCK_BYTES) {
-      this.protocolError(ErrorCode.EnhanceYourCalm, `a header block above ${MAX_HEADER_BLOCK_BYTES} octets`);
-      return;
-    }
-    this.blockFragments.push(fragment);
-  }
-
   /** A frame on stream `id` that is not open: a connection error for an idle stream, dropped for one we reset. */
   private notOpen(id: number, what: string): void {
     if (id > this.lastStreamId) {
@@ -650,36 +513,11 @@ export class Http2ServerConnection {
   }
 
   private onDataFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    if (streamId === 0) {
-      this.protocolError(ErrorCode.ProtocolError, 'DATA on stream 0');
-      return;
-    }
-    const length = end - start;
-    this.receiveWindow -= length;
-    if (this.receiveWindow < 0) {
-      this.protocolError(ErrorCode.FlowControlError, 'DATA beyond the connection window');
-      return;
-    }
     // The connection window is given back for every frame, taken or dropped: the owner bounds what it keeps.
-    this.receivedUnacked += length;
-    if (this.receivedUnacked >= CONNECTION_WINDOW_BYTES / 2) {
-      this.send(windowUpdateFrame(0, this.receivedUnacked));
-      this.receiveWindow += this.receivedUnacked;
-      this.receivedUnacked = 0;
-    }
-    let dataEnd = end;
-    if ((flags & FrameFlag.Padded) !== 0) {
-      const padding = length > 0 ? buffer[start]! : 0;
-      if (length === 0 || padding >= length) {
-        this.protocolError(
-          ErrorCode.ProtocolError,
-          `DATA padding of ${padding} octets in a frame of ${length}`,
-        );
-        return;
-      }
-      start++;
-      dataEnd -= padding;
-    }
+    const dataEnd = this.receiveData(buffer, flags, streamId, start, end);
+    if (dataEnd < 0) return;
+    const length = end - start;
+    if ((flags & FrameFlag.Padded) !== 0) start++;
     const stream = this.streams.get(streamId);
     if (stream === undefined) {
       this.notOpen(streamId, 'DATA');
@@ -720,55 +558,14 @@ export class Http2ServerConnection {
     }
   }
 
-  private onHeadersFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    if (streamId === 0) {
-      this.protocolError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
-      return;
-    }
-    let blockEnd = end;
-    if ((flags & FrameFlag.Padded) !== 0) {
-      const padding = end > start ? buffer[start]! : 0;
-      start++;
-      blockEnd -= padding;
-    }
-    if ((flags & FrameFlag.Priority) !== 0) {
-      if (end - start >= 4 && (buffer.readUInt32BE(start) & 0x7fffffff) === streamId) {
-        this.resetAfterBlock = streamId;
-      }
-      start += 5;
-    }
-    if (blockEnd < start) {
-      this.protocolError(ErrorCode.ProtocolError, 'HEADERS padding and priority longer than the frame');
-      return;
-    }
-    const fragment = buffer.subarray(start, blockEnd);
-    const endStream = (flags & FrameFlag.EndStream) !== 0;
-    if ((flags & FrameFlag.EndHeaders) !== 0) {
-      this.onHeaderBlock(streamId, fragment, endStream);
-      return;
-    }
-    this.blockStreamId = streamId;
-    this.blockEndStream = endStream;
-    this.blockFragments = [];
-    this.blockBytes = 0;
-    this.addFragment(fragment);
-  }
-
   /** A stream whose HEADERS depend on itself (§5.3.1): reset once its block is decoded. */
   private resetAfterBlock = 0;
 
-  private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
-    const fields = this.fields;
-    fields.length = 0;
-    // Decoded whatever becomes of the stream: the dynamic table is the connection's.
-    const error = this.decoder.decode(block, fields);
-    if (error !== undefined) {
-      this.protocolError(
-        ErrorCode.CompressionError,
-        `undecodable header block on stream ${streamId}: ${error}`,
-      );
-      return;
-    }
+  protected override onSelfDependency(streamId: number): void {
+    this.resetAfterBlock = streamId;
+  }
+
+  protected onHeaderList(streamId: number, fields: string[], endStream: boolean): void {
     if (this.resetAfterBlock === streamId) {
       this.resetAfterBlock = 0;
       if (streamId > this.lastStreamId) this.lastStreamId = streamId;
@@ -863,62 +660,16 @@ export class Http2ServerConnection {
     stream.onCancel();
   }
 
-  private onSettings(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    if (streamId !== 0) {
-      this.protocolError(ErrorCode.ProtocolError, 'SETTINGS on a stream');
-      return;
+  protected onPeerSetting(id: number, value: number): boolean {
+    if (id === Setting.EnablePush && value > 1) {
+      this.protocolError(ErrorCode.ProtocolError, `ENABLE_PUSH ${value}, not 0 or 1`);
+      return false;
     }
-    if ((flags & FrameFlag.Ack) !== 0) {
-      if (end !== start) this.protocolError(ErrorCode.FrameSizeError, 'SETTINGS ACK with a payload');
-      return;
-    }
-    if ((end - start) % 6 !== 0) {
-      this.protocolError(ErrorCode.FrameSizeError, `SETTINGS of ${end - start} octets, not a multiple of 6`);
-      return;
-    }
-    for (let pos = start; pos < end; pos += 6) {
-      const id = buffer.readUInt16BE(pos);
-      const value = buffer.readUInt32BE(pos + 2);
-      switch (id) {
-        case Setting.HeaderTableSize:
-          this.encoder.setMaxTableSize(value);
-          break;
-        case Setting.EnablePush:
-          if (value > 1) {
-            this.protocolError(ErrorCode.ProtocolError, `ENABLE_PUSH ${value}, not 0 or 1`);
-            return;
-          }
-          break;
-        case Setting.InitialWindowSize: {
-          if (value > MAX_WINDOW_SIZE) {
-            this.protocolError(ErrorCode.FlowControlError, `INITIAL_WINDOW_SIZE ${value} above 2^31 - 1`);
-            return;
-          }
-          // §6.9.2: the change applies to the windows of the open streams too.
-          const delta = value - this.initialWindowSize;
-          this.initialWindowSize = value;
-          for (const stream of this.streams.values()) {
-            stream.h2SendWindow += delta;
-            if (stream.h2SendWindow > MAX_WINDOW_SIZE) {
-              this.protocolError(ErrorCode.FlowControlError, `stream ${stream.h2Id}'s window above 2^31 - 1`);
-              return;
-            }
-          }
-          break;
-        }
-        case Setting.MaxFrameSize:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) {
-            this.protocolError(ErrorCode.ProtocolError, `MAX_FRAME_SIZE ${value} outside 16384…16777215`);
-            return;
-          }
-          this.maxFrameSize = value;
-          break;
-        default:
-          // MAX_CONCURRENT_STREAMS (we push nothing), MAX_HEADER_LIST_SIZE (ours are small), unknown ones.
-          break;
-      }
-    }
-    this.send(SETTINGS_ACK);
+    // MAX_CONCURRENT_STREAMS (we push nothing), MAX_HEADER_LIST_SIZE (ours are small), unknown ones.
+    return true;
+  }
+
+  protected onSettingsApplied(): void {
     this.flushBlocked();
   }
 
@@ -933,11 +684,7 @@ export class Http2ServerConnection {
         this.protocolError(ErrorCode.ProtocolError, 'WINDOW_UPDATE of 0 on the connection');
         return;
       }
-      this.sendWindow += increment;
-      if (this.sendWindow > MAX_WINDOW_SIZE) {
-        this.protocolError(ErrorCode.FlowControlError, 'connection window above 2^31 - 1');
-        return;
-      }
+      if (!this.growSendWindow(increment)) return;
     } else {
       const stream = this.streams.get(streamId);
       if (stream === undefined) {
