@@ -73,15 +73,36 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
   /** A connection error (§5.4.1): GOAWAY with `code` and `what`, then the connection ends. */
   protected abstract protocolError(code: ErrorCode, what: string): void;
 
-  /** One frame, past the checks every frame gets: octets `start`…`end` of `buffer` are its payload. */
-  protected abstract onFrame(
+  // The frames each side handles its own way. In each, octets `start`…`end` of `buffer` are
+  // the frame's payload (a view: copy what is kept past the call).
+
+  /**
+   * DATA on a stream (not 0), counted against the connection window: its data is octets
+   * `start`…`end` (padding stripped); `frameBytes` is the whole payload's length, padding included.
+   */
+  protected abstract onDataFrame(
     buffer: Buffer,
-    type: number,
+    flags: number,
+    streamId: number,
+    start: number,
+    end: number,
+    frameBytes: number,
+  ): void;
+  protected abstract onRstStream(buffer: Buffer, streamId: number, start: number, end: number): void;
+  protected abstract onPushPromise(): void;
+  protected abstract onPing(
+    buffer: Buffer,
     flags: number,
     streamId: number,
     start: number,
     end: number,
   ): void;
+  protected abstract onGoAway(buffer: Buffer, streamId: number, start: number, end: number): void;
+  /** WINDOW_UPDATE of the right length: `increment` may be 0 (each side says what that breaks). */
+  protected abstract onWindowUpdate(streamId: number, increment: number): void;
+
+  /** PRIORITY (deprecated, §5.3.2): ignored here; the server checks it. */
+  protected onPriority(_buffer: Buffer, _streamId: number, _start: number, _end: number): void {}
 
   /**
    * A complete, decoded header block on `streamId`: `fields` is name, value, name, value…
@@ -177,12 +198,66 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
     if (pos < buffer.length && !this.ended) this.pending = buffer.subarray(pos);
   }
 
+  private onFrame(
+    buffer: Buffer,
+    type: number,
+    flags: number,
+    streamId: number,
+    start: number,
+    end: number,
+  ): void {
+    switch (type) {
+      case FrameType.Data: {
+        const dataEnd = this.receiveData(buffer, flags, streamId, start, end);
+        if (dataEnd < 0) return;
+        const dataStart = (flags & FrameFlag.Padded) !== 0 ? start + 1 : start;
+        this.onDataFrame(buffer, flags, streamId, dataStart, dataEnd, end - start);
+        return;
+      }
+      case FrameType.Headers:
+        this.onHeadersFrame(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.Priority:
+        this.onPriority(buffer, streamId, start, end);
+        return;
+      case FrameType.Continuation:
+        this.onContinuation(buffer, flags, start, end);
+        return;
+      case FrameType.RstStream:
+        this.onRstStream(buffer, streamId, start, end);
+        return;
+      case FrameType.Settings:
+        this.onSettings(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.PushPromise:
+        this.onPushPromise();
+        return;
+      case FrameType.Ping:
+        this.onPing(buffer, flags, streamId, start, end);
+        return;
+      case FrameType.GoAway:
+        this.onGoAway(buffer, streamId, start, end);
+        return;
+      case FrameType.WindowUpdate:
+        if (end - start !== 4) {
+          this.protocolError(ErrorCode.FrameSizeError, 'WINDOW_UPDATE must have 4 octets');
+          return;
+        }
+        this.onWindowUpdate(streamId, buffer.readUInt32BE(start) & 0x7fffffff);
+        return;
+      default:
+        // Unknown types are ignored (RFC 9113 §4.1, §5.5).
+        return;
+    }
+  }
+
   /**
    * Counts a DATA frame against the connection's receive window (given back once half is used,
-   * whatever becomes of the frame) and strips its padding: answers where its data ends (it
-   * starts one octet later when PADDED), or -1 when the frame ended the connection.
+   * whatever becomes of the frame: each side bounds what it keeps) and strips its padding:
+   * answers where its data ends (it starts one octet later when PADDED), or -1 when the frame
+   * ended the connection.
    */
-  protected receiveData(buffer: Buffer, flags: number, streamId: number, start: number, end: number): number {
+  private receiveData(buffer: Buffer, flags: number, streamId: number, start: number, end: number): number {
     if (streamId === 0) {
       this.protocolError(ErrorCode.ProtocolError, 'DATA on stream 0');
       return -1;
@@ -212,13 +287,7 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
   }
 
   /** HEADERS: a whole header block, or the first fragment of one that CONTINUATION frames end. */
-  protected onHeadersFrame(
-    buffer: Buffer,
-    flags: number,
-    streamId: number,
-    start: number,
-    end: number,
-  ): void {
+  private onHeadersFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
     if (streamId === 0) {
       this.protocolError(ErrorCode.ProtocolError, 'HEADERS on stream 0');
       return;
@@ -259,7 +328,7 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
   protected onSelfDependency(_streamId: number): void {}
 
   /** CONTINUATION: the next fragment of the header block in progress. */
-  protected onContinuation(buffer: Buffer, flags: number, start: number, end: number): void {
+  private onContinuation(buffer: Buffer, flags: number, start: number, end: number): void {
     const streamId = this.blockStreamId;
     if (streamId === 0) {
       this.protocolError(ErrorCode.ProtocolError, 'CONTINUATION without a header block to continue');
@@ -298,7 +367,7 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
   }
 
   /** SETTINGS: validated, applied, acknowledged; an ACK is checked and otherwise ignored. */
-  protected onSettings(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+  private onSettings(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
     if (streamId !== 0) {
       this.protocolError(ErrorCode.ProtocolError, 'SETTINGS on a stream');
       return;

@@ -438,69 +438,40 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     return have;
   }
 
-  protected onFrame(
-    buffer: Buffer,
-    type: number,
-    flags: number,
-    streamId: number,
-    start: number,
-    end: number,
-  ): void {
-    switch (type) {
-      case FrameType.Data:
-        this.onDataFrame(buffer, flags, streamId, start, end);
-        return;
-      case FrameType.Headers:
-        this.onHeadersFrame(buffer, flags, streamId, start, end);
-        return;
-      case FrameType.Priority:
-        if (streamId === 0) this.protocolError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
-        else if (end - start !== 5) this.resetStream(streamId, ErrorCode.FrameSizeError);
-        else if ((buffer.readUInt32BE(start) & 0x7fffffff) === streamId) {
-          // §5.3.1: a stream cannot depend on itself.
-          if (streamId > this.lastStreamId) this.lastStreamId = streamId;
-          this.resetStream(streamId, ErrorCode.ProtocolError);
-        }
-        return;
-      case FrameType.Continuation:
-        this.onContinuation(buffer, flags, start, end);
-        return;
-      case FrameType.RstStream:
-        this.onRstStream(streamId, start, end);
-        return;
-      case FrameType.Settings:
-        this.onSettings(buffer, flags, streamId, start, end);
-        return;
-      case FrameType.PushPromise:
-        this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
-        return;
-      case FrameType.Ping:
-        if (end - start !== 8) {
-          this.protocolError(ErrorCode.FrameSizeError, `PING of ${end - start} octets, not 8`);
-          return;
-        }
-        if (streamId !== 0) {
-          this.protocolError(ErrorCode.ProtocolError, 'PING on a stream');
-          return;
-        }
-        if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
-        return;
-      case FrameType.GoAway:
-        if (streamId !== 0) {
-          this.protocolError(ErrorCode.ProtocolError, 'GOAWAY on a stream');
-          return;
-        }
-        // The client leaves: the streams it opened finish, then the connection ends.
-        this.goingAway = true;
-        this.endIfIdle();
-        return;
-      case FrameType.WindowUpdate:
-        this.onWindowUpdate(buffer, streamId, start, end);
-        return;
-      default:
-        // Unknown types are ignored (RFC 9113 §4.1, §5.5).
-        return;
+  protected override onPriority(buffer: Buffer, streamId: number, start: number, end: number): void {
+    if (streamId === 0) this.protocolError(ErrorCode.ProtocolError, 'PRIORITY on stream 0');
+    else if (end - start !== 5) this.resetStream(streamId, ErrorCode.FrameSizeError);
+    else if ((buffer.readUInt32BE(start) & 0x7fffffff) === streamId) {
+      // §5.3.1: a stream cannot depend on itself.
+      if (streamId > this.lastStreamId) this.lastStreamId = streamId;
+      this.resetStream(streamId, ErrorCode.ProtocolError);
     }
+  }
+
+  protected onPushPromise(): void {
+    this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
+  }
+
+  protected onPing(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (end - start !== 8) {
+      this.protocolError(ErrorCode.FrameSizeError, `PING of ${end - start} octets, not 8`);
+      return;
+    }
+    if (streamId !== 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'PING on a stream');
+      return;
+    }
+    if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
+  }
+
+  protected onGoAway(_buffer: Buffer, streamId: number): void {
+    if (streamId !== 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'GOAWAY on a stream');
+      return;
+    }
+    // The client leaves: the streams it opened finish, then the connection ends.
+    this.goingAway = true;
+    this.endIfIdle();
   }
 
   /** A frame on stream `id` that is not open: a connection error for an idle stream, dropped for one we reset. */
@@ -512,12 +483,14 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     }
   }
 
-  private onDataFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    // The connection window is given back for every frame, taken or dropped: the owner bounds what it keeps.
-    const dataEnd = this.receiveData(buffer, flags, streamId, start, end);
-    if (dataEnd < 0) return;
-    const length = end - start;
-    if ((flags & FrameFlag.Padded) !== 0) start++;
+  protected onDataFrame(
+    buffer: Buffer,
+    flags: number,
+    streamId: number,
+    start: number,
+    dataEnd: number,
+    length: number,
+  ): void {
     const stream = this.streams.get(streamId);
     if (stream === undefined) {
       this.notOpen(streamId, 'DATA');
@@ -641,7 +614,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     }
   }
 
-  private onRstStream(streamId: number, start: number, end: number): void {
+  protected onRstStream(_buffer: Buffer, streamId: number, start: number, end: number): void {
     if (end - start !== 4) {
       this.protocolError(ErrorCode.FrameSizeError, `RST_STREAM of ${end - start} octets, not 4`);
       return;
@@ -673,12 +646,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     this.flushBlocked();
   }
 
-  private onWindowUpdate(buffer: Buffer, streamId: number, start: number, end: number): void {
-    if (end - start !== 4) {
-      this.protocolError(ErrorCode.FrameSizeError, 'WINDOW_UPDATE must have 4 octets');
-      return;
-    }
-    const increment = buffer.readUInt32BE(start) & 0x7fffffff;
+  protected onWindowUpdate(streamId: number, increment: number): void {
     if (streamId === 0) {
       if (increment === 0) {
         this.protocolError(ErrorCode.ProtocolError, 'WINDOW_UPDATE of 0 on the connection');

@@ -295,57 +295,26 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     this.afterStreamClosed();
   }
 
-  protected onFrame(
+  protected onPushPromise(): void {
+    this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE although we disabled push');
+  }
+
+  protected onPing(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (streamId !== 0 || end - start !== 8) {
+      this.protocolError(ErrorCode.FrameSizeError, 'PING must have 8 octets on stream 0');
+      return;
+    }
+    if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
+  }
+
+  protected onDataFrame(
     buffer: Buffer,
-    type: number,
     flags: number,
     streamId: number,
     start: number,
-    end: number,
+    dataEnd: number,
+    length: number,
   ): void {
-    switch (type) {
-      case FrameType.Data:
-        this.onDataFrame(buffer, flags, streamId, start, end);
-        return;
-      case FrameType.Headers:
-        this.onHeadersFrame(buffer, flags, streamId, start, end);
-        return;
-      case FrameType.Continuation:
-        this.onContinuation(buffer, flags, start, end);
-        return;
-      case FrameType.RstStream:
-        this.onRstStream(buffer, streamId, start, end);
-        return;
-      case FrameType.Settings:
-        this.onSettings(buffer, flags, streamId, start, end);
-        return;
-      case FrameType.PushPromise:
-        this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE although we disabled push');
-        return;
-      case FrameType.Ping:
-        if (streamId !== 0 || end - start !== 8) {
-          this.protocolError(ErrorCode.FrameSizeError, 'PING must have 8 octets on stream 0');
-          return;
-        }
-        if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
-        return;
-      case FrameType.GoAway:
-        this.onGoAway(buffer, streamId, start, end);
-        return;
-      case FrameType.WindowUpdate:
-        this.onWindowUpdate(buffer, streamId, start, end);
-        return;
-      default:
-        // PRIORITY and unknown types are ignored (RFC 9113 §4.1, §5.3.2).
-        return;
-    }
-  }
-
-  private onDataFrame(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    const dataEnd = this.receiveData(buffer, flags, streamId, start, end);
-    if (dataEnd < 0) return;
-    const length = end - start;
-    if ((flags & FrameFlag.Padded) !== 0) start++;
     const stream = this.streams.get(streamId);
     // DATA of a stream we reset (a deadline) may still arrive: the connection window counted it.
     if (stream === undefined) return;
@@ -401,7 +370,7 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     this.afterStreamClosed();
   }
 
-  private onRstStream(buffer: Buffer, streamId: number, start: number, end: number): void {
+  protected onRstStream(buffer: Buffer, streamId: number, start: number, end: number): void {
     if (streamId === 0 || end - start !== 4) {
       this.protocolError(ErrorCode.FrameSizeError, 'RST_STREAM must have 4 octets on a stream');
       return;
@@ -425,7 +394,7 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     this.flushBlocked();
   }
 
-  private onGoAway(buffer: Buffer, streamId: number, start: number, end: number): void {
+  protected onGoAway(buffer: Buffer, streamId: number, start: number, end: number): void {
     if (streamId !== 0 || end - start < 8) {
       this.protocolError(ErrorCode.ProtocolError, 'GOAWAY must have at least 8 octets on stream 0');
       return;
@@ -446,12 +415,7 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     this.afterStreamClosed();
   }
 
-  private onWindowUpdate(buffer: Buffer, streamId: number, start: number, end: number): void {
-    if (end - start !== 4) {
-      this.protocolError(ErrorCode.FrameSizeError, 'WINDOW_UPDATE must have 4 octets');
-      return;
-    }
-    const increment = buffer.readUInt32BE(start) & 0x7fffffff;
+  protected onWindowUpdate(streamId: number, increment: number): void {
     if (increment === 0) {
       this.protocolError(ErrorCode.ProtocolError, `WINDOW_UPDATE of 0 on stream ${streamId}`);
       return;
