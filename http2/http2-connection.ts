@@ -22,6 +22,7 @@ import {
   Setting,
   windowUpdateFrame,
   writeFrameHeader,
+  pingAckFrame,
 } from './http2-frames';
 
 /** What we let the peer send on one stream before it waits for our WINDOW_UPDATE (1 MiB). */
@@ -90,13 +91,6 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
   ): void;
   protected abstract onRstStream(buffer: Buffer, streamId: number, start: number, end: number): void;
   protected abstract onPushPromise(): void;
-  protected abstract onPing(
-    buffer: Buffer,
-    flags: number,
-    streamId: number,
-    start: number,
-    end: number,
-  ): void;
   protected abstract onGoAway(buffer: Buffer, streamId: number, start: number, end: number): void;
   /** WINDOW_UPDATE of the right length: `increment` may be 0 (each side says what that breaks). */
   protected abstract onWindowUpdate(streamId: number, increment: number): void;
@@ -471,5 +465,18 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
       from = to;
     }
     return pos;
+  }
+
+  /** PING (RFC 9113 §6.7): 8 octets on stream 0, answered with the same octets unless an ACK. */
+  private onPing(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
+    if (end - start !== 8) {
+      this.protocolError(ErrorCode.FrameSizeError, `PING of ${end - start} octets, not 8`);
+      return;
+    }
+    if (streamId !== 0) {
+      this.protocolError(ErrorCode.ProtocolError, 'PING on a stream');
+      return;
+    }
+    if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
   }
 }

@@ -27,7 +27,6 @@ import {
   Setting,
   errorCodeName,
   goAwayFrame,
-  pingAckFrame,
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
@@ -450,18 +449,6 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
 
   protected onPushPromise(): void {
     this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE from a client');
-  }
-
-  protected onPing(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    if (end - start !== 8) {
-      this.protocolError(ErrorCode.FrameSizeError, `PING of ${end - start} octets, not 8`);
-      return;
-    }
-    if (streamId !== 0) {
-      this.protocolError(ErrorCode.ProtocolError, 'PING on a stream');
-      return;
-    }
-    if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
   }
 
   protected onGoAway(_buffer: Buffer, streamId: number): void {

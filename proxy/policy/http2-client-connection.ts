@@ -26,7 +26,6 @@ import {
   Setting,
   errorCodeName,
   goAwayFrame,
-  pingAckFrame,
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
@@ -297,14 +296,6 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
 
   protected onPushPromise(): void {
     this.protocolError(ErrorCode.ProtocolError, 'PUSH_PROMISE although we disabled push');
-  }
-
-  protected onPing(buffer: Buffer, flags: number, streamId: number, start: number, end: number): void {
-    if (streamId !== 0 || end - start !== 8) {
-      this.protocolError(ErrorCode.FrameSizeError, 'PING must have 8 octets on stream 0');
-      return;
-    }
-    if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
   }
 
   protected onDataFrame(

@@ -432,6 +432,18 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
         /ENHANCE_YOUR_CALM/,
       ],
       [
+        'PING on a stream: PROTOCOL_ERROR',
+        Buffer.concat([settings, h2Frame(0x6, 0x0, 1, Buffer.alloc(8))]),
+        0x1,
+        /PROTOCOL_ERROR.*PING on a stream/,
+      ],
+      [
+        'PING of 7 octets: FRAME_SIZE_ERROR',
+        Buffer.concat([settings, h2Frame(0x6, 0x0, 0, Buffer.alloc(7))]),
+        0x6,
+        /FRAME_SIZE_ERROR.*PING of 7 octets/,
+      ],
+      [
         'DATA on stream 0: PROTOCOL_ERROR',
         Buffer.concat([settings, Buffer.from('000001000000000000ff', 'hex')]),
         0x1,
