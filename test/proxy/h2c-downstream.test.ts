@@ -19,7 +19,7 @@ import {
   waitFor,
   type ProxyHarness,
 } from './support/proxy-harness';
-import { answerExpectContinue } from './support/upstreams';
+import { answerExpectContinue, echoStreaming, listenOnLoopback } from './support/upstreams';
 
 /** What an h2c client saw of one request. */
 interface Seen {
@@ -90,14 +90,10 @@ describe('proxy h2c downstream (core streams)', function () {
         req.resume();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      res.flushHeaders();
-      req.on('data', (chunk: Buffer) => res.write(chunk));
-      req.on('end', () => res.end());
+      echoStreaming(req, res);
     });
     answerExpectContinue(upstream);
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    upstreamPort = (upstream.address() as { port: number }).port;
+    upstreamPort = await listenOnLoopback(upstream);
     const hook: TrafficHook = {
       // A policy may set any response field: here one HTTP/2 cannot carry, when asked to.
       checkRequest: () =>

@@ -21,6 +21,8 @@ import {
 } from './support/proxy-harness';
 import {
   answerExpectContinue,
+  echoStreaming,
+  listenOnLoopback,
   startHttp2Upstream,
   startHttpUpstream,
   type Http2Upstream,
@@ -72,15 +74,10 @@ describe('proxy protocols', function () {
         });
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      // The head goes out at once, as a streaming server sends it, before any body byte.
-      res.flushHeaders();
-      req.on('data', (chunk: Buffer) => res.write(chunk));
-      req.on('end', () => res.end());
+      echoStreaming(req, res);
     });
     answerExpectContinue(streaming);
-    await new Promise<void>((resolve) => streaming.listen(0, '127.0.0.1', resolve));
-    streamingPort = (streaming.address() as { port: number }).port;
+    streamingPort = await listenOnLoopback(streaming);
     harness = await startProxy(`
 listeners:
   - {name: plain, role: outbound, address: 127.0.0.1, port: 0}

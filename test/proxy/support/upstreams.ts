@@ -342,3 +342,17 @@ export function answerExpectContinue(server: http.Server): void {
     server.emit('request', req, res);
   });
 }
+
+/** Answers 200 with the request's body streamed back, the head sent at once (before any body byte). */
+export function echoStreaming(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  res.flushHeaders();
+  req.on('data', (chunk: Buffer) => res.write(chunk));
+  req.on('end', () => res.end());
+}
+
+/** Listens on 127.0.0.1, port 0; resolves with the port. */
+export async function listenOnLoopback(server: http.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as net.AddressInfo).port;
+}
