@@ -585,7 +585,7 @@ function parseDirectResponse(
   const headers: Record<string, string> = {};
   const given = readStringMap(d, 'headers', path, problems, 'headers: {content-type: text/plain}') ?? {};
   for (const [name, value] of Object.entries(given)) {
-    const lower = checkHeaderName(name, at(at(path, 'headers'), name), problems);
+    const lower = checkManagedHeaderName(name, at(at(path, 'headers'), name), problems);
     if (lower !== undefined) headers[lower] = value;
   }
   if (problems.length > before) return undefined;
@@ -603,6 +603,23 @@ const MANAGED_HEADERS = new Set([
   'proxy-connection',
 ]);
 
+/**
+ * A header name configuration may set (lower-case), or undefined with a problem: not a valid
+ * name, or one of {@link MANAGED_HEADERS} — framing and connection fields the proxy writes
+ * itself (a configured content-length or transfer-encoding would corrupt the framing).
+ */
+function checkManagedHeaderName(name: string, where: string, problems: Problems): string | undefined {
+  const lower = checkHeaderName(name, where, problems);
+  if (lower !== undefined && MANAGED_HEADERS.has(lower)) {
+    problems.push({
+      path: where,
+      message: `${lower} is managed by the proxy on each hop and cannot be changed here; remove it`,
+    });
+    return undefined;
+  }
+  return lower;
+}
+
 function parseHeaderOperations(raw: unknown, path: string, problems: Problems): HeaderOperations | undefined {
   if (raw === undefined || raw === null) return undefined;
   const before = problems.length;
@@ -614,22 +631,11 @@ function parseHeaderOperations(raw: unknown, path: string, problems: Problems): 
     '{set: {x-env: prod}, remove: [x-debug]}',
   );
   if (h === undefined) return undefined;
-  const checked = (name: string, where: string): string | undefined => {
-    const lower = checkHeaderName(name, where, problems);
-    if (lower !== undefined && MANAGED_HEADERS.has(lower)) {
-      problems.push({
-        path: where,
-        message: `${lower} is managed by the proxy on each hop and cannot be changed here; remove it`,
-      });
-      return undefined;
-    }
-    return lower;
-  };
   const pairs = (key: 'set' | 'add'): Array<readonly [string, string]> => {
     const map = readStringMap(h, key, path, problems, `${key}: {x-env: prod}`) ?? {};
     const out: Array<readonly [string, string]> = [];
     for (const [name, value] of Object.entries(map)) {
-      const lower = checked(name, at(at(path, key), name));
+      const lower = checkManagedHeaderName(name, at(at(path, key), name), problems);
       if (lower !== undefined) out.push([lower, value]);
     }
     return out;
@@ -643,7 +649,7 @@ function parseHeaderOperations(raw: unknown, path: string, problems: Problems): 
       problems.push({ path: where, message: `must be a header name, got ${describe(v)}` });
       return;
     }
-    const lower = checked(v, where);
+    const lower = checkManagedHeaderName(v, where, problems);
     if (lower !== undefined) remove.push(lower);
   });
   if (problems.length > before) return undefined;

@@ -73,6 +73,9 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'managed-header.yaml': [
     'managed-header.yaml:6: routes[0].requestHeaders.set.connection: connection is managed by the proxy on each hop and cannot be changed here; remove it',
   ],
+  'direct-response-managed-header.yaml': [
+    'direct-response-managed-header.yaml:7: routes[0].directResponse.headers.content-length: content-length is managed by the proxy on each hop and cannot be changed here; remove it',
+  ],
   'duplicate-key.yaml': [
     'duplicate-key.yaml:5: invalid YAML: Map keys must be unique; remove or rename one of the duplicate keys',
   ],
