@@ -478,5 +478,9 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
       return;
     }
     if ((flags & FrameFlag.Ack) === 0) this.send(pingAckFrame(buffer, start));
+    else this.onPingAck(buffer, start);
   }
+
+  /** The peer acknowledged a PING of ours: its 8 octets are at `start` in `buffer`. */
+  protected onPingAck(_buffer: Buffer, _start: number): void {}
 }

@@ -147,6 +147,14 @@ export function goAwayFrame(lastStreamId: number, code: ErrorCode, debug: string
   return out;
 }
 
+/** A PING of our own (RFC 9113 §6.7): `payload`'s first 8 octets, which the ACK must echo. */
+export function pingFrame(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8);
+  writeFrameHeader(out, 0, 8, FrameType.Ping, 0, 0);
+  payload.copy(out, FRAME_HEADER_BYTES, 0, 8);
+  return out;
+}
+
 /** The answer to a PING: its 8 octets, with ACK. */
 export function pingAckFrame(payload: Buffer, offset: number): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8);

@@ -36,6 +36,7 @@ export const windowUpdateFrame = frames.windowUpdateFrame;
 export const rstStreamFrame = frames.rstStreamFrame;
 export const goAwayFrame = frames.goAwayFrame;
 export const pingAckFrame = frames.pingAckFrame;
+export const pingFrame = frames.pingFrame;
 export const STREAM_WINDOW_BYTES = connection.STREAM_WINDOW_BYTES;
 export const CONNECTION_WINDOW_BYTES = connection.CONNECTION_WINDOW_BYTES;
 export const Http2Connection = connection.Http2Connection;

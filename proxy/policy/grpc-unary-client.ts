@@ -7,6 +7,11 @@
  * The HTTP/2 is our own (http2-client-connection.ts, hpack.ts) on a bare socket, not
  * `node:http2`: a call is one socket write of a few frames and little else (measured in
  * bench/policy-client.ts).
+ *
+ * A call that reaches its deadline makes its connection ask the server for a sign of life (a
+ * PING, see `probe`): a server that answers keeps the connection; one that does not within
+ * `pingTimeoutMs` loses it, and the next call connects again instead of waiting out its
+ * deadline on a connection nothing answers.
  */
 import { DeadlineSweep, type DeadlineHolder } from '../deadline-sweep';
 import type { HpackEncoder } from '../../http2';
@@ -82,6 +87,18 @@ function decodeGrpcMessage(text: string): string {
   }
 }
 
+/** Options of {@link GrpcUnaryClient}. */
+export interface GrpcUnaryClientOptions {
+  /**
+   * After a call ends at its deadline, how long the server has to answer a PING before the
+   * connection is given up (its calls UNAVAILABLE) and the next call opens a new one. Default
+   * 2000 ms.
+   */
+  readonly pingTimeoutMs?: number;
+}
+
+export const DEFAULT_PING_TIMEOUT_MS = 2000;
+
 export class GrpcUnaryClient implements ConnectionOwner {
   private connection: Http2ClientConnection | undefined;
   private readonly sweep = new DeadlineSweep();
@@ -91,8 +108,15 @@ export class GrpcUnaryClient implements ConnectionOwner {
   /** Calls not settled yet: the deadline sweep stops once the client is closed and none is left. */
   private pendingCalls = 0;
 
+  /** @internal see {@link GrpcUnaryClientOptions.pingTimeoutMs} */
+  readonly pingTimeoutMs: number;
+
   /** `address` is `host:port` of a server speaking gRPC over h2c (`[::1]:port` for IPv6). */
-  constructor(private readonly address: string) {
+  constructor(
+    private readonly address: string,
+    options: GrpcUnaryClientOptions = {},
+  ) {
+    this.pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     const colon = address.lastIndexOf(':');
     this.host = address.slice(0, colon).replace(/^\[|\]$/g, '');
     this.port = Number(address.slice(colon + 1));
@@ -200,7 +224,12 @@ class UnaryCall extends Http2Stream implements DeadlineHolder {
   }
 
   onDeadline(): void {
-    this.connection?.cancel(this);
+    const connection = this.connection;
+    if (connection !== undefined) {
+      connection.cancel(this);
+      // No answer in time: a slow server, or one that is gone without closing — ask.
+      connection.probe(this.client.pingTimeoutMs);
+    }
     this.finish({
       code: DEADLINE_EXCEEDED,
       message: `no answer from the policy server within ${this.deadlineMs} ms`,

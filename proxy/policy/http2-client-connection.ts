@@ -9,6 +9,10 @@
  * response arrives as calls on the stream. Streams beyond the server's
  * MAX_CONCURRENT_STREAMS wait in a queue. A protocol fault of the server ends the connection
  * (GOAWAY with the error code) and every stream on it, each told why; nothing throws.
+ *
+ * A server that stops answering without closing (a frozen process, a peer gone behind a
+ * dropped route: TCP alone notices neither for minutes) is found by {@link probe}: a PING
+ * unanswered within its time ends the connection, so that the next call opens a new one.
  */
 import * as net from 'node:net';
 import type { HpackEncoder } from '../../http2';
@@ -26,6 +30,7 @@ import {
   Setting,
   errorCodeName,
   goAwayFrame,
+  pingFrame,
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
@@ -88,6 +93,10 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
   private nextStreamId = 1;
   /** The server's MAX_CONCURRENT_STREAMS. */
   private maxConcurrentStreams = Number.POSITIVE_INFINITY;
+  /** The PING {@link probe} sent and waits for, and when it gives up; undefined when none is out. */
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probePayload: Buffer | undefined;
+  private probesSent = 0;
 
   constructor(
     host: string,
@@ -144,6 +153,29 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
   close(): void {
     this.retire([]);
     this.afterStreamClosed();
+  }
+
+  /**
+   * Asks the server for a sign of life (a call went unanswered until its deadline): a PING,
+   * unless one is out already. Without its ACK within `timeoutMs` the connection ends as
+   * {@link destroy} ends it, each stream still on it aborted (UNAVAILABLE to a call).
+   */
+  probe(timeoutMs: number): void {
+    if (this.ended || this.probeTimer !== undefined) return;
+    const payload = Buffer.alloc(8);
+    payload.writeUInt32BE(++this.probesSent, 4);
+    this.probePayload = payload;
+    this.send(pingFrame(payload));
+    this.probeTimer = setTimeout(
+      () =>
+        this.fail(
+          undefined,
+          `the policy server at ${this.address} did not answer a PING within ${timeoutMs} ms`,
+        ),
+      timeoutMs,
+    );
+    // A probe must not hold the process open by itself.
+    this.probeTimer.unref();
   }
 
   /** Ends the connection now: every stream is aborted with `reason`. Idempotent. */
@@ -242,6 +274,7 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     if (this.streams.size === 0) this.socket.unref();
     if (!this.acceptsStreams && this.streams.size === 0 && this.waiting.length === 0) {
       this.ended = true;
+      this.stopProbe();
       this.socket.end(goAwayFrame(0, ErrorCode.NoError, ''));
     }
   }
@@ -257,6 +290,7 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
    * socket failed or closed), aborting every stream with `reason`.
    */
   private fail(code: ErrorCode | undefined, reason: string): void {
+    this.stopProbe();
     if (this.ended && this.streams.size === 0 && this.waiting.length === 0) {
       this.socket.destroy();
       return;
@@ -277,6 +311,18 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
       this.owner.onRetired(this, []);
     }
     for (const stream of streams) stream.onAbort(undefined, reason);
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer === undefined) return;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.probePayload = undefined;
+  }
+
+  protected override onPingAck(buffer: Buffer, start: number): void {
+    const payload = this.probePayload;
+    if (payload !== undefined && buffer.compare(payload, 0, 8, start, start + 8) === 0) this.stopProbe();
   }
 
   protected protocolError(code: ErrorCode, what: string): void {

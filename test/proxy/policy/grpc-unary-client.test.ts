@@ -257,6 +257,15 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
     assert.equal(await resetCode, http2.constants.NGHTTP2_CANCEL);
   });
 
+  it('after a deadline, keeps a connection whose server answers the PING', async () => {
+    await start(() => undefined);
+    client = new GrpcUnaryClient(server!.address, { pingTimeoutMs: 200 });
+    assert.equal((await client.call(PATH, Buffer.from('x'), 100)).code, 4);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal((await client.call(PATH, Buffer.from('y'), 100)).code, 4);
+    assert.equal(server!.sessions.length, 1, 'one connection for both calls');
+  });
+
   it('maps a reset stream to a status: REFUSED_STREAM is UNAVAILABLE', async () => {
     await start((stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM));
     const result = await client!.call(PATH, Buffer.from('x'), 1000);
@@ -389,6 +398,16 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
       };
     }
 
+    /** Whether what the client sent holds a frame of `type` with exactly `flags`. */
+    function hasFrame(bytes: Buffer, type: number, flags: number): boolean {
+      let pos = 24; // the preface
+      while (pos + 9 <= bytes.length) {
+        if (bytes[pos + 3] === type && bytes[pos + 4] === flags) return true;
+        pos += 9 + bytes.readUIntBE(pos, 3);
+      }
+      return false;
+    }
+
     /** The GOAWAY error code in what the client sent, or undefined. */
     function goAwayCode(bytes: Buffer): number | undefined {
       let pos = 24; // the preface
@@ -517,6 +536,45 @@ describe('proxy: gRPC unary client (own HTTP/2) against node:http2', function ()
         }
       });
     }
+
+    it('gives up a connection whose server answers nothing, not even a PING, and connects again', async () => {
+      // A server that takes the connection and then says nothing at all (SETTINGS included).
+      const connections: net.Socket[] = [];
+      const received: Buffer[][] = [];
+      const tcp = net.createServer((socket) => {
+        const chunks: Buffer[] = [];
+        connections.push(socket);
+        received.push(chunks);
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('error', () => undefined);
+      });
+      tcp.listen(0, '127.0.0.1');
+      await once(tcp, 'listening');
+      try {
+        client = new GrpcUnaryClient(`127.0.0.1:${(tcp.address() as net.AddressInfo).port}`, {
+          pingTimeoutMs: 200,
+        });
+        assert.equal((await client.call(PATH, Buffer.from('x'), 100)).code, 4);
+        // A call on the same connection while the PING is out: it ends when the probe gives up.
+        const started = performance.now();
+        const waiting = await client.call(PATH, Buffer.from('y'), 10_000);
+        const waited = performance.now() - started;
+        assert.equal(waiting.code, 14);
+        assert.match(waiting.message, /did not answer a PING within 200 ms/);
+        assert.ok(waited < 1000, `ended after ${waited} ms, not at its deadline`);
+        assert.equal(connections.length, 1);
+        // The PING went out: type 6, no ACK, on stream 0.
+        assert.ok(hasFrame(Buffer.concat(received[0]!), 0x6, 0x0), 'a PING was sent');
+        // The next call connects again.
+        assert.equal((await client.call(PATH, Buffer.from('z'), 100)).code, 4);
+        assert.equal(connections.length, 2);
+      } finally {
+        client?.close();
+        client = undefined;
+        for (const socket of connections) socket.destroy();
+        tcp.close();
+      }
+    });
 
     it('skips an informational (1xx) head and reads the response after it', async () => {
       const informational = h2Frame(0x1, 0x4, 1, Buffer.from('0803313030', 'hex'));
