@@ -211,6 +211,12 @@ export class ReportCollector {
   private readonly targets: (ReportTarget | undefined)[];
   /** Slots in the order of their first instance: the order of the handler calls. */
   private readonly order: number[] = [];
+  /**
+   * Instances that could not be built, counted at {@link finish}: a Report refused part way
+   * (a malformed record further on) is never finished, and its records count for nothing.
+   */
+  private notBuilt = 0;
+  private firstNotBuilt: InstanceBuildError | undefined;
 
   constructor(
     private readonly dispatcher: Dispatcher,
@@ -231,7 +237,7 @@ export class ReportCollector {
         const target = targets[i]!;
         const built = target.builder.build(bag);
         if (built instanceof InstanceBuildError) {
-          this.dispatcher.instanceNotBuilt(built);
+          if (this.notBuilt++ === 0) this.firstNotBuilt = built;
           continue;
         }
         let batch = this.batches[target.slot];
@@ -253,6 +259,7 @@ export class ReportCollector {
    */
   finish(reportId = ''): ReportOutcome | Promise<ReportOutcome> {
     this.dispatcher.stats.reports++;
+    if (this.notBuilt > 0) this.dispatcher.instancesNotBuilt(this.notBuilt, this.firstNotBuilt!);
     const order = this.order;
     if (order.length === 0) return NOTHING_DISPATCHED;
     const answers: unknown[] = [];
@@ -596,10 +603,18 @@ export class Dispatcher {
     return collector.finish(reportId);
   }
 
-  /** For {@link ReportCollector}: counts and logs an instance that could not be built. */
-  instanceNotBuilt(error: InstanceBuildError): void {
-    this.stats.instanceBuildFailures++;
-    this.logger.warn(`report: ${error.message}`);
+  /**
+   * For {@link ReportCollector}: counts the `count` instances of one Report that could not be
+   * built, and logs one line for them (one per record would flood the log when a rule reads
+   * an attribute no record has).
+   */
+  instancesNotBuilt(count: number, first: InstanceBuildError): void {
+    this.stats.instanceBuildFailures += count;
+    this.logger.warn(
+      count === 1
+        ? `report: ${first.message}`
+        : `report: ${count} instances not built; the first: ${first.message}`,
+    );
   }
 
   /** For {@link ReportCollector}: one handler call with a batch of instances. */

@@ -256,6 +256,31 @@ describe('policy-server: Report ingestion', () => {
       assert.equal(seen.length, 2);
     });
 
+    it('counts instances that cannot be built once the Report is taken, and not for a refused one', async () => {
+      const c = await start(CHECK_RULES + reportRule('istio-system'));
+      // The access log's timestamp reads request.time, with no default: these cannot be built.
+      const untimed = [0, 1, 2].map((n) => {
+        const bag = record(n, `/u/${n}`, 200n, 'ann');
+        bag.delete('request.time');
+        return bag;
+      });
+      const failures = (): number => server!.runtime!.current().dispatcher.stats.instanceBuildFailures;
+      // A refused Report: the same records, then a set naming a message word it does not have.
+      const third = Uint8Array.from([0x0a, 0x07, 0x12, 0x05, 0x08, 0x22, 0x10, 0xc5, 0x01]);
+      const refused = await callUnary(
+        c,
+        REPORT,
+        Buffer.concat([encodeReportRequest(untimed), third]),
+        decodeReportResponse,
+      );
+      assert.ok(!refused.ok && refused.error.code === GrpcStatus.INVALID_ARGUMENT);
+      assert.equal(failures(), 0, 'a refused Report counts nothing');
+      const taken = await callUnary(c, REPORT, encodeReportRequest(untimed), decodeReportResponse);
+      assert.ok(taken.ok, taken.ok ? '' : taken.error.message);
+      assert.equal(failures(), 3);
+      assert.deepEqual(seen, []);
+    });
+
     it('counts a report rule of another namespace: its traffic reaches it, other traffic does not', async () => {
       const c = await start(CHECK_RULES + reportRule('shop'));
       const other = record(1, '/elsewhere', 200n, 'ann').set('destination.namespace', 'other');
