@@ -91,6 +91,8 @@ const TOKEN = /^[\^_`a-z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_VALUE = /[\0\r\n]/;
 
 const NO_FIELDS: HeaderFields = [];
+/** The held body of a stream that holds none (most): shared, never pushed to. */
+const NO_CHUNKS: Buffer[] = [];
 const CONTINUE_FIELDS: HeaderFields = [':status', '100'];
 
 /**
@@ -178,8 +180,8 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
   private bodyMode = BodyMode.Unread;
   /** The handler paused the body (or has not resumed it since readBody). */
   private bodyPaused = true;
-  /** Body chunks received while paused or unread (copies), in order. */
-  private heldBody: Buffer[] = [];
+  /** Body chunks received while paused or unread (copies), in order; NO_CHUNKS until the first. */
+  private heldBody: Buffer[] = NO_CHUNKS;
   /** The client ended the request; whether the handler was told. */
   private requestEnded = false;
   private requestEndDelivered = false;
@@ -244,6 +246,7 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
     if (this.bodyMode === BodyMode.Read && !this.bodyPaused && this.heldBody.length === 0) {
       this.handler!.onRequestData(chunk);
     } else {
+      if (this.heldBody === NO_CHUNKS) this.heldBody = [];
       this.heldBody.push(chunk);
     }
   }
@@ -265,7 +268,7 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
   }
 
   override onClose(): void {
-    this.heldBody = [];
+    this.heldBody = NO_CHUNKS;
     if (this.handler !== undefined) process.nextTick(notifyClosed, this);
   }
 
@@ -296,7 +299,7 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
     if (this.bodyMode === BodyMode.Unread) {
       // Before readBody: the body flows and is dropped.
       this.bodyMode = BodyMode.Dropped;
-      this.heldBody = [];
+      this.heldBody = NO_CHUNKS;
     }
     if (this.delivering) return;
     if (this.bodyMode === BodyMode.Read) this.deliverHeld();
