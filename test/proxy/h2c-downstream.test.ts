@@ -212,6 +212,25 @@ ${clusterYaml('streaming', [upstreamPort])}`,
       assert.equal(facts.localPort, port);
     });
 
+    it('takes request trailers and drops them, as it did on node:http2', async () => {
+      completed.length = 0;
+      const stream = session.request({ ':method': 'POST', ':path': '/echo' }, { waitForTrailers: true });
+      stream.setEncoding('utf8');
+      let body = '';
+      stream.on('data', (c: string) => (body += c));
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-request-trailer': 'dropped' }));
+      const ended = new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('error', reject);
+      });
+      stream.end('body then trailers');
+      await ended;
+      assert.equal(body, 'body then trailers');
+      await waitFor('the request to be recorded', () => completed.length === 1);
+      assert.equal(completed[0]!.requestHeaders['x-request-trailer'], undefined);
+      assert.equal(completed[0]!.requestBytes, 'body then trailers'.length);
+    });
+
     it('passes a large upload through intact, with backpressure', async () => {
       const body = randomBytes(6 * 1024 * 1024);
       const answer = await request2(session, { ':method': 'POST', ':path': '/digest' }, body);
