@@ -57,6 +57,11 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
   /** What the peer may still send on the connection, and what it sent since our last WINDOW_UPDATE. */
   private receiveWindow = CONNECTION_WINDOW_BYTES;
   private receivedUnacked = 0;
+  /**
+   * Whether the chunks given to `onSocketData` are views of a read buffer that is reused
+   * (an accepted socket read with `onread`): what is kept past the call is then copied.
+   */
+  protected readBufferShared = false;
   /** The start of a frame the last chunk ended inside. */
   private pending: Buffer | undefined;
   /** A header block in pieces (HEADERS without END_HEADERS, then CONTINUATION): its stream, or 0. */
@@ -189,7 +194,10 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
       }
       this.onFrame(buffer, type, flags, streamId, start, pos);
     }
-    if (pos < buffer.length && !this.ended) this.pending = buffer.subarray(pos);
+    if (pos < buffer.length && !this.ended) {
+      this.pending =
+        this.readBufferShared && buffer === chunk ? Buffer.from(buffer.subarray(pos)) : buffer.subarray(pos);
+    }
   }
 
   private onFrame(
@@ -311,7 +319,7 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
     // One frame (at most 16384 octets) stays within the size cap.
     this.blockStreamId = streamId;
     this.blockEndStream = endStream;
-    this.blockFragments = [fragment];
+    this.blockFragments = [this.readBufferShared ? Buffer.from(fragment) : fragment];
     this.blockBytes = fragment.length;
   }
 
@@ -328,7 +336,8 @@ export abstract class Http2Connection<S extends Http2WindowedStream> {
       this.protocolError(ErrorCode.ProtocolError, 'CONTINUATION without a header block to continue');
       return;
     }
-    this.blockFragments.push(buffer.subarray(start, end));
+    const fragment = buffer.subarray(start, end);
+    this.blockFragments.push(this.readBufferShared ? Buffer.from(fragment) : fragment);
     this.blockBytes += end - start;
     if (this.blockBytes > this.maxHeaderBlockBytes) {
       this.protocolError(

@@ -1,7 +1,8 @@
 /**
- * The HTTP/2 codec shared by the proxy's policy client and the policy server: HPACK
- * (RFC 7541), the frame constants and writers of RFC 9113, and the connection base class both
- * sides extend.
+ * The HTTP/2 codec shared by the proxy's policy client, the proxy's h2c listener and the
+ * policy server: HPACK (RFC 7541), the frame constants and writers of RFC 9113, the connection
+ * base class both sides extend, the server connection, and the choice between it and
+ * `node:http2` (`SWITCHBOARD_HTTP2_SERVER`).
  *
  * The values are re-exported as plain properties, not through `export *`: TypeScript's
  * CommonJS output reads star re-exports through a getter on every use, and these are read
@@ -11,10 +12,14 @@
 import * as connection from './http2-connection';
 import * as frames from './http2-frames';
 import * as hpack from './hpack';
+import * as server from './http2-server-connection';
+import * as serverChoice from './http2-server-choice';
 
 export * from './hpack';
 export * from './http2-connection';
 export * from './http2-frames';
+export * from './http2-server-connection';
+export * from './http2-server-choice';
 
 export const HUFFMAN_CODES = hpack.HUFFMAN_CODES;
 export const DEFAULT_HEADER_TABLE_SIZE = hpack.DEFAULT_HEADER_TABLE_SIZE;
@@ -41,3 +46,11 @@ export const STREAM_WINDOW_BYTES = connection.STREAM_WINDOW_BYTES;
 export const CONNECTION_WINDOW_BYTES = connection.CONNECTION_WINDOW_BYTES;
 export const Http2Connection = connection.Http2Connection;
 export type Http2Connection<S extends connection.Http2WindowedStream> = connection.Http2Connection<S>;
+export const Http2ServerConnection = server.Http2ServerConnection;
+export type Http2ServerConnection = server.Http2ServerConnection;
+export const Http2ServerStream = server.Http2ServerStream;
+export type Http2ServerStream = server.Http2ServerStream;
+export const requestHeadersOf = server.requestHeadersOf;
+export const STREAM_HIGH_WATER_BYTES = server.STREAM_HIGH_WATER_BYTES;
+export const SOCKET_HIGH_WATER_BYTES = server.SOCKET_HIGH_WATER_BYTES;
+export const http2ServerFromEnvironment = serverChoice.http2ServerFromEnvironment;

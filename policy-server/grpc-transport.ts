@@ -1,6 +1,6 @@
 /**
  * The policy server's front door: a gRPC server on our own HTTP/2 server connection
- * (http2-server-connection.ts, on the codec in `http2/` that the proxy's client uses), or on
+ * (http2/http2-server-connection.ts, the codec and server the proxy shares), or on
  * `node:http2` with `http2: 'node'`, kept as the reference to measure against: Node's HTTP/2
  * machinery was ~70% of the server's CPU per call. gRPC's HTTP/2 protocol (PROTOCOL-HTTP2.md
  * in grpc/grpc) is small — a POST with `content-type: application/grpc`, each message behind a
@@ -25,10 +25,11 @@ import { StatusCode } from '../templates';
 import {
   Http2ServerConnection,
   Http2ServerStream,
+  requestHeadersOf,
   type HeaderFields,
   type RequestHeaders,
   type ServerConnectionOwner,
-} from './http2-server-connection';
+} from '../http2';
 
 /** A call that ends with a non-OK gRPC status. Plain data: answering a bad request throws nothing. */
 export interface GrpcFailure {
@@ -94,7 +95,7 @@ export interface GrpcServerOptions {
   /** Streams a client may have open at once on one connection. Default 1024 (Mixer's `--maxConcurrentStreams`). */
   readonly maxConcurrentStreams?: number;
   /**
-   * The HTTP/2 implementation: `own` (http2-server-connection.ts, on the codec in `http2/`),
+   * The HTTP/2 implementation: `own` (http2/http2-server-connection.ts),
    * or `node` (`node:http2`), kept as the reference to measure against. Default `own`.
    */
   readonly http2?: 'own' | 'node';
@@ -147,7 +148,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   return (options.http2 ?? 'own') === 'own' ? createOwnServer(options) : createNodeServer(options);
 }
 
-/** The server on our own HTTP/2 connections (http2-server-connection.ts). */
+/** The server on our own HTTP/2 connections (http2/http2-server-connection.ts). */
 function createOwnServer(options: GrpcServerOptions): GrpcServer {
   const maxMessageBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
   const connectionOptions = { maxConcurrentStreams: options.maxConcurrentStreams ?? 1024 };
@@ -155,7 +156,7 @@ function createOwnServer(options: GrpcServerOptions): GrpcServer {
   let closing: Promise<void> | undefined;
   let closed: (() => void) | undefined;
   const owner: ServerConnectionOwner = {
-    onStream: (headers) => new OwnCallStream(headers, options.methods, maxMessageBytes),
+    onStream: (fields) => new OwnCallStream(requestHeadersOf(fields), options.methods, maxMessageBytes),
     onClose: (connection) => {
       connections.delete(connection);
       if (connections.size === 0 && !server.listening) closed?.();
@@ -403,11 +404,11 @@ class OwnCallStream extends Http2ServerStream implements CallStream {
   }
 
   writeMessage(framed: Buffer): void {
-    this.write(framed);
+    this.writeData(framed);
   }
 
   endStream(trailers: GrpcReply['headers']): void {
-    this.end(trailers === OK_TRAILERS ? OK_TRAILER_FIELDS : toFields(trailers));
+    this.endResponse(trailers === OK_TRAILERS ? OK_TRAILER_FIELDS : toFields(trailers));
   }
 
   whenCancelled(listener: () => void): void {

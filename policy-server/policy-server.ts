@@ -3,6 +3,7 @@
  * service on the gRPC transport (grpc-transport.ts, its own HTTP/2), and shuts down gracefully.
  */
 import { createBuiltinRegistry, type AdapterRegistry } from '../adapters';
+import { http2ServerFromEnvironment } from '../http2';
 import { createAdminEndpoint, describeConfig, describeStats, type AdminEndpoint } from './admin-endpoint';
 import type { ConfigSnapshot } from './config-resource';
 import { createGrpcServer, type GrpcMethod, type GrpcServer } from './grpc-transport';
@@ -186,7 +187,7 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
 
     const mixerMethods = createMixerMethods(loaded, logger);
     const server = createGrpcServer({
-      http2: http2Implementation(),
+      http2: http2ServerFromEnvironment(),
       methods: new Map<string, GrpcMethod>([
         [CHECK_PATH, { kind: 'unary', handle: mixerMethods.check }],
         [REPORT_PATH, { kind: 'unary', handle: mixerMethods.report }],
@@ -297,18 +298,4 @@ function checkWhole(name: string, value: number, min: number, max = Number.MAX_S
     throw new TypeError(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
   }
   return value;
-}
-
-/**
- * Which HTTP/2 server the gRPC front door runs on: our own (the default), or Node's
- * `node:http2` when the environment says `SWITCHBOARD_HTTP2_SERVER=node` — an operator's way
- * back should a client meet a difference between them (the own server is new in the fifth
- * session of 27 Nov). Workers inherit the environment, so all of them agree.
- * @throws Error for any other value, naming the two that work
- */
-function http2Implementation(): 'own' | 'node' {
-  const value = process.env['SWITCHBOARD_HTTP2_SERVER'];
-  if (value === undefined || value === '' || value === 'own') return 'own';
-  if (value === 'node') return 'node';
-  throw new Error(`SWITCHBOARD_HTTP2_SERVER must be own or node, got ${JSON.stringify(value)}`);
 }

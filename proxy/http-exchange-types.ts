@@ -1,9 +1,10 @@
 /**
  * The downstream side of an exchange: the seam between the request path (http-exchange.ts)
- * and a server. Three stand behind it: our own HTTP/1.1 server on `node:net`
- * (http1-server-connection.ts), Node's `http2` core streams for plaintext h2c
- * (http2-stream-downstream.ts), and Node's secure `http2` server, whose compatibility objects
- * carry h2 and HTTP/1.1 over TLS (node-downstream.ts).
+ * and a server. Four stand behind it: our own HTTP/1.1 server on `node:net`
+ * (http1-server-connection.ts), our own HTTP/2 server for plaintext h2c
+ * (http2-server-downstream.ts), Node's `http2` core streams for h2c when
+ * `SWITCHBOARD_HTTP2_SERVER=node` (http2-stream-downstream.ts), and Node's secure `http2`
+ * server, whose compatibility objects carry h2 and HTTP/1.1 over TLS (node-downstream.ts).
  */
 import type { HeaderOperations } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';

@@ -1,8 +1,10 @@
 /**
  * An HTTP listener: HTTP/1.1 and HTTP/2 on one port. Without TLS, HTTP/2 is "prior
  * knowledge" h2c, told apart from HTTP/1.1 by the connection preface (RFC 9113 §3.4: it
- * starts with `PRI `, which no HTTP/1.1 method is) and served by Node's `http2` core stream
- * API (http2-stream-downstream.ts); HTTP/1.1 by our own server on the socket
+ * starts with `PRI `, which no HTTP/1.1 method is) and served by our own HTTP/2 server
+ * connection (http2/http2-server-connection.ts, streams as http2-server-downstream.ts), or,
+ * with `SWITCHBOARD_HTTP2_SERVER=node`, by Node's `http2` core stream API
+ * (http2-stream-downstream.ts); HTTP/1.1 by our own server on the socket
  * (http1-server-connection.ts). With TLS, Node's secure `http2` server offers h2 and
  * http/1.1 by ALPN and serves both (its compatibility objects, node-downstream.ts). Each
  * request becomes an {@link HttpExchange} on the listener's current context; a reload swaps
@@ -12,8 +14,15 @@ import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import {
+  Http2ServerConnection,
+  type Http2ServerKind,
+  type Http2ServerStream,
+  type ServerConnectionOwner,
+} from '../http2';
 import type { HttpListenerConfig } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
+import type { OutgoingHeaders } from './header-operations';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
 import {
   Http1ServerConnection,
@@ -23,6 +32,7 @@ import {
 import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from './http1-request-parser';
 import { NodeDownstream } from './node-downstream';
 import { Http2StreamDownstream, sessionAddressesOf, type SessionAddresses } from './http2-stream-downstream';
+import { Http2ServerDownstream, type Http2DownstreamSite } from './http2-server-downstream';
 import { proxyUpgrade } from './upgrade-proxy';
 import { DeadlineSweep } from './deadline-sweep';
 import { AcceptedSocket, SHARED_READ_BUFFER_BYTES, type ReceivedBytesSink } from './accepted-socket';
@@ -32,6 +42,9 @@ const SNIFF_TIMEOUT_MS = 60_000;
 
 /** The HTTP/2 client preface starts so; an HTTP/1.1 request line cannot. */
 const PREFACE_START = Buffer.from('PRI');
+
+/** What a client may have open on one HTTP/2 connection, on either server. */
+const MAX_CONCURRENT_STREAMS = 1024;
 
 /** Where a listener listens once bound. */
 export interface BoundAddress {
@@ -70,6 +83,8 @@ export class HttpListener implements Http1RequestSink {
     void this.h1Connections.delete(connection);
   /** Open HTTP/2 sessions, with their connection's addresses (read once per session). */
   private readonly sessions = new Map<http2.Http2Session, SessionAddresses>();
+  /** Open h2c connections on our own HTTP/2 server. */
+  private readonly h2cConnections = new Set<Http2ServerConnection>();
   private draining = false;
   /** Set while draining: called when a connection closes. */
   private onSocketClosed: (() => void) | undefined;
@@ -85,6 +100,8 @@ export class HttpListener implements Http1RequestSink {
     tls: TlsMaterial | undefined,
     /** Limits of the plaintext HTTP/1.1 server (tests make them small). */
     private readonly http1Limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
+    /** Which server takes plaintext h2c: our own (default) or `node:http2`. TLS is always Node's. */
+    h2cServer: Http2ServerKind = 'own',
   ) {
     this.context = { ...context, draining: this.isDraining, deadlines: this.deadlines };
     const onRequest = (
@@ -132,7 +149,7 @@ export class HttpListener implements Http1RequestSink {
         key: tls.key,
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        settings: { maxConcurrentStreams: 1024 },
+        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
       });
       secure.on('request', onRequest);
       secure.on('checkContinue', onCheckContinue);
@@ -143,14 +160,16 @@ export class HttpListener implements Http1RequestSink {
       secure.on('tlsClientError', () => undefined);
       this.server = secure;
     } else {
-      // Core streams, not the compatibility layer: no 'request' listener, which would build a
-      // request and a response object per stream (see http2-stream-downstream.ts).
-      const h2 = http2.createServer({ settings: { maxConcurrentStreams: 1024 } });
-      h2.on('session', onSession);
-      h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
-        this.onH2cStream(stream, headers),
-      );
-      this.h2 = h2;
+      if (h2cServer === 'node') {
+        // Core streams, not the compatibility layer: no 'request' listener, which would build a
+        // request and a response object per stream (see http2-stream-downstream.ts).
+        const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } });
+        h2.on('session', onSession);
+        h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
+          this.onH2cStream(stream, headers),
+        );
+        this.h2 = h2;
+      }
       // Half-open: a client that ends its side after a request still gets the response.
       // Paused: each accepted socket is read with onread instead (accepted-socket.ts).
       this.server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
@@ -202,6 +221,8 @@ export class HttpListener implements Http1RequestSink {
     this.server.close();
     for (const connection of this.h1Connections) connection.closeIfIdle();
     for (const session of this.sessions.keys()) session.close();
+    // GOAWAY with the last stream id: the streams open finish, then each connection closes.
+    for (const connection of this.h2cConnections) connection.shutdown();
     if (this.sockets.size > 0) await this.whenSocketsClosed(timeoutMs);
     // No exchange is left to time out.
     this.deadlines.close();
@@ -238,6 +259,32 @@ export class HttpListener implements Http1RequestSink {
       secure: false,
       expectContinue: request.expectContinue,
     }).start();
+  }
+
+  /**
+   * A plaintext HTTP/2 stream on our own server, its head complete: answered as the Node-served
+   * one is (below), then exchanged.
+   */
+  startH2cStream(downstream: Http2ServerDownstream): void {
+    const expect = downstream.headers['expect'];
+    let expectContinue = false;
+    if (downstream.method === 'CONNECT') {
+      downstream.respondTrailersOnly(CONNECT_REFUSED);
+      return;
+    }
+    if (expect !== undefined) {
+      if (expect !== '100-continue') {
+        downstream.respondTrailersOnly(EXPECTATION_FAILED);
+        return;
+      }
+      expectContinue = true;
+    }
+    new HttpExchange(this.context, downstream, { http2: true, secure: false, expectContinue }).start();
+  }
+
+  /** An h2c connection on our own server closed. */
+  forgetH2c(connection: Http2ServerConnection): void {
+    this.h2cConnections.delete(connection);
   }
 
   /** A plaintext HTTP/2 stream: answered as Node's compatibility layer would, then exchanged. */
@@ -311,9 +358,23 @@ export class HttpListener implements Http1RequestSink {
   /** ProtocolSniff: the connection speaks HTTP/2; `seen` is a copy. */
   serveHttp2(reader: AcceptedSocket, seen: Buffer): void {
     const socket = reader.socket;
-    reader.receiver = undefined; // Node's session reads the socket as a stream
-    // Node's HTTP/2 server expects a socket that ends with its peer.
+    // As Node's HTTP/2 server: a client that ends its side ends the connection.
     socket.allowHalfOpen = false;
+    if (this.h2 === undefined) {
+      // Our own server, fed from the listener's read buffer like the HTTP/1.1 one.
+      const site = new H2cConnectionSite(this, socket);
+      const connection = new Http2ServerConnection(socket, site, {
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        readsSocket: false,
+      });
+      site.connection = connection;
+      this.h2cConnections.add(connection);
+      reader.receiver = site;
+      connection.receive(seen);
+      if (this.draining) connection.shutdown();
+      return;
+    }
+    reader.receiver = undefined; // Node's session reads the socket as a stream
     // The HTTP/2 session reads bytes already buffered in the socket (node#35475).
     socket.pause();
     socket.unshift(seen);
@@ -336,6 +397,48 @@ const NO_ADDRESSES: SessionAddresses = Object.freeze({
   localAddress: '',
   localPort: 0,
 });
+
+const CONNECT_REFUSED: OutgoingHeaders = Object.freeze({ ':status': '405' }) as OutgoingHeaders;
+const EXPECTATION_FAILED: OutgoingHeaders = Object.freeze({ ':status': '417' }) as OutgoingHeaders;
+
+/**
+ * One h2c connection on our own server, as its streams and its listener see it: the
+ * connection's addresses (read once), the owner that makes its streams, and the receiver of
+ * its socket's bytes.
+ */
+class H2cConnectionSite implements Http2DownstreamSite, ServerConnectionOwner, ReceivedBytesSink {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  connection: Http2ServerConnection | undefined;
+
+  constructor(
+    private readonly listener: HttpListener,
+    socket: net.Socket,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
+  }
+
+  onReceivedBytes(chunk: Buffer): void {
+    this.connection!.receive(chunk);
+  }
+
+  onStream(fields: readonly string[], endStream: boolean): Http2ServerStream {
+    return new Http2ServerDownstream(fields, endStream, this);
+  }
+
+  startStream(downstream: Http2ServerDownstream): void {
+    this.listener.startH2cStream(downstream);
+  }
+
+  onClose(connection: Http2ServerConnection): void {
+    this.listener.forgetH2c(connection);
+  }
+}
 
 /** The receiver of a reader until the sniff sets its own. */
 const NO_RECEIVER: ReceivedBytesSink = { onReceivedBytes: () => undefined };

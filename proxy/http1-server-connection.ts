@@ -79,8 +79,8 @@ const COALESCE_BYTES = 16 * 1024;
 let cachedDate = '';
 let cachedDateSecond = -1;
 
-/** The Date header value, computed at most once a second. */
-function httpDate(): string {
+/** The Date header value, computed at most once a second (shared with http2-server-downstream.ts). */
+export function httpDate(): string {
   const now = Date.now();
   const second = Math.floor(now / 1000);
   if (second !== cachedDateSecond) {

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { http2ServerFromEnvironment, type Http2ServerKind } from '../http2';
 import { AccessLog } from './access-log';
 import type { ClusterEnvironment } from './cluster';
 import { parseProxyConfig } from './config-parser';
@@ -47,6 +48,12 @@ export interface ProxyOptions {
   readonly environment?: Partial<ProxyEnvironment>;
   /** Default: lines on stderr. */
   readonly logger?: ProxyLogger;
+  /**
+   * Which server takes plaintext h2c: our own HTTP/2 server (`own`) or `node:http2` (`node`).
+   * Default: the environment's `SWITCHBOARD_HTTP2_SERVER`, read at `start` (unset: `own`;
+   * another value fails the start). TLS listeners always use Node's secure server.
+   */
+  readonly http2Server?: Http2ServerKind;
 }
 
 /** A listener, bound. */
@@ -126,6 +133,8 @@ export function createProxy(options: ProxyOptions): Proxy {
   let lastRefusal: ProxyConfigRefusal | undefined;
   let reloading: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | undefined;
+  /** Which server plaintext h2c runs on: settled at start, the same for every listener after. */
+  let h2cServer: Http2ServerKind = 'own';
   const retiring = new Set<Promise<void>>();
 
   /** Parses the file; reads TLS material (the one I/O a configuration needs before it can run). */
@@ -233,7 +242,7 @@ export function createProxy(options: ProxyOptions): Proxy {
           next.set(key, { ...kept, bound: { ...kept.bound, name: config.name, role: config.role } });
           continue;
         }
-        const listener = new HttpListener(config, context, tls.get(config.name));
+        const listener = new HttpListener(config, context, tls.get(config.name), undefined, h2cServer);
         try {
           const bound = await listener.listen();
           next.set(key, {
@@ -335,6 +344,8 @@ export function createProxy(options: ProxyOptions): Proxy {
   return {
     async start() {
       if (current !== undefined) return listening();
+      // Refused before anything is read or bound when the environment names no server we have.
+      h2cServer = options.http2Server ?? http2ServerFromEnvironment();
       const loaded = await load();
       if (!loaded.ok) throw new ProxyConfigLoadError(options.configFile, loaded.errors);
       const generation = buildGeneration(1, loaded.config, undefined);

@@ -1,5 +1,5 @@
 /**
- * HTTP/2 conformance of the policy server's own HTTP/2 server (http2-server-connection.ts),
+ * HTTP/2 conformance of the policy server on our own HTTP/2 server (http2/http2-server-connection.ts),
  * by h2spec (145 cases of RFC 7540 and RFC 7541), run in the same test against the same gRPC
  * transport on `node:http2` as the baseline. h2spec's requests are not gRPC (no content
  * type), so both answer them 415, trailers-only: the two "generic" cases that wait for a DATA

@@ -2,12 +2,15 @@
  * A large body streamed through the proxy, both ways, with the proxy's memory bounded: the
  * proxy runs as an operator runs it (the compiled CLI, in a child process), and its
  * resident set size is sampled while 1 GiB goes up and 1 GiB comes down, generated on the
- * fly and checksummed on both ends. SWITCHBOARD_PROXY_BIG_BODY_MIB sets the size (default 1024).
+ * fly and checksummed on both ends, over HTTP/1.1 and over h2c (the proxy's own HTTP/2 server,
+ * whose receive window follows the exchange). SWITCHBOARD_PROXY_BIG_BODY_MIB sets the size
+ * (default 1024).
  */
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -207,5 +210,60 @@ clusters: [{name: sink, endpoints: [{host: 127.0.0.1, port: ${upstreamPort}}]}]
     assert.equal(received, BODY_BYTES);
     assert.equal(checksum.value, sourceChecksums.at(-1));
     assert.ok(growth < MAX_GROWTH_BYTES, `the proxy grew by ${Math.round(growth / 1024 / 1024)} MiB`);
+  });
+
+  it(`uploads ${BODY_BYTES / 1024 / 1024} MiB over h2c with bounded memory`, async () => {
+    const checksum = new Checksum();
+    let answer = '';
+    const session = http2.connect(`http://127.0.0.1:${proxyPort}`);
+    session.on('error', () => undefined);
+    try {
+      const growth = await peakGrowthDuring(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const stream = session.request({
+              ':method': 'PUT',
+              ':path': '/sink',
+              'content-length': String(BODY_BYTES),
+            });
+            stream.setEncoding('utf8');
+            stream.on('data', (c: string) => (answer += c));
+            stream.on('end', resolve);
+            stream.on('error', reject);
+            generated(BODY_BYTES, checksum).pipe(stream);
+          }),
+      );
+      assert.equal(answer, String(BODY_BYTES));
+      assert.equal(sinkChecksums.at(-1), checksum.value);
+      assert.ok(growth < MAX_GROWTH_BYTES, `the proxy grew by ${Math.round(growth / 1024 / 1024)} MiB`);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it(`downloads ${BODY_BYTES / 1024 / 1024} MiB over h2c with bounded memory`, async () => {
+    const checksum = new Checksum();
+    let received = 0;
+    const session = http2.connect(`http://127.0.0.1:${proxyPort}`);
+    session.on('error', () => undefined);
+    try {
+      const growth = await peakGrowthDuring(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const stream = session.request({ ':method': 'GET', ':path': '/source' });
+            stream.on('data', (c: Buffer) => {
+              received += c.length;
+              checksum.update(c);
+            });
+            stream.on('end', resolve);
+            stream.on('error', reject);
+          }),
+      );
+      assert.equal(received, BODY_BYTES);
+      assert.equal(checksum.value, sourceChecksums.at(-1));
+      assert.ok(growth < MAX_GROWTH_BYTES, `the proxy grew by ${Math.round(growth / 1024 / 1024)} MiB`);
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -240,6 +240,38 @@ ${clusterYaml('streaming', [streamingPort])}`);
     assert.equal(empty.headers['x-empty'], 'yes');
   });
 
+  it('answers HEAD and 204 on h2c with a head that ends the stream', async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const head = await request2(session, { ':method': 'HEAD', ':path': '/head' });
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      const empty = await request2(session, { ':method': 'GET', ':path': '/stream/no-content' });
+      assert.equal(empty.status, 204);
+      assert.equal(empty.headers['x-empty'], 'yes');
+      assert.equal(empty.body, '');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('resets an h2c stream (INTERNAL_ERROR) when the upstream dies mid-body', async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        const stream = session.request({ ':method': 'GET', ':path': '/stream/cut' });
+        stream.on('data', () => undefined);
+        stream.on('end', () => resolve('ended'));
+        stream.on('close', () => resolve(`closed with ${stream.rstCode}`));
+        stream.on('error', () => undefined);
+      });
+      assert.equal(outcome, `closed with ${http2.constants.NGHTTP2_INTERNAL_ERROR}`);
+    } finally {
+      session.close();
+    }
+  });
+
   it('speaks h2c to clients that start with the HTTP/2 preface, on the same port', async () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     try {

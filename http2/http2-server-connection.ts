@@ -1,13 +1,19 @@
 /**
  * One server HTTP/2 connection (RFC 9113) over cleartext TCP with prior knowledge (h2c), on a
- * bare `net.Socket` accepted by a `net.Server`: what the policy server's gRPC transport needs
- * and no more, on the codec the proxy's client uses (`http2/`). It replaces `node:http2`,
- * whose machinery was ~70% of the server's CPU per call.
+ * bare `net.Socket`: what the policy server's gRPC transport and the proxy's h2c listener
+ * need, on the codec the proxy's client uses. It replaces `node:http2`, whose machinery was
+ * ~70% of the policy server's CPU per call.
  *
  * A request is an {@link Http2ServerStream} the owner makes when its header block arrives; the
- * body arrives as calls on it. An answer's header block, payload and trailers are written as
- * ONE buffer when the client's flow-control windows allow (otherwise what fits, the rest on
+ * body arrives as calls on it. A unary answer's header block, payload and trailers are written
+ * as ONE buffer when the client's flow-control windows allow (otherwise what fits, the rest on
  * WINDOW_UPDATE), and the buffers of one turn of the event loop leave in one system call.
+ *
+ * What a proxy needs on top: the request body's window is given back only while the stream's
+ * consumer takes it (`pauseReceiving` / `resumeReceiving`), so a paused upload holds at most
+ * one stream window; `write` answers false past a high-water mark of bytes queued on the
+ * stream or buffered in the socket, and `onDrain` follows; 1xx heads (`informational`),
+ * END_STREAM on the last DATA, and `reset`.
  *
  * Faults of the client end only its connection: a GOAWAY with the error code, every stream on
  * it cancelled; nothing throws. Stream-level faults reset only the stream.
@@ -15,15 +21,12 @@
 import type * as net from 'node:net';
 import {
   CLIENT_PREFACE,
-  CONNECTION_WINDOW_BYTES,
   DEFAULT_INITIAL_WINDOW_SIZE,
   ErrorCode,
   FRAME_HEADER_BYTES,
   FrameFlag,
   FrameType,
-  Http2Connection,
   MAX_WINDOW_SIZE,
-  STREAM_WINDOW_BYTES,
   Setting,
   errorCodeName,
   goAwayFrame,
@@ -31,7 +34,8 @@ import {
   settingsFrame,
   windowUpdateFrame,
   writeFrameHeader,
-} from '../http2';
+} from './http2-frames';
+import { Http2Connection, CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from './http2-connection';
 
 /** The largest header block (all its fragments) we take; larger ends the connection. */
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
@@ -39,6 +43,14 @@ const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 const CLOSE_GRACE_MS = 1000;
 /** How many stream ids we reset and remember, to drop the frames still in flight on them. */
 const REMEMBERED_RESETS = 1024;
+/**
+ * Past this many octets queued on a stream (its send window exhausted), `write` answers false.
+ * As much as the client's initial window usually lets through: a slow reader holds this much
+ * of a response in the proxy, not more.
+ */
+export const STREAM_HIGH_WATER_BYTES = 64 * 1024;
+/** Past this many octets buffered in the socket (a client not reading), `write` answers false. */
+export const SOCKET_HIGH_WATER_BYTES = 128 * 1024;
 
 /** Request headers: lower-case names, pseudo-headers included, repeated ones joined with `, `. */
 export type RequestHeaders = Record<string, string | undefined>;
@@ -65,8 +77,16 @@ export abstract class Http2ServerStream {
   h2Gone = false;
   /** @internal payload waiting for the windows */
   h2Queue: Buffer[] = [];
+  /** @internal octets in h2Queue */
+  h2QueuedBytes = 0;
   /** @internal trailers to send once the queue is sent */
   h2QueuedTrailers: HeaderFields | undefined;
+  /** @internal END_STREAM goes on the last queued DATA frame (an end without trailers) */
+  h2EndQueued = false;
+  /** @internal the owner holds the receive window back (pauseReceiving) */
+  h2Paused = false;
+  /** @internal a write answered false: onDrain is owed */
+  h2WantsDrain = false;
   /** @internal whether our response header block went out */
   h2HeadersSent = false;
   /** @internal the request's content-length, or -1 */
@@ -84,6 +104,18 @@ export abstract class Http2ServerStream {
   abstract onEnd(): void;
   /** The client reset the stream, or the connection ended before our answer did. */
   abstract onCancel(): void;
+  /** A write answered false, and the stream can take more now. */
+  onDrain(): void {}
+  /**
+   * The stream left the connection, whole (END_STREAM both ways) or not (reset by either side,
+   * connection gone; then after or before `onCancel`). Called once; nothing follows it.
+   */
+  onClose(): void {}
+
+  /** Whether our END_STREAM went to the socket (not only queued behind the windows). */
+  get endSent(): boolean {
+    return this.h2LocalClosed && this.h2QueuedTrailers === undefined && !this.h2EndQueued;
+  }
 
   /** Whether an answer can still be sent: headers not sent, stream still there. */
   get canRespond(): boolean {
@@ -103,24 +135,64 @@ export abstract class Http2ServerStream {
     this.h2Connection?.respond(this, headers, payload, trailers);
   }
 
-  /** Sends `payload` as DATA on a stream whose headers went out. */
-  write(payload: Buffer): void {
-    this.h2Connection?.write(this, payload);
+  /**
+   * Sends `payload` as DATA on a stream whose headers went out; `endStream` puts END_STREAM on
+   * its last frame (an empty payload: an empty frame). The bytes are copied into frames at
+   * once, or queued (a view, held) when the windows are exhausted. False: more than a
+   * high-water mark is queued on the stream or buffered in the socket; `onDrain` follows when
+   * it can take more (never after an `endStream` write).
+   */
+  writeData(payload: Buffer, endStream = false): boolean {
+    return this.h2Connection?.write(this, payload, endStream) ?? true;
   }
 
-  /** Ends a stream whose headers went out with `trailers`. */
-  end(trailers: HeaderFields): void {
-    this.h2Connection?.end(this, trailers);
+  /** Ends a stream whose headers went out with `trailers`, or, without, with an empty DATA frame. */
+  endResponse(trailers?: HeaderFields): void {
+    if (trailers === undefined) this.h2Connection?.write(this, EMPTY, true);
+    else this.h2Connection?.end(this, trailers);
+  }
+
+  /** Sends an informational (1xx) head before the response's: `headers` has its `:status`. */
+  informational(headers: HeaderFields): void {
+    this.h2Connection?.informational(this, headers);
+  }
+
+  /** Resets the stream with `code` (RST_STREAM); `onCancel` and `onClose` follow at once. */
+  reset(code: ErrorCode): void {
+    this.h2Connection?.reset(this, code);
+  }
+
+  /**
+   * From now on DATA received is not given back to the client's window: it may send at most
+   * one window more. Starts a stream paused when called from the owner's `onStream`.
+   */
+  pauseReceiving(): void {
+    this.h2Paused = true;
+  }
+
+  /** The consumer took what it was given: the window is given back again. */
+  resumeReceiving(): void {
+    this.h2Paused = false;
+    this.h2Connection?.giveBackWindow(this);
+  }
+
+  /** Whether bytes given to `write` are still queued (referenced) on the stream. */
+  get holdsQueuedBytes(): boolean {
+    return this.h2QueuedBytes > 0;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** What a connection asks of its owner. */
 export interface ServerConnectionOwner {
   /**
    * A request's header block arrived on a new stream: answers the stream that takes it.
-   * `endStream`: the request has no body (its onEnd follows at once).
+   * `fields` is the validated header list (name, value, …; valid during the call only; see
+   * {@link requestHeadersOf}); `endStream`: the request has no body (its onEnd follows
+   * `onStart` at once).
    */
-  onStream(headers: RequestHeaders): Http2ServerStream;
+  onStream(fields: readonly string[], endStream: boolean): Http2ServerStream;
   /** The connection ended (its socket closed). */
   onClose(connection: Http2ServerConnection): void;
 }
@@ -128,11 +200,18 @@ export interface ServerConnectionOwner {
 export interface ServerConnectionOptions {
   /** Streams a client may have open at once. */
   readonly maxConcurrentStreams: number;
+  /**
+   * Whether the connection reads its socket itself (`'data'`), the default; false when the
+   * owner feeds it with `receive` instead.
+   */
+  readonly readsSocket?: boolean;
 }
 
 export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   private readonly resetIds = new Set<number>();
   private readonly blocked: Http2ServerStream[] = [];
+  /** Streams whose write answered false, until they can take more. */
+  private readonly drainWaiters: Http2ServerStream[] = [];
   /** Octets of the client preface read so far. */
   private prefaceBytes = 0;
   /** The highest stream id the client opened. */
@@ -147,17 +226,11 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   ) {
     super(socket, MAX_HEADER_BLOCK_BYTES);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.ended) return;
-      try {
-        this.onSocketData(chunk);
-      } catch (error) {
-        // A bug of ours, not the client's: it ends this connection, never the process.
-        this.protocolError(ErrorCode.InternalError, `internal error: ${String(error)}`);
-      }
-    });
+    if (options.readsSocket !== false) socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    else this.readBufferShared = true;
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+    socket.on('drain', () => this.notifyDrained());
     this.send(
       Buffer.concat([
         settingsFrame([
@@ -167,6 +240,20 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
         windowUpdateFrame(0, CONNECTION_WINDOW_BYTES - DEFAULT_INITIAL_WINDOW_SIZE),
       ]),
     );
+  }
+
+  /**
+   * Octets read from the socket. With `readsSocket: false`, the owner's to call: `chunk` may
+   * be a view of a reused read buffer (only what is kept past the call is copied).
+   */
+  receive(chunk: Buffer): void {
+    if (this.ended) return;
+    try {
+      this.onSocketData(chunk);
+    } catch (error) {
+      // A bug of ours, not the client's: it ends this connection, never the process.
+      this.protocolError(ErrorCode.InternalError, `internal error: ${String(error)}`);
+    }
   }
 
   /** Open streams (for tests and shutdown). */
@@ -232,7 +319,10 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
       this.afterLocalEnd(stream);
       return;
     }
-    if (payload !== undefined && sendable < payloadBytes) stream.h2Queue.push(payload.subarray(sendable));
+    if (payload !== undefined && sendable < payloadBytes) {
+      stream.h2Queue.push(payload.subarray(sendable));
+      stream.h2QueuedBytes += payloadBytes - sendable;
+    }
     if (trailers !== undefined) {
       stream.h2LocalClosed = true;
       stream.h2QueuedTrailers = trailers;
@@ -240,26 +330,97 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     if (stream.h2Queue.length > 0 || stream.h2QueuedTrailers !== undefined) this.block(stream);
   }
 
-  /** @internal see {@link Http2ServerStream.write} */
-  write(stream: Http2ServerStream, payload: Buffer): void {
-    if (stream.h2Gone || stream.h2LocalClosed || this.ended || payload.length === 0) return;
+  /** @internal see {@link Http2ServerStream.writeData} */
+  write(stream: Http2ServerStream, payload: Buffer, endStream: boolean): boolean {
+    if (stream.h2Gone || stream.h2LocalClosed || this.ended) return true;
+    if (payload.length === 0 && !endStream) return true;
+    if (endStream) stream.h2LocalClosed = true;
     if (stream.h2Queue.length > 0) {
-      stream.h2Queue.push(payload);
-      return;
+      if (payload.length > 0) {
+        stream.h2Queue.push(payload);
+        stream.h2QueuedBytes += payload.length;
+      }
+      if (endStream) stream.h2EndQueued = true;
+      return endStream || this.canTakeMore(stream);
     }
     const sendable = Math.min(payload.length, Math.max(0, Math.min(this.sendWindow, stream.h2SendWindow)));
-    if (sendable > 0) {
-      const out = Buffer.allocUnsafe(Math.ceil(sendable / this.maxFrameSize) * FRAME_HEADER_BYTES + sendable);
-      this.writeData(out, 0, stream, payload, 0, sendable, false);
+    const whole = sendable === payload.length;
+    if (sendable > 0 || (whole && endStream)) {
+      const frames = Math.max(1, Math.ceil(sendable / this.maxFrameSize));
+      const out = Buffer.allocUnsafe(frames * FRAME_HEADER_BYTES + sendable);
+      this.writeData(out, 0, stream, payload, 0, sendable, whole && endStream);
       this.send(out);
     }
-    if (sendable < payload.length) {
+    if (!whole) {
       stream.h2Queue.push(payload.subarray(sendable));
+      stream.h2QueuedBytes += payload.length - sendable;
+      if (endStream) stream.h2EndQueued = true;
       this.block(stream);
+    } else if (endStream) {
+      this.afterLocalEnd(stream);
+    }
+    return endStream || this.canTakeMore(stream);
+  }
+
+  /** Whether `stream` can take more bytes; if not, it waits for `onDrain`. */
+  private canTakeMore(stream: Http2ServerStream): boolean {
+    if (
+      stream.h2QueuedBytes <= STREAM_HIGH_WATER_BYTES &&
+      this.socket.writableLength <= SOCKET_HIGH_WATER_BYTES
+    ) {
+      return true;
+    }
+    // Over the socket's mark, a write of the socket answered false: its 'drain' comes.
+    if (!stream.h2WantsDrain) {
+      stream.h2WantsDrain = true;
+      this.drainWaiters.push(stream);
+    }
+    return false;
+  }
+
+  /** Tells the streams waiting to write that can take more now. */
+  private notifyDrained(): void {
+    const waiters = this.drainWaiters;
+    if (waiters.length === 0 || this.socket.writableLength > SOCKET_HIGH_WATER_BYTES) return;
+    const ready: Http2ServerStream[] = [];
+    let kept = 0;
+    for (const stream of waiters) {
+      if (!stream.h2Gone && stream.h2QueuedBytes > STREAM_HIGH_WATER_BYTES) {
+        waiters[kept++] = stream;
+        continue;
+      }
+      stream.h2WantsDrain = false;
+      if (!stream.h2Gone) ready.push(stream);
+    }
+    waiters.length = kept;
+    for (const stream of ready) if (!stream.h2Gone) stream.onDrain();
+  }
+
+  /** @internal see {@link Http2ServerStream.informational} */
+  informational(stream: Http2ServerStream, headers: HeaderFields): void {
+    if (stream.h2Gone || stream.h2HeadersSent || this.ended) return;
+    const encoder = this.encoder;
+    encoder.begin();
+    for (let i = 0; i < headers.length; i += 2) encoder.header(headers[i]!, headers[i + 1]!);
+    this.send(this.headerFrames(stream.h2Id, encoder.end(), false));
+  }
+
+  /** @internal see {@link Http2ServerStream.reset} */
+  reset(stream: Http2ServerStream, code: ErrorCode): void {
+    if (stream.h2Gone || this.ended) return;
+    this.resetStream(stream.h2Id, code);
+  }
+
+  /** @internal see {@link Http2ServerStream.resumeReceiving}: the window goes back once half is used. */
+  giveBackWindow(stream: Http2ServerStream): void {
+    if (stream.h2Gone || stream.h2RemoteClosed || this.ended) return;
+    if (stream.h2Unacked >= STREAM_WINDOW_BYTES / 2) {
+      this.send(windowUpdateFrame(stream.h2Id, stream.h2Unacked));
+      stream.h2Unacked = 0;
     }
   }
 
-  /** @internal see {@link Http2ServerStream.end} */
+  /** @internal see {@link Http2ServerStream.endResponse} */
   end(stream: Http2ServerStream, trailers: HeaderFields): void {
     if (stream.h2Gone || stream.h2LocalClosed || this.ended) return;
     stream.h2LocalClosed = true;
@@ -300,9 +461,12 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
         if (window <= 0) break;
         const head = stream.h2Queue[0]!;
         const amount = Math.min(window, head.length);
+        const last = amount === head.length && stream.h2Queue.length === 1;
+        const endStream = last && stream.h2EndQueued;
         const out = Buffer.allocUnsafe(Math.ceil(amount / this.maxFrameSize) * FRAME_HEADER_BYTES + amount);
-        this.writeData(out, 0, stream, head, 0, amount, false);
+        this.writeData(out, 0, stream, head, 0, amount, endStream);
         this.send(out);
+        stream.h2QueuedBytes -= amount;
         if (amount === head.length) stream.h2Queue.shift();
         else stream.h2Queue[0] = head.subarray(amount);
       }
@@ -312,9 +476,13 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
         if (trailers !== undefined) {
           stream.h2QueuedTrailers = undefined;
           this.sendTrailers(stream, trailers);
+        } else if (stream.h2EndQueued) {
+          stream.h2EndQueued = false;
+          this.afterLocalEnd(stream);
         }
       }
     }
+    this.notifyDrained();
   }
 
   private headerFrames(streamId: number, block: Buffer, endStream: boolean): Buffer {
@@ -334,6 +502,10 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     endStream: boolean,
   ): number {
     const maxFrame = this.maxFrameSize;
+    if (from === to) {
+      // An empty frame that only ends the stream.
+      return writeFrameHeader(out, pos, 0, FrameType.Data, endStream ? FrameFlag.EndStream : 0, stream.h2Id);
+    }
     for (let at = from; at < to;) {
       const next = Math.min(to, at + maxFrame);
       pos = writeFrameHeader(
@@ -359,6 +531,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     const at = this.blocked.indexOf(stream);
     if (at >= 0) this.blocked.splice(at, 1);
     this.endIfIdle();
+    stream.onClose();
   }
 
   private endIfIdle(): void {
@@ -398,9 +571,11 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     const streams = [...this.streams.values()];
     this.streams.clear();
     this.blocked.length = 0;
+    this.drainWaiters.length = 0;
     for (const stream of streams) {
       stream.h2Gone = true;
       stream.onCancel();
+      stream.onClose();
     }
     if (!this.closeReported) {
       this.closeReported = true;
@@ -508,11 +683,12 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     if (endStream) {
       stream.h2RemoteClosed = true;
       stream.onEnd();
-      if (stream.h2LocalClosed && stream.h2QueuedTrailers === undefined) this.forget(stream);
+      if (stream.endSent) this.forget(stream);
       return;
     }
-    // The owner took the octets (or dropped them): give the window back once half is used.
-    if (stream.h2Unacked >= STREAM_WINDOW_BYTES / 2) {
+    // The owner took the octets (or dropped them): give the window back once half is used —
+    // unless it holds them, paused (it gives the window back when it resumes).
+    if (!stream.h2Paused && stream.h2Unacked >= STREAM_WINDOW_BYTES / 2) {
       this.send(windowUpdateFrame(streamId, stream.h2Unacked));
       stream.h2Unacked = 0;
     }
@@ -548,7 +724,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
       }
       existing.h2RemoteClosed = true;
       existing.onEnd();
-      if (existing.h2LocalClosed && existing.h2QueuedTrailers === undefined) this.forget(existing);
+      if (existing.endSent) this.forget(existing);
       return;
     }
     if ((streamId & 1) === 0) {
@@ -574,31 +750,23 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
       this.resetStream(streamId, ErrorCode.RefusedStream);
       return;
     }
-    const headers = requestHeaders(fields);
-    if (headers === undefined) {
+    const contentLength = checkRequestFields(fields);
+    if (contentLength === MALFORMED || (endStream && contentLength > 0)) {
       this.resetStream(streamId, ErrorCode.ProtocolError);
       return;
     }
-    const stream = this.owner.onStream(headers);
+    const stream = this.owner.onStream(fields, endStream);
     stream.h2Id = streamId;
     stream.h2SendWindow = this.initialWindowSize;
     stream.h2Connection = this;
-    const contentLength = headers['content-length'];
-    if (contentLength !== undefined) {
-      stream.h2ContentLength = /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : -1;
-      if (stream.h2ContentLength < 0 || (endStream && stream.h2ContentLength !== 0)) {
-        this.resetStream(streamId, ErrorCode.ProtocolError);
-        return;
-      }
-    }
+    stream.h2ContentLength = contentLength;
     this.streams.set(streamId, stream);
+    // Set before onStart: an answer given there must not reset a request that is complete.
+    if (endStream) stream.h2RemoteClosed = true;
     stream.onStart();
-    if (stream.h2Gone) return;
-    if (endStream) {
-      stream.h2RemoteClosed = true;
-      stream.onEnd();
-      if (stream.h2LocalClosed && stream.h2QueuedTrailers === undefined) this.forget(stream);
-    }
+    if (stream.h2Gone || !endStream) return;
+    stream.onEnd();
+    if (stream.endSent && !stream.h2Gone) this.forget(stream);
   }
 
   protected onRstStream(_buffer: Buffer, streamId: number, start: number, end: number): void {
@@ -681,27 +849,46 @@ function hasPseudoHeader(fields: readonly string[]): boolean {
   return false;
 }
 
+/** What {@link checkRequestFields} answers for a malformed request. */
+const MALFORMED = -2;
+
 /**
- * The request headers of a decoded block, or undefined when the block is malformed as a
- * request (§8.2, §8.3): upper-case names, pseudo-headers after regular ones or unknown, a
- * connection-specific header, or :method or :path missing.
+ * Checks a decoded block as a request (§8.2, §8.3): answers its content-length (-1 without
+ * one), or MALFORMED for upper-case names, pseudo-headers after regular ones, unknown or
+ * repeated, a connection-specific header, :method, :scheme or :path missing (a CONNECT: with
+ * :scheme or :path, or without :authority), or a content-length that is not one number.
  */
-function requestHeaders(fields: readonly string[]): RequestHeaders | undefined {
-  const headers: RequestHeaders = Object.create(null) as RequestHeaders;
+function checkRequestFields(fields: readonly string[]): number {
   let regularSeen = false;
+  let method: string | undefined;
+  let path: string | undefined;
+  let scheme = false;
+  let authority = false;
+  let contentLength = -1;
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
     const value = fields[i + 1]!;
     if (name.charCodeAt(0) === 0x3a) {
-      if (regularSeen) return undefined;
-      if (name !== ':method' && name !== ':path' && name !== ':scheme' && name !== ':authority')
-        return undefined;
-      if (headers[name] !== undefined) return undefined;
-      headers[name] = value;
+      if (regularSeen) return MALFORMED;
+      if (name === ':method') {
+        if (method !== undefined) return MALFORMED;
+        method = value;
+      } else if (name === ':path') {
+        if (path !== undefined) return MALFORMED;
+        path = value;
+      } else if (name === ':scheme') {
+        if (scheme) return MALFORMED;
+        scheme = true;
+      } else if (name === ':authority') {
+        if (authority) return MALFORMED;
+        authority = true;
+      } else {
+        return MALFORMED;
+      }
       continue;
     }
     regularSeen = true;
-    if (hasUpperCase(name)) return undefined;
+    if (hasUpperCase(name)) return MALFORMED;
     if (
       name === 'connection' ||
       name === 'keep-alive' ||
@@ -709,15 +896,36 @@ function requestHeaders(fields: readonly string[]): RequestHeaders | undefined {
       name === 'transfer-encoding' ||
       name === 'upgrade'
     ) {
-      return undefined;
+      return MALFORMED;
     }
-    if (name === 'te' && value !== 'trailers') return undefined;
+    if (name === 'te' && value !== 'trailers') return MALFORMED;
+    if (name === 'content-length') {
+      // Repeated, it must repeat the same number (RFC 9110 §8.6).
+      const length = /^\d{1,15}$/.test(value) ? Number(value) : MALFORMED;
+      if (length === MALFORMED || (contentLength >= 0 && contentLength !== length)) return MALFORMED;
+      contentLength = length;
+    }
+  }
+  if (method === 'CONNECT') {
+    // §8.5: a CONNECT names its authority only.
+    return authority && !scheme && path === undefined ? contentLength : MALFORMED;
+  }
+  if (method === undefined || path === undefined || path === '' || !scheme) return MALFORMED;
+  return contentLength;
+}
+
+/**
+ * The request headers of a block {@link checkRequestFields} accepted, as the policy server
+ * reads them: pseudo-headers included, repeated fields joined with `, `.
+ */
+export function requestHeadersOf(fields: readonly string[]): RequestHeaders {
+  const headers: RequestHeaders = Object.create(null) as RequestHeaders;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}, ${value}`;
   }
-  if (headers[':method'] === undefined || headers[':path'] === undefined || headers[':path'] === '')
-    return undefined;
-  if (headers[':method'] !== 'CONNECT' && headers[':scheme'] === undefined) return undefined;
   return headers;
 }
 

@@ -1,24 +1,13 @@
 /**
- * The policy server's own HTTP/2 server (policy-server/http2-server-connection.ts) under the
- * gRPC transport, against real clients — node:http2 (nghttp2) and @grpc/grpc-js — and against
+ * Our own HTTP/2 server (http2/http2-server-connection.ts) under the policy server's gRPC
+ * transport, against real clients — node:http2 (nghttp2) and @grpc/grpc-js — and against
  * a raw TCP client that breaks the protocol on purpose.
  */
 import { strict as assert } from 'node:assert';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Client, Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
-import {
-  CLIENT_PREFACE,
-  ErrorCode,
-  FRAME_HEADER_BYTES,
-  FrameFlag,
-  FrameType,
-  HpackDecoder,
-  HpackEncoder,
-  settingsFrame,
-  writeFrameHeader,
-} from '../../http2';
+import { CLIENT_PREFACE, ErrorCode, FrameFlag, FrameType, HpackDecoder, HpackEncoder } from '../../http2';
 import {
   createGrpcServer,
   responseHeaders,
@@ -26,6 +15,7 @@ import {
   type GrpcServer,
   type UnaryAnswer,
 } from '../../policy-server/grpc-transport';
+import { RawClient, rawFrame } from '../support/raw-http2-client';
 
 const MIB = 1024 * 1024;
 
@@ -83,91 +73,6 @@ function nodeCall(
   });
 }
 
-interface RawFrame {
-  readonly type: number;
-  readonly flags: number;
-  readonly streamId: number;
-  readonly payload: Buffer;
-}
-
-/** A TCP client that writes whatever bytes a test gives it and parses the frames that come back. */
-class RawClient {
-  readonly frames: RawFrame[] = [];
-  readonly closed: Promise<void>;
-  private readonly socket: net.Socket;
-  private pending = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-
-  /** `allowHalfOpen`: the client keeps its side open after the server closed its own. */
-  constructor(port: number, allowHalfOpen = false) {
-    this.socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen });
-    this.socket.on('error', () => undefined);
-    this.socket.on('data', (chunk: Buffer) => {
-      this.pending = Buffer.concat([this.pending, chunk]);
-      while (this.pending.length >= FRAME_HEADER_BYTES) {
-        const length = this.pending.readUIntBE(0, 3);
-        if (this.pending.length < FRAME_HEADER_BYTES + length) break;
-        this.frames.push({
-          type: this.pending[3]!,
-          flags: this.pending[4]!,
-          streamId: this.pending.readUInt32BE(5) & 0x7fffffff,
-          payload: this.pending.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length),
-        });
-        this.pending = this.pending.subarray(FRAME_HEADER_BYTES + length);
-      }
-      this.wake();
-    });
-    this.closed = new Promise((resolve) => this.socket.on('close', () => (this.wake(), resolve())));
-  }
-
-  /** The preface and an empty SETTINGS, as a well-behaved client starts. */
-  start(): void {
-    this.write(Buffer.concat([CLIENT_PREFACE, settingsFrame([])]));
-  }
-
-  write(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  /** Waits for a frame matching `match`, failing after 5 s or when the connection closes without one. */
-  async waitFor(match: (f: RawFrame) => boolean, what: string): Promise<RawFrame> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const found = this.frames.find(match);
-      if (found !== undefined) return found;
-      if (this.socket.destroyed || Date.now() > deadline) {
-        throw new Error(
-          `no ${what}; got frames ${JSON.stringify(this.frames.map((f) => [f.type, f.flags, f.streamId]))}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 50);
-      });
-    }
-  }
-
-  async goAwayCode(): Promise<number> {
-    const goAway = await this.waitFor((f) => f.type === FrameType.GoAway, 'GOAWAY');
-    return goAway.payload.readUInt32BE(4);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
-  }
-}
-
-function rawFrame(type: FrameType, flags: number, streamId: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc(FRAME_HEADER_BYTES + payload.length);
-  writeFrameHeader(out, 0, payload.length, type, flags, streamId);
-  payload.copy(out, FRAME_HEADER_BYTES);
-  return out;
-}
-
 function requestBlock(encoder: HpackEncoder, path: string): Buffer {
   encoder.begin();
   for (const [name, value] of [
@@ -183,7 +88,7 @@ function requestBlock(encoder: HpackEncoder, path: string): Buffer {
   return Buffer.from(encoder.end());
 }
 
-describe('policy server: own HTTP/2 server connection', () => {
+describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
   let server: GrpcServer;
   let port: number;
   let pending: ((answer: UnaryAnswer) => void)[];
