@@ -61,6 +61,8 @@ export class Http1Connection {
   readonly socket: net.Socket;
   user: ConnectionUser | undefined;
   idle = false;
+  /** turn-corks.ts's */
+  corkedForTurn = false;
   idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
   served = 0;
   /** When it last became idle (performance.now() ms). */

@@ -47,6 +47,7 @@ import {
 import { HOP_BY_HOP, isHopByHop, isHopByHopAt } from './forwarding-headers';
 import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
 import type { AcceptedSocket, ReceivedBytesSink } from './accepted-socket';
+import { corkForTurn, sendTurnWrites } from './turn-corks';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
@@ -165,6 +166,7 @@ export class Http1ServerRequest implements Downstream {
   writeContinue(): void {
     if (this.headersSent || this.continueSent || this.connection.current !== this) return;
     this.continueSent = true;
+    corkForTurn(this.connection);
     this.connection.socket.write(CONTINUE, 'latin1');
   }
 
@@ -293,6 +295,7 @@ export class Http1ServerRequest implements Downstream {
     const head = this.pendingHead;
     if (head === undefined || this.connection.current !== this) return;
     this.pendingHead = undefined;
+    corkForTurn(this.connection);
     this.connection.socket.write(head, 'latin1');
   }
 
@@ -306,6 +309,16 @@ export class Http1ServerRequest implements Downstream {
     }
     const head = this.pendingHead;
     this.pendingHead = undefined;
+    if (head !== undefined && chunk.length < COALESCE_BYTES && !this.chunkedResponse) {
+      // One string, one write, held to the end of the turn (turn-corks.ts): the head and a
+      // small body leave in one packet, with the other answers of this turn. A latin1 string
+      // holds no reference to the chunk, which the caller may then reuse.
+      corkForTurn(connection);
+      return socket.write(head + chunk.toString('latin1'), 'latin1');
+    }
+    // Body bytes stream as written; what the turn held goes first.
+    sendTurnWrites(connection);
+    connection.bytesQueued = true;
     if (this.chunkedResponse) {
       const size = `${chunk.length.toString(16)}\r\n`;
       socket.cork();
@@ -316,11 +329,6 @@ export class Http1ServerRequest implements Downstream {
       return writable;
     }
     if (head === undefined) return socket.write(chunk);
-    if (chunk.length < COALESCE_BYTES) {
-      // One string, one write: the head and a small body leave in one packet. A latin1
-      // string is written from the stack when the kernel takes it whole (no Buffer to allocate).
-      return socket.write(head + chunk.toString('latin1'), 'latin1');
-    }
     socket.cork();
     socket.write(head, 'latin1');
     const writable = socket.write(chunk);
@@ -329,8 +337,13 @@ export class Http1ServerRequest implements Downstream {
   }
 
   holdsWrittenBytes(): boolean {
-    // A write the kernel took whole is done synchronously; anything else is still queued.
-    return this.connection.socket.writableLength > 0;
+    // A write the kernel took whole is done synchronously; anything else is still queued. Only
+    // bytes are referenced: strings held for the turn are not.
+    const connection = this.connection;
+    if (!connection.bytesQueued) return false;
+    if (connection.socket.writableLength > 0) return true;
+    connection.bytesQueued = false;
+    return false;
   }
 
   end(body?: string, trailers?: OutgoingHeaders): void {
@@ -343,10 +356,14 @@ export class Http1ServerRequest implements Downstream {
       this.pendingHead = undefined;
       const last = this.chunkedResponse ? `0\r\n${trailerLines(trailers)}\r\n` : '';
       if (body === undefined || body === '' || this.noResponseBody) {
-        if (head !== '' || last !== '') socket.write(head + last, 'latin1');
+        if (head !== '' || last !== '') {
+          corkForTurn(connection);
+          socket.write(head + last, 'latin1');
+        }
       } else {
         // A local answer: its text is UTF-8, the head latin1.
         const bytes = Buffer.from(body, 'utf8');
+        sendTurnWrites(connection);
         socket.cork();
         socket.write(this.chunkedResponse ? `${head}${bytes.length.toString(16)}\r\n` : head, 'latin1');
         socket.write(bytes);
@@ -413,6 +430,10 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
   current: Http1ServerRequest | undefined;
   /** The client ended its side: no request after the current one. */
   peerEnded = false;
+  /** turn-corks.ts's */
+  corkedForTurn = false;
+  /** Bytes (not strings) were handed to the socket since its queue was last seen empty. */
+  bytesQueued = false;
   private state = READ_HEAD;
   /** Received bytes not yet consumed: a partial head, held body bytes, or pipelined requests. */
   private buffered: Buffer | undefined;

@@ -27,6 +27,7 @@ import {
 } from './http1-response-parser';
 import type { Http2SessionPool, PooledSession, SessionWaiter } from './http2-session-pool';
 import type { IncomingHeaders, UpstreamFieldLines } from './forwarding-headers';
+import { corkForTurn, sendTurnWrites } from './turn-corks';
 
 /** What an attempt tells the request path. After `onFailure` or `onEnd`, nothing more. */
 export interface UpstreamCallHandler {
@@ -194,6 +195,8 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
       });
       return;
     }
+    // Held to the end of the turn with the other requests of this turn (turn-corks.ts).
+    corkForTurn(connection);
     connection.socket.write(text, 'latin1');
     this.handler.onReady(this);
   }
@@ -242,8 +245,11 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
   }
 
   write(chunk: Buffer): boolean {
-    const socket = this.connection!.socket;
+    const connection = this.connection!;
+    const socket = connection.socket;
     if (this.done || socket.destroyed) return true;
+    // Body bytes stream as written; the head the turn held goes first.
+    sendTurnWrites(connection);
     if (!this.chunkedRequest) return socket.write(chunk);
     if (chunk.length === 0) return true;
     socket.cork();
@@ -258,7 +264,10 @@ export class Http1Call implements UpstreamCall, ConnectionWaiter, ConnectionUser
     if (this.requestEnded) return;
     this.requestEnded = true;
     if (this.done) return;
-    if (this.chunkedRequest) this.connection!.socket.write(LAST_CHUNK, 'latin1');
+    if (this.chunkedRequest) {
+      corkForTurn(this.connection!);
+      this.connection!.socket.write(LAST_CHUNK, 'latin1');
+    }
   }
 
   pause(): void {
