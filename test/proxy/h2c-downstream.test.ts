@@ -21,7 +21,13 @@ import {
   waitFor,
   type ProxyHarness,
 } from './support/proxy-harness';
-import { answerExpectContinue, echoStreaming, listenOnLoopback } from './support/upstreams';
+import {
+  answerDigest,
+  answerExpectContinue,
+  answerWithTrailer,
+  echoStreaming,
+  listenOnLoopback,
+} from './support/upstreams';
 
 /** What an h2c client saw of one request. */
 interface Seen {
@@ -73,20 +79,11 @@ function describeH2cDownstream(http2Server: 'own' | 'node'): void {
     before(async () => {
       upstream = http.createServer((req, res) => {
         if (req.url === '/trailers') {
-          res.writeHead(200, { trailer: 'x-checksum', 'content-type': 'text/plain' });
-          res.write('body');
-          res.addTrailers({ 'x-checksum': 'abc123' });
-          res.end();
+          answerWithTrailer(res);
           return;
         }
         if (req.url === '/digest') {
-          const hash = createHash('sha256');
-          let bytes = 0;
-          req.on('data', (chunk: Buffer) => {
-            hash.update(chunk);
-            bytes += chunk.length;
-          });
-          req.on('end', () => res.end(`${bytes} ${hash.digest('hex')}`));
+          answerDigest(req, res);
           return;
         }
         if (req.url === '/sink') {

@@ -30,7 +30,7 @@ import {
   waitFor,
   type ProxyHarness,
 } from './support/proxy-harness';
-import { listenOnLoopback, startGrpcUpstream, type GrpcUpstream } from './support/upstreams';
+import { answerDigest, listenOnLoopback, startGrpcUpstream, type GrpcUpstream } from './support/upstreams';
 
 /** A request head as a raw client sends it. */
 function headerBlock(encoder: HpackEncoder, fields: readonly (readonly [string, string])[]): Buffer {
@@ -97,13 +97,7 @@ ${clusterYaml('app', [upstreamPort])}  - name: grpc
   before(async () => {
     upstream = http.createServer((req, res) => {
       if (req.url === '/digest') {
-        const hash = createHash('sha256');
-        let bytes = 0;
-        req.on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          bytes += chunk.length;
-        });
-        req.on('end', () => res.end(`${bytes} ${hash.digest('hex')}`));
+        answerDigest(req, res);
         return;
       }
       if (req.url === '/download') {

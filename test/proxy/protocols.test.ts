@@ -21,6 +21,7 @@ import {
 } from './support/proxy-harness';
 import {
   answerExpectContinue,
+  answerWithTrailer,
   echoStreaming,
   listenOnLoopback,
   startHttp2Upstream,
@@ -48,10 +49,7 @@ describe('proxy protocols', function () {
     // Echoes each request chunk as it arrives; answers /trailers with a trailer; /expect-refused refuses 100-continue.
     streaming = http.createServer((req, res) => {
       if (req.url === '/trailers') {
-        res.writeHead(200, { trailer: 'x-checksum', 'content-type': 'text/plain' });
-        res.write('body');
-        res.addTrailers({ 'x-checksum': 'abc123' });
-        res.end();
+        answerWithTrailer(res);
         return;
       }
       if (req.url === '/no-content') {

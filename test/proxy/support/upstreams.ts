@@ -4,6 +4,7 @@
  * it saw, so that tests assert on what reached the upstream, not only on what came back.
  */
 import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -349,6 +350,25 @@ export function echoStreaming(req: http.IncomingMessage, res: http.ServerRespons
   res.flushHeaders();
   req.on('data', (chunk: Buffer) => res.write(chunk));
   req.on('end', () => res.end());
+}
+
+/** Answers 200 with `body` and a trailer `x-checksum: abc123` (chunked, as HTTP/1.1 carries trailers). */
+export function answerWithTrailer(res: http.ServerResponse): void {
+  res.writeHead(200, { trailer: 'x-checksum', 'content-type': 'text/plain' });
+  res.write('body');
+  res.addTrailers({ 'x-checksum': 'abc123' });
+  res.end();
+}
+
+/** Answers 200 with the request body's length and SHA-256 (hex), `"<bytes> <digest>"`, read as it streams. */
+export function answerDigest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  req.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  req.on('end', () => res.end(`${bytes} ${hash.digest('hex')}`));
 }
 
 /** Listens on 127.0.0.1, port 0; resolves with the port. */
