@@ -1,12 +1,13 @@
 /**
- * Writes held to the end of a turn (proxy/turn-corks.ts), on real loopback sockets: the first
- * write of a turn leaves at once, later ones wait for `setImmediate`, `sendTurnWrites` sends
- * early, and a socket ended or corked again within the turn comes out uncorked.
+ * Writes held to the end of a turn (proxy/turn-corks.ts), on real loopback sockets and a clock
+ * the test moves: a write while the proxy is not busy leaves at once, writes soon after
+ * another wait for `setImmediate`, `send` sends early, and a socket ended or corked again
+ * within the turn comes out uncorked.
  */
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { corkForTurn, sendTurnWrites, type TurnCorkable } from '../../proxy/turn-corks';
+import { BUSY_GAP_MS, TurnCorks, type TurnCorkable } from '../../proxy/turn-corks';
 
 /** The end of the current turn: after the turn's own `setImmediate`. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -14,6 +15,15 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 describe('proxy: writes held to the end of a turn', () => {
   let server: net.Server;
   const accepted: net.Socket[] = [];
+  let nowMs = 0;
+  let corks: TurnCorks;
+  const corkForTurn = (owner: TurnCorkable): void => corks.cork(owner);
+  const sendTurnWrites = (owner: TurnCorkable): void => corks.send(owner);
+
+  beforeEach(() => {
+    nowMs = 1000;
+    corks = new TurnCorks(() => nowMs);
+  });
   const owners: TurnCorkable[] = [];
 
   before(async () => {
@@ -41,7 +51,19 @@ describe('proxy: writes held to the end of a turn', () => {
     return owner;
   }
 
-  it('sends the first write of a turn at once and holds the later ones to its end', async () => {
+  it('sends a write at once when the one before was long ago', async () => {
+    const first = await connect();
+    const second = await connect();
+    corkForTurn(first);
+    first.socket.write('a', 'latin1');
+    nowMs += BUSY_GAP_MS * 2;
+    corkForTurn(second);
+    second.socket.write('b', 'latin1');
+    assert.equal(first.socket.writableLength + second.socket.writableLength, 0, 'both left at once');
+    assert.equal(second.corkedForTurn, false);
+  });
+
+  it('sends the first write at once and holds those soon after it to the end of the turn', async () => {
     const first = await connect();
     const second = await connect();
     corkForTurn(first);
