@@ -276,6 +276,22 @@ describe('http2: HPACK (RFC 7541)', () => {
       );
     });
 
+    it('round-trips past the names it remembers: thousands of new names, some repeated', () => {
+      const encoder = new HpackEncoder();
+      const decoder = new HpackDecoder();
+      for (let b = 0; b < 300; b++) {
+        // Ten new names a block, and two that come back in every block.
+        const block: [string, string][] = [
+          ['x-steady', 'same'],
+          ['content-type', 'text/plain'],
+        ];
+        for (let i = 0; i < 10; i++) block.push([`x-name-${b}-${i}`, `v${b % 3}`]);
+        encoder.begin();
+        for (const [name, v] of block) encoder.header(name, v);
+        assert.deepEqual(decode(decoder, Buffer.from(encoder.end())), block);
+      }
+    });
+
     it('sends a repeated request as one-byte indexes, and a changing value without indexing', () => {
       const encoder = new HpackEncoder();
       const decoder = new HpackDecoder();
