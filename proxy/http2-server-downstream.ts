@@ -20,7 +20,7 @@ import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
 import type { Downstream, DownstreamHandler } from './http-exchange-types';
 import { httpDate } from './http1-server-connection';
-import { withoutConnectionFields, type SessionAddresses } from './http2-stream-downstream';
+import { isConnectionField, type SessionAddresses } from './http2-stream-downstream';
 
 /** What a stream asks of the connection it is on: where it runs, and who takes its exchange. */
 export interface Http2DownstreamSite extends SessionAddresses {
@@ -117,8 +117,8 @@ export function nodeStyleHeaders(fields: readonly string[]): IncomingHeaders {
 }
 
 /**
- * `headers` as HTTP/2 fields after `first` (`:status` and its value, or nothing), with a
- * `date` when `withDate` and it has none.
+ * `headers` as HTTP/2 fields after `first` (`:status` and its value, or nothing), without the
+ * connection-specific ones, with a `date` when `withDate` and it has none.
  * @throws Error when a name is not a token, a value holds CR, LF or NUL, a pseudo-header is
  * not `:status`, or a field Node takes once has several values — before anything is sent
  */
@@ -129,7 +129,8 @@ function fieldsOf(headers: OutgoingHeaders, status: string | undefined, withDate
     const value = headers[key] as string | string[] | number | undefined;
     if (value === undefined) continue;
     const name = key.toLowerCase();
-    if (name === ':status') continue;
+    // The connection-specific fields are left out, as an intermediary does (RFC 9113 §8.2.2).
+    if (name === ':status' || isConnectionField(name, value)) continue;
     if (!TOKEN.test(name)) throw new Error(`invalid HTTP/2 field name ${JSON.stringify(key)}`);
     if (name === 'date') dated = true;
     if (Array.isArray(value)) {
@@ -333,7 +334,7 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
     if (this.h2Gone || this.h2HeadersSent) return;
     // Throws before anything is sent when a field cannot go on HTTP/2.
     const code = finalStatus(status);
-    const fields = fieldsOf(withoutConnectionFields(headers), code, true);
+    const fields = fieldsOf(headers, code, true);
     this.trailersMayFollow = trailersMayFollow;
     if (this.method === 'HEAD' || code === '204' || code === '205' || code === '304') {
       // No body can follow: the head ends the stream, as Node's respond does.
@@ -371,7 +372,7 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
     }
     let fields: string[];
     try {
-      fields = fieldsOf(withoutConnectionFields(trailers), undefined, false);
+      fields = fieldsOf(trailers, undefined, false);
     } catch {
       // A trailer HTTP/2 cannot carry: the response cannot end whole, so it ends cut.
       this.destroy();
@@ -389,7 +390,7 @@ export class Http2ServerDownstream extends Http2ServerStream implements Downstre
     if (this.h2Gone || this.h2HeadersSent) return false;
     let fields: string[];
     try {
-      fields = fieldsOf(withoutConnectionFields(headers), finalStatus(headers[':status'] as string), true);
+      fields = fieldsOf(headers, finalStatus(headers[':status'] as string), true);
     } catch {
       // A field HTTP/2 cannot carry: the stream is reset rather than the process failing.
       this.destroy();

@@ -27,6 +27,15 @@ const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 const CONNECTION_FIELDS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
 
 /**
+ * Whether a field (lower-case `name`) is connection-specific, which HTTP/2 forbids (RFC 9113
+ * §8.2.2): one of {@link CONNECTION_FIELDS}, or `te` with a value other than `trailers`.
+ */
+export function isConnectionField(name: string, value: unknown): boolean {
+  if (name === 'te') return !(typeof value === 'string' && value.toLowerCase() === 'trailers');
+  return CONNECTION_FIELDS.includes(name);
+}
+
+/**
  * `headers` without the connection-specific fields: the same object when it has none (the
  * usual case, and no copy then), else a copy without them.
  */
