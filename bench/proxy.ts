@@ -52,6 +52,8 @@
  *   BENCH_FIXED_CLIENTS=10     its connections (each sends BENCH_FIXED_RPS/clients per second)
  *   BENCH_FIXED_SECONDS=5      its measured seconds per run
  *   BENCH_FIXED_ROUNDS=4
+ *   BENCH_FULL_RATE_WARMUP_SECONDS=3  without the throughput phases: each side is first loaded
+ *                            at full rate this long (as those phases would have), per protocol
  *   BENCH_FIXED_BURSTS=1       0: leave out the fixed-rate runs with the clients started together
  *   BENCH_PROXY_COMMAND=       how to run the Switchboard proxy (see above)
  *   BENCH_BASELINE_COMMAND=    a second Switchboard build to run beside it, as side `sb-baseline`
@@ -99,6 +101,7 @@ const FIXED_RPS = Math.max(1, Math.round(num('BENCH_FIXED_RPS', 1000)));
 const FIXED_CLIENTS = Math.max(1, Math.round(num('BENCH_FIXED_CLIENTS', 10)));
 const FIXED_SECONDS = num('BENCH_FIXED_SECONDS', 5);
 const FIXED_ROUNDS = Math.max(1, Math.round(num('BENCH_FIXED_ROUNDS', 4)));
+const FULL_RATE_WARMUP = num('BENCH_FULL_RATE_WARMUP_SECONDS', 3);
 const FIXED_BURSTS = env.BENCH_FIXED_BURSTS !== '0';
 const SWITCHBOARD_MODE = env.BENCH_SWITCHBOARD ?? 'auto';
 const WITH_ENVOY = !['0', 'off', 'false', 'no'].includes(env.BENCH_ENVOY ?? '1');
@@ -227,6 +230,14 @@ function summaryRow(s: Summary): string {
     `${s.side.name.padEnd(NAME_WIDTH)}${'mean'.padStart(6)}${fmt(s.rps, 0, 9)}${fmt(s.p50Ms, 2, 9)}${fmt(s.p99Ms, 2, 9)}` +
     `${fmt(s.cpuUsPerRequest, 1, 12)}${fmt(s.sysUsPerRequest, 1, 9)}  ${s.runs === 0 ? 'NO COUNTED RUN' : `${s.runs} run(s)`}`
   );
+}
+
+/** A failed warm-up is said and otherwise left to the measured runs, which record it. */
+function warmUpFailed(side: Side): (error: unknown) => void {
+  return (error) =>
+    log(
+      `warm-up of ${side.name} failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    );
 }
 
 function perRequestUs(
@@ -498,6 +509,28 @@ async function main(): Promise<void> {
     }
 
     if (PHASES.has('fixed')) {
+      // A JIT-compiled proxy needs tens of thousands of requests before its code settles; the
+      // paced runs' own warm-up sends a thousand. A side the throughput phases did not load is
+      // loaded at full rate first (every side alike), so that its first round measures the
+      // proxy in service rather than the proxy starting.
+      if (!PHASES.has('h1') || !PHASES.has('h2')) {
+        log();
+        log(`warm-up at full rate before the fixed-rate runs: ${FULL_RATE_WARMUP}s per side and protocol`);
+        for (const side of sides) {
+          if (!PHASES.has('h1'))
+            await runWrk(side.h1Url, CONNECTIONS, 1, FULL_RATE_WARMUP).catch(warmUpFailed(side));
+          if (!PHASES.has('h2') && side.h2cUrl !== undefined) {
+            await runH2load(side.h2cUrl, {
+              h1: false,
+              clients: CONNECTIONS,
+              streams: H2_STREAMS,
+              seconds: FULL_RATE_WARMUP,
+              warmupSeconds: 0,
+              logFile: join(dir, `h2load-warm-up-${side.name.replace(/\W+/g, '_')}.log`),
+            }).catch(warmUpFailed(side));
+          }
+        }
+      }
       const perClient = FIXED_RPS / FIXED_CLIENTS;
       const staggerMs = Math.max(1, Math.round(1000 / FIXED_RPS));
       for (const [phase, protocolSides, h1, paced] of [

@@ -58,7 +58,31 @@ export interface HttpListenerConfig extends ListenerBase {
    * `idleTimeout` overrides it. See ForwardAction.idleTimeoutMs.
    */
   readonly streamIdleTimeoutMs: number;
+  /** What one request may bring: the YAML's `limits`, defaults applied. */
+  readonly limits: RequestLimits;
 }
+
+/**
+ * What one request may bring, on every protocol of a listener. Defaults: 64 KiB of head,
+ * 200 fields, no body limit (bodies stream; nothing holds them whole).
+ */
+export interface RequestLimits {
+  /**
+   * The request head: on HTTP/1.1 its bytes, the final CRLFCRLF included; on HTTP/2 the
+   * header list as RFC 9113 counts it (each field's name and value plus 32). Over it: 431.
+   */
+  readonly maxHeadBytes: number;
+  /** Header fields in a request; more: 431. */
+  readonly maxHeaderCount: number;
+  /** Body bytes of a request; more: 413 (or the stream cut once the answer has begun). */
+  readonly maxBodyBytes: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = Object.freeze({
+  maxHeadBytes: 64 * 1024,
+  maxHeaderCount: 200,
+  maxBodyBytes: Number.POSITIVE_INFINITY,
+});
 
 export interface TcpListenerConfig extends ListenerBase {
   readonly protocol: 'tcp';

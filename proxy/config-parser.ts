@@ -8,14 +8,16 @@
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseClusterConfig, type ClusterConfig, type ConfigProblem } from './cluster';
-import type {
-  AccessLogConfig,
-  ListenerConfig,
-  NodeIdentity,
-  ProxyConfig,
-  RouteConfig,
-  RouteTable,
-  TlsConfig,
+import {
+  DEFAULT_REQUEST_LIMITS,
+  type AccessLogConfig,
+  type ListenerConfig,
+  type NodeIdentity,
+  type ProxyConfig,
+  type RequestLimits,
+  type RouteConfig,
+  type RouteTable,
+  type TlsConfig,
 } from './config-model';
 import { ProxyConfigLoadError, type ProxyConfigError } from './config-errors';
 import {
@@ -23,6 +25,7 @@ import {
   deepFreeze,
   describe,
   isMapping,
+  readByteSize,
   readDurationMs,
   readList,
   readMapping,
@@ -55,9 +58,11 @@ const LISTENER_KEYS = [
   'tls',
   'routes',
   'streamIdleTimeout',
+  'limits',
   'cluster',
   'idleTimeout',
 ];
+const LIMIT_KEYS = ['requestHeadBytes', 'requestHeaders', 'requestBodyBytes'];
 /** A TCP connection's idle timeout when the listener names none: an hour, as Envoy's TCP proxy. */
 const DEFAULT_TCP_IDLE_TIMEOUT_MS = 3_600_000;
 const NODE_KEYS = ['name', 'namespace', 'uid', 'serviceAccount', 'labels'];
@@ -382,7 +387,7 @@ function parseListeners(
     }
     const base = { name: name!, role: role as 'inbound' | 'outbound', address: address!, port: port! };
     if (protocol === 'tcp') {
-      for (const key of ['tls', 'routes', 'streamIdleTimeout']) {
+      for (const key of ['tls', 'routes', 'streamIdleTimeout', 'limits']) {
         if (l[key] !== undefined)
           problems.push({
             path: at(where, key),
@@ -469,6 +474,7 @@ function parseListeners(
       routeTable = parseTable(routes, at(where, 'routes'), where);
     }
     const streamIdleTimeoutMs = readDurationMs(l, 'streamIdleTimeout', where, problems, { fallback: 0 });
+    const limits = parseRequestLimits(l['limits'], at(where, 'limits'), problems);
     if (problems.length === before && routeTable !== undefined)
       listeners.push({
         ...base,
@@ -476,7 +482,41 @@ function parseListeners(
         tls,
         routeTable,
         streamIdleTimeoutMs: streamIdleTimeoutMs!,
+        limits: limits!,
       });
   });
   return listeners;
+}
+
+/** A listener's `limits`; the defaults when absent, undefined (with problems) when wrong. */
+function parseRequestLimits(value: unknown, where: string, problems: Problems): RequestLimits | undefined {
+  if (value === undefined || value === null) return DEFAULT_REQUEST_LIMITS;
+  const m = readMapping(
+    value,
+    where,
+    problems,
+    LIMIT_KEYS,
+    '{requestHeadBytes: 64KiB, requestBodyBytes: 10MiB}',
+  );
+  if (m === undefined) return undefined;
+  const maxHeadBytes = readByteSize(m, 'requestHeadBytes', where, problems, {
+    // A request line and a Host field fit in less; HTTP/2 counts 32 bytes per field besides.
+    min: 256,
+    fallback: DEFAULT_REQUEST_LIMITS.maxHeadBytes,
+    example: 'requestHeadBytes: 64KiB',
+  });
+  const maxHeaderCount = readWholeNumber(m, 'requestHeaders', where, problems, {
+    min: 1,
+    max: 10_000,
+    fallback: DEFAULT_REQUEST_LIMITS.maxHeaderCount,
+    example: 'requestHeaders: 200',
+  });
+  const maxBodyBytes = readByteSize(m, 'requestBodyBytes', where, problems, {
+    min: 0,
+    fallback: DEFAULT_REQUEST_LIMITS.maxBodyBytes,
+    example: 'requestBodyBytes: 10MiB',
+  });
+  if (maxHeadBytes === undefined || maxHeaderCount === undefined || maxBodyBytes === undefined)
+    return undefined;
+  return { maxHeadBytes, maxHeaderCount, maxBodyBytes };
 }

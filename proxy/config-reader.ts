@@ -153,6 +153,38 @@ export function readWholeNumber(
   return value;
 }
 
+const BYTE_UNITS: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/**
+ * A number of bytes from `min` up: a whole number, or a whole number with a unit (`64KiB`,
+ * `10MiB`, `1GiB`, `512B`); `fallback` when absent.
+ */
+export function readByteSize(
+  mapping: Mapping,
+  key: string,
+  path: string,
+  problems: Problems,
+  options: { min: number; fallback?: number; example: string },
+): number | undefined {
+  const value = mapping[key];
+  if (value === undefined || value === null) return options.fallback;
+  let bytes: number | undefined;
+  if (typeof value === 'number') {
+    bytes = value;
+  } else if (typeof value === 'string') {
+    const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB)\s*$/.exec(value);
+    if (m !== null) bytes = Number(m[1]) * BYTE_UNITS[m[2]!]!;
+  }
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < options.min) {
+    problems.push({
+      path: at(path, key),
+      message: `must be a size of at least ${options.min} bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got ${describe(value)}; e.g. ${options.example}`,
+    });
+    return undefined;
+  }
+  return bytes;
+}
+
 /** A percentage: a number from 0 to 100, decimals allowed. */
 export function readPercent(
   mapping: Mapping,

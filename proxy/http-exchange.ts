@@ -12,7 +12,7 @@
  * The exchange object is the handler of its upstream attempts and the facts record of the
  * request at once, so the request path allocates few objects of its own.
  */
-import type { Endpoint } from './cluster';
+import type { AttemptOutcome, Endpoint } from './cluster';
 import type {
   ForwardAction,
   HeaderOperations,
@@ -128,6 +128,8 @@ export class HttpExchange
   // Attempts
   private call: UpstreamCall | undefined;
   private callReady = false;
+  /** The cluster counts the current attempt as under way (attemptStarted, no outcome yet). */
+  private attemptCounted = false;
   private endpoint: Endpoint | undefined;
   private hashKey: string | undefined;
   private retries = 0;
@@ -170,6 +172,15 @@ export class HttpExchange
     generation.acquire();
     services.counters.httpRequests++;
     this.downstream.attach(this);
+    // HTTP/1.1 heads announcing a longer body were refused by our server already.
+    if (this.origin.http2 && this.hasBody && this.announcesLongBody()) {
+      this.replyLocally({
+        status: 413,
+        reason: 'request-too-large',
+        message: `content-length over the limit of ${this.context.listener.limits.maxBodyBytes} bytes`,
+      });
+      return;
+    }
     const route = this.context.routes.match(this);
     if (route === undefined) {
       this.replyLocally({
@@ -203,6 +214,14 @@ export class HttpExchange
       }
     }
     this.check();
+  }
+
+  /** The request's content-length is over the listener's `requestBodyBytes`. */
+  private announcesLongBody(): boolean {
+    const limit = this.context.listener.limits.maxBodyBytes;
+    if (limit === Number.POSITIVE_INFINITY) return false;
+    const length = this.requestHeaders['content-length'];
+    return typeof length === 'string' && Number(length) > limit;
   }
 
   private abortByFault(status: number): void {
@@ -484,7 +503,10 @@ export class HttpExchange
     this.startTryTimer();
     call.start();
     // A breaker that overflows answers synchronously, before any attempt on the endpoint.
-    if (this.call === call) cluster.attemptStarted(endpoint);
+    if (this.call === call) {
+      cluster.attemptStarted(endpoint);
+      this.attemptCounted = true;
+    }
   }
 
   onReady(call: UpstreamCall): void {
@@ -506,6 +528,10 @@ export class HttpExchange
     this.requestBytes += chunk.length;
     this.touch();
     if (!this.bodyToUpstream) return; // answered already: the rest is read and dropped
+    if (this.requestBytes > this.context.listener.limits.maxBodyBytes) {
+      this.refuseLongBody();
+      return;
+    }
     if (this.replay !== undefined) {
       if (this.replayBytes + chunk.length <= this.retryPolicy!.bufferLimitBytes) {
         this.replay.push(chunk);
@@ -587,6 +613,20 @@ export class HttpExchange
     if (this.bodyListening && !this.bodyComplete) this.downstream.pauseBody();
   }
 
+  /** The current attempt ended so: the cluster hears it once (outlier detection, least-request). */
+  private attemptEnded(outcome: AttemptOutcome): void {
+    if (!this.attemptCounted) return;
+    this.attemptCounted = false;
+    this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
+  }
+
+  /** The current attempt was given up before an outcome: least-request stops counting it. */
+  private abandonCountedAttempt(): void {
+    if (!this.attemptCounted) return;
+    this.attemptCounted = false;
+    this.upstream!.cluster.attemptAbandoned(this.endpoint!);
+  }
+
   /** A retry attempt ended (answered or failed): its breaker slot and budget share come back. */
   private releaseRetry(): void {
     if (!this.holdingRetry) return;
@@ -644,7 +684,7 @@ export class HttpExchange
     this.touch();
     this.tryDeadlineMs = Number.POSITIVE_INFINITY;
     const outcome = { kind: 'response', status } as const;
-    this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
+    this.attemptEnded(outcome);
     this.releaseRetry();
     if (this.mayRetry(outcome)) {
       call.abort();
@@ -805,7 +845,6 @@ export class HttpExchange
 
   onFailure(call: UpstreamCall, failure: CallFailure): void {
     if (call !== this.call) return;
-    const upstream = this.upstream!;
     if (failure.kind === 'overflow') {
       this.detachCall();
       this.releaseRetry();
@@ -816,13 +855,13 @@ export class HttpExchange
       failure.kind === 'connectFailure' ? { kind: 'connectFailure' } : { kind: 'reset' };
     if (this.phase === 'responding') {
       // The response started: the only honest thing left is to cut the downstream stream too.
-      upstream.cluster.attemptFinished(this.endpoint!, outcome);
+      this.attemptEnded(outcome);
       this.call = undefined;
       this.cut('upstream-reset');
       return;
     }
     if (this.phase !== 'forwarding') return;
-    upstream.cluster.attemptFinished(this.endpoint!, outcome);
+    this.attemptEnded(outcome);
     this.releaseRetry();
     if (failure.kind === 'reset' && failure.stale && !this.staleReplayed && this.replayable()) {
       // A reused connection the server closed as we sent: not a failure of the endpoint.
@@ -848,7 +887,7 @@ export class HttpExchange
     if (this.phase !== 'forwarding' || this.call === undefined) return;
     const outcome = { kind: 'timeout' } as const;
     this.call.abort();
-    this.upstream!.cluster.attemptFinished(this.endpoint!, outcome);
+    this.attemptEnded(outcome);
     this.releaseRetry();
     if (this.mayRetry(outcome)) {
       this.retry();
@@ -862,13 +901,35 @@ export class HttpExchange
     });
   }
 
+  /**
+   * The request body went past the listener's `requestBodyBytes`: 413 while the upstream has
+   * not answered, a cut once its answer is under way. The attempt is given up, not failed.
+   */
+  private refuseLongBody(): void {
+    if (this.phase === 'responding') {
+      this.cut('request-too-large');
+      return;
+    }
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    if (this.call !== undefined) this.call.abort();
+    this.abandonCountedAttempt();
+    this.detachCall();
+    this.releaseRetry();
+    this.replyLocally({
+      status: 413,
+      reason: 'request-too-large',
+      message: `request body over the limit of ${this.context.listener.limits.maxBodyBytes} bytes`,
+    });
+  }
+
   /** A timeout ends the attempt in flight (counted as a timeout) and any wait before the next. */
   private abandonAttempt(): void {
     clearTimeout(this.waitTimer);
     this.waitTimer = undefined;
     if (this.call !== undefined) {
       this.call.abort();
-      this.upstream!.cluster.attemptFinished(this.endpoint!, { kind: 'timeout' });
+      this.attemptEnded({ kind: 'timeout' });
     }
     this.detachCall();
     this.releaseRetry();
@@ -977,6 +1038,8 @@ export class HttpExchange
       this.call.abort();
       this.call = undefined;
     }
+    // Given up without an outcome (the client left): not the endpoint's doing.
+    this.abandonCountedAttempt();
     this.releaseRetry();
     if (this.holdingRequestSlot) {
       this.holdingRequestSlot = false;

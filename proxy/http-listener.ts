@@ -20,7 +20,7 @@ import {
   type Http2ServerStream,
   type ServerConnectionOwner,
 } from '../http2';
-import type { HttpListenerConfig } from './config-model';
+import type { HttpListenerConfig, RequestLimits } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
@@ -29,7 +29,6 @@ import {
   type Http1RequestSink,
   type Http1ServerRequest,
 } from './http1-server-connection';
-import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from './http1-request-parser';
 import { NodeDownstream } from './node-downstream';
 import { Http2StreamDownstream, sessionAddressesOf, type SessionAddresses } from './http2-stream-downstream';
 import { Http2ServerDownstream, type Http2DownstreamSite } from './http2-server-downstream';
@@ -98,8 +97,6 @@ export class HttpListener implements Http1RequestSink {
     private config: HttpListenerConfig,
     context: Omit<HttpExchangeContext, 'draining' | 'deadlines'>,
     tls: TlsMaterial | undefined,
-    /** Limits of the plaintext HTTP/1.1 server (tests make them small). */
-    private readonly http1Limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
     /** Which server takes plaintext h2c: our own (default) or `node:http2`. TLS is always Node's. */
     h2cServer: Http2ServerKind = 'own',
   ) {
@@ -149,7 +146,7 @@ export class HttpListener implements Http1RequestSink {
         key: tls.key,
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+        ...nodeHttp2Limits(config.limits),
       });
       secure.on('request', onRequest);
       secure.on('checkContinue', onCheckContinue);
@@ -163,7 +160,7 @@ export class HttpListener implements Http1RequestSink {
       if (h2cServer === 'node') {
         // Core streams, not the compatibility layer: no 'request' listener, which would build a
         // request and a response object per stream (see http2-stream-downstream.ts).
-        const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } });
+        const h2 = http2.createServer(nodeHttp2Limits(config.limits));
         h2.on('session', onSession);
         h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
           this.onH2cStream(stream, headers),
@@ -346,7 +343,7 @@ export class HttpListener implements Http1RequestSink {
     const connection = new Http1ServerConnection(
       reader.socket,
       this,
-      this.http1Limits,
+      this.config.limits,
       this.forgetH1,
       this.deadlines,
       reader,
@@ -380,6 +377,18 @@ export class HttpListener implements Http1RequestSink {
     socket.unshift(seen);
     this.h2!.emit('connection', socket);
   }
+}
+
+/**
+ * The options that hold Node's HTTP/2 servers to a listener's head limits (they are fixed when
+ * the server is made: a change of them replaces the listener, see proxy.ts `listenerKey`).
+ * Node counts the pseudo-header fields among the pairs; the limit counts the others.
+ */
+function nodeHttp2Limits(limits: RequestLimits): http2.ServerOptions {
+  return {
+    maxHeaderListPairs: limits.maxHeaderCount + 4,
+    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: limits.maxHeadBytes },
+  };
 }
 
 /** A reset stream is the exchange's business, not the process's. */

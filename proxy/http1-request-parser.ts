@@ -11,23 +11,8 @@
  * (or beyond the listener's limit) a 413.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from './config-model';
 import { CHUNKED, hasToken, LENGTH, NO_BODY, parseFieldLines } from './http1-response-parser';
-
-/** Limits of the downstream HTTP/1.1 server. */
-export interface Http1ServerLimits {
-  /** Longest request head, final CRLFCRLF included; a longer one is answered 431. Default 64 KiB. */
-  readonly maxHeadBytes: number;
-  /** Most header fields in a request head; more is answered 431. Default 200. */
-  readonly maxHeaderCount: number;
-  /** Longest request body, in bytes; a longer Content-Length or chunked body is answered 413. Default: no limit. */
-  readonly maxBodyBytes: number;
-}
-
-export const DEFAULT_HTTP1_SERVER_LIMITS: Http1ServerLimits = Object.freeze({
-  maxHeadBytes: 64 * 1024,
-  maxHeaderCount: 200,
-  maxBodyBytes: Number.POSITIVE_INFINITY,
-});
 
 export interface RequestHead {
   readonly method: string;
@@ -77,7 +62,7 @@ function refuse(status: RequestHeadError['status'], message: string): RequestHea
  */
 export function parseRequestHead(
   head: string,
-  limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
 ): RequestHead | RequestHeadError {
   let lineEnd = head.indexOf('\r\n');
   if (lineEnd < 0) lineEnd = head.length;

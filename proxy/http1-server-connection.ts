@@ -25,15 +25,10 @@
 import { STATUS_CODES } from 'node:http';
 import type * as net from 'node:net';
 import type { IncomingHeaders } from './forwarding-headers';
-import type { HeaderOperations } from './config-model';
+import { DEFAULT_REQUEST_LIMITS, type HeaderOperations, type RequestLimits } from './config-model';
 import type { OutgoingHeaders } from './header-operations';
 import type { Downstream, DownstreamHandler } from './http-exchange-types';
-import {
-  DEFAULT_HTTP1_SERVER_LIMITS,
-  parseRequestHead,
-  type Http1ServerLimits,
-  type RequestHead,
-} from './http1-request-parser';
+import { parseRequestHead, type RequestHead } from './http1-request-parser';
 import {
   CHUNKED,
   ChunkedBodyError,
@@ -471,7 +466,7 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
   constructor(
     readonly socket: net.Socket,
     private readonly sink: Http1RequestSink,
-    private readonly limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS,
+    private readonly limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
     /** Called once the connection is closed (or handed over by an upgrade). */
     private readonly onGone: ((connection: Http1ServerConnection) => void) | undefined = undefined,
     /**

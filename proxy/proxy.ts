@@ -213,6 +213,9 @@ export function createProxy(options: ProxyOptions): Proxy {
     if (material !== undefined) {
       base += `|${createHash('sha256').update(material.cert).update(material.key).digest('hex')}`;
     }
+    // Node's HTTP/2 servers take the head limits when they are made (http-listener.ts).
+    if (l.protocol === 'http' && (material !== undefined || h2cServer === 'node'))
+      base += `|${l.limits.maxHeadBytes}|${l.limits.maxHeaderCount}`;
     return l.port === 0 ? `${base}|${l.name}` : base;
   };
 
@@ -242,7 +245,7 @@ export function createProxy(options: ProxyOptions): Proxy {
           next.set(key, { ...kept, bound: { ...kept.bound, name: config.name, role: config.role } });
           continue;
         }
-        const listener = new HttpListener(config, context, tls.get(config.name), undefined, h2cServer);
+        const listener = new HttpListener(config, context, tls.get(config.name), h2cServer);
         try {
           const bound = await listener.listen();
           next.set(key, {

@@ -24,6 +24,7 @@ export type ProxyReason =
   | 'fault-abort'
   | 'denied'
   | 'downstream-disconnect'
+  | 'request-too-large'
   | 'internal-error';
 
 /** Envoy's response flags for each reason (`%RESPONSE_FLAGS%`), as Istio reported them. */
@@ -39,6 +40,8 @@ export const RESPONSE_FLAGS: Readonly<Record<ProxyReason, string>> = {
   'fault-abort': 'FI',
   denied: 'UAEX',
   'downstream-disconnect': 'DC',
+  // The client sent more than the listener takes: Envoy flags a head over its limit so.
+  'request-too-large': 'DPE',
   'internal-error': 'DPE',
 };
 

@@ -110,6 +110,11 @@ class UpstreamCluster implements Cluster {
     if (this.outliers !== undefined) this.outliers.record(state, outcome);
   }
 
+  attemptAbandoned(endpoint: Endpoint): void {
+    const state = this.endpoints.find(endpoint);
+    if (state !== undefined && state.activeRequests > 0) state.activeRequests--;
+  }
+
   stats(): ClusterStats {
     const endpoints = this.endpoints;
     if (endpoints.ejectedCount > 0) endpoints.returnDue(this.now());
@@ -120,6 +125,7 @@ class UpstreamCluster implements Cluster {
       ejections: this.outliers?.ejections ?? 0,
       ejectionsRefused: this.outliers?.ejectionsRefused ?? 0,
       panicPicks: endpoints.panicPicks,
+      activeRequests: endpoints.states.reduce((sum, state) => sum + state.activeRequests, 0),
     };
   }
 

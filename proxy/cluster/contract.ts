@@ -133,6 +133,8 @@ export interface ClusterStats {
    * available, across all endpoints regardless of health (see proxy/cluster/README.md).
    */
   readonly panicPicks?: number;
+  /** Added by the cluster work (optional): attempts under way now, across all endpoints. */
+  readonly activeRequests?: number;
 }
 
 /** A running cluster. */
@@ -154,6 +156,12 @@ export interface Cluster {
   attemptStarted(endpoint: Endpoint): void;
   /** The attempt on `endpoint` ended so (outlier detection, least-request). */
   attemptFinished(endpoint: Endpoint, outcome: AttemptOutcome): void;
+  /**
+   * The attempt on `endpoint` was given up by the proxy's side before an outcome (the client
+   * left, its body went over the limit): least-request stops counting it; outlier detection
+   * hears nothing, as the endpoint did nothing wrong.
+   */
+  attemptAbandoned(endpoint: Endpoint): void;
   stats(): ClusterStats;
   /** Stops health checks and timers. Idempotent. */
   close(): Promise<void>;

@@ -20,7 +20,7 @@ function errorsOf(name: string): string[] {
 
 const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'unknown-key.yaml': [
-    'unknown-key.yaml:6: listeners[0].protocl: unknown key; did you mean protocol? The keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, cluster, idleTimeout',
+    'unknown-key.yaml:6: listeners[0].protocl: unknown key; did you mean protocol? The keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, limits, cluster, idleTimeout',
   ],
   'header-match-without-condition.yaml': [
     'header-match-without-condition.yaml:11: routes[2].match.headers[0]: says nothing about x-canary; give one of exact, prefix, suffix, regex, present or absent, e.g. {name: x-canary, exact: "1"}',
@@ -52,6 +52,13 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     'idle-timeouts-misplaced.yaml:15: listeners[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "forever"; write the unit, e.g. idleTimeout: 1s',
     'idle-timeouts-misplaced.yaml:18: routes[0].idleTimeout: applies only to routes that forward (cluster or destinations); remove it from this directResponse route',
     'idle-timeouts-misplaced.yaml:20: routes[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "soon"; write the unit, e.g. idleTimeout: 1s',
+  ],
+  'request-limits.yaml': [
+    'request-limits.yaml:7: listeners[0].limits.requestHeadBytes: must be a size of at least 256 bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got the string "64KB"; e.g. requestHeadBytes: 64KiB',
+    'request-limits.yaml:8: listeners[0].limits.requestHeaders: must be a whole number from 1 to 10000, got the number 0; e.g. requestHeaders: 200',
+    'request-limits.yaml:9: listeners[0].limits.requestBodyBytes: must be a size of at least 0 bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got the number -1; e.g. requestBodyBytes: 10MiB',
+    'request-limits.yaml:14: listeners[1].limits.requestBodyByts: unknown key; did you mean requestBodyBytes? The keys here are requestHeadBytes, requestHeaders, requestBodyBytes',
+    'request-limits.yaml:15: listeners[2].limits: applies only to protocol http; remove it, or set protocol: http',
   ],
   'tcp-listener-with-routes.yaml': [
     'tcp-listener-with-routes.yaml:2: listeners[0].cluster: is required, e.g. cluster: postgres',
@@ -159,7 +166,8 @@ describe('proxy configuration', () => {
 node: {name: reviews-v1, namespace: default, labels: {app: reviews}}
 listeners:
   - {name: out, role: outbound, address: 127.0.0.1, port: 15001}
-  - {name: in, role: inbound, address: 127.0.0.1, port: 15006, routes: inbound}
+  - {name: in, role: inbound, address: 127.0.0.1, port: 15006, routes: inbound,
+     limits: {requestHeadBytes: 16KiB, requestBodyBytes: 1048576}}
   - {name: db, role: outbound, address: 127.0.0.1, port: 15432, protocol: tcp, cluster: backend}
 routes:
   - match: {headers: [{name: X-Canary, exact: "1"}]}
@@ -187,6 +195,8 @@ accessLog: {path: access.json}
         throw new Error('http listeners expected');
       assert.equal(out.routeTable.name, 'default');
       assert.equal(inbound.routeTable.name, 'inbound');
+      assert.deepEqual(out.limits, { maxHeadBytes: 65536, maxHeaderCount: 200, maxBodyBytes: Infinity });
+      assert.deepEqual(inbound.limits, { maxHeadBytes: 16384, maxHeaderCount: 200, maxBodyBytes: 1048576 });
       const first = out.routeTable.routes[0]!;
       assert.equal(first.name, 'route-0');
       assert.deepEqual(first.match.headers, [{ name: 'x-canary', kind: 'value', match: { exact: '1' } }]);

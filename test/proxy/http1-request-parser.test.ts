@@ -4,12 +4,8 @@
  * oversized heads refused with the status and message that say why.
  */
 import { strict as assert } from 'node:assert';
-import {
-  DEFAULT_HTTP1_SERVER_LIMITS,
-  parseRequestHead,
-  type RequestHead,
-  type RequestHeadError,
-} from '../../proxy/http1-request-parser';
+import { DEFAULT_REQUEST_LIMITS } from '../../proxy/config-model';
+import { parseRequestHead, type RequestHead, type RequestHeadError } from '../../proxy/http1-request-parser';
 import { CHUNKED, LENGTH, NO_BODY } from '../../proxy/http1-response-parser';
 
 function head(text: string): RequestHead {
@@ -18,7 +14,7 @@ function head(text: string): RequestHead {
   return parsed;
 }
 
-function refusal(text: string, limits = DEFAULT_HTTP1_SERVER_LIMITS): RequestHeadError {
+function refusal(text: string, limits = DEFAULT_REQUEST_LIMITS): RequestHeadError {
   const parsed = parseRequestHead(text, limits);
   assert.ok('status' in parsed, `expected a refusal of ${JSON.stringify(text)}`);
   return parsed;

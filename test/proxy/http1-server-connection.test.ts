@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { DownstreamHandler } from '../../proxy/http-exchange-types';
-import { DEFAULT_HTTP1_SERVER_LIMITS, type Http1ServerLimits } from '../../proxy/http1-request-parser';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../proxy/config-model';
 import {
   Http1ServerConnection,
   type Http1RequestSink,
@@ -105,7 +105,7 @@ let app: App;
  */
 let sharedReadBufferBytes: number | undefined;
 
-async function startServer(limits: Http1ServerLimits = DEFAULT_HTTP1_SERVER_LIMITS): Promise<number> {
+async function startServer(limits: RequestLimits = DEFAULT_REQUEST_LIMITS): Promise<number> {
   app = new App();
   const shared = sharedReadBufferBytes === undefined ? undefined : Buffer.alloc(sharedReadBufferBytes);
   server = net.createServer({ allowHalfOpen: true, pauseOnConnect: shared !== undefined }, (accepted) => {

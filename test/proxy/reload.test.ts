@@ -74,7 +74,7 @@ ${clusterYaml('v1', [v1.port])}${clusterYaml('v2', [v2.port])}`;
     assert.deepEqual(
       refusal.errors.map((e) => `${e.line}: ${e.path}: ${e.message}`),
       [
-        '2: listeners[0].colour: unknown key; the keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, cluster, idleTimeout',
+        '2: listeners[0].colour: unknown key; the keys here are name, role, address, port, protocol, tls, routes, streamIdleTimeout, limits, cluster, idleTimeout',
         '4: routes[0].match.path.prefix: must start with /, got "nope"; e.g. prefix: /nope',
         '5: routes[1].cluster: no cluster named v3; define it under clusters, or use one of v1, v2',
       ],

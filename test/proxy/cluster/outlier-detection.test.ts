@@ -59,6 +59,7 @@ outlierDetection: ${outlierDetection}
         ejections: 1,
         ejectionsRefused: 0,
         panicPicks: 0,
+        activeRequests: 0,
         breakerTrips: undefined,
       },
     );

@@ -1,0 +1,165 @@
+/**
+ * A listener's `limits`: a request head over `requestHeadBytes` or with more than
+ * `requestHeaders` fields is answered 431, a body over `requestBodyBytes` 413 — announced or
+ * found out while it streams — on HTTP/1.1 and on h2c (both HTTP/2 servers); the upstream
+ * sees no request refused before forwarding, and a refused body does not count against the
+ * endpoint it was going to.
+ */
+import { strict as assert } from 'node:assert';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { REASON_HEADER } from '../../proxy';
+import {
+  closeAllHarnesses,
+  clusterYaml,
+  request,
+  request2,
+  startProxy,
+  waitFor,
+  type ProxyHarness,
+} from './support/proxy-harness';
+import { echoHandler, startHttpUpstream, type HttpUpstream } from './support/upstreams';
+
+const LIMITS = '{requestHeadBytes: 1KiB, requestHeaders: 10, requestBodyBytes: 100}';
+
+/** Writes `text` on a fresh connection; resolves with the status line the proxy answers. */
+function rawStatusLine(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      got += chunk;
+      const end = got.indexOf('\r\n');
+      if (end >= 0) {
+        resolve(got.slice(0, end));
+        socket.destroy();
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+  });
+}
+
+/** Attempts cluster `up` counts as under way (least-request's count). */
+function activeRequests(proxy: ProxyHarness): number {
+  return (proxy.proxy.stats().clusters['up'] as { activeRequests: number }).activeRequests;
+}
+
+/** Streams `total` bytes as a chunked (h1) or length-less (h2) body, then ends it, unless the answer came first. */
+function chunks(total: number, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let sent = 0; sent < total; sent += size) out.push(Buffer.alloc(Math.min(size, total - sent), 0x61));
+  return out;
+}
+
+describe('proxy request limits (listener limits)', function () {
+  this.timeout(20_000);
+  let upstream: HttpUpstream;
+
+  before(async () => {
+    upstream = await startHttpUpstream();
+  });
+  after(async () => {
+    await upstream.close();
+  });
+  afterEach(async () => {
+    await closeAllHarnesses();
+  });
+
+  const yaml = (limits: string): string => `
+listeners:
+  - {name: in, role: inbound, address: 127.0.0.1, port: 0${limits === '' ? '' : `, limits: ${limits}`}}
+routes:
+  - cluster: up
+clusters:
+${clusterYaml('up', [upstream.port])}`;
+
+  it('HTTP/1.1: a head over requestHeadBytes or with too many fields gets 431, a body over requestBodyBytes 413', async () => {
+    const proxy = await startProxy(yaml(LIMITS));
+    const port = proxy.port();
+    const seen = upstream.requests.length;
+    const long = `GET / HTTP/1.1\r\nhost: a\r\nx-long: ${'v'.repeat(1100)}\r\n\r\n`;
+    assert.match(await rawStatusLine(port, long), /^HTTP\/1\.1 431 /);
+    let many = 'GET / HTTP/1.1\r\nhost: a\r\n';
+    for (let i = 0; i < 11; i++) many += `x-f${i}: 1\r\n`;
+    assert.match(await rawStatusLine(port, `${many}\r\n`), /^HTTP\/1\.1 431 /);
+    const announced = 'POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 101\r\n\r\n';
+    assert.match(await rawStatusLine(port, announced), /^HTTP\/1\.1 413 /);
+    assert.equal(upstream.requests.length, seen, 'nothing refused reached the upstream');
+    // At the limit, all is well.
+    const ok = await request(port, { method: 'POST', body: 'a'.repeat(100) });
+    assert.equal(ok.status, 200);
+    // A chunked body found too long as it streams.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.write('POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n');
+        for (const chunk of chunks(300, 50))
+          socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString()}\r\n`);
+      });
+      let got = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => (got += c));
+      socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(got)?.[1] ?? 0)));
+      socket.on('error', reject);
+    });
+    assert.equal(streamed, 413);
+  });
+
+  for (const http2Server of ['own', 'node'] as const) {
+    it(`h2c (${http2Server} server): a body over requestBodyBytes gets 413, announced or streamed, and the endpoint is not charged`, async () => {
+      const proxy = await startProxy(yaml(LIMITS), { http2Server });
+      const session = http2.connect(`http://127.0.0.1:${proxy.port()}`);
+      try {
+        const seen = upstream.requests.length;
+        const announced = await request2(
+          session,
+          { ':method': 'POST', ':path': '/', 'content-length': '101' },
+          Buffer.alloc(101, 0x61),
+        );
+        assert.equal(announced.status, 413);
+        assert.equal(announced.headers[REASON_HEADER], 'request-too-large');
+        assert.equal(upstream.requests.length, seen, 'an announced long body is refused before forwarding');
+
+        // No content-length: found out as it streams, after forwarding began.
+        const streamed = await new Promise<{ status: number; headers: http2.IncomingHttpHeaders }>(
+          (resolve, reject) => {
+            const stream = session.request({ ':method': 'POST', ':path': '/' });
+            stream.on('response', (headers) => resolve({ status: Number(headers[':status']), headers }));
+            stream.on('error', reject);
+            stream.resume();
+            for (const chunk of chunks(300, 50)) stream.write(chunk);
+          },
+        );
+        assert.equal(streamed.status, 413);
+        assert.equal(streamed.headers[REASON_HEADER], 'request-too-large');
+
+        const ok = await request2(session, { ':method': 'POST', ':path': '/' }, Buffer.alloc(100, 0x61));
+        assert.equal(ok.status, 200);
+        await waitFor('no attempt under way', () => activeRequests(proxy) === 0);
+      } finally {
+        session.close();
+      }
+    });
+  }
+
+  it('an attempt given up because the client left is not counted as under way any more', async () => {
+    // Without that, least-request would see the endpoint busier with every client that leaves.
+    const proxy = await startProxy(yaml(''));
+    const held: Array<() => void> = [];
+    upstream.handle((_req, res) => held.push(() => res.end('late')));
+    try {
+      const socket = net.connect(proxy.port(), '127.0.0.1', () =>
+        socket.write('GET /hold HTTP/1.1\r\nhost: a\r\n\r\n'),
+      );
+      socket.on('error', () => undefined);
+      await waitFor('the request reaches the upstream', () => held.length === 1);
+      assert.equal(activeRequests(proxy), 1);
+      socket.resetAndDestroy(); // gone, not half-closed (which still waits for the answer)
+      await waitFor('the given-up attempt is no longer counted', () => activeRequests(proxy) === 0);
+    } finally {
+      for (const release of held) release();
+      upstream.handle(echoHandler('upstream'));
+    }
+  });
+});
