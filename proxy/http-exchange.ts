@@ -855,7 +855,7 @@ export class HttpExchange
       failure.kind === 'connectFailure' ? { kind: 'connectFailure' } : { kind: 'reset' };
     if (this.phase === 'responding') {
       // The response started: the only honest thing left is to cut the downstream stream too.
-      this.attemptEnded(outcome);
+      this.upstream!.cluster.responseFailed(this.endpoint!, outcome);
       this.call = undefined;
       this.cut('upstream-reset');
       return;

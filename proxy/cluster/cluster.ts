@@ -115,6 +115,11 @@ class UpstreamCluster implements Cluster {
     if (state !== undefined && state.activeRequests > 0) state.activeRequests--;
   }
 
+  responseFailed(endpoint: Endpoint, outcome: AttemptOutcome): void {
+    const state = this.endpoints.find(endpoint);
+    if (state !== undefined && this.outliers !== undefined) this.outliers.record(state, outcome);
+  }
+
   stats(): ClusterStats {
     const endpoints = this.endpoints;
     if (endpoints.ejectedCount > 0) endpoints.returnDue(this.now());

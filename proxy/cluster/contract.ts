@@ -162,6 +162,11 @@ export interface Cluster {
    * hears nothing, as the endpoint did nothing wrong.
    */
   attemptAbandoned(endpoint: Endpoint): void;
+  /**
+   * The response of an attempt that finished with its head (`attemptFinished`) failed while
+   * its body streamed: outlier detection counts that too; least-request counted it done.
+   */
+  responseFailed(endpoint: Endpoint, outcome: AttemptOutcome): void;
   stats(): ClusterStats;
   /** Stops health checks and timers. Idempotent. */
   close(): Promise<void>;

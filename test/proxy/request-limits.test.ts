@@ -3,7 +3,7 @@
  * `requestHeaders` fields is answered 431, a body over `requestBodyBytes` 413 — announced or
  * found out while it streams — on HTTP/1.1 and on h2c (both HTTP/2 servers); the upstream
  * sees no request refused before forwarding, and a refused body does not count against the
- * endpoint it was going to.
+ * endpoint it was going to (attempt-accounting.test.ts for the count itself).
  */
 import { strict as assert } from 'node:assert';
 import * as http2 from 'node:http2';
@@ -18,7 +18,7 @@ import {
   waitFor,
   type ProxyHarness,
 } from './support/proxy-harness';
-import { echoHandler, startHttpUpstream, type HttpUpstream } from './support/upstreams';
+import { startHttpUpstream, type HttpUpstream } from './support/upstreams';
 
 const LIMITS = '{requestHeadBytes: 1KiB, requestHeaders: 10, requestBodyBytes: 100}';
 
@@ -142,24 +142,4 @@ ${clusterYaml('up', [upstream.port])}`;
       }
     });
   }
-
-  it('an attempt given up because the client left is not counted as under way any more', async () => {
-    // Without that, least-request would see the endpoint busier with every client that leaves.
-    const proxy = await startProxy(yaml(''));
-    const held: Array<() => void> = [];
-    upstream.handle((_req, res) => held.push(() => res.end('late')));
-    try {
-      const socket = net.connect(proxy.port(), '127.0.0.1', () =>
-        socket.write('GET /hold HTTP/1.1\r\nhost: a\r\n\r\n'),
-      );
-      socket.on('error', () => undefined);
-      await waitFor('the request reaches the upstream', () => held.length === 1);
-      assert.equal(activeRequests(proxy), 1);
-      socket.resetAndDestroy(); // gone, not half-closed (which still waits for the answer)
-      await waitFor('the given-up attempt is no longer counted', () => activeRequests(proxy) === 0);
-    } finally {
-      for (const release of held) release();
-      upstream.handle(echoHandler('upstream'));
-    }
-  });
 });
