@@ -15,7 +15,9 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import {
+  DEFAULT_MAX_HEADER_LIST_BYTES,
   Http2ServerConnection,
+  closeSessionWhenIdle,
   type Http2ServerKind,
   type Http2ServerStream,
   type ServerConnectionOwner,
@@ -26,6 +28,7 @@ import type { OutgoingHeaders } from './header-operations';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
 import {
   Http1ServerConnection,
+  KEEP_ALIVE_TIMEOUT_MS,
   type Http1RequestSink,
   type Http1ServerRequest,
 } from './http1-server-connection';
@@ -138,6 +141,8 @@ export class HttpListener implements Http1RequestSink {
       session.on('close', () => this.sessions.delete(session));
       // A session error (a protocol violation by the peer) ends that session only.
       session.on('error', () => undefined);
+      // As the own server's h2c connections below; not on TLS (h2 there is Node's, as before).
+      if (tls === undefined) closeSessionWhenIdle(session, KEEP_ALIVE_TIMEOUT_MS);
       if (this.draining) session.close();
     };
     const onStream = (stream: http2.ServerHttp2Stream): void => {
@@ -163,7 +168,13 @@ export class HttpListener implements Http1RequestSink {
       if (h2cServer === 'node') {
         // Core streams, not the compatibility layer: no 'request' listener, which would build a
         // request and a response object per stream (see http2-stream-downstream.ts).
-        const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } });
+        // MAX_HEADER_LIST_SIZE announced, as the own server announces it (Node's default is not).
+        const h2 = http2.createServer({
+          settings: {
+            maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+            maxHeaderListSize: DEFAULT_MAX_HEADER_LIST_BYTES,
+          },
+        });
         h2.on('session', onSession);
         h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
           this.onH2cStream(stream, headers),
@@ -365,6 +376,8 @@ export class HttpListener implements Http1RequestSink {
       const site = new H2cConnectionSite(this, socket);
       const connection = new Http2ServerConnection(socket, site, {
         maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        // One listener, one keep-alive: an h2c client without a stream goes when an HTTP/1.1 one would.
+        idleTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
         readsSocket: false,
       });
       site.connection = connection;
