@@ -52,9 +52,10 @@ import { Http2Connection, CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '.
 export const DEFAULT_MAX_HEADER_LIST_BYTES = 64 * 1024;
 /**
  * The largest header block (all its fragments) we hold, whatever the list limit: larger ends
- * the connection. An encoder's block is not larger than its list (RFC 7541 makes each field
- * shorter than its 32 octets of overhead), so only a client that ignores our
- * MAX_HEADER_LIST_SIZE several times over gets here.
+ * the connection. A block is smaller than its list as §6.5.2 counts it (a field's encoding
+ * adds a few octets of prefixes to its name and value, the list 32; encoders use Huffman
+ * codes only where they are shorter), so only a client that ignores our MAX_HEADER_LIST_SIZE
+ * several times over gets here.
  */
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 /** What a request whose header list is above the limit gets (RFC 6585 §5; RFC 9113 §10.5.1). */
