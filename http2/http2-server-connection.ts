@@ -964,8 +964,6 @@ const TOO_LARGE = -3;
  */
 function checkRequestFields(fields: readonly string[], maxListBytes: number): number {
   let listBytes = 0;
-  for (let i = 0; i < fields.length; i += 2) listBytes += fields[i]!.length + fields[i + 1]!.length + 32;
-  if (listBytes > maxListBytes) return TOO_LARGE;
   let regularSeen = false;
   let method: string | undefined;
   let path: string | undefined;
@@ -975,6 +973,7 @@ function checkRequestFields(fields: readonly string[], maxListBytes: number): nu
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
     const value = fields[i + 1]!;
+    listBytes += name.length + value.length + 32;
     if (name.charCodeAt(0) === 0x3a) {
       if (regularSeen) return MALFORMED;
       if (name === ':method') {
@@ -1013,6 +1012,7 @@ function checkRequestFields(fields: readonly string[], maxListBytes: number): nu
       contentLength = length;
     }
   }
+  if (listBytes > maxListBytes) return TOO_LARGE;
   if (method === 'CONNECT') {
     // §8.5: a CONNECT names its authority only.
     return authority && !scheme && path === undefined ? contentLength : MALFORMED;
