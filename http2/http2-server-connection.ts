@@ -16,7 +16,14 @@
  * END_STREAM on the last DATA, and `reset`.
  *
  * Faults of the client end only its connection: a GOAWAY with the error code, every stream on
- * it cancelled; nothing throws. Stream-level faults reset only the stream.
+ * it cancelled; nothing throws. Stream-level faults reset only the stream. A request header
+ * list above the limit announced in SETTINGS (MAX_HEADER_LIST_SIZE) is answered 431 on its
+ * stream; only a header block several times that large ends the connection.
+ *
+ * A connection without an open stream for `idleTimeoutMs` goes away (GOAWAY NO_ERROR, then
+ * the socket closes). Its timer is armed when the last stream leaves and is not touched when
+ * one opens: when it fires on a busy connection it only lapses, so a connection whose streams
+ * come and go arms at most one timer per timeout, and no frame moves a timer.
  */
 import type * as net from 'node:net';
 import {
@@ -37,8 +44,22 @@ import {
 } from './http2-frames';
 import { Http2Connection, CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from './http2-connection';
 
-/** The largest header block (all its fragments) we take; larger ends the connection. */
+/**
+ * The default of {@link ServerConnectionOptions.maxHeaderListBytes}: node:http2's default
+ * MAX_HEADER_LIST_SIZE (65535, what the proxy's h2c and the policy server took before this
+ * server), and the HTTP/1.1 listener's head limit.
+ */
+export const DEFAULT_MAX_HEADER_LIST_BYTES = 64 * 1024;
+/**
+ * The largest header block (all its fragments) we hold, whatever the list limit: larger ends
+ * the connection. A block is smaller than its list as §6.5.2 counts it (a field's encoding
+ * adds a few octets of prefixes to its name and value, the list 32; encoders use Huffman
+ * codes only where they are shorter), so only a client that ignores our MAX_HEADER_LIST_SIZE
+ * several times over gets here.
+ */
 const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
+/** What a request whose header list is above the limit gets (RFC 6585 §5; RFC 9113 §10.5.1). */
+const TOO_LARGE_FIELDS: HeaderFields = [':status', '431'];
 /** How long after our last frame a closing connection waits for the client to close its side. */
 const CLOSE_GRACE_MS = 1000;
 /** How many stream ids we reset and remember, to drop the frames still in flight on them. */
@@ -201,6 +222,23 @@ export interface ServerConnectionOptions {
   /** Streams a client may have open at once. */
   readonly maxConcurrentStreams: number;
   /**
+   * How long, in ms, the connection may have no open stream before it goes away: GOAWAY
+   * (NO_ERROR, the last stream id it took) and the socket closes, as {@link
+   * Http2ServerConnection.shutdown} does. Counted from the connection's start and from the end
+   * of its last stream; frames without a stream (PING, SETTINGS) do not count. 0, the
+   * default: never.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * The largest request header list taken, in octets as RFC 9113 §6.5.2 counts them (name,
+   * value and 32 per field), announced as SETTINGS_MAX_HEADER_LIST_SIZE; a larger one is
+   * answered 431 on its stream (RST_STREAM NO_ERROR follows when the request has a body).
+   * Default {@link DEFAULT_MAX_HEADER_LIST_BYTES}.
+   */
+  readonly maxHeaderListBytes?: number;
+  /** The most header fields (pseudo-headers not counted) a request may have; more: 431 as above. Default: no limit. */
+  readonly maxHeaderCount?: number;
+  /**
    * Whether the connection reads its socket itself (`'data'`), the default; false when the
    * owner feeds it with `receive` instead.
    */
@@ -218,13 +256,26 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   private lastStreamId = 0;
   /** GOAWAY sent: no new streams; the connection ends when the last one does. */
   private goingAway = false;
+  private readonly maxHeaderListBytes: number;
+  private readonly maxHeaderCount: number;
+  /** 0: no idle timeout. */
+  private readonly idleTimeoutMs: number;
+  /** When the last stream left, or the connection started (performance.now() ms). */
+  private idleSinceMs = 0;
+  /** Armed when the connection became idle, until it fires (see the class comment). */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly onIdleTimer = (): void => this.checkIdle();
 
   constructor(
     socket: net.Socket,
     private readonly owner: ServerConnectionOwner,
     private readonly options: ServerConnectionOptions,
   ) {
-    super(socket, MAX_HEADER_BLOCK_BYTES);
+    const maxHeaderListBytes = options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST_BYTES;
+    super(socket, Math.max(MAX_HEADER_BLOCK_BYTES, maxHeaderListBytes));
+    this.maxHeaderListBytes = maxHeaderListBytes;
+    this.maxHeaderCount = options.maxHeaderCount ?? Number.POSITIVE_INFINITY;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     socket.setNoDelay(true);
     if (options.readsSocket !== false) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     else this.readBufferShared = true;
@@ -236,10 +287,15 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
         settingsFrame([
           [Setting.MaxConcurrentStreams, options.maxConcurrentStreams],
           [Setting.InitialWindowSize, STREAM_WINDOW_BYTES],
+          [Setting.MaxHeaderListSize, maxHeaderListBytes],
         ]),
         windowUpdateFrame(0, CONNECTION_WINDOW_BYTES - DEFAULT_INITIAL_WINDOW_SIZE),
       ]),
     );
+    if (this.idleTimeoutMs > 0) {
+      this.idleSinceMs = performance.now();
+      this.armIdleTimer(this.idleTimeoutMs);
+    }
   }
 
   /**
@@ -263,10 +319,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
 
   /** Graceful: GOAWAY NO_ERROR; streams open finish, then the connection closes. Idempotent. */
   shutdown(): void {
-    if (this.goingAway || this.ended) return;
-    this.goingAway = true;
-    this.send(goAwayFrame(this.lastStreamId, ErrorCode.NoError, ''));
-    this.endIfIdle();
+    this.goAway('');
   }
 
   /** Forced: closes the socket now; every stream is cancelled. */
@@ -530,8 +583,41 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     this.streams.delete(stream.h2Id);
     const at = this.blocked.indexOf(stream);
     if (at >= 0) this.blocked.splice(at, 1);
+    if (this.streams.size === 0 && this.idleTimeoutMs > 0) {
+      this.idleSinceMs = performance.now();
+      if (this.idleTimer === undefined) this.armIdleTimer(this.idleTimeoutMs);
+    }
     this.endIfIdle();
     stream.onClose();
+  }
+
+  /** GOAWAY NO_ERROR with `debug`: streams open finish, then the connection closes. Idempotent. */
+  private goAway(debug: string): void {
+    if (this.goingAway || this.ended) return;
+    this.goingAway = true;
+    this.send(goAwayFrame(this.lastStreamId, ErrorCode.NoError, debug));
+    this.endIfIdle();
+  }
+
+  private armIdleTimer(delayMs: number): void {
+    if (this.goingAway || this.ended) return;
+    this.idleTimer = setTimeout(this.onIdleTimer, delayMs);
+    // The connection's socket keeps the process alive, not its idle timer.
+    this.idleTimer.unref();
+  }
+
+  /** The idle timer fired: the connection goes away if it has been idle long enough, else it waits on. */
+  private checkIdle(): void {
+    this.idleTimer = undefined;
+    // A stream open: the timer is armed again when the last one leaves.
+    if (this.streams.size > 0 || this.goingAway || this.ended) return;
+    // The timer may fire a little early against performance.now() (libuv's clock lags it).
+    const leftMs = this.idleSinceMs + this.idleTimeoutMs - performance.now();
+    if (leftMs > 0) {
+      this.armIdleTimer(Math.max(1, Math.ceil(leftMs)));
+      return;
+    }
+    this.goAway(`idle for ${this.idleTimeoutMs} ms`);
   }
 
   private endIfIdle(): void {
@@ -567,6 +653,8 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   private close(): void {
     const wasEnded = this.ended;
     this.ended = true;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     if (!wasEnded && !this.socket.destroyed) this.socket.destroy();
     const streams = [...this.streams.values()];
     this.streams.clear();
@@ -750,7 +838,11 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
       this.resetStream(streamId, ErrorCode.RefusedStream);
       return;
     }
-    const contentLength = checkRequestFields(fields);
+    const contentLength = checkRequestFields(fields, this.maxHeaderListBytes, this.maxHeaderCount);
+    if (contentLength === TOO_LARGE) {
+      this.refuseTooLarge(streamId, endStream);
+      return;
+    }
     if (contentLength === MALFORMED || (endStream && contentLength > 0)) {
       this.resetStream(streamId, ErrorCode.ProtocolError);
       return;
@@ -767,6 +859,18 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     if (stream.h2Gone || !endStream) return;
     stream.onEnd();
     if (stream.endSent && !stream.h2Gone) this.forget(stream);
+  }
+
+  /**
+   * A request whose header list is above our limit: answered 431 without its owner (§10.5.1),
+   * and, while the client may still send its body, reset NO_ERROR (§8.1).
+   */
+  private refuseTooLarge(streamId: number, endStream: boolean): void {
+    const encoder = this.encoder;
+    encoder.begin();
+    encoder.header(TOO_LARGE_FIELDS[0]!, TOO_LARGE_FIELDS[1]!);
+    this.send(this.headerFrames(streamId, encoder.end(), true));
+    if (!endStream) this.resetStream(streamId, ErrorCode.NoError);
   }
 
   protected onRstStream(_buffer: Buffer, streamId: number, start: number, end: number): void {
@@ -851,14 +955,21 @@ function hasPseudoHeader(fields: readonly string[]): boolean {
 
 /** What {@link checkRequestFields} answers for a malformed request. */
 const MALFORMED = -2;
+/** What {@link checkRequestFields} answers for a header list above the limit. */
+const TOO_LARGE = -3;
 
 /**
  * Checks a decoded block as a request (§8.2, §8.3): answers its content-length (-1 without
  * one), or MALFORMED for upper-case names, pseudo-headers after regular ones, unknown or
  * repeated, a connection-specific header, :method, :scheme or :path missing (a CONNECT: with
- * :scheme or :path, or without :authority), or a content-length that is not one number.
+ * :scheme or :path, or without :authority), or a content-length that is not one number; or
+ * TOO_LARGE when the list is above `maxListBytes` (§6.5.2: name, value and 32 octets a field;
+ * the decoder's strings are latin1, a character an octet) or has more than `maxFields` fields
+ * besides the pseudo-headers.
  */
-function checkRequestFields(fields: readonly string[]): number {
+function checkRequestFields(fields: readonly string[], maxListBytes: number, maxFields: number): number {
+  let listBytes = 0;
+  let regularFields = 0;
   let regularSeen = false;
   let method: string | undefined;
   let path: string | undefined;
@@ -868,6 +979,7 @@ function checkRequestFields(fields: readonly string[]): number {
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
     const value = fields[i + 1]!;
+    listBytes += name.length + value.length + 32;
     if (name.charCodeAt(0) === 0x3a) {
       if (regularSeen) return MALFORMED;
       if (name === ':method') {
@@ -888,6 +1000,7 @@ function checkRequestFields(fields: readonly string[]): number {
       continue;
     }
     regularSeen = true;
+    regularFields++;
     if (hasUpperCase(name)) return MALFORMED;
     if (
       name === 'connection' ||
@@ -906,6 +1019,7 @@ function checkRequestFields(fields: readonly string[]): number {
       contentLength = length;
     }
   }
+  if (listBytes > maxListBytes || regularFields > maxFields) return TOO_LARGE;
   if (method === 'CONNECT') {
     // §8.5: a CONNECT names its authority only.
     return authority && !scheme && path === undefined ? contentLength : MALFORMED;

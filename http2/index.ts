@@ -2,7 +2,8 @@
  * The HTTP/2 codec shared by the proxy's policy client, the proxy's h2c listener and the
  * policy server: HPACK (RFC 7541), the frame constants and writers of RFC 9113, the connection
  * base class both sides extend, the server connection, and the choice between it and
- * `node:http2` (`SWITCHBOARD_HTTP2_SERVER`).
+ * `node:http2` (`SWITCHBOARD_HTTP2_SERVER`), with the server connection's idle timeout for a
+ * `node:http2` session.
  *
  * The values are re-exported as plain properties, not through `export *`: TypeScript's
  * CommonJS output reads star re-exports through a getter on every use, and these are read
@@ -14,12 +15,14 @@ import * as frames from './http2-frames';
 import * as hpack from './hpack';
 import * as server from './http2-server-connection';
 import * as serverChoice from './http2-server-choice';
+import * as idleSession from './idle-session-timeout';
 
 export * from './hpack';
 export * from './http2-connection';
 export * from './http2-frames';
 export * from './http2-server-connection';
 export * from './http2-server-choice';
+export * from './idle-session-timeout';
 
 export const HUFFMAN_CODES = hpack.HUFFMAN_CODES;
 export const DEFAULT_HEADER_TABLE_SIZE = hpack.DEFAULT_HEADER_TABLE_SIZE;
@@ -53,4 +56,6 @@ export type Http2ServerStream = server.Http2ServerStream;
 export const requestHeadersOf = server.requestHeadersOf;
 export const STREAM_HIGH_WATER_BYTES = server.STREAM_HIGH_WATER_BYTES;
 export const SOCKET_HIGH_WATER_BYTES = server.SOCKET_HIGH_WATER_BYTES;
+export const DEFAULT_MAX_HEADER_LIST_BYTES = server.DEFAULT_MAX_HEADER_LIST_BYTES;
 export const http2ServerFromEnvironment = serverChoice.http2ServerFromEnvironment;
+export const closeSessionWhenIdle = idleSession.closeSessionWhenIdle;

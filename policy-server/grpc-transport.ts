@@ -16,7 +16,9 @@
  * `deflate` request messages; RESOURCE_EXHAUSTED past the receive limit (4 MiB by default,
  * gRPC's), reading no further; `grpc-timeout` honoured (DEADLINE_EXCEEDED when a handler's
  * promise outlives it); `grpc-message` percent-encoded; calls the client cancelled are not
- * answered. Shutdown is graceful (GOAWAY; calls in flight finish) or forced.
+ * answered. Shutdown is graceful (GOAWAY; calls in flight finish) or forced. A connection
+ * without a call for `idleTimeoutMs` (5 minutes by default) is sent GOAWAY NO_ERROR and
+ * closed; a client connects again for its next call.
  */
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -25,6 +27,8 @@ import { StatusCode } from '../templates';
 import {
   Http2ServerConnection,
   Http2ServerStream,
+  DEFAULT_MAX_HEADER_LIST_BYTES,
+  closeSessionWhenIdle,
   requestHeadersOf,
   type HeaderFields,
   type RequestHeaders,
@@ -95,6 +99,11 @@ export interface GrpcServerOptions {
   /** Streams a client may have open at once on one connection. Default 1024 (Mixer's `--maxConcurrentStreams`). */
   readonly maxConcurrentStreams?: number;
   /**
+   * How long a connection may go without a call in flight before the server sends it GOAWAY
+   * (NO_ERROR) and closes it, in ms; 0: never. Default {@link DEFAULT_IDLE_TIMEOUT_MS}.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
    * The HTTP/2 implementation: `own` (http2/http2-server-connection.ts),
    * or `node` (`node:http2`), kept as the reference to measure against. Default `own`.
    */
@@ -118,6 +127,15 @@ export interface GrpcServer {
   /** Closes every connection now, cancelling calls in flight. */
   forceShutdown(): void;
 }
+
+/**
+ * The default idle timeout of a client connection: 5 minutes. A sidecar keeps one connection
+ * to the policy server and calls on it all the time while it has traffic, so this closes the
+ * connections of quiet or vanished sidecars only (a quiet one pays a connect on its next
+ * call), unlike the proxy's 5 s keep-alive for downstream clients. gRPC servers default to
+ * no limit; Envoy's HTTP idle timeout is an hour.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 
 /** gRPC's default limit on a received message. */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -151,7 +169,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
 /** The server on our own HTTP/2 connections (http2/http2-server-connection.ts). */
 function createOwnServer(options: GrpcServerOptions): GrpcServer {
   const maxMessageBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
-  const connectionOptions = { maxConcurrentStreams: options.maxConcurrentStreams ?? 1024 };
+  const connectionOptions = {
+    maxConcurrentStreams: options.maxConcurrentStreams ?? 1024,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+  };
   const connections = new Set<Http2ServerConnection>();
   let closing: Promise<void> | undefined;
   let closed: (() => void) | undefined;
@@ -208,9 +229,14 @@ function listen(server: net.Server, host: string, port: number): Promise<number>
 function createNodeServer(options: GrpcServerOptions): GrpcServer {
   const maxMessageBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
   const server = http2.createServer({
-    settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1024 },
+    settings: {
+      maxConcurrentStreams: options.maxConcurrentStreams ?? 1024,
+      // Announced, as the own server announces it (Node's default, 65535, is not).
+      maxHeaderListSize: DEFAULT_MAX_HEADER_LIST_BYTES,
+    },
   });
   const sessions = new Set<http2.ServerHttp2Session>();
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   let closing: Promise<void> | undefined;
 
   // Every emitter gets an 'error' listener: without one, a client's protocol error would end the process.
@@ -219,6 +245,7 @@ function createNodeServer(options: GrpcServerOptions): GrpcServer {
     sessions.add(session);
     session.on('close', () => sessions.delete(session));
     session.on('error', () => session.destroy());
+    closeSessionWhenIdle(session, idleTimeoutMs);
     if (closing !== undefined) session.close();
   });
   server.on('stream', (stream, incomingHeaders) => {

@@ -16,6 +16,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import {
   Http2ServerConnection,
+  closeSessionWhenIdle,
   type Http2ServerKind,
   type Http2ServerStream,
   type ServerConnectionOwner,
@@ -26,6 +27,7 @@ import type { OutgoingHeaders } from './header-operations';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
 import {
   Http1ServerConnection,
+  KEEP_ALIVE_TIMEOUT_MS,
   type Http1RequestSink,
   type Http1ServerRequest,
 } from './http1-server-connection';
@@ -105,6 +107,7 @@ export class HttpListener implements Http1RequestSink {
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
+      if (refusedByHeadLimits(req, res, this.config.limits)) return;
       new HttpExchange(this.context, new NodeDownstream(req, res), {
         http2: req.httpVersionMajor === 2,
         secure: tls !== undefined,
@@ -115,6 +118,7 @@ export class HttpListener implements Http1RequestSink {
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
+      if (refusedByHeadLimits(req, res, this.config.limits)) return;
       new HttpExchange(this.context, new NodeDownstream(req, res), {
         http2: req.httpVersionMajor === 2,
         secure: tls !== undefined,
@@ -135,6 +139,8 @@ export class HttpListener implements Http1RequestSink {
       session.on('close', () => this.sessions.delete(session));
       // A session error (a protocol violation by the peer) ends that session only.
       session.on('error', () => undefined);
+      // As the own server's h2c connections below; not on TLS (h2 there is Node's, as before).
+      if (tls === undefined) closeSessionWhenIdle(session, KEEP_ALIVE_TIMEOUT_MS);
       if (this.draining) session.close();
     };
     const onStream = (stream: http2.ServerHttp2Stream): void => {
@@ -162,8 +168,14 @@ export class HttpListener implements Http1RequestSink {
         // request and a response object per stream (see http2-stream-downstream.ts).
         const h2 = http2.createServer(nodeHttp2Limits(config.limits));
         h2.on('session', onSession);
-        h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) =>
-          this.onH2cStream(stream, headers),
+        h2.on(
+          'stream',
+          (
+            stream: http2.ServerHttp2Stream,
+            headers: http2.IncomingHttpHeaders,
+            _flags: number,
+            raw: string[],
+          ) => this.onH2cStream(stream, headers, raw),
         );
         this.h2 = h2;
       }
@@ -285,8 +297,17 @@ export class HttpListener implements Http1RequestSink {
   }
 
   /** A plaintext HTTP/2 stream: answered as Node's compatibility layer would, then exchanged. */
-  private onH2cStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private onH2cStream(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    raw: readonly string[],
+  ): void {
     stream.on('error', ignoreStreamError);
+    // Node announces the size limit (nodeHttp2Limits) but takes a longer list all the same.
+    if (isOverHeadLimits(raw, this.config.limits)) {
+      respondOnly(stream, 431);
+      return;
+    }
     const method = headers[':method'];
     const expect = headers['expect'];
     let expectContinue = false;
@@ -362,6 +383,10 @@ export class HttpListener implements Http1RequestSink {
       const site = new H2cConnectionSite(this, socket);
       const connection = new Http2ServerConnection(socket, site, {
         maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        // One listener, one keep-alive: an h2c client without a stream goes when an HTTP/1.1 one would.
+        idleTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+        maxHeaderListBytes: this.config.limits.maxHeadBytes,
+        maxHeaderCount: this.config.limits.maxHeaderCount,
         readsSocket: false,
       });
       site.connection = connection;
@@ -382,13 +407,49 @@ export class HttpListener implements Http1RequestSink {
 /**
  * The options that hold Node's HTTP/2 servers to a listener's head limits (they are fixed when
  * the server is made: a change of them replaces the listener, see proxy.ts `listenerKey`).
- * Node counts the pseudo-header fields among the pairs; the limit counts the others.
+ * Node counts the pseudo-header fields among the pairs, the limit counts the others: four
+ * pseudo-headers and one field over are let through for isOverHeadLimits to answer 431, which
+ * Node, past its pairs, would not (it resets the stream).
  */
 function nodeHttp2Limits(limits: RequestLimits): http2.ServerOptions {
   return {
-    maxHeaderListPairs: limits.maxHeaderCount + 4,
+    maxHeaderListPairs: limits.maxHeaderCount + 5,
     settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: limits.maxHeadBytes },
   };
+}
+
+/**
+ * Whether a request's raw header list (names and values alternating) is over the listener's
+ * head limits, counted as RFC 9113 §6.5.2 counts (name, value and 32 a field); the field
+ * count leaves the pseudo-headers out.
+ */
+export function isOverHeadLimits(raw: readonly string[], limits: RequestLimits): boolean {
+  let bytes = 0;
+  let fields = 0;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    bytes += name.length + raw[i + 1]!.length + 32;
+    if (name.charCodeAt(0) !== 0x3a) fields++;
+  }
+  return bytes > limits.maxHeadBytes || fields > limits.maxHeaderCount;
+}
+
+/**
+ * Answers 431 to a request Node's servers took over the listener's head limits (TLS: Node
+ * announces them on HTTP/2 but does not hold a client to them, and its HTTP/1.1 parser has its
+ * own 16 KiB cap, which a larger `requestHeadBytes` does not lift). True when it answered.
+ */
+function refusedByHeadLimits(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+  limits: RequestLimits,
+): boolean {
+  if (!isOverHeadLimits(req.rawHeaders, limits)) return false;
+  res.writeHead(431, { 'content-type': 'text/plain' });
+  res.end(
+    `request head over the listener's limits (${limits.maxHeadBytes} bytes, ${limits.maxHeaderCount} fields)\n`,
+  );
+  return true;
 }
 
 /** A reset stream is the exchange's business, not the process's. */

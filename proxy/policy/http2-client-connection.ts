@@ -8,7 +8,8 @@
  * WINDOW_UPDATE), and the buffers of one turn of the event loop leave in one system call; the
  * response arrives as calls on the stream. Streams beyond the server's
  * MAX_CONCURRENT_STREAMS wait in a queue. A protocol fault of the server ends the connection
- * (GOAWAY with the error code) and every stream on it, each told why; nothing throws.
+ * (GOAWAY with the error code) and every stream on it, each told why; nothing throws. A
+ * server's GOAWAY retires the connection: the streams it did not process go back to the owner.
  *
  * A server that stops answering without closing (a frozen process, a peer gone behind a
  * dropped route: TCP alone notices neither for minutes) is found by {@link probe}: a PING
@@ -81,7 +82,11 @@ export abstract class Http2Stream {
 
 /** What a connection tells its owner. */
 export interface ConnectionOwner {
-  /** The connection takes no new streams (GOAWAY, failure, close, ids used up); `orphans` never started. */
+  /**
+   * The connection takes no new streams (GOAWAY, failure, close, ids used up); `orphans` are
+   * streams the server did not process — never started, or above a GOAWAY's last stream id —
+   * for the owner to start on another connection.
+   */
   onRetired(connection: Http2ClientConnection, orphans: Http2Stream[]): void;
 }
 
@@ -440,15 +445,27 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     const code = buffer.readUInt32BE(start + 4);
     const debug = buffer.toString('latin1', start + 8, end);
     const reason = `the server at ${this.address} went away (GOAWAY ${errorCodeName(code)}${debug === '' ? '' : `: ${debug}`})`;
-    // Streams above lastStreamId were not processed; the ones waiting never started and
-    // go to the owner's next connection.
-    const unprocessed: Http2Stream[] = [];
-    for (const stream of this.streams.values())
-      if (stream.h2StreamId > lastStreamId) unprocessed.push(stream);
-    for (const stream of unprocessed) this.forget(stream);
+    // Streams above lastStreamId were not processed (§6.8): like the ones waiting, which
+    // never started, they go to the owner's next connection — a call sent while the server's
+    // GOAWAY was on its way (an idle timeout) is not lost. One the server answered anyway
+    // broke that promise and is aborted.
+    const orphans = this.waiting.splice(0);
+    const broken: Http2Stream[] = [];
+    for (const stream of this.streams.values()) {
+      if (stream.h2StreamId <= lastStreamId) continue;
+      if (stream.h2HeadersSeen) broken.push(stream);
+      else orphans.push(stream);
+    }
+    for (const stream of orphans) {
+      if (stream.h2StreamId === 0) continue;
+      this.forget(stream);
+      stream.h2StreamId = 0;
+      stream.h2UnackedBytes = 0;
+    }
+    for (const stream of broken) this.forget(stream);
     this.acceptsStreams = false;
-    this.owner.onRetired(this, this.waiting.splice(0));
-    for (const stream of unprocessed) stream.onAbort(undefined, reason);
+    this.owner.onRetired(this, orphans);
+    for (const stream of broken) stream.onAbort(undefined, reason);
     this.afterStreamClosed();
   }
 

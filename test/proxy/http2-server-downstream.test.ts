@@ -3,8 +3,9 @@
  * does what Node's did not have to be asked for: the request body's window tied to the
  * exchange (a paused upload gets no WINDOW_UPDATE beyond one window), response backpressure
  * from a slow-reading client back to the upstream, GOAWAY on drain with the streams in flight
- * finished, a trailers-only answer as one HEADERS frame, and request headers combined as
- * `node:http2` combines them (the same object on both servers).
+ * finished, a trailers-only answer as one HEADERS frame, request headers combined as
+ * `node:http2` combines them (the same object on both servers), and an idle connection closed
+ * as an HTTP/1.1 one is.
  */
 import * as grpc from '@grpc/grpc-js';
 import { strict as assert } from 'node:assert';
@@ -13,6 +14,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import {
   DEFAULT_MAX_FRAME_SIZE,
+  ErrorCode,
   FrameFlag,
   FrameType,
   HpackDecoder,
@@ -22,6 +24,7 @@ import {
 } from '../../http2';
 import type { RequestVerdict, TrafficHook } from '../../proxy';
 import type { HttpRequestFacts } from '../../proxy/traffic-facts';
+import { KEEP_ALIVE_TIMEOUT_MS } from '../../proxy/http1-server-connection';
 import { RawClient, rawFrame, type RawFrame } from '../support/raw-http2-client';
 import {
   closeAllHarnesses,
@@ -360,6 +363,43 @@ ${clusterYaml('app', [upstreamPort])}  - name: grpc
       ':path': '/fields',
       ':authority': 'proxy.test',
     });
+  });
+
+  it('closes an h2c connection without streams after the HTTP/1.1 keep-alive timeout, on both servers', async () => {
+    const idleClose = async (
+      harness: ProxyHarness,
+    ): Promise<{ afterMs: number; goAway: RawFrame | undefined }> => {
+      const client = new RawClient(harness.port());
+      try {
+        client.start();
+        const openedAt = performance.now();
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<void>(
+          (resolve) => (timer = setTimeout(resolve, KEEP_ALIVE_TIMEOUT_MS + 3000)),
+        );
+        await Promise.race([client.closed, bound]);
+        clearTimeout(timer);
+        return {
+          afterMs: performance.now() - openedAt,
+          goAway: client.frames.find((f) => f.type === FrameType.GoAway),
+        };
+      } finally {
+        client.destroy();
+      }
+    };
+    const [own, node] = await Promise.all([
+      startProxy(config('own'), { http2Server: 'own' }).then(idleClose),
+      startProxy(config('node'), { http2Server: 'node' }).then(idleClose),
+    ]);
+    for (const [name, closed] of [
+      ['own', own],
+      ['node', node],
+    ] as const) {
+      assert.ok(closed.goAway !== undefined, `${name}: GOAWAY`);
+      assert.equal(closed.goAway.payload.readUInt32BE(4), ErrorCode.NoError, `${name}: NO_ERROR`);
+      assert.ok(closed.afterMs >= KEEP_ALIVE_TIMEOUT_MS - 50, `${name}: closed after ${closed.afterMs} ms`);
+      assert.ok(closed.afterMs < KEEP_ALIVE_TIMEOUT_MS + 3000, `${name}: closed after ${closed.afterMs} ms`);
+    }
   });
 
   it('serves h2c on node:http2 when SWITCHBOARD_HTTP2_SERVER=node, and refuses to start on another value', async () => {

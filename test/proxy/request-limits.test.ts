@@ -6,8 +6,11 @@
  * endpoint it was going to (attempt-accounting.test.ts for the count itself).
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
+import * as https from 'node:https';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { REASON_HEADER } from '../../proxy';
 import {
   closeAllHarnesses,
@@ -20,6 +23,7 @@ import {
 } from './support/proxy-harness';
 import { startHttpUpstream, type HttpUpstream } from './support/upstreams';
 
+const TLS_DIR = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'proxy', 'tls');
 const LIMITS = '{requestHeadBytes: 1KiB, requestHeaders: 10, requestBodyBytes: 100}';
 
 /** Writes `text` on a fresh connection; resolves with the status line the proxy answers. */
@@ -104,6 +108,73 @@ ${clusterYaml('up', [upstream.port])}`;
       socket.on('error', reject);
     });
     assert.equal(streamed, 413);
+  });
+
+  for (const http2Server of ['own', 'node'] as const) {
+    it(`h2c (${http2Server} server): a header list over requestHeadBytes or with too many fields gets 431 on its stream only`, async () => {
+      const proxy = await startProxy(yaml(LIMITS), { http2Server });
+      const session = http2.connect(`http://127.0.0.1:${proxy.port()}`);
+      try {
+        const seen = upstream.requests.length;
+        const long = await request2(session, { ':method': 'GET', ':path': '/', 'x-long': 'v'.repeat(1100) });
+        assert.equal(long.status, 431);
+        const fields: http2.OutgoingHttpHeaders = { ':method': 'GET', ':path': '/' };
+        for (let i = 0; i < 11; i++) fields[`x-f${i}`] = '1';
+        assert.equal((await request2(session, fields)).status, 431);
+        assert.equal(upstream.requests.length, seen, 'nothing refused reached the upstream');
+        // Ten fields are allowed, and the connection carries on.
+        delete fields['x-f10'];
+        assert.equal((await request2(session, fields)).status, 200);
+      } finally {
+        session.close();
+      }
+    });
+  }
+
+  it('TLS: too many fields get 431 on HTTP/2 and on HTTP/1.1', async () => {
+    const proxy = await startProxy(`
+listeners:
+  - name: in
+    role: inbound
+    address: 127.0.0.1
+    port: 0
+    tls: {certFile: ${path.join(TLS_DIR, 'cert.pem')}, keyFile: ${path.join(TLS_DIR, 'key.pem')}}
+    limits: ${LIMITS}
+routes:
+  - cluster: up
+clusters:
+${clusterYaml('up', [upstream.port])}`);
+    const ca = readFileSync(path.join(TLS_DIR, 'cert.pem'));
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 11; i++) many[`x-f${i}`] = '1';
+    const seen = upstream.requests.length;
+    const session = http2.connect(`https://localhost:${proxy.port()}`, { ca });
+    try {
+      assert.equal((await request2(session, { ':method': 'GET', ':path': '/', ...many })).status, 431);
+    } finally {
+      session.close();
+    }
+    const viaH1 = await new Promise<number>((resolve, reject) => {
+      https
+        .get(
+          {
+            host: 'localhost',
+            port: proxy.port(),
+            path: '/',
+            ca,
+            agent: false,
+            headers: many,
+            ALPNProtocols: ['http/1.1'],
+          } as https.RequestOptions,
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
+        .on('error', reject);
+    });
+    assert.equal(viaH1, 431);
+    assert.equal(upstream.requests.length, seen, 'nothing refused reached the upstream');
   });
 
   for (const http2Server of ['own', 'node'] as const) {
