@@ -513,7 +513,7 @@ async function main(): Promise<void> {
       // paced runs' own warm-up sends a thousand. A side the throughput phases did not load is
       // loaded at full rate first (every side alike), so that its first round measures the
       // proxy in service rather than the proxy starting.
-      if (!PHASES.has('h1') || !PHASES.has('h2')) {
+      if (FULL_RATE_WARMUP > 0 && (!PHASES.has('h1') || !PHASES.has('h2'))) {
         log();
         log(`warm-up at full rate before the fixed-rate runs: ${FULL_RATE_WARMUP}s per side and protocol`);
         for (const side of sides) {

@@ -34,7 +34,8 @@ class SessionIdleTimeout {
   ) {
     session.on('stream', (stream: http2.ServerHttp2Stream) => {
       this.openStreams++;
-      stream.once('close', this.onStreamClose);
+      // 'close' comes once: `on` spares the wrapper `once` makes per stream.
+      stream.on('close', this.onStreamClose);
     });
     session.once('close', () => clearTimeout(this.timer));
     this.arm(idleTimeoutMs);

@@ -78,6 +78,11 @@ export interface RequestLimits {
   readonly maxBodyBytes: number;
 }
 
+/** The largest `requestHeadBytes` a listener may set (Envoy's cap on its head limit is 8 MiB). */
+export const MAX_REQUEST_HEAD_BYTES = 1024 * 1024;
+/** The most `requestHeaders` a listener may set. */
+export const MAX_REQUEST_HEADERS = 1000;
+
 export const DEFAULT_REQUEST_LIMITS: RequestLimits = Object.freeze({
   maxHeadBytes: 64 * 1024,
   maxHeaderCount: 200,

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { parseClusterConfig, type ClusterConfig, type ConfigProblem } from './cluster';
 import {
   DEFAULT_REQUEST_LIMITS,
+  MAX_REQUEST_HEAD_BYTES,
+  MAX_REQUEST_HEADERS,
   type AccessLogConfig,
   type ListenerConfig,
   type NodeIdentity,
@@ -502,12 +504,13 @@ function parseRequestLimits(value: unknown, where: string, problems: Problems): 
   const maxHeadBytes = readByteSize(m, 'requestHeadBytes', where, problems, {
     // A request line and a Host field fit in less; HTTP/2 counts 32 bytes per field besides.
     min: 256,
+    max: MAX_REQUEST_HEAD_BYTES,
     fallback: DEFAULT_REQUEST_LIMITS.maxHeadBytes,
     example: 'requestHeadBytes: 64KiB',
   });
   const maxHeaderCount = readWholeNumber(m, 'requestHeaders', where, problems, {
     min: 1,
-    max: 10_000,
+    max: MAX_REQUEST_HEADERS,
     fallback: DEFAULT_REQUEST_LIMITS.maxHeaderCount,
     example: 'requestHeaders: 200',
   });

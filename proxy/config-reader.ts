@@ -156,7 +156,7 @@ export function readWholeNumber(
 const BYTE_UNITS: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
 /**
- * A number of bytes from `min` up: a whole number, or a whole number with a unit (`64KiB`,
+ * A number of bytes from `min` (to `max`): a whole number, or a whole number with a unit (`64KiB`,
  * `10MiB`, `1GiB`, `512B`); `fallback` when absent.
  */
 export function readByteSize(
@@ -164,7 +164,7 @@ export function readByteSize(
   key: string,
   path: string,
   problems: Problems,
-  options: { min: number; fallback?: number; example: string },
+  options: { min: number; max?: number; fallback?: number; example: string },
 ): number | undefined {
   const value = mapping[key];
   if (value === undefined || value === null) return options.fallback;
@@ -175,10 +175,13 @@ export function readByteSize(
     const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB)\s*$/.exec(value);
     if (m !== null) bytes = Number(m[1]) * BYTE_UNITS[m[2]!]!;
   }
-  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < options.min) {
+  const max = options.max ?? Number.MAX_SAFE_INTEGER;
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < options.min || bytes > max) {
+    const range =
+      options.max === undefined ? `of at least ${options.min}` : `from ${options.min} to ${options.max}`;
     problems.push({
       path: at(path, key),
-      message: `must be a size of at least ${options.min} bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got ${describe(value)}; e.g. ${options.example}`,
+      message: `must be a size ${range} bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got ${describe(value)}; e.g. ${options.example}`,
     });
     return undefined;
   }

@@ -9,6 +9,7 @@
 import type { HeaderOperations } from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
+import type { ProxyReason } from './traffic-facts';
 
 /** What a downstream tells its exchange. After `onDownstreamClose`, nothing more. */
 export interface DownstreamHandler {
@@ -23,6 +24,12 @@ export interface DownstreamHandler {
    * or the connection or stream went away first.
    */
   onDownstreamClose(): void;
+  /**
+   * The server answered the request itself, with `status`, because the request broke one of
+   * the listener's limits (`onDownstreamClose` follows): the exchange records why, rather than
+   * a client that went away.
+   */
+  onRefusedByServer(status: number, reason: ProxyReason): void;
 }
 
 /** One request and its response, as the exchange sees them. */

@@ -172,8 +172,9 @@ export class HttpExchange
     generation.acquire();
     services.counters.httpRequests++;
     this.downstream.attach(this);
-    // HTTP/1.1 heads announcing a longer body were refused by our server already.
-    if (this.origin.http2 && this.hasBody && this.announcesLongBody()) {
+    // Plaintext HTTP/1.1 heads announcing a longer body were refused by our server already;
+    // HTTP/2 and TLS requests come from Node's servers or our HTTP/2 one, which do not know it.
+    if ((this.origin.http2 || this.origin.secure) && this.hasBody && this.announcesLongBody()) {
       this.replyLocally({
         status: 413,
         reason: 'request-too-large',
@@ -861,10 +862,13 @@ export class HttpExchange
       return;
     }
     if (this.phase !== 'forwarding') return;
-    this.attemptEnded(outcome);
+    const stale = failure.kind === 'reset' && failure.stale && !this.staleReplayed && this.replayable();
+    // A reused connection the server closed as we sent (an idle close, a GOAWAY crossing the
+    // request): not a failure of the endpoint, which outlier detection must not count.
+    if (stale) this.abandonCountedAttempt();
+    else this.attemptEnded(outcome);
     this.releaseRetry();
-    if (failure.kind === 'reset' && failure.stale && !this.staleReplayed && this.replayable()) {
-      // A reused connection the server closed as we sent: not a failure of the endpoint.
+    if (stale) {
       this.staleReplayed = true;
       this.detachCall();
       this.startAttempt();
@@ -1012,6 +1016,15 @@ export class HttpExchange
     this.replay = undefined;
     this.held = [];
     this.downstream.resumeBody();
+  }
+
+  onRefusedByServer(status: number, reason: ProxyReason): void {
+    if (this.phase === 'done') return;
+    this.status = status;
+    this.reason = reason;
+    const reasons = this.context.services.counters.reasons;
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+    // finish() (at the close that follows) aborts the attempt and gives it up uncharged.
   }
 
   onDownstreamClose(): void {

@@ -21,7 +21,12 @@ import {
   type Http2ServerStream,
   type ServerConnectionOwner,
 } from '../http2';
-import type { HttpListenerConfig, RequestLimits } from './config-model';
+import {
+  MAX_REQUEST_HEAD_BYTES,
+  MAX_REQUEST_HEADERS,
+  type HttpListenerConfig,
+  type RequestLimits,
+} from './config-model';
 import type { IncomingHeaders } from './forwarding-headers';
 import type { OutgoingHeaders } from './header-operations';
 import { HttpExchange, type HttpExchangeContext } from './http-exchange';
@@ -152,7 +157,7 @@ export class HttpListener implements Http1RequestSink {
         key: tls.key,
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        ...nodeHttp2Limits(config.limits),
+        ...NODE_HTTP2_OPTIONS,
       });
       secure.on('request', onRequest);
       secure.on('checkContinue', onCheckContinue);
@@ -166,7 +171,7 @@ export class HttpListener implements Http1RequestSink {
       if (h2cServer === 'node') {
         // Core streams, not the compatibility layer: no 'request' listener, which would build a
         // request and a response object per stream (see http2-stream-downstream.ts).
-        const h2 = http2.createServer(nodeHttp2Limits(config.limits));
+        const h2 = http2.createServer(NODE_HTTP2_OPTIONS);
         h2.on('session', onSession);
         h2.on(
           'stream',
@@ -303,7 +308,7 @@ export class HttpListener implements Http1RequestSink {
     raw: readonly string[],
   ): void {
     stream.on('error', ignoreStreamError);
-    // Node announces the size limit (nodeHttp2Limits) but takes a longer list all the same.
+    // Node holds a client only to the largest limits (NODE_HTTP2_OPTIONS); the listener's, here.
     if (isOverHeadLimits(raw, this.config.limits)) {
       respondOnly(stream, 431);
       return;
@@ -405,18 +410,17 @@ export class HttpListener implements Http1RequestSink {
 }
 
 /**
- * The options that hold Node's HTTP/2 servers to a listener's head limits (they are fixed when
- * the server is made: a change of them replaces the listener, see proxy.ts `listenerKey`).
- * Node counts the pseudo-header fields among the pairs, the limit counts the others: four
- * pseudo-headers and one field over are let through for isOverHeadLimits to answer 431, which
- * Node, past its pairs, would not (it resets the stream).
+ * Node's HTTP/2 servers (TLS, and `SWITCHBOARD_HTTP2_SERVER=node`) are given the largest head
+ * a listener may configure as their own hard caps, announced as MAX_HEADER_LIST_SIZE: once a
+ * client has acknowledged them, Node resets a stream over them (ENHANCE_YOUR_CALM) rather
+ * than answering, so the listener's own limits are held by isOverHeadLimits, which answers
+ * 431 — as our own server does below its hard block cap. Fixed, they need no new server
+ * when a listener's limits change on reload. (Its pair count includes the pseudo-headers.)
  */
-function nodeHttp2Limits(limits: RequestLimits): http2.ServerOptions {
-  return {
-    maxHeaderListPairs: limits.maxHeaderCount + 5,
-    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: limits.maxHeadBytes },
-  };
-}
+const NODE_HTTP2_OPTIONS: http2.ServerOptions = Object.freeze({
+  maxHeaderListPairs: MAX_REQUEST_HEADERS + 5,
+  settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_REQUEST_HEAD_BYTES },
+});
 
 /**
  * Whether a request's raw header list (names and values alternating) is over the listener's
@@ -435,9 +439,9 @@ export function isOverHeadLimits(raw: readonly string[], limits: RequestLimits):
 }
 
 /**
- * Answers 431 to a request Node's servers took over the listener's head limits (TLS: Node
- * announces them on HTTP/2 but does not hold a client to them, and its HTTP/1.1 parser has its
- * own 16 KiB cap, which a larger `requestHeadBytes` does not lift). True when it answered.
+ * Answers 431 to a request Node's servers took over the listener's head limits (see
+ * NODE_HTTP2_OPTIONS; over TLS its HTTP/1.1 parser has its own 16 KiB cap, which a larger
+ * `requestHeadBytes` does not lift). True when it answered.
  */
 function refusedByHeadLimits(
   req: http.IncomingMessage | http2.Http2ServerRequest,

@@ -42,6 +42,7 @@ import {
 import { HOP_BY_HOP, isHopByHop, isHopByHopAt } from './forwarding-headers';
 import { DeadlineSweep, type DeadlineHolder } from './deadline-sweep';
 import type { AcceptedSocket, ReceivedBytesSink } from './accepted-socket';
+import type { ProxyReason } from './traffic-facts';
 import { corkForTurn, sendTurnWrites } from './turn-corks';
 
 /** How long a connection may stay silent between requests, in ms (Node's server default). */
@@ -661,7 +662,11 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
     if (this.state === CLOSED || end <= start) return;
     this.bodyBytes += end - start;
     if (this.bodyBytes > this.limits.maxBodyBytes) {
-      this.refuse(413, `request body over the limit of ${this.limits.maxBodyBytes} bytes`);
+      this.refuse(
+        413,
+        `request body over the limit of ${this.limits.maxBodyBytes} bytes`,
+        'request-too-large',
+      );
       return;
     }
     this.deliver(buf.subarray(start, end));
@@ -749,7 +754,8 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
   }
 
   /** Answers a request that cannot be read, and closes the connection. */
-  private refuse(status: number, message: string): void {
+  /** Answers `status` itself and closes; an exchange under way hears `reason` when given. */
+  private refuse(status: number, message: string, reason?: ProxyReason): void {
     const current = this.current;
     this.state = CLOSED;
     this.buffered = undefined;
@@ -768,7 +774,9 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
         `date: ${httpDate()}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
-    if (current !== undefined) process.nextTick(notifyClosed, current);
+    if (current === undefined) return;
+    if (reason !== undefined && !current.closed) current.handler?.onRefusedByServer(status, reason);
+    process.nextTick(notifyClosed, current);
   }
 
   private handOver(request: Http1ServerRequest): void {

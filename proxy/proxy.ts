@@ -213,9 +213,6 @@ export function createProxy(options: ProxyOptions): Proxy {
     if (material !== undefined) {
       base += `|${createHash('sha256').update(material.cert).update(material.key).digest('hex')}`;
     }
-    // Node's HTTP/2 servers take the head limits when they are made (http-listener.ts).
-    if (l.protocol === 'http' && (material !== undefined || h2cServer === 'node'))
-      base += `|${l.limits.maxHeadBytes}|${l.limits.maxHeaderCount}`;
     return l.port === 0 ? `${base}|${l.name}` : base;
   };
 

@@ -448,12 +448,15 @@ export class Http2ClientConnection extends Http2Connection<Http2Stream> {
     // Streams above lastStreamId were not processed (§6.8): like the ones waiting, which
     // never started, they go to the owner's next connection — a call sent while the server's
     // GOAWAY was on its way (an idle timeout) is not lost. One the server answered anyway
-    // broke that promise and is aborted.
+    // broke that promise and is aborted; so is every sent one after a GOAWAY with an error,
+    // which may be about that call itself: sent again at once it could fail the same way, in
+    // a loop (aborted, a Check is retried with back-off and a Report batch kept).
+    const graceful = code === ErrorCode.NoError;
     const orphans = this.waiting.splice(0);
     const broken: Http2Stream[] = [];
     for (const stream of this.streams.values()) {
       if (stream.h2StreamId <= lastStreamId) continue;
-      if (stream.h2HeadersSeen) broken.push(stream);
+      if (stream.h2HeadersSeen || !graceful) broken.push(stream);
       else orphans.push(stream);
     }
     for (const stream of orphans) {

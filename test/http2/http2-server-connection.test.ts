@@ -15,16 +15,9 @@ import {
   type GrpcServer,
   type UnaryAnswer,
 } from '../../policy-server/grpc-transport';
-import { RawClient, rawFrame } from '../support/raw-http2-client';
+import { RawClient, grpcMessage, grpcRequestBlock, rawFrame } from '../support/raw-http2-client';
 
 const MIB = 1024 * 1024;
-
-function frame(message: Uint8Array, compressed = false): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix[0] = compressed ? 1 : 0;
-  prefix.writeUInt32BE(message.length, 1);
-  return Buffer.concat([prefix, message]);
-}
 
 /** A pattern of `bytes` octets that a lost or reordered chunk would change. */
 function pattern(bytes: number, seed: number): Buffer {
@@ -71,21 +64,6 @@ function nodeCall(
     );
     stream.end(body);
   });
-}
-
-function requestBlock(encoder: HpackEncoder, path: string): Buffer {
-  encoder.begin();
-  for (const [name, value] of [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'localhost'],
-    ['content-type', 'application/grpc'],
-    ['te', 'trailers'],
-  ] as const) {
-    encoder.header(name, value);
-  }
-  return Buffer.from(encoder.end());
 }
 
 describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
@@ -172,56 +150,56 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
     it('answers unary calls, repeated on one connection', async () => {
       const s = session();
       for (const text of ['one', 'two', 'three']) {
-        const answer = await nodeCall(s, '/test.Echo/Echo', frame(Buffer.from(text)));
+        const answer = await nodeCall(s, '/test.Echo/Echo', grpcMessage(Buffer.from(text)));
         assert.equal(answer.headers[':status'], 200);
         assert.equal(answer.headers['content-type'], 'application/grpc');
         assert.equal(answer.grpcStatus, '0');
-        assert.deepEqual(answer.body, frame(Buffer.from(text)));
+        assert.deepEqual(answer.body, grpcMessage(Buffer.from(text)));
       }
     });
 
     it('streams messages to a server-streaming call', async () => {
-      const answer = await nodeCall(session(), '/test.Echo/Stream', frame(Buffer.from([4, 9])));
+      const answer = await nodeCall(session(), '/test.Echo/Stream', grpcMessage(Buffer.from([4, 9])));
       assert.equal(answer.grpcStatus, '0');
-      const expected = [0, 1, 2, 3].map((i) => frame(Buffer.from([i, 4, 9])));
+      const expected = [0, 1, 2, 3].map((i) => grpcMessage(Buffer.from([i, 4, 9])));
       assert.deepEqual(answer.body, Buffer.concat(expected));
     });
 
     it('takes and sends 3 MiB messages under flow control, on several streams at once', async () => {
       const s = session();
       const messages = [pattern(3 * MIB, 1), pattern(3 * MIB, 2)];
-      const answers = await Promise.all(messages.map((m) => nodeCall(s, '/test.Echo/Echo', frame(m))));
+      const answers = await Promise.all(messages.map((m) => nodeCall(s, '/test.Echo/Echo', grpcMessage(m))));
       answers.forEach((answer, i) => {
         assert.equal(answer.grpcStatus, '0');
         assert.equal(answer.body.length, 3 * MIB + 5);
-        assert.ok(answer.body.equals(frame(messages[i]!)), `answer ${i} differs`);
+        assert.ok(answer.body.equals(grpcMessage(messages[i]!)), `answer ${i} differs`);
       });
     });
 
     it('sends response headers larger than a frame in HEADERS and CONTINUATION, and takes such request headers', async () => {
-      const answer = await nodeCall(session(), '/test.Echo/BigMetadata', frame(Buffer.from('x')), {
+      const answer = await nodeCall(session(), '/test.Echo/BigMetadata', grpcMessage(Buffer.from('x')), {
         'x-request-big': 'r'.repeat(30_000),
       });
       assert.equal(answer.grpcStatus, '0');
       assert.equal(answer.headers['x-big'], bigMetadata);
-      assert.deepEqual(answer.body, frame(Buffer.from('x')));
+      assert.deepEqual(answer.body, grpcMessage(Buffer.from('x')));
     });
 
     it('reads a gzip-compressed message', async () => {
       const answer = await nodeCall(
         session(),
         '/test.Echo/Echo',
-        frame(gzipSync(Buffer.from('zipped')), true),
+        grpcMessage(gzipSync(Buffer.from('zipped')), true),
         {
           'grpc-encoding': 'gzip',
         },
       );
       assert.equal(answer.grpcStatus, '0');
-      assert.deepEqual(answer.body, frame(Buffer.from('zipped')));
+      assert.deepEqual(answer.body, grpcMessage(Buffer.from('zipped')));
     });
 
     it('answers DEADLINE_EXCEEDED past grpc-timeout', async () => {
-      const answer = await nodeCall(session(), '/test.Echo/Later', frame(Buffer.alloc(0)), {
+      const answer = await nodeCall(session(), '/test.Echo/Later', grpcMessage(Buffer.alloc(0)), {
         'grpc-timeout': '30m',
       });
       assert.equal(answer.grpcStatus, '4');
@@ -235,7 +213,7 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
         'content-type': 'application/grpc',
       });
       stream.on('error', () => undefined);
-      stream.end(frame(Buffer.from([0])));
+      stream.end(grpcMessage(Buffer.from([0])));
       await new Promise<void>((resolve) => stream.on('response', () => resolve()));
       stream.close(http2.constants.NGHTTP2_CANCEL);
       await eventually(() => streamCancels === 1);
@@ -255,7 +233,7 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
     it('on shutdown sends GOAWAY, lets the call in flight finish, then closes', async () => {
       const s = session();
       const goAway = new Promise<number>((resolve) => s.on('goaway', (code) => resolve(code)));
-      const inFlight = nodeCall(s, '/test.Echo/Later', frame(Buffer.alloc(0)));
+      const inFlight = nodeCall(s, '/test.Echo/Later', grpcMessage(Buffer.alloc(0)));
       await eventually(() => pending.length === 1);
       let closed = false;
       const shutdown = server.shutdown().then(() => (closed = true));
@@ -264,7 +242,7 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       pending[0]!(Buffer.from('finished'));
       const answer = await inFlight;
       assert.equal(answer.grpcStatus, '0');
-      assert.deepEqual(answer.body, frame(Buffer.from('finished')));
+      assert.deepEqual(answer.body, grpcMessage(Buffer.from('finished')));
       await shutdown;
       assert.equal(closed, true);
     });
@@ -340,7 +318,7 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
 
   describe('with a raw TCP client', () => {
     async function assertStillServing(): Promise<void> {
-      const answer = await nodeCall(session(), '/test.Echo/Echo', frame(Buffer.from('still here')));
+      const answer = await nodeCall(session(), '/test.Echo/Echo', grpcMessage(Buffer.from('still here')));
       assert.equal(answer.grpcStatus, '0');
     }
 
@@ -385,8 +363,8 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       const encoder = new HpackEncoder();
       client.write(
         Buffer.concat([
-          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Echo')),
-          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(Buffer.from('a'))),
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, grpcRequestBlock(encoder, '/test.Echo/Echo')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, grpcMessage(Buffer.from('a'))),
         ]),
       );
       const trailers = await client.waitFor(
@@ -408,9 +386,9 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       const encoder = new HpackEncoder();
       client.write(
         Buffer.concat([
-          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Later')),
-          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(Buffer.alloc(0))),
-          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 3, requestBlock(encoder, '/test.Echo/Echo')),
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, grpcRequestBlock(encoder, '/test.Echo/Later')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, grpcMessage(Buffer.alloc(0))),
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 3, grpcRequestBlock(encoder, '/test.Echo/Echo')),
         ]),
       );
       const reset = await client.waitFor(
@@ -422,7 +400,7 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       // Stream 1 is still served.
       pending[0]!(Buffer.from('one'));
       const data = await client.waitFor((f) => f.type === FrameType.Data && f.streamId === 1, 'DATA on 1');
-      assert.deepEqual(data.payload, frame(Buffer.from('one')));
+      assert.deepEqual(data.payload, grpcMessage(Buffer.from('one')));
     });
 
     it('drops the answer of a call the client reset, and answers PING after it', async () => {
@@ -433,8 +411,8 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       cancel.writeUInt32BE(ErrorCode.Cancel);
       client.write(
         Buffer.concat([
-          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Later')),
-          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(Buffer.alloc(0))),
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, grpcRequestBlock(encoder, '/test.Echo/Later')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, grpcMessage(Buffer.alloc(0))),
         ]),
       );
       await eventually(() => pending.length === 1);
@@ -458,8 +436,8 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       const message = pattern(95, 3);
       client.write(
         Buffer.concat([
-          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, requestBlock(encoder, '/test.Echo/Echo')),
-          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, frame(message)),
+          rawFrame(FrameType.Headers, FrameFlag.EndHeaders, 1, grpcRequestBlock(encoder, '/test.Echo/Echo')),
+          rawFrame(FrameType.Data, FrameFlag.EndStream, 1, grpcMessage(message)),
         ]),
       );
       await client.waitFor((f) => f.type === FrameType.Data && f.streamId === 1, 'the first DATA');
@@ -478,7 +456,7 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       const body = Buffer.concat(
         client.frames.filter((f) => f.type === FrameType.Data).map((f) => f.payload),
       );
-      assert.deepEqual(body, frame(message));
+      assert.deepEqual(body, grpcMessage(message));
     });
 
     it('ends a graceful shutdown even when a client keeps its connection open', async () => {
@@ -498,8 +476,13 @@ describe('http2: own HTTP/2 server connection (gRPC transport)', () => {
       for (const id of [1, 3]) {
         client.write(
           Buffer.concat([
-            rawFrame(FrameType.Headers, FrameFlag.EndHeaders, id, requestBlock(encoder, '/test.Echo/Echo')),
-            rawFrame(FrameType.Data, FrameFlag.EndStream, id, frame(Buffer.from('a'))),
+            rawFrame(
+              FrameType.Headers,
+              FrameFlag.EndHeaders,
+              id,
+              grpcRequestBlock(encoder, '/test.Echo/Echo'),
+            ),
+            rawFrame(FrameType.Data, FrameFlag.EndStream, id, grpcMessage(Buffer.from('a'))),
           ]),
         );
         await client.waitFor(

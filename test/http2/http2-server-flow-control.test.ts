@@ -23,7 +23,7 @@ import {
   windowUpdateFrame,
   type ServerConnectionOwner,
 } from '../../http2';
-import { RawClient, rawFrame, type RawFrame } from '../support/raw-http2-client';
+import { RawClient, rawFrame, sleep, type RawFrame } from '../support/raw-http2-client';
 
 /** A stream that records what the connection tells it and lets the test answer. */
 class RecordingStream extends Http2ServerStream {
@@ -87,10 +87,6 @@ function dataFrames(streamId: number, bytes: number, endStream: boolean): Buffer
 
 function isStreamWindowUpdate(streamId: number): (f: RawFrame) => boolean {
   return (f) => f.type === FrameType.WindowUpdate && f.streamId === streamId;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 describe('http2: own server connection, flow control for a proxy', () => {

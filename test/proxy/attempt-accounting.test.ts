@@ -8,23 +8,17 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import {
   closeAllHarnesses,
+  clusterStats,
   clusterYaml,
   request,
   startProxy,
   waitFor,
-  type ProxyHarness,
 } from './support/proxy-harness';
 import { echoHandler, startHttpUpstream, type HttpUpstream } from './support/upstreams';
 
-interface ClusterCounts {
-  readonly activeRequests: number;
-  readonly ejections: number;
-  readonly ejectedEndpoints: number;
-}
-
-function counts(proxy: ProxyHarness): ClusterCounts {
-  return proxy.proxy.stats().clusters['up'] as ClusterCounts;
-}
+/** Outlier detection that ejects on one failure: an attempt wrongly charged would show. */
+const EJECT_ON_ONE =
+  '    outlierDetection: {consecutiveGatewayErrors: 1, consecutive5xx: 1, maxEjectionPercent: 100}\n';
 
 describe('proxy attempt accounting (least-request and outlier detection)', function () {
   this.timeout(20_000);
@@ -51,7 +45,7 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
 
   it('an attempt given up because the client left is not counted as under way any more', async () => {
     // Without that, least-request would see the endpoint busier with every client that leaves.
-    const proxy = await startProxy(yaml(''));
+    const proxy = await startProxy(yaml(EJECT_ON_ONE));
     const held: Array<() => void> = [];
     upstream.handle((_req, res) => held.push(() => res.end('late')));
     try {
@@ -60,30 +54,44 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
       );
       socket.on('error', () => undefined);
       await waitFor('the request reaches the upstream', () => held.length === 1);
-      assert.equal(counts(proxy).activeRequests, 1);
+      assert.equal(clusterStats(proxy).activeRequests, 1);
       socket.resetAndDestroy(); // gone, not half-closed (which still waits for the answer)
-      await waitFor('the given-up attempt is no longer counted', () => counts(proxy).activeRequests === 0);
-      assert.equal(counts(proxy).ejections, 0);
+      await waitFor(
+        'the given-up attempt is no longer counted',
+        () => clusterStats(proxy).activeRequests === 0,
+      );
+      assert.equal(clusterStats(proxy).ejections, 0, 'a client that left is no failure of the endpoint');
     } finally {
       for (const release of held) release();
     }
   });
 
-  it('a response cut mid-body counts as a gateway error for outlier detection', async () => {
+  it('a response cut mid-body counts as a gateway error for outlier detection, and its attempt is done once', async () => {
     // Its head counted as a 200 first, which ends any streak: only a threshold of 1 ejects on it.
-    const proxy = await startProxy(
-      yaml(
-        '    outlierDetection: {consecutiveGatewayErrors: 1, consecutive5xx: 100, maxEjectionPercent: 100}\n',
-      ),
-    );
-    upstream.handle((_req, res) => {
+    const proxy = await startProxy(yaml(EJECT_ON_ONE));
+    const held: Array<() => void> = [];
+    upstream.handle((req, res) => {
+      if (req.url === '/hold') {
+        held.push(() => res.end('late'));
+        return;
+      }
       res.writeHead(200, { 'content-length': '100' });
       res.write('partial');
       setImmediate(() => res.socket?.destroy());
     });
-    await assert.rejects(request(proxy.port()), 'the cut reaches the client');
-    await waitFor('the endpoint is ejected', () => counts(proxy).ejections === 1);
-    assert.equal(counts(proxy).ejectedEndpoints, 1);
-    assert.equal(counts(proxy).activeRequests, 0);
+    try {
+      // One attempt held under way: counting the cut attempt done twice would take it off.
+      const holding = request(proxy.port(), { path: '/hold' });
+      await waitFor('the held request reaches the upstream', () => held.length === 1);
+      await assert.rejects(request(proxy.port(), { path: '/cut' }), 'the cut reaches the client');
+      await waitFor('the endpoint is ejected', () => clusterStats(proxy).ejections === 1);
+      assert.equal(clusterStats(proxy).ejectedEndpoints, 1);
+      assert.equal(clusterStats(proxy).activeRequests, 1, 'the held attempt is still counted');
+      held[0]!();
+      assert.equal((await holding).status, 200);
+      assert.equal(clusterStats(proxy).activeRequests, 0);
+    } finally {
+      for (const release of held) release();
+    }
   });
 });

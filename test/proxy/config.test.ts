@@ -54,8 +54,8 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     'idle-timeouts-misplaced.yaml:20: routes[1].idleTimeout: must be a duration such as 15s, 250ms or 1m30s, got the string "soon"; write the unit, e.g. idleTimeout: 1s',
   ],
   'request-limits.yaml': [
-    'request-limits.yaml:7: listeners[0].limits.requestHeadBytes: must be a size of at least 256 bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got the string "64KB"; e.g. requestHeadBytes: 64KiB',
-    'request-limits.yaml:8: listeners[0].limits.requestHeaders: must be a whole number from 1 to 10000, got the number 0; e.g. requestHeaders: 200',
+    'request-limits.yaml:7: listeners[0].limits.requestHeadBytes: must be a size from 256 to 1048576 bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got the string "64KB"; e.g. requestHeadBytes: 64KiB',
+    'request-limits.yaml:8: listeners[0].limits.requestHeaders: must be a whole number from 1 to 1000, got the number 0; e.g. requestHeaders: 200',
     'request-limits.yaml:9: listeners[0].limits.requestBodyBytes: must be a size of at least 0 bytes: a whole number, or one with a unit (B, KiB, MiB, GiB), got the number -1; e.g. requestBodyBytes: 10MiB',
     'request-limits.yaml:14: listeners[1].limits.requestBodyByts: unknown key; did you mean requestBodyBytes? The keys here are requestHeadBytes, requestHeaders, requestBodyBytes',
     'request-limits.yaml:15: listeners[2].limits: applies only to protocol http; remove it, or set protocol: http',

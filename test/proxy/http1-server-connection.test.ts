@@ -56,6 +56,7 @@ class App implements Http1RequestSink {
       },
       onResponseDrain: () => undefined,
       onDownstreamClose: () => undefined,
+      onRefusedByServer: () => undefined,
     };
     request.attach(handler);
     if (request.url === '/early') {

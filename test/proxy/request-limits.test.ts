@@ -7,6 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -14,17 +15,21 @@ import * as path from 'node:path';
 import { REASON_HEADER } from '../../proxy';
 import {
   closeAllHarnesses,
+  clusterStats,
   clusterYaml,
   request,
   request2,
+  reasons,
   startProxy,
   waitFor,
-  type ProxyHarness,
 } from './support/proxy-harness';
-import { startHttpUpstream, type HttpUpstream } from './support/upstreams';
+import { listenOnLoopback, startHttpUpstream, type HttpUpstream } from './support/upstreams';
 
 const TLS_DIR = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'proxy', 'tls');
 const LIMITS = '{requestHeadBytes: 1KiB, requestHeaders: 10, requestBodyBytes: 100}';
+/** Outlier detection that ejects on one failure: an attempt wrongly charged would show. */
+const OUTLIERS =
+  '    outlierDetection: {consecutiveGatewayErrors: 1, consecutive5xx: 1, maxEjectionPercent: 100}\n';
 
 /** Writes `text` on a fresh connection; resolves with the status line the proxy answers. */
 function rawStatusLine(port: number, text: string): Promise<string> {
@@ -45,9 +50,25 @@ function rawStatusLine(port: number, text: string): Promise<string> {
   });
 }
 
-/** Attempts cluster `up` counts as under way (least-request's count). */
-function activeRequests(proxy: ProxyHarness): number {
-  return (proxy.proxy.stats().clusters['up'] as { activeRequests: number }).activeRequests;
+/** A GET over TLS and HTTP/1.1 (ALPN); resolves with its status. */
+function tlsGet(port: number, ca: Buffer, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const options = {
+      host: 'localhost',
+      port,
+      path: '/',
+      ca,
+      agent: false,
+      headers,
+      ALPNProtocols: ['http/1.1'],
+    };
+    https
+      .get(options as https.RequestOptions, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
+  });
 }
 
 /** Streams `total` bytes as a chunked (h1) or length-less (h2) body, then ends it, unless the answer came first. */
@@ -71,18 +92,18 @@ describe('proxy request limits (listener limits)', function () {
     await closeAllHarnesses();
   });
 
-  const yaml = (limits: string): string => `
+  const yaml = (limits: string, clusterExtra = ''): string => `
 listeners:
   - {name: in, role: inbound, address: 127.0.0.1, port: 0${limits === '' ? '' : `, limits: ${limits}`}}
 routes:
   - cluster: up
 clusters:
-${clusterYaml('up', [upstream.port])}`;
+${clusterYaml('up', [upstream.port], clusterExtra)}`;
 
   it('HTTP/1.1: a head over requestHeadBytes or with too many fields gets 431, a body over requestBodyBytes 413', async () => {
     const proxy = await startProxy(yaml(LIMITS));
     const port = proxy.port();
-    const seen = upstream.requests.length;
+    const seen = upstream.heads;
     const long = `GET / HTTP/1.1\r\nhost: a\r\nx-long: ${'v'.repeat(1100)}\r\n\r\n`;
     assert.match(await rawStatusLine(port, long), /^HTTP\/1\.1 431 /);
     let many = 'GET / HTTP/1.1\r\nhost: a\r\n';
@@ -90,7 +111,7 @@ ${clusterYaml('up', [upstream.port])}`;
     assert.match(await rawStatusLine(port, `${many}\r\n`), /^HTTP\/1\.1 431 /);
     const announced = 'POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 101\r\n\r\n';
     assert.match(await rawStatusLine(port, announced), /^HTTP\/1\.1 413 /);
-    assert.equal(upstream.requests.length, seen, 'nothing refused reached the upstream');
+    assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
     // At the limit, all is well.
     const ok = await request(port, { method: 'POST', body: 'a'.repeat(100) });
     assert.equal(ok.status, 200);
@@ -108,6 +129,12 @@ ${clusterYaml('up', [upstream.port])}`;
       socket.on('error', reject);
     });
     assert.equal(streamed, 413);
+    await waitFor('the refusal is recorded', () => reasons(proxy)['request-too-large'] === 1);
+    assert.equal(reasons(proxy)['downstream-disconnect'], undefined, 'a refusal, not a client gone');
+    // HTTP/1.1 counts Host among the fields: with nine more, ten in all, the head is taken.
+    let ten = 'GET / HTTP/1.1\r\nhost: a\r\n';
+    for (let i = 0; i < 9; i++) ten += `x-f${i}: 1\r\n`;
+    assert.match(await rawStatusLine(port, `${ten}\r\n`), /^HTTP\/1\.1 200 /);
   });
 
   for (const http2Server of ['own', 'node'] as const) {
@@ -115,13 +142,17 @@ ${clusterYaml('up', [upstream.port])}`;
       const proxy = await startProxy(yaml(LIMITS), { http2Server });
       const session = http2.connect(`http://127.0.0.1:${proxy.port()}`);
       try {
-        const seen = upstream.requests.length;
+        // A settled session first: Node holds a client to its SETTINGS once they are acknowledged.
+        assert.equal((await request2(session, { ':method': 'GET', ':path': '/' })).status, 200);
+        const seen = upstream.heads;
         const long = await request2(session, { ':method': 'GET', ':path': '/', 'x-long': 'v'.repeat(1100) });
         assert.equal(long.status, 431);
         const fields: http2.OutgoingHttpHeaders = { ':method': 'GET', ':path': '/' };
-        for (let i = 0; i < 11; i++) fields[`x-f${i}`] = '1';
-        assert.equal((await request2(session, fields)).status, 431);
-        assert.equal(upstream.requests.length, seen, 'nothing refused reached the upstream');
+        for (let i = 0; i < 12; i++) fields[`x-f${i}`] = '1';
+        assert.equal((await request2(session, fields)).status, 431, 'two over');
+        delete fields['x-f11'];
+        assert.equal((await request2(session, fields)).status, 431, 'one over');
+        assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
         // Ten fields are allowed, and the connection carries on.
         delete fields['x-f10'];
         assert.equal((await request2(session, fields)).status, 200);
@@ -131,7 +162,7 @@ ${clusterYaml('up', [upstream.port])}`;
     });
   }
 
-  it('TLS: too many fields get 431 on HTTP/2 and on HTTP/1.1', async () => {
+  it('TLS: too many fields get 431 on HTTP/2 and on HTTP/1.1, an announced long body 413 before forwarding', async () => {
     const proxy = await startProxy(`
 listeners:
   - name: in
@@ -147,42 +178,52 @@ ${clusterYaml('up', [upstream.port])}`);
     const ca = readFileSync(path.join(TLS_DIR, 'cert.pem'));
     const many: Record<string, string> = {};
     for (let i = 0; i < 11; i++) many[`x-f${i}`] = '1';
-    const seen = upstream.requests.length;
+    const seen = upstream.heads;
     const session = http2.connect(`https://localhost:${proxy.port()}`, { ca });
     try {
       assert.equal((await request2(session, { ':method': 'GET', ':path': '/', ...many })).status, 431);
     } finally {
       session.close();
     }
-    const viaH1 = await new Promise<number>((resolve, reject) => {
-      https
-        .get(
-          {
-            host: 'localhost',
-            port: proxy.port(),
-            path: '/',
-            ca,
-            agent: false,
-            headers: many,
-            ALPNProtocols: ['http/1.1'],
-          } as https.RequestOptions,
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        )
-        .on('error', reject);
-    });
+    const viaH1 = await tlsGet(proxy.port(), ca, many);
+    assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
     assert.equal(viaH1, 431);
-    assert.equal(upstream.requests.length, seen, 'nothing refused reached the upstream');
+    // HTTP/1.1 over TLS is read by Node's server: the exchange refuses the announced length
+    // before forwarding. The pool is warm (the head would leave at once) and the body is held
+    // back: forwarded, the head would reach the upstream first.
+    assert.equal(await tlsGet(proxy.port(), ca, {}), 200);
+    const warmSeen = upstream.heads;
+    let longBody = 0;
+    const req = https.request(
+      {
+        host: 'localhost',
+        port: proxy.port(),
+        method: 'POST',
+        path: '/',
+        ca,
+        agent: false,
+        headers: { 'content-length': '300' },
+        ALPNProtocols: ['http/1.1'],
+      } as https.RequestOptions,
+      (res) => {
+        res.resume();
+        longBody = res.statusCode ?? 0;
+      },
+    );
+    req.on('error', () => undefined);
+    req.flushHeaders();
+    await waitFor('an answer, or the head upstream', () => longBody !== 0 || upstream.heads > warmSeen);
+    req.destroy();
+    assert.equal(longBody, 413);
+    assert.equal(upstream.heads, warmSeen, 'the long body was not forwarded');
   });
 
   for (const http2Server of ['own', 'node'] as const) {
     it(`h2c (${http2Server} server): a body over requestBodyBytes gets 413, announced or streamed, and the endpoint is not charged`, async () => {
-      const proxy = await startProxy(yaml(LIMITS), { http2Server });
+      const proxy = await startProxy(yaml(LIMITS, OUTLIERS), { http2Server });
       const session = http2.connect(`http://127.0.0.1:${proxy.port()}`);
       try {
-        const seen = upstream.requests.length;
+        const seen = upstream.heads;
         const announced = await request2(
           session,
           { ':method': 'POST', ':path': '/', 'content-length': '101' },
@@ -190,7 +231,7 @@ ${clusterYaml('up', [upstream.port])}`);
         );
         assert.equal(announced.status, 413);
         assert.equal(announced.headers[REASON_HEADER], 'request-too-large');
-        assert.equal(upstream.requests.length, seen, 'an announced long body is refused before forwarding');
+        assert.equal(upstream.heads, seen, 'an announced long body is refused before forwarding');
 
         // No content-length: found out as it streams, after forwarding began.
         const streamed = await new Promise<{ status: number; headers: http2.IncomingHttpHeaders }>(
@@ -207,10 +248,57 @@ ${clusterYaml('up', [upstream.port])}`);
 
         const ok = await request2(session, { ':method': 'POST', ':path': '/' }, Buffer.alloc(100, 0x61));
         assert.equal(ok.status, 200);
-        await waitFor('no attempt under way', () => activeRequests(proxy) === 0);
+        await waitFor('no attempt under way', () => clusterStats(proxy).activeRequests === 0);
+        assert.equal(clusterStats(proxy).ejections, 0, 'a refused body is no failure of the endpoint');
       } finally {
         session.close();
       }
     });
   }
+
+  it('h2c: a body that goes over requestBodyBytes once the upstream is answering cuts the stream', async () => {
+    // An upstream that answers at once and reads the body as it comes.
+    const early = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('started');
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    const earlyPort = await listenOnLoopback(early);
+    try {
+      const proxy = await startProxy(`
+listeners:
+  - {name: in, role: inbound, address: 127.0.0.1, port: 0, limits: ${LIMITS}}
+routes:
+  - cluster: early
+clusters:
+${clusterYaml('early', [earlyPort])}`);
+      const session = http2.connect(`http://127.0.0.1:${proxy.port()}`);
+      session.on('error', () => undefined);
+      try {
+        const outcome = await new Promise<{ status: number; ended: boolean; rstCode: number }>((resolve) => {
+          const stream = session.request({ ':method': 'POST', ':path': '/' });
+          let status = 0;
+          let ended = false;
+          stream.on('response', (headers) => {
+            status = Number(headers[':status']);
+            stream.write(Buffer.alloc(200, 0x61)); // past the limit, after the answer began
+          });
+          stream.on('end', () => (ended = true));
+          stream.on('error', () => undefined);
+          stream.on('close', () => resolve({ status, ended, rstCode: stream.rstCode ?? 0 }));
+          stream.resume();
+          stream.write(Buffer.alloc(50, 0x61));
+        });
+        assert.equal(outcome.status, 200);
+        assert.notEqual(outcome.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'the stream is reset, not ended');
+        await waitFor('the cut is recorded', () => reasons(proxy)['request-too-large'] === 1);
+      } finally {
+        session.destroy();
+      }
+    } finally {
+      early.closeAllConnections();
+      await new Promise<void>((resolve) => early.close(() => resolve()));
+    }
+  });
 });

@@ -4,7 +4,14 @@
  * resets, GOAWAY) or to break the protocol on purpose.
  */
 import * as net from 'node:net';
-import { CLIENT_PREFACE, FRAME_HEADER_BYTES, FrameType, settingsFrame, writeFrameHeader } from '../../http2';
+import {
+  CLIENT_PREFACE,
+  FRAME_HEADER_BYTES,
+  FrameType,
+  settingsFrame,
+  writeFrameHeader,
+  type HpackEncoder,
+} from '../../http2';
 
 export interface RawFrame {
   readonly type: number;
@@ -89,4 +96,37 @@ export function rawFrame(type: FrameType, flags: number, streamId: number, paylo
   writeFrameHeader(out, 0, payload.length, type, flags, streamId);
   payload.copy(out, FRAME_HEADER_BYTES);
   return out;
+}
+
+/** A gRPC length-prefixed message: the compressed flag, the length, the bytes. */
+export function grpcMessage(message: Uint8Array, compressed = false): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix[0] = compressed ? 1 : 0;
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+/** The header block of a gRPC call to `path` (POST, http, localhost), with `extra` fields after. */
+export function grpcRequestBlock(
+  encoder: HpackEncoder,
+  path: string,
+  extra: readonly (readonly [string, string])[] = [],
+): Buffer {
+  encoder.begin();
+  for (const [name, value] of [
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', 'localhost'],
+    ['content-type', 'application/grpc'],
+    ['te', 'trailers'],
+    ...extra,
+  ] as const) {
+    encoder.header(name, value);
+  }
+  return Buffer.from(encoder.end());
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

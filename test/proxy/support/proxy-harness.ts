@@ -9,6 +9,7 @@ import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createProxy, type Proxy, type ProxyLogger, type ProxyOptions } from '../../../proxy';
+import type { ClusterStats } from '../../../proxy/cluster';
 
 export interface ProxyHarness {
   readonly proxy: Proxy;
@@ -158,6 +159,16 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** What cluster `name` of the running generation counts, as the admin `/stats` shows it. */
+export function clusterStats(harness: ProxyHarness, name = 'up'): Required<ClusterStats> {
+  return harness.proxy.stats().clusters[name] as Required<ClusterStats>;
+}
+
+/** The proxy's own answers and cuts so far, by reason. */
+export function reasons(harness: ProxyHarness): Readonly<Record<string, number>> {
+  return harness.proxy.stats().counters.reasons;
 }
 
 /** A cluster entry for one local endpoint. */

@@ -24,7 +24,10 @@ export type UpstreamHandler = (req: http.IncomingMessage, res: http.ServerRespon
 
 export interface HttpUpstream {
   readonly port: number;
+  /** Requests whose body ended (a request aborted on its way is not among them). */
   readonly requests: SeenRequest[];
+  /** Request heads received so far, whatever became of their bodies. */
+  readonly heads: number;
   /** Connections accepted so far. */
   readonly connections: number;
   /** Replaces the handler. */
@@ -59,8 +62,10 @@ export async function startHttpUpstream(name = 'upstream', handler?: UpstreamHan
   let current = handler ?? echoHandler(name);
   const requests: SeenRequest[] = [];
   let connections = 0;
+  let heads = 0;
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
+    heads++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -87,6 +92,9 @@ export async function startHttpUpstream(name = 'upstream', handler?: UpstreamHan
     requests,
     get connections() {
       return connections;
+    },
+    get heads() {
+      return heads;
     },
     handle(next) {
       current = next;
