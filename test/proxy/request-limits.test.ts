@@ -301,4 +301,16 @@ ${clusterYaml('early', [earlyPort])}`);
       await new Promise<void>((resolve) => early.close(() => resolve()));
     }
   });
+
+  it('a reload changes the limits for the requests after it, on the same listener', async () => {
+    const proxy = await startProxy(yaml(LIMITS));
+    const port = proxy.port();
+    const body = Buffer.alloc(500, 0x61);
+    assert.equal((await request(port, { method: 'POST', body })).status, 413);
+    proxy.rewrite(yaml('{requestBodyBytes: 1KiB}'));
+    const outcome = await proxy.proxy.reload();
+    assert.ok(outcome.applied, JSON.stringify(outcome));
+    assert.equal(proxy.port(), port, 'the listener is kept');
+    assert.equal((await request(port, { method: 'POST', body })).status, 200);
+  });
 });
