@@ -43,6 +43,7 @@ import {
   writeFrameHeader,
 } from './http2-frames';
 import { Http2Connection, CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from './http2-connection';
+import { IdleTimer } from './idle-timer';
 
 /**
  * The default of {@link ServerConnectionOptions.maxHeaderListBytes}: node:http2's default
@@ -258,13 +259,8 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   private goingAway = false;
   private readonly maxHeaderListBytes: number;
   private readonly maxHeaderCount: number;
-  /** 0: no idle timeout. */
-  private readonly idleTimeoutMs: number;
-  /** When the last stream left, or the connection started (performance.now() ms). */
-  private idleSinceMs = 0;
-  /** Armed when the connection became idle, until it fires (see the class comment). */
-  private idleTimer: NodeJS.Timeout | undefined;
-  private readonly onIdleTimer = (): void => this.checkIdle();
+  /** Without an idle timeout (0), none. */
+  private readonly idleTimer: IdleTimer | undefined;
 
   constructor(
     socket: net.Socket,
@@ -275,7 +271,6 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     super(socket, Math.max(MAX_HEADER_BLOCK_BYTES, maxHeaderListBytes));
     this.maxHeaderListBytes = maxHeaderListBytes;
     this.maxHeaderCount = options.maxHeaderCount ?? Number.POSITIVE_INFINITY;
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     socket.setNoDelay(true);
     if (options.readsSocket !== false) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     else this.readBufferShared = true;
@@ -292,9 +287,13 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
         windowUpdateFrame(0, CONNECTION_WINDOW_BYTES - DEFAULT_INITIAL_WINDOW_SIZE),
       ]),
     );
-    if (this.idleTimeoutMs > 0) {
-      this.idleSinceMs = performance.now();
-      this.armIdleTimer(this.idleTimeoutMs);
+    const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    if (idleTimeoutMs > 0) {
+      this.idleTimer = new IdleTimer(
+        idleTimeoutMs,
+        () => this.streams.size > 0 || this.goingAway || this.ended,
+        () => this.goAway(`idle for ${idleTimeoutMs} ms`),
+      );
     }
   }
 
@@ -583,10 +582,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     this.streams.delete(stream.h2Id);
     const at = this.blocked.indexOf(stream);
     if (at >= 0) this.blocked.splice(at, 1);
-    if (this.streams.size === 0 && this.idleTimeoutMs > 0) {
-      this.idleSinceMs = performance.now();
-      if (this.idleTimer === undefined) this.armIdleTimer(this.idleTimeoutMs);
-    }
+    if (this.streams.size === 0) this.idleTimer?.becameIdle();
     this.endIfIdle();
     stream.onClose();
   }
@@ -597,27 +593,6 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     this.goingAway = true;
     this.send(goAwayFrame(this.lastStreamId, ErrorCode.NoError, debug));
     this.endIfIdle();
-  }
-
-  private armIdleTimer(delayMs: number): void {
-    if (this.goingAway || this.ended) return;
-    this.idleTimer = setTimeout(this.onIdleTimer, delayMs);
-    // The connection's socket keeps the process alive, not its idle timer.
-    this.idleTimer.unref();
-  }
-
-  /** The idle timer fired: the connection goes away if it has been idle long enough, else it waits on. */
-  private checkIdle(): void {
-    this.idleTimer = undefined;
-    // A stream open: the timer is armed again when the last one leaves.
-    if (this.streams.size > 0 || this.goingAway || this.ended) return;
-    // The timer may fire a little early against performance.now() (libuv's clock lags it).
-    const leftMs = this.idleSinceMs + this.idleTimeoutMs - performance.now();
-    if (leftMs > 0) {
-      this.armIdleTimer(Math.max(1, Math.ceil(leftMs)));
-      return;
-    }
-    this.goAway(`idle for ${this.idleTimeoutMs} ms`);
   }
 
   private endIfIdle(): void {
@@ -653,8 +628,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
   private close(): void {
     const wasEnded = this.ended;
     this.ended = true;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.idleTimer?.stop();
     if (!wasEnded && !this.socket.destroyed) this.socket.destroy();
     const streams = [...this.streams.values()];
     this.streams.clear();
