@@ -217,6 +217,8 @@ export interface ServerConnectionOwner {
   onStream(fields: readonly string[], endStream: boolean): Http2ServerStream;
   /** The connection ended (its socket closed). */
   onClose(connection: Http2ServerConnection): void;
+  /** A request was answered by the connection itself (431: its header list over the limits). */
+  onRefused?(status: number): void;
 }
 
 export interface ServerConnectionOptions {
@@ -845,6 +847,7 @@ export class Http2ServerConnection extends Http2Connection<Http2ServerStream> {
     encoder.header(TOO_LARGE_FIELDS[0]!, TOO_LARGE_FIELDS[1]!);
     this.send(this.headerFrames(streamId, encoder.end(), true));
     if (!endStream) this.resetStream(streamId, ErrorCode.NoError);
+    this.owner.onRefused?.(431);
   }
 
   protected onRstStream(_buffer: Buffer, streamId: number, start: number, end: number): void {

@@ -112,7 +112,10 @@ export class HttpListener implements Http1RequestSink {
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
-      if (refusedByHeadLimits(req, res, this.config.limits)) return;
+      if (refusedByHeadLimits(req, res, this.config.limits)) {
+        this.onRefused();
+        return;
+      }
       new HttpExchange(this.context, new NodeDownstream(req, res), {
         http2: req.httpVersionMajor === 2,
         secure: tls !== undefined,
@@ -123,7 +126,10 @@ export class HttpListener implements Http1RequestSink {
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
-      if (refusedByHeadLimits(req, res, this.config.limits)) return;
+      if (refusedByHeadLimits(req, res, this.config.limits)) {
+        this.onRefused();
+        return;
+      }
       new HttpExchange(this.context, new NodeDownstream(req, res), {
         http2: req.httpVersionMajor === 2,
         secure: tls !== undefined,
@@ -267,6 +273,11 @@ export class HttpListener implements Http1RequestSink {
   }
 
   /** A plaintext HTTP/1.1 request (Http1RequestSink). */
+  /** Http1RequestSink, and the HTTP/2 servers: a request answered before any exchange. */
+  onRefused(): void {
+    this.context.services.counters.refusedRequests++;
+  }
+
   onRequest(request: Http1ServerRequest): void {
     new HttpExchange(this.context, request, {
       http2: false,
@@ -311,6 +322,7 @@ export class HttpListener implements Http1RequestSink {
     // Node holds a client only to the largest limits (NODE_HTTP2_OPTIONS); the listener's, here.
     if (isOverHeadLimits(raw, this.config.limits)) {
       respondOnly(stream, 431);
+      this.onRefused();
       return;
     }
     const method = headers[':method'];
@@ -507,6 +519,10 @@ class H2cConnectionSite implements Http2DownstreamSite, ServerConnectionOwner, R
 
   startStream(downstream: Http2ServerDownstream): void {
     this.listener.startH2cStream(downstream);
+  }
+
+  onRefused(): void {
+    this.listener.onRefused();
   }
 
   onClose(connection: Http2ServerConnection): void {

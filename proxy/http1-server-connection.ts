@@ -57,6 +57,8 @@ export interface Http1RequestSink {
    * `rest`, the bytes received after the head.
    */
   onUpgrade(request: Http1ServerRequest, socket: net.Socket, rest: Buffer): void;
+  /** The server answered a request itself, before any exchange (a malformed head, a limit). */
+  onRefused(status: number): void;
 }
 
 const READ_HEAD = 0;
@@ -774,7 +776,10 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
         `date: ${httpDate()}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
-    if (current === undefined) return;
+    if (current === undefined) {
+      this.sink.onRefused(status);
+      return;
+    }
     if (reason !== undefined && !current.closed) current.handler?.onRefusedByServer(status, reason);
     process.nextTick(notifyClosed, current);
   }

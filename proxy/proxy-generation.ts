@@ -29,6 +29,11 @@ export interface ProxyCounters {
   retries: number;
   /** Local answers and cut exchanges, by reason. */
   reasons: Partial<Record<ProxyReason, number>>;
+  /**
+   * Requests a server answered itself before any exchange: a malformed head (400, 501, 505)
+   * or one over the listener's limits (431, or 413 for an announced body).
+   */
+  refusedRequests: number;
 }
 
 /** What every generation shares: the environment, the hook, the logger, the counters. */

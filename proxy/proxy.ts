@@ -124,7 +124,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     environment,
     hook: options.hook ?? NO_HOOK,
     logger,
-    counters: { httpRequests: 0, tcpConnections: 0, retries: 0, reasons: {} },
+    counters: { httpRequests: 0, tcpConnections: 0, retries: 0, reasons: {}, refusedRequests: 0 },
   };
   let current: ProxyGeneration | undefined;
   let currentText: string | undefined;

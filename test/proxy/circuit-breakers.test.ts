@@ -50,7 +50,7 @@ ${clusterYaml('backend', ports)}`,
     environment: DEFAULT_ENVIRONMENT,
     hook: NO_HOOK,
     logger: { error: () => undefined, info: () => undefined },
-    counters: { httpRequests: 0, tcpConnections: 0, retries: 0, reasons: {} },
+    counters: { httpRequests: 0, tcpConnections: 0, retries: 0, reasons: {}, refusedRequests: 0 },
   };
   const listenerConfig = config.listeners[0]!;
   if (listenerConfig.protocol !== 'http') throw new Error('http listener expected');

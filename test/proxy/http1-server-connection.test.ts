@@ -39,6 +39,12 @@ function bodyOf(seen: Seen): string {
 class App implements Http1RequestSink {
   readonly seen: Seen[] = [];
   readonly upgraded: Array<{ url: string; rest: string }> = [];
+  /** Statuses the server answered itself, before any request reached the app. */
+  readonly refused: number[] = [];
+
+  onRefused(status: number): void {
+    this.refused.push(status);
+  }
 
   onRequest(request: Http1ServerRequest): void {
     const seen: Seen = { method: request.method, url: request.url, chunks: [], ended: !request.hasBody };
@@ -421,6 +427,9 @@ for (const [reading, bufferBytes] of [
         ),
       );
       assert.deepEqual([chunked!.status, chunked!.body], [413, 'request body over the limit of 8 bytes\n']);
+      // The refusals before any request reached the app are told as such; the chunked body's
+      // request had reached it, and its exchange hears of the refusal instead.
+      assert.deepEqual(app.refused, [431, 431, 431, 413]);
     });
   });
 

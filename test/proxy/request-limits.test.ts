@@ -112,6 +112,7 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
     const announced = 'POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 101\r\n\r\n';
     assert.match(await rawStatusLine(port, announced), /^HTTP\/1\.1 413 /);
     assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
+    assert.equal(proxy.proxy.stats().counters.refusedRequests, 3, 'each refusal counted');
     // At the limit, all is well.
     const ok = await request(port, { method: 'POST', body: 'a'.repeat(100) });
     assert.equal(ok.status, 200);
@@ -153,6 +154,7 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
         delete fields['x-f11'];
         assert.equal((await request2(session, fields)).status, 431, 'one over');
         assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
+        assert.equal(proxy.proxy.stats().counters.refusedRequests, 3, 'each refusal counted');
         // Ten fields are allowed, and the connection carries on.
         delete fields['x-f10'];
         assert.equal((await request2(session, fields)).status, 200);
@@ -188,6 +190,7 @@ ${clusterYaml('up', [upstream.port])}`);
     const viaH1 = await tlsGet(proxy.port(), ca, many);
     assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
     assert.equal(viaH1, 431);
+    assert.equal(proxy.proxy.stats().counters.refusedRequests, 2, 'both refusals counted');
     // HTTP/1.1 over TLS is read by Node's server: the exchange refuses the announced length
     // before forwarding. The pool is warm (the head would leave at once) and the body is held
     // back: forwarded, the head would reach the upstream first.
