@@ -48,10 +48,21 @@ export class RedisPool {
     return new RedisPool(clients);
   }
 
-  /** Runs the quota script on the next client in turn; rejects when Redis does not answer. */
+  /**
+   * Runs the quota script on the next connected client in turn (the next one whatever its
+   * state when none is connected); rejects when Redis does not answer. After an outage the
+   * clients reconnect one by one, each on its own back-off: a call sent to one still
+   * reconnecting would fail though Redis answers, and start a false outage.
+   */
   runQuotaScript(keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    const client = this.clients[this.next] as ScriptedClient;
-    this.next = (this.next + 1) % this.clients.length;
+    const clients = this.clients;
+    let client = clients[this.next] as ScriptedClient;
+    for (let tried = 1; client.status !== 'ready' && tried < clients.length; tried++) {
+      this.next = (this.next + 1) % clients.length;
+      const other = clients[this.next] as ScriptedClient;
+      if (other.status === 'ready') client = other;
+    }
+    this.next = (this.next + 1) % clients.length;
     return client.switchboardQuota(keys.length, ...keys, ...args);
   }
 
