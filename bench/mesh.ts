@@ -10,14 +10,21 @@
  *                 listchecker's decision references: every request is a Check to the server
  *   nginx         nginx as a plain reverse proxy
  *
- * Each is loaded by `wrk -t1 -cN` (a warm-up run, then the measured run); printed: requests/s,
+ * First every side is loaded at full rate for a few seconds (the miss side too, so the policy
+ * server's Check and Report paths are compiled as in service). Then each is loaded by
+ * `wrk -t1 -cN` (a warm-up run, then the measured run); printed: requests/s,
  * p50, p99 (wrk's), CPU µs per request of the proxy's process tree (the policy server's CPU is
  * printed apart), and the ratios warm/nginx (target >= 0.6), warm/off (target >= 0.9),
  * miss/off, off/nginx. After the runs each policy side's /stats shows its checks and cache
  * hits, which says whether the side did what its name says. Not a test: nothing asserts a speed.
  *
+ * Then latency at a fixed 1,000 requests/s (DESIGN.md: policy on, under 1 ms of added p99):
+ * `h2load --h1 -c10 --rps 100`, clients started 1 ms apart, through the upstream directly, the
+ * proxy with policy off, with policy on and a warm cache, and nginx; printed: p50, p99 and p99.9,
+ * and each side's p99 less the direct one's, round by round (median and range).
+ *
  * Reuses bench:proxy's sides (the nginx upstream with a fixed body, the nginx proxy, the
- * proxy's command line) and load generator. Tools: wrk and nginx, installed by
+ * proxy's command line) and load generators. Tools: wrk, h2load and nginx, installed by
  * scripts/install-*.sh when missing.
  *
  * Options (environment variables):
@@ -27,6 +34,9 @@
  *   BENCH_CONNECTIONS=32     wrk -c
  *   BENCH_BODY_BYTES=128     the upstream's body
  *   BENCH_KEEP=0             1: keep the temporary folder (configs, logs)
+ *   BENCH_FULL_RATE_WARMUP_SECONDS=5  full-rate load of every side before the first round
+ *   BENCH_FIXED_SECONDS=10   measured seconds per fixed-rate run (0: no fixed-rate phase)
+ *   BENCH_FIXED_RPS=1000     total rate of the fixed-rate runs (10 clients)
  *   BENCH_BASELINE_ROOT=dir  another build's checkout (with dist/): its two policy sides run
  *                            beside ours in the same rounds, against the same policy server (A/B)
  */
@@ -36,8 +46,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { killAllStarted, startProcess, type Started } from './check/processes';
 import { switchboardProxyConfig } from './proxy/configs';
-import { runWrk, type LoadResult } from './proxy/load';
+import { percentile, runH2load, runWrk, type LoadResult } from './proxy/load';
 import {
+  directSide,
   freePort,
   getOnce,
   startNginxProxy,
@@ -59,6 +70,12 @@ const CONNECTIONS = Math.max(1, Math.round(num('BENCH_CONNECTIONS', 32)));
 const BODY_BYTES = Math.max(1, Math.round(num('BENCH_BODY_BYTES', 128)));
 const KEEP = env.BENCH_KEEP === '1';
 const BASELINE_ROOT = env.BENCH_BASELINE_ROOT;
+const FULL_RATE_WARMUP = Math.max(0, num('BENCH_FULL_RATE_WARMUP_SECONDS', 5));
+const FIXED_SECONDS = Math.max(0, num('BENCH_FIXED_SECONDS', 10));
+const FIXED_RPS = Math.max(10, num('BENCH_FIXED_RPS', 1000));
+const FIXED_CLIENTS = 10;
+/** DESIGN.md's latency target for the proxy with policy on, at 1,000 requests/s. */
+const TARGET_ADDED_P99_MS = 1;
 const ROOT = resolve(__dirname, '..', '..');
 
 /** A side, and the wrk script that loads it (headers, per-request values). */
@@ -178,6 +195,7 @@ async function policyStats(admin: string): Promise<string> {
 async function main(): Promise<void> {
   install('install-wrk.sh');
   install('install-nginx.sh');
+  if (FIXED_SECONDS > 0) install('install-h2load.sh');
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-mesh-'));
   const stops: (() => Promise<void>)[] = [];
   let exitCode = 0;
@@ -208,6 +226,7 @@ async function main(): Promise<void> {
         // A new x-user per request, and a prefix per run: no value repeats across runs.
         `local n = 0\nrequest = function()\n  n = n + 1\n  wrk.headers["x-user"] = "u${run}-" .. n\n  return wrk.format()\nend\n`,
       );
+    let runNumber = 0;
     const sides: MeshSide[] = [];
     const track = <S extends Side>(side: S): S => {
       stops.push(() => side.process.stop());
@@ -244,13 +263,20 @@ async function main(): Promise<void> {
         log(`verify ${side.name}: WRONG: ${problem}`);
       }
     }
+    if (FULL_RATE_WARMUP > 0) {
+      // A JIT-compiled proxy and server need tens of thousands of requests (the server's Report
+      // path, at a call per 100 requests, far more) before their code settles.
+      log();
+      log(`warm-up at full rate: ${FULL_RATE_WARMUP}s per side`);
+      for (const mesh of sides)
+        await runWrk(mesh.side.h1Url, CONNECTIONS, 1, FULL_RATE_WARMUP, mesh.script(++runNumber));
+    }
 
     log();
     log(
       `${'side'.padEnd(24)}${'round'.padStart(6)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'CPU µs/req'.padStart(12)}${'server µs/req'.padStart(15)}`,
     );
     const runs: Run[] = [];
-    let runNumber = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       for (let k = 0; k < sides.length; k++) {
         const mesh = sides[(k + round - 1) % sides.length]!;
@@ -328,6 +354,13 @@ async function main(): Promise<void> {
     log();
     for (const side of sides)
       if (side.admin !== undefined) log(`${side.side.name.padEnd(24)} ${await policyStats(side.admin)}`);
+    if (FIXED_SECONDS > 0) {
+      const paced = [directSide(upstream), off, warm, nginx];
+      await fixedRate(paced, (side) => (side === warm ? ['x-user: alice'] : []), dir);
+      log();
+      for (const side of sides)
+        if (side.admin !== undefined) log(`${side.side.name.padEnd(24)} ${await policyStats(side.admin)}`);
+    }
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     killAllStarted();
@@ -335,6 +368,64 @@ async function main(): Promise<void> {
     else rmSync(dir, { recursive: true, force: true });
   }
   process.exitCode = exitCode;
+}
+
+/**
+ * Latency at a fixed rate, sides alternating round by round; each side's p99 less the direct
+ * one's of the same round, whose median is held to DESIGN.md's target for the warm side.
+ */
+async function fixedRate(
+  sides: readonly Side[],
+  headers: (side: Side) => string[],
+  dir: string,
+): Promise<void> {
+  const perClient = FIXED_RPS / FIXED_CLIENTS;
+  const staggerMs = Math.max(1, Math.round(1000 / FIXED_RPS));
+  log();
+  log(
+    `HTTP/1.1 at a fixed ${FIXED_RPS} requests/s: h2load --h1 -c${FIXED_CLIENTS} --rps ${perClient} -r1 ` +
+      `--rate-period ${staggerMs}ms (clients started ${staggerMs} ms apart), ${FIXED_SECONDS}s per run after ` +
+      `${WARMUP}s, ${ROUNDS} rounds`,
+  );
+  log(
+    `${'side'.padEnd(24)}${'round'.padStart(6)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'p99.9 ms'.padStart(10)}`,
+  );
+  const results = new Map<Side, LoadResult[]>(sides.map((side) => [side, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(k + round - 1) % sides.length]!;
+      const result = await runH2load(side.h1Url, {
+        h1: true,
+        clients: FIXED_CLIENTS,
+        streams: 1,
+        seconds: FIXED_SECONDS,
+        warmupSeconds: WARMUP,
+        rpsPerClient: perClient,
+        paced: true,
+        headers: headers(side),
+        logFile: join(dir, `h2load-${side.name.replace(/\W+/g, '_')}-${round}.log`),
+      });
+      results.get(side)!.push(result);
+      log(
+        `${side.name.padEnd(24)}${String(round).padStart(6)}${fmt(result.rps, 0, 9)}${fmt(result.p50Ms, 2, 9)}` +
+          `${fmt(result.p99Ms, 2, 9)}${fmt(result.p999Ms, 2, 10)}  ${result.problem || 'ok'}`,
+      );
+    }
+  }
+  const direct = results.get(sides[0]!)!;
+  log();
+  log(`${'side'.padEnd(24)}  added p99 vs direct, round by round: median (range)`);
+  for (const side of sides.slice(1)) {
+    const added = Float64Array.from(results.get(side)!, (r, i) => r.p99Ms - direct[i]!.p99Ms).sort();
+    const median = percentile(added, 0.5);
+    const target =
+      side.kind === 'switchboard' && side.name.includes('warm')
+        ? `  target < ${TARGET_ADDED_P99_MS} ms: ${median < TARGET_ADDED_P99_MS ? 'met' : 'NOT met'}`
+        : '';
+    log(
+      `${side.name.padEnd(24)}  ${fmt(median, 2, 6)} ms (${added[0]!.toFixed(2)}–${added[added.length - 1]!.toFixed(2)})${target}`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {

@@ -88,6 +88,8 @@ export interface H2loadOptions {
   readonly paced?: boolean;
   /** Where h2load writes one line per request (the latencies are read from it). */
   readonly logFile: string;
+  /** Request header lines added to every request (`name: value`). */
+  readonly headers?: readonly string[];
 }
 
 /**
@@ -109,6 +111,7 @@ export async function runH2load(url: string, options: H2loadOptions): Promise<Lo
     ...duration,
     ...(rps !== undefined ? ['--rps', String(rps)] : []),
     '--log-file', options.logFile,
+    ...(options.headers ?? []).flatMap((header) => ['-H', header]),
     url,
   ]; // prettier-ignore
   const out = await runToEnd('h2load', args, (options.seconds + options.warmupSeconds + 60) * 1000);
