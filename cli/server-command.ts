@@ -1,6 +1,6 @@
 /**
  * `switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT]
- * [--data-dir DIR] [--workers N]`: runs the policy server until SIGINT or SIGTERM — in this process, or with
+ * [--data-dir DIR] [--workers N] [--idle-timeout SECONDS] [--max-header-list-bytes N]`: runs the policy server until SIGINT or SIGTERM — in this process, or with
  * `--workers N` (N > 1) in N worker processes sharing the address, this process
  * supervising them (see policy-server/workers.ts).
  */
@@ -13,6 +13,8 @@ import {
   createPolicyServer,
   createWorkerSupervisor,
   DEFAULT_ADDRESS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_HEADER_LIST_BYTES,
   formatConfigError,
   parseAddress,
   parseWorkerCount,
@@ -23,7 +25,14 @@ import type { PolicyServerLogger } from '../policy-server';
 import { UsageError } from './usage-error';
 import { catchStopSignals, type StopSignals } from './stop-signals';
 
+/** Bounds of --max-header-list-bytes: room for a gRPC call's own fields, and the proxy's own cap. */
+const MIN_HEADER_LIST_BYTES = 1024;
+const MAX_HEADER_LIST_BYTES = 1024 * 1024;
+/** The longest --idle-timeout a timer holds (2^31 - 1 ms), in whole seconds. */
+const MAX_IDLE_TIMEOUT_SECONDS = 2_147_483;
+
 export const SERVER_USAGE = `Usage: switchboard server --config DIR [--address HOST:PORT] [--admin-address HOST:PORT] [--data-dir DIR] [--workers N]
+                         [--idle-timeout SECONDS] [--max-header-list-bytes N]
 
 Runs the policy server: Istio Mixer's Check/Report API and the gRPC health service.
 
@@ -38,6 +47,11 @@ Options:
   -w, --workers N                server processes sharing the address; 0 or auto for one per CPU
                                  (default 1: this process serves). With N > 1 this process
                                  supervises: it restarts a worker that dies and runs the admin endpoint
+      --idle-timeout SECONDS     a client connection without a call for this long is sent GOAWAY
+                                 and closed; 0: never (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
+      --max-header-list-bytes N  the largest header list a call may send, announced to clients;
+                                 a call over it is answered 431 (default ${DEFAULT_MAX_HEADER_LIST_BYTES},
+                                 from ${MIN_HEADER_LIST_BYTES} to ${MAX_HEADER_LIST_BYTES})
   -h, --help                     show this help
 
 Stops gracefully on SIGINT or SIGTERM; a second signal stops it at once (exit code 1).`;
@@ -54,6 +68,13 @@ interface ServeOptions {
   readonly address: string;
   readonly adminAddress: string | undefined;
   readonly dataDir: string;
+  /** The connection limits, when given. */
+  readonly limits: ConnectionLimits;
+}
+
+interface ConnectionLimits {
+  readonly idleTimeoutMs?: number;
+  readonly maxHeaderListBytes?: number;
 }
 
 /**
@@ -73,6 +94,8 @@ export async function runServerCommand(args: readonly string[], output: CommandO
         'admin-address': { type: 'string' },
         'data-dir': { type: 'string' },
         workers: { type: 'string', short: 'w' },
+        'idle-timeout': { type: 'string' },
+        'max-header-list-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -105,6 +128,7 @@ export async function runServerCommand(args: readonly string[], output: CommandO
       SERVER_USAGE,
     );
   }
+  const limits = connectionLimits(values['idle-timeout'], values['max-header-list-bytes']);
 
   // Signals are caught from the start, so that one arriving while the server starts (or
   // just after the listening line) stops it cleanly instead of killing the process.
@@ -125,12 +149,13 @@ export async function runServerCommand(args: readonly string[], output: CommandO
           address: workerAddress,
           adminAddress: undefined,
           dataDir: path.join(dataDir, `worker-${slot}`),
+          limits,
         },
         output,
         signals,
       );
     }
-    const serve = { configDir, address, adminAddress, dataDir };
+    const serve = { configDir, address, adminAddress, dataDir, limits };
     if (workers > 1) {
       return await superviseWorkers(workers, args, serve, output, signals, (kill) => {
         forceStop = () => {
@@ -159,6 +184,35 @@ function checkAddress(flag: string, address: string): string {
   return address;
 }
 
+/**
+ * --idle-timeout and --max-header-list-bytes, checked.
+ * @throws UsageError naming the flag, what it takes, and what it got
+ */
+function connectionLimits(idle: string | undefined, headerList: string | undefined): ConnectionLimits {
+  const limits: { idleTimeoutMs?: number; maxHeaderListBytes?: number } = {};
+  if (idle !== undefined) {
+    const seconds = /^\d+(\.\d+)?$/.test(idle) ? Number(idle) : NaN;
+    if (!(seconds <= MAX_IDLE_TIMEOUT_SECONDS)) {
+      throw new UsageError(
+        `server: --idle-timeout must be a number of seconds from 0 (never) to ${MAX_IDLE_TIMEOUT_SECONDS}, e.g. 300, got "${idle}"`,
+        SERVER_USAGE,
+      );
+    }
+    limits.idleTimeoutMs = Math.round(seconds * 1000);
+  }
+  if (headerList !== undefined) {
+    const bytes = /^\d+$/.test(headerList) ? Number(headerList) : NaN;
+    if (!(bytes >= MIN_HEADER_LIST_BYTES && bytes <= MAX_HEADER_LIST_BYTES)) {
+      throw new UsageError(
+        `server: --max-header-list-bytes must be a whole number of bytes from ${MIN_HEADER_LIST_BYTES} to ${MAX_HEADER_LIST_BYTES}, e.g. ${DEFAULT_MAX_HEADER_LIST_BYTES}, got "${headerList}"`,
+        SERVER_USAGE,
+      );
+    }
+    limits.maxHeaderListBytes = bytes;
+  }
+  return limits;
+}
+
 async function serveUntilSignalled(
   serve: ServeOptions,
   output: CommandOutput,
@@ -168,6 +222,7 @@ async function serveUntilSignalled(
     address: serve.address,
     configDir: serve.configDir,
     dataDir: serve.dataDir,
+    ...serve.limits,
     ...(serve.adminAddress === undefined ? {} : { adminAddress: serve.adminAddress }),
   });
   let listening;
@@ -203,6 +258,7 @@ async function serveAsWorker(
     address: serve.address,
     configDir: serve.configDir,
     dataDir: serve.dataDir,
+    ...serve.limits,
     logger,
   });
   const link = connectToSupervisor(server, serve.configDir);

@@ -104,6 +104,12 @@ export interface GrpcServerOptions {
    */
   readonly idleTimeoutMs?: number;
   /**
+   * The largest header list a call may send (names and values, plus 32 bytes per field),
+   * announced as SETTINGS_MAX_HEADER_LIST_SIZE; a call over it is answered 431. Default
+   * {@link DEFAULT_MAX_HEADER_LIST_BYTES}.
+   */
+  readonly maxHeaderListBytes?: number;
+  /**
    * The HTTP/2 implementation: `own` (http2/http2-server-connection.ts),
    * or `node` (`node:http2`), kept as the reference to measure against. Default `own`.
    */
@@ -136,6 +142,8 @@ export interface GrpcServer {
  * no limit; Envoy's HTTP idle timeout is an hour.
  */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+
+export { DEFAULT_MAX_HEADER_LIST_BYTES };
 
 /** gRPC's default limit on a received message. */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -172,6 +180,7 @@ function createOwnServer(options: GrpcServerOptions): GrpcServer {
   const connectionOptions = {
     maxConcurrentStreams: options.maxConcurrentStreams ?? 1024,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    maxHeaderListBytes: options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST_BYTES,
   };
   const connections = new Set<Http2ServerConnection>();
   let closing: Promise<void> | undefined;
@@ -232,7 +241,7 @@ function createNodeServer(options: GrpcServerOptions): GrpcServer {
     settings: {
       maxConcurrentStreams: options.maxConcurrentStreams ?? 1024,
       // Announced, as the own server announces it (Node's default, 65535, is not).
-      maxHeaderListSize: DEFAULT_MAX_HEADER_LIST_BYTES,
+      maxHeaderListSize: options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST_BYTES,
     },
   });
   const sessions = new Set<http2.ServerHttp2Session>();

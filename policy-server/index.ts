@@ -6,6 +6,7 @@ export {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from './policy-server';
 export type { PolicyServer, PolicyServerOptions, ListeningAddress } from './policy-server';
+export { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_HEADER_LIST_BYTES } from './grpc-transport';
 export {
   DEFAULT_VALID_DURATION_MS,
   DEFAULT_VALID_USE_COUNT,

@@ -61,6 +61,16 @@ export interface PolicyServerOptions {
   readonly dataDir?: string;
   /** The namespace whose rules apply to all traffic. Default `istio-system`. */
   readonly defaultNamespace?: string;
+  /**
+   * Milliseconds a client connection may go without a call before it is sent GOAWAY and
+   * closed; 0: never. Default 300000 (DEFAULT_IDLE_TIMEOUT_MS).
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * The largest header list a call may send, announced to clients (SETTINGS_MAX_HEADER_LIST_SIZE);
+   * a call over it is answered 431. Default 65536 (DEFAULT_MAX_HEADER_LIST_BYTES).
+   */
+  readonly maxHeaderListBytes?: number;
   /** How long a handler may take for one call, in milliseconds. Default 1000. */
   readonly handlerTimeoutMs?: number;
   /** Reload the configuration directory when it changes. Default true. */
@@ -188,6 +198,8 @@ export function createPolicyServer(options: PolicyServerOptions = {}): PolicySer
     const mixerMethods = createMixerMethods(loaded, logger);
     const server = createGrpcServer({
       http2: http2ServerFromEnvironment(),
+      ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+      ...(options.maxHeaderListBytes === undefined ? {} : { maxHeaderListBytes: options.maxHeaderListBytes }),
       methods: new Map<string, GrpcMethod>([
         [CHECK_PATH, { kind: 'unary', handle: mixerMethods.check }],
         [REPORT_PATH, { kind: 'unary', handle: mixerMethods.report }],

@@ -2,8 +2,10 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { FrameFlag, FrameType, Setting } from '../../http2';
 import { health } from '../../proto';
 import { checkHealth, createRawClient } from '../support/raw-grpc-client';
+import { RawClient } from '../support/raw-http2-client';
 
 // Compiled to dist/test/cli/; the CLI under test is dist/cli/switchboard.js.
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -181,6 +183,62 @@ describe('switchboard CLI', () => {
     const exit = await finished;
     assert.equal(exit.code, 0, exit.stderr);
     assert.equal(exit.stdout, `${line}\n`);
+  });
+
+  it('server refuses a malformed --idle-timeout or --max-header-list-bytes with exit 2, naming the range', async () => {
+    const idle = await run(['server', '--config', 'examples/config', '--idle-timeout=-1']);
+    assert.equal(idle.code, 2);
+    assert.match(
+      idle.stderr,
+      /^switchboard: server: --idle-timeout must be a number of seconds from 0 \(never\) to 2147483, e\.g\. 300, got "-1"\n/,
+    );
+    const headers = await run(['server', '--config', 'examples/config', '--max-header-list-bytes', '64KiB']);
+    assert.equal(headers.code, 2);
+    assert.match(
+      headers.stderr,
+      /^switchboard: server: --max-header-list-bytes must be a whole number of bytes from 1024 to 1048576, e\.g\. 65536, got "64KiB"\n/,
+    );
+  });
+
+  it('server --idle-timeout and --max-header-list-bytes: a client is told the limit, and sent GOAWAY once idle', async () => {
+    const { child, finished } = start([
+      'server',
+      '--config',
+      'examples/config',
+      '--address',
+      '127.0.0.1:0',
+      '--idle-timeout',
+      '0.5',
+      '--max-header-list-bytes',
+      '2048',
+    ]);
+    const [, address] = await waitForLine(
+      child,
+      /^switchboard policy server listening on (127\.0\.0\.1:\d+) /,
+    );
+    const client = new RawClient(Number(address!.split(':')[1]));
+    try {
+      client.start();
+      const connectedAt = performance.now();
+      const settings = await client.waitFor(
+        (f) => f.type === FrameType.Settings && (f.flags & FrameFlag.Ack) === 0,
+        'SETTINGS',
+      );
+      let announced: number | undefined;
+      for (let at = 0; at < settings.payload.length; at += 6) {
+        if (settings.payload.readUInt16BE(at) === Setting.MaxHeaderListSize)
+          announced = settings.payload.readUInt32BE(at + 2);
+      }
+      assert.equal(announced, 2048);
+      await client.waitFor((f) => f.type === FrameType.GoAway, 'GOAWAY');
+      const idleMs = performance.now() - connectedAt;
+      // Not before the half second; well before the default five minutes.
+      assert.ok(idleMs >= 450 && idleMs < 5_000, `GOAWAY after ${idleMs.toFixed(0)} ms`);
+    } finally {
+      client.destroy();
+    }
+    process.kill(child.pid!, 'SIGTERM');
+    assert.equal((await finished).code, 0);
   });
 
   it('server exits 0 on SIGINT too', async () => {
