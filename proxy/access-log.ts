@@ -4,7 +4,7 @@
  * slow, up to {@link MAX_QUEUED_BYTES}; beyond that they are dropped and counted.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { HttpRequestFacts, TcpConnectionFacts } from './traffic-facts';
+import type { HttpRequestFacts, ProxyReason, TcpConnectionFacts } from './traffic-facts';
 
 /** Bytes of log lines that may wait for a slow output before lines are dropped. */
 export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
@@ -13,6 +13,22 @@ export interface AccessLogStats {
   readonly written: number;
   /** Lines dropped because the output could not keep up. */
   readonly dropped: number;
+}
+
+/**
+ * A request a server answered itself before any exchange: a malformed head, or one over the
+ * listener's limits. What the server had read of it, when it had.
+ */
+export interface RefusedRequest {
+  readonly startTimeMs: number;
+  readonly listenerName: string;
+  readonly protocol: 'http' | 'http2';
+  readonly status: number;
+  readonly reason: ProxyReason;
+  readonly remoteAddress: string;
+  readonly method?: string | undefined;
+  readonly authority?: string | undefined;
+  readonly path?: string | undefined;
 }
 
 export class AccessLog {
@@ -60,6 +76,22 @@ export class AccessLog {
       traceparent: facts.traceparent,
       source: facts.remoteAddress,
       userAgent: facts.requestHeaders['user-agent'],
+    });
+  }
+
+  /** A line as logRequest's, with what is known of the request (no route, no upstream). */
+  logRefused(request: RefusedRequest): void {
+    this.write({
+      time: new Date(request.startTimeMs).toISOString(),
+      listener: request.listenerName,
+      protocol: request.protocol,
+      method: request.method,
+      authority: request.authority,
+      path: request.path,
+      status: request.status,
+      reason: request.reason,
+      attempts: 0,
+      source: request.remoteAddress,
     });
   }
 

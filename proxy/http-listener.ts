@@ -113,7 +113,7 @@ export class HttpListener implements Http1RequestSink {
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
       if (refusedByHeadLimits(req, res, this.config.limits)) {
-        this.onRefused();
+        this.refusedNodeRequest(req);
         return;
       }
       new HttpExchange(this.context, new NodeDownstream(req, res), {
@@ -127,7 +127,7 @@ export class HttpListener implements Http1RequestSink {
       res: http.ServerResponse | http2.Http2ServerResponse,
     ): void => {
       if (refusedByHeadLimits(req, res, this.config.limits)) {
-        this.onRefused();
+        this.refusedNodeRequest(req);
         return;
       }
       new HttpExchange(this.context, new NodeDownstream(req, res), {
@@ -272,10 +272,43 @@ export class HttpListener implements Http1RequestSink {
     this.deadlines.close();
   }
 
-  /** A plaintext HTTP/1.1 request (Http1RequestSink). */
-  /** Http1RequestSink, and the HTTP/2 servers: a request answered before any exchange. */
-  onRefused(): void {
+  /** Http1RequestSink: a plaintext HTTP/1.1 request our server answered before any exchange. */
+  onRefused(status: number, socket: net.Socket): void {
+    this.refused(status, 'http', socket.remoteAddress);
+  }
+
+  /**
+   * A request a server answered itself, before any exchange (a malformed head, one over the
+   * listener's limits): counted, and in the access log with what was read of it (Envoy logs
+   * such a request too, flagged DPE).
+   */
+  refused(
+    status: number,
+    protocol: 'http' | 'http2',
+    remoteAddress: string | undefined,
+    head?: { method?: string | undefined; authority?: string | undefined; path?: string | undefined },
+  ): void {
     this.context.services.counters.refusedRequests++;
+    this.context.generation.accessLog?.logRefused({
+      startTimeMs: Date.now(),
+      listenerName: this.config.name,
+      protocol,
+      status,
+      reason: status === 413 || status === 431 ? 'request-too-large' : 'downstream-protocol-error',
+      remoteAddress: remoteAddress ?? '',
+      ...head,
+    });
+  }
+
+  /** A request refusedByHeadLimits answered (431). */
+  private refusedNodeRequest(req: http.IncomingMessage | http2.Http2ServerRequest): void {
+    const http2Request = req.httpVersionMajor === 2;
+    const authority = http2Request ? req.headers[':authority'] : req.headers.host;
+    this.refused(431, http2Request ? 'http2' : 'http', req.socket?.remoteAddress, {
+      method: req.method,
+      authority: typeof authority === 'string' ? authority : undefined,
+      path: req.url,
+    });
   }
 
   onRequest(request: Http1ServerRequest): void {
@@ -322,7 +355,15 @@ export class HttpListener implements Http1RequestSink {
     // Node holds a client only to the largest limits (NODE_HTTP2_OPTIONS); the listener's, here.
     if (isOverHeadLimits(raw, this.config.limits)) {
       respondOnly(stream, 431);
-      this.onRefused();
+      const field = (name: string): string | undefined => {
+        const value = headers[name];
+        return typeof value === 'string' ? value : undefined;
+      };
+      this.refused(431, 'http2', stream.session?.socket?.remoteAddress, {
+        method: field(':method'),
+        authority: field(':authority'),
+        path: field(':path'),
+      });
       return;
     }
     const method = headers[':method'];
@@ -521,8 +562,9 @@ class H2cConnectionSite implements Http2DownstreamSite, ServerConnectionOwner, R
     this.listener.startH2cStream(downstream);
   }
 
-  onRefused(): void {
-    this.listener.onRefused();
+  /** Our h2c server answered a stream itself (its header list over the limit). */
+  onRefused(status: number): void {
+    this.listener.refused(status, 'http2', this.remoteAddress);
   }
 
   onClose(connection: Http2ServerConnection): void {

@@ -57,8 +57,11 @@ export interface Http1RequestSink {
    * `rest`, the bytes received after the head.
    */
   onUpgrade(request: Http1ServerRequest, socket: net.Socket, rest: Buffer): void;
-  /** The server answered a request itself, before any exchange (a malformed head, a limit). */
-  onRefused(status: number): void;
+  /**
+   * The server answered a request itself, before any exchange (a malformed head, a limit);
+   * `socket` is the connection's.
+   */
+  onRefused(status: number, socket: net.Socket): void;
 }
 
 const READ_HEAD = 0;
@@ -777,7 +780,7 @@ export class Http1ServerConnection implements ChunkedBodySink, DeadlineHolder, R
         `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
     if (current === undefined) {
-      this.sink.onRefused(status);
+      this.sink.onRefused(status, socket);
       return;
     }
     if (reason !== undefined && !current.closed) current.handler?.onRefusedByServer(status, reason);

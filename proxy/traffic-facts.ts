@@ -25,6 +25,7 @@ export type ProxyReason =
   | 'denied'
   | 'downstream-disconnect'
   | 'request-too-large'
+  | 'downstream-protocol-error'
   | 'internal-error';
 
 /** Envoy's response flags for each reason (`%RESPONSE_FLAGS%`), as Istio reported them. */
@@ -42,6 +43,8 @@ export const RESPONSE_FLAGS: Readonly<Record<ProxyReason, string>> = {
   'downstream-disconnect': 'DC',
   // The client sent more than the listener takes: Envoy flags a head over its limit so.
   'request-too-large': 'DPE',
+  // A request the server could not read (a malformed head or body): Envoy's codec error.
+  'downstream-protocol-error': 'DPE',
   'internal-error': 'DPE',
 };
 

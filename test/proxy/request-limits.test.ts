@@ -6,7 +6,8 @@
  * endpoint it was going to (attempt-accounting.test.ts for the count itself).
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
@@ -71,6 +72,16 @@ function tlsGet(port: number, ca: Buffer, headers: Record<string, string>): Prom
   });
 }
 
+/** The access log's lines for requests answered before any exchange (no attempt, no route). */
+function refusalLines(file: string): Record<string, unknown>[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((entry) => entry['attempts'] === 0 && entry['route'] === undefined);
+}
+
 /** Streams `total` bytes as a chunked (h1) or length-less (h2) body, then ends it, unless the answer came first. */
 function chunks(total: number, size: number): Buffer[] {
   const out: Buffer[] = [];
@@ -81,18 +92,27 @@ function chunks(total: number, size: number): Buffer[] {
 describe('proxy request limits (listener limits)', function () {
   this.timeout(20_000);
   let upstream: HttpUpstream;
+  let logDir: string;
+  let accessLog: string;
 
   before(async () => {
     upstream = await startHttpUpstream();
+    logDir = mkdtempSync(path.join(tmpdir(), 'switchboard-limits-'));
   });
   after(async () => {
     await upstream.close();
+    rmSync(logDir, { recursive: true, force: true });
+  });
+  let tests = 0;
+  beforeEach(() => {
+    accessLog = path.join(logDir, `access-${++tests}.log`);
   });
   afterEach(async () => {
     await closeAllHarnesses();
   });
 
   const yaml = (limits: string, clusterExtra = ''): string => `
+accessLog: {path: ${accessLog}}
 listeners:
   - {name: in, role: inbound, address: 127.0.0.1, port: 0${limits === '' ? '' : `, limits: ${limits}`}}
 routes:
@@ -113,6 +133,25 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
     assert.match(await rawStatusLine(port, announced), /^HTTP\/1\.1 413 /);
     assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
     assert.equal(proxy.proxy.stats().counters.refusedRequests, 3, 'each refusal counted');
+    const malformed = 'GET / HTTP/1.1\r\nhost: a\r\nbad header\r\n\r\n';
+    assert.match(await rawStatusLine(port, malformed), /^HTTP\/1\.1 400 /);
+    // Each refusal is in the access log too, as Envoy logs such requests (flagged DPE).
+    await waitFor('four refusals logged', () => refusalLines(accessLog).length === 4);
+    assert.deepEqual(
+      refusalLines(accessLog).map((e) => [
+        e['listener'],
+        e['protocol'],
+        e['status'],
+        e['reason'],
+        e['source'],
+      ]),
+      [
+        ['in', 'http', 431, 'request-too-large', '127.0.0.1'],
+        ['in', 'http', 431, 'request-too-large', '127.0.0.1'],
+        ['in', 'http', 413, 'request-too-large', '127.0.0.1'],
+        ['in', 'http', 400, 'downstream-protocol-error', '127.0.0.1'],
+      ],
+    );
     // At the limit, all is well.
     const ok = await request(port, { method: 'POST', body: 'a'.repeat(100) });
     assert.equal(ok.status, 200);
@@ -155,6 +194,15 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
         assert.equal((await request2(session, fields)).status, 431, 'one over');
         assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
         assert.equal(proxy.proxy.stats().counters.refusedRequests, 3, 'each refusal counted');
+        await waitFor('three refusals logged', () => refusalLines(accessLog).length === 3);
+        for (const entry of refusalLines(accessLog)) {
+          assert.deepEqual(
+            [entry['protocol'], entry['status'], entry['reason'], entry['source']],
+            ['http2', 431, 'request-too-large', '127.0.0.1'],
+          );
+          // Node's server has decoded the fields; ours refuses the list before taking it.
+          if (http2Server === 'node') assert.deepEqual([entry['method'], entry['path']], ['GET', '/']);
+        }
         // Ten fields are allowed, and the connection carries on.
         delete fields['x-f10'];
         assert.equal((await request2(session, fields)).status, 200);
@@ -166,6 +214,7 @@ ${clusterYaml('up', [upstream.port], clusterExtra)}`;
 
   it('TLS: too many fields get 431 on HTTP/2 and on HTTP/1.1, an announced long body 413 before forwarding', async () => {
     const proxy = await startProxy(`
+accessLog: {path: ${accessLog}}
 listeners:
   - name: in
     role: inbound
@@ -191,6 +240,20 @@ ${clusterYaml('up', [upstream.port])}`);
     assert.equal(upstream.heads, seen, 'nothing refused reached the upstream');
     assert.equal(viaH1, 431);
     assert.equal(proxy.proxy.stats().counters.refusedRequests, 2, 'both refusals counted');
+    await waitFor('both refusals logged', () => refusalLines(accessLog).length === 2);
+    assert.deepEqual(
+      refusalLines(accessLog).map((e) => [
+        e['protocol'],
+        e['status'],
+        e['method'],
+        e['path'],
+        e['authority'],
+      ]),
+      [
+        ['http2', 431, 'GET', '/', `localhost:${proxy.port()}`],
+        ['http', 431, 'GET', '/', `localhost:${proxy.port()}`],
+      ],
+    );
     // HTTP/1.1 over TLS is read by Node's server: the exchange refuses the announced length
     // before forwarding. The pool is warm (the head would leave at once) and the body is held
     // back: forwarded, the head would reach the upstream first.
