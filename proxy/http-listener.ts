@@ -326,13 +326,22 @@ export class HttpListener implements Http1RequestSink {
   startH2cStream(downstream: Http2ServerDownstream): void {
     const expect = downstream.headers['expect'];
     let expectContinue = false;
+    const refuse = (answer: OutgoingHeaders): void => {
+      downstream.respondTrailersOnly(answer);
+      const authority = downstream.headers[':authority'];
+      this.refused(Number(answer[':status']), 'http2', downstream.remoteAddress, {
+        method: downstream.method,
+        authority: typeof authority === 'string' ? authority : undefined,
+        path: downstream.url,
+      });
+    };
     if (downstream.method === 'CONNECT') {
-      downstream.respondTrailersOnly(CONNECT_REFUSED);
+      refuse(CONNECT_REFUSED);
       return;
     }
     if (expect !== undefined) {
       if (expect !== '100-continue') {
-        downstream.respondTrailersOnly(EXPECTATION_FAILED);
+        refuse(EXPECTATION_FAILED);
         return;
       }
       expectContinue = true;
@@ -353,17 +362,20 @@ export class HttpListener implements Http1RequestSink {
   ): void {
     stream.on('error', ignoreStreamError);
     // Node holds a client only to the largest limits (NODE_HTTP2_OPTIONS); the listener's, here.
-    if (isOverHeadLimits(raw, this.config.limits)) {
-      respondOnly(stream, 431);
+    const refuse = (status: number): void => {
+      respondOnly(stream, status);
       const field = (name: string): string | undefined => {
         const value = headers[name];
         return typeof value === 'string' ? value : undefined;
       };
-      this.refused(431, 'http2', stream.session?.socket?.remoteAddress, {
+      this.refused(status, 'http2', stream.session?.socket?.remoteAddress, {
         method: field(':method'),
         authority: field(':authority'),
         path: field(':path'),
       });
+    };
+    if (isOverHeadLimits(raw, this.config.limits)) {
+      refuse(431);
       return;
     }
     const method = headers[':method'];
@@ -371,12 +383,12 @@ export class HttpListener implements Http1RequestSink {
     let expectContinue = false;
     if (method === 'CONNECT') {
       // No tunnels over HTTP/2 here (nor were there through Node's 'connect' event).
-      respondOnly(stream, 405);
+      refuse(405);
       return;
     }
     if (expect !== undefined) {
       if (expect !== '100-continue') {
-        respondOnly(stream, 417);
+        refuse(417);
         return;
       }
       // The 100 goes when the upstream asks for the body (HttpExchange.onContinue).

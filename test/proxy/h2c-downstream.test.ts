@@ -165,7 +165,9 @@ ${clusterYaml('streaming', [upstreamPort])}`,
       );
     });
 
-    it('answers 417 to another expectation and 405 to CONNECT, as Node did', async () => {
+    it('answers 417 to another expectation and 405 to CONNECT, as Node did, counting both as refused', async () => {
+      const refusedBefore = harness.proxy.stats().counters.refusedRequests;
+      const completedBefore = completed.length;
       const other = await exchange2(
         session,
         { ':method': 'POST', ':path': '/echo', expect: 'something-else' },
@@ -178,6 +180,9 @@ ${clusterYaml('streaming', [upstreamPort])}`,
         () => undefined,
       );
       assert.equal(connect.status, 405);
+      // Answered before any exchange: counted (and logged) as refused, never seen by the hook.
+      assert.equal(harness.proxy.stats().counters.refusedRequests, refusedBefore + 2);
+      assert.equal(completed.length, completedBefore);
     });
 
     it("forwards an HTTP/1.1 upstream's trailers", async () => {
