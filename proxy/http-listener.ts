@@ -279,8 +279,8 @@ export class HttpListener implements Http1RequestSink {
 
   /**
    * A request a server answered itself, before any exchange (a malformed head, one over the
-   * listener's limits): counted, and in the access log with what was read of it (Envoy logs
-   * such a request too, flagged DPE).
+   * listener's limits, a CONNECT or an expectation h2c does not serve): counted, and in the
+   * access log with what was read of it (Envoy logs such a request too, flagged DPE).
    */
   refused(
     status: number,
@@ -326,22 +326,13 @@ export class HttpListener implements Http1RequestSink {
   startH2cStream(downstream: Http2ServerDownstream): void {
     const expect = downstream.headers['expect'];
     let expectContinue = false;
-    const refuse = (answer: OutgoingHeaders): void => {
-      downstream.respondTrailersOnly(answer);
-      const authority = downstream.headers[':authority'];
-      this.refused(Number(answer[':status']), 'http2', downstream.remoteAddress, {
-        method: downstream.method,
-        authority: typeof authority === 'string' ? authority : undefined,
-        path: downstream.url,
-      });
-    };
     if (downstream.method === 'CONNECT') {
-      refuse(CONNECT_REFUSED);
+      this.refuseH2cStream(downstream, CONNECT_REFUSED);
       return;
     }
     if (expect !== undefined) {
       if (expect !== '100-continue') {
-        refuse(EXPECTATION_FAILED);
+        this.refuseH2cStream(downstream, EXPECTATION_FAILED);
         return;
       }
       expectContinue = true;
@@ -349,9 +340,38 @@ export class HttpListener implements Http1RequestSink {
     new HttpExchange(this.context, downstream, { http2: true, secure: false, expectContinue }).start();
   }
 
+  /** Answers a stream of our own h2c server with `answer` alone, as refused. */
+  private refuseH2cStream(downstream: Http2ServerDownstream, answer: OutgoingHeaders): void {
+    downstream.respondTrailersOnly(answer);
+    const authority = downstream.headers[':authority'];
+    this.refused(Number(answer[':status']), 'http2', downstream.remoteAddress, {
+      method: downstream.method,
+      authority: typeof authority === 'string' ? authority : undefined,
+      path: downstream.url,
+    });
+  }
+
   /** An h2c connection on our own server closed. */
   forgetH2c(connection: Http2ServerConnection): void {
     this.h2cConnections.delete(connection);
+  }
+
+  /** Answers a `node:http2` stream with `status` alone, as refused. */
+  private refuseNodeH2cStream(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    status: number,
+  ): void {
+    respondOnly(stream, status);
+    const field = (name: string): string | undefined => {
+      const value = headers[name];
+      return typeof value === 'string' ? value : undefined;
+    };
+    this.refused(status, 'http2', stream.session?.socket?.remoteAddress, {
+      method: field(':method'),
+      authority: field(':authority'),
+      path: field(':path'),
+    });
   }
 
   /** A plaintext HTTP/2 stream: answered as Node's compatibility layer would, then exchanged. */
@@ -362,20 +382,8 @@ export class HttpListener implements Http1RequestSink {
   ): void {
     stream.on('error', ignoreStreamError);
     // Node holds a client only to the largest limits (NODE_HTTP2_OPTIONS); the listener's, here.
-    const refuse = (status: number): void => {
-      respondOnly(stream, status);
-      const field = (name: string): string | undefined => {
-        const value = headers[name];
-        return typeof value === 'string' ? value : undefined;
-      };
-      this.refused(status, 'http2', stream.session?.socket?.remoteAddress, {
-        method: field(':method'),
-        authority: field(':authority'),
-        path: field(':path'),
-      });
-    };
     if (isOverHeadLimits(raw, this.config.limits)) {
-      refuse(431);
+      this.refuseNodeH2cStream(stream, headers, 431);
       return;
     }
     const method = headers[':method'];
@@ -383,12 +391,12 @@ export class HttpListener implements Http1RequestSink {
     let expectContinue = false;
     if (method === 'CONNECT') {
       // No tunnels over HTTP/2 here (nor were there through Node's 'connect' event).
-      refuse(405);
+      this.refuseNodeH2cStream(stream, headers, 405);
       return;
     }
     if (expect !== undefined) {
       if (expect !== '100-continue') {
-        refuse(417);
+        this.refuseNodeH2cStream(stream, headers, 417);
         return;
       }
       // The 100 goes when the upstream asks for the body (HttpExchange.onContinue).
