@@ -46,7 +46,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { killAllStarted, startProcess, type Started } from './check/processes';
 import { switchboardProxyConfig } from './proxy/configs';
-import { percentile, runH2load, runWrk, type LoadResult } from './proxy/load';
+import { median, runFixedRate, runWrk, type LoadResult } from './proxy/load';
 import {
   directSide,
   freePort,
@@ -394,13 +394,12 @@ async function fixedRate(
   for (let round = 1; round <= ROUNDS; round++) {
     for (let k = 0; k < sides.length; k++) {
       const side = sides[(k + round - 1) % sides.length]!;
-      const result = await runH2load(side.h1Url, {
+      const result = await runFixedRate(side.h1Url, {
         h1: true,
         clients: FIXED_CLIENTS,
-        streams: 1,
+        totalRps: FIXED_RPS,
         seconds: FIXED_SECONDS,
         warmupSeconds: WARMUP,
-        rpsPerClient: perClient,
         paced: true,
         headers: headers(side),
         logFile: join(dir, `h2load-${side.name.replace(/\W+/g, '_')}-${round}.log`),
@@ -417,13 +416,13 @@ async function fixedRate(
   log(`${'side'.padEnd(24)}  added p99 vs direct, round by round: median (range)`);
   for (const side of sides.slice(1)) {
     const added = Float64Array.from(results.get(side)!, (r, i) => r.p99Ms - direct[i]!.p99Ms).sort();
-    const median = percentile(added, 0.5);
+    const middle = median(added);
     const target =
       side.kind === 'switchboard' && side.name.includes('warm')
-        ? `  target < ${TARGET_ADDED_P99_MS} ms: ${median < TARGET_ADDED_P99_MS ? 'met' : 'NOT met'}`
+        ? `  target < ${TARGET_ADDED_P99_MS} ms: ${middle < TARGET_ADDED_P99_MS ? 'met' : 'NOT met'}`
         : '';
     log(
-      `${side.name.padEnd(24)}  ${fmt(median, 2, 6)} ms (${added[0]!.toFixed(2)}–${added[added.length - 1]!.toFixed(2)})${target}`,
+      `${side.name.padEnd(24)}  ${fmt(middle, 2, 6)} ms (${added[0]!.toFixed(2)}–${added[added.length - 1]!.toFixed(2)})${target}`,
     );
   }
 }

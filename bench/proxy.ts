@@ -71,7 +71,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { killAllStarted } from './check/processes';
-import { percentile, runH2load, runWrk, type LoadResult } from './proxy/load';
+import { median, percentile, runFixedRate, runH2load, runWrk, type LoadResult } from './proxy/load';
 import {
   cliHasProxyCommand,
   directSide,
@@ -552,13 +552,12 @@ async function main(): Promise<void> {
           protocolSides,
           FIXED_ROUNDS,
           (side, round) =>
-            runH2load(h1 ? side.h1Url : side.h2cUrl!, {
+            runFixedRate(h1 ? side.h1Url : side.h2cUrl!, {
               h1,
               clients: FIXED_CLIENTS,
-              streams: 1,
+              totalRps: FIXED_RPS,
               seconds: FIXED_SECONDS,
               warmupSeconds: WARMUP,
-              rpsPerClient: perClient,
               paced,
               logFile: join(
                 dir,
@@ -581,18 +580,12 @@ async function main(): Promise<void> {
             // The same difference taken within each round, where both ran minutes apart at most:
             // steadier than the merged p99 when other work comes and goes on the machine.
             const perRound = addedP99ByRound(runs, s.side, direct.side);
-            const middle = perRound.length >> 1;
-            const median =
-              perRound.length === 0
-                ? NaN
-                : perRound.length % 2 === 1
-                  ? perRound[middle]!
-                  : (perRound[middle - 1]! + perRound[middle]!) / 2;
+            const middle = median(perRound);
             added =
               `  ${fmt(s.p50Ms - direct.p50Ms, 2, 8)}${fmt(s.p99Ms - direct.p99Ms, 2, 8)}` +
-              `  ${fmt(median, 2, 8)}${perRound.length > 1 ? ` (${perRound[0]!.toFixed(2)}–${perRound[perRound.length - 1]!.toFixed(2)})` : ''}` +
+              `  ${fmt(middle, 2, 8)}${perRound.length > 1 ? ` (${perRound[0]!.toFixed(2)}–${perRound[perRound.length - 1]!.toFixed(2)})` : ''}` +
               (s.side.kind === 'switchboard' && paced
-                ? `  target < ${TARGET_ADDED_P99_MS} ms: ${median < TARGET_ADDED_P99_MS ? 'MET' : 'NOT MET'}`
+                ? `  target < ${TARGET_ADDED_P99_MS} ms: ${middle < TARGET_ADDED_P99_MS ? 'MET' : 'NOT MET'}`
                 : '');
           }
           const line = `${summaryRow(s)}${fmt(s.p999Ms, 2, 10)}${added}`;

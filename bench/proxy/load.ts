@@ -25,6 +25,14 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * (sorted.length - 1)))]!;
 }
 
+/** The middle of sorted values, the mean of the two middle ones for an even count; NaN when empty. */
+export function median(sorted: ArrayLike<number>): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const middle = n >> 1;
+  return n % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 function wrkDurationMs(value: string, unit: string): number {
   const scale: Record<string, number> = { us: 1e-3, ms: 1, s: 1000, m: 60_000 };
   return Number(value) * (scale[unit] ?? NaN);
@@ -159,4 +167,32 @@ export async function runH2load(url: string, options: H2loadOptions): Promise<Lo
     p999Ms: percentile(sorted, 0.999) / 1000,
     problem: problems.join('; '),
   };
+}
+
+/** A fixed-rate run of the benchmarks' latency phases: `clients` single-stream clients at `totalRps` in all. */
+export interface FixedRateOptions {
+  readonly h1: boolean;
+  readonly clients: number;
+  readonly totalRps: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  /** Clients started evenly over one period (the target's measure), or all together (bursts). */
+  readonly paced: boolean;
+  readonly logFile: string;
+  readonly headers?: readonly string[];
+}
+
+/** `h2load` at a fixed rate (see runH2load); latencies over the measured seconds. */
+export function runFixedRate(url: string, options: FixedRateOptions): Promise<LoadResult> {
+  return runH2load(url, {
+    h1: options.h1,
+    clients: options.clients,
+    streams: 1,
+    seconds: options.seconds,
+    warmupSeconds: options.warmupSeconds,
+    rpsPerClient: options.totalRps / options.clients,
+    paced: options.paced,
+    logFile: options.logFile,
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+  });
 }
